@@ -1,0 +1,82 @@
+//! Handlers of the JSON API and the page.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State as Extract};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::AppState;
+use crate::value::now_ms;
+
+pub async fn page() -> Html<&'static str> {
+    Html(include_str!("page.html"))
+}
+
+pub async fn healthz(Extract(app): Extract<AppState>) -> Json<serde_json::Value> {
+    let devices = app.state.device_views();
+    Json(json!({
+        "status": "ok",
+        "machine_id": app.state.machine_id(),
+        "devices_total": devices.len(),
+        "devices_connected": devices.iter().filter(|d| d.connected).count(),
+        "store_dropped_samples": app.state.dropped_samples(),
+    }))
+}
+
+pub async fn signals(Extract(app): Extract<AppState>) -> Response {
+    Json(app.state.snapshot()).into_response()
+}
+
+pub async fn devices(Extract(app): Extract<AppState>) -> Response {
+    Json(app.state.device_views()).into_response()
+}
+
+/// A 400 that names the offending field.
+fn bad(field: &str, message: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": message, "field": field }))).into_response()
+}
+
+fn int_param(q: &HashMap<String, String>, field: &str, default: i64) -> Result<i64, Response> {
+    match q.get(field) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<i64>()
+            .map_err(|_| bad(field, format!("`{field}` must be an integer (ms since the Unix epoch or a count), got `{v}`"))),
+    }
+}
+
+/// `GET /api/history?signal=NAME&from_ms=&to_ms=&limit=`: stored samples of one signal.
+pub async fn history(Extract(app): Extract<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let Some(signal) = q.get("signal").cloned() else {
+        return bad("signal", "`signal` is required, e.g. ?signal=spindle.speed".into());
+    };
+    if app.state.id(&signal).is_none() {
+        return bad("signal", format!("no signal `{signal}` is configured"));
+    }
+    let now = now_ms();
+    let parsed = (|| {
+        Ok::<_, Response>((
+            int_param(&q, "from_ms", now - 3_600_000)?,
+            int_param(&q, "to_ms", now)?,
+            int_param(&q, "limit", 10_000)?,
+        ))
+    })();
+    let (from, to, limit) = match parsed {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if !(1..=100_000).contains(&limit) {
+        return bad("limit", format!("`limit` must be 1..=100000, got {limit}"));
+    }
+    let store = app.store.clone();
+    let unit = app.state.signals()[app.state.id(&signal).unwrap()].unit.clone();
+    let sig = signal.clone();
+    match tokio::task::spawn_blocking(move || store.history(&sig, from, to, limit as usize)).await {
+        Ok(Ok(samples)) => Json(json!({ "signal": signal, "unit": unit, "samples": samples })).into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": format!("{e:#}") }))).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": e.to_string() }))).into_response(),
+    }
+}

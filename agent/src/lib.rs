@@ -1,0 +1,80 @@
+//! The green-machining edge agent.
+//!
+//! Data flows one way: **sources** (`sources`: Modbus, OPC UA) read devices and write the
+//! **state** (`state`: the current value, quality and age of every canonical signal); the
+//! **store** (`store`: SQLite) and the **HTTP API and page** (`http`) read from it. Evaluators
+//! (green-cutting rules, life models, alarms) and further sinks (MQTT, exports) plug in at the
+//! same place. See ARCHITECTURE.md.
+
+pub mod codec;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod sources;
+pub mod state;
+pub mod store;
+pub mod value;
+pub mod vocabulary;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use config::Config;
+use state::State;
+use store::Store;
+
+/// A running agent.
+pub struct Agent {
+    pub config: Config,
+    pub state: Arc<State>,
+    pub store: Arc<Store>,
+    /// Where the HTTP server actually listens (the configured port may be 0).
+    pub http_addr: SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Agent {
+    /// Opens the store, starts every source and the HTTP server.
+    pub async fn start(config: Config) -> Result<Agent> {
+        let state = Arc::new(State::new(&config));
+        let store = Store::open(&config.store, &state)?;
+        let mut tasks = sources::spawn_all(&config, &state);
+        let (http_addr, http_task) =
+            http::serve(&config.agent.listen, http::AppState { state: state.clone(), store: store.clone() }).await?;
+        tasks.push(http_task);
+        tracing::info!(
+            "agent {}: {} devices, {} signals, store {}, status page http://{http_addr}/",
+            config.agent.machine_id,
+            config.devices.len(),
+            state.signals().len(),
+            store.path().display()
+        );
+        Ok(Agent { config, state, store, http_addr, tasks })
+    }
+
+    /// Stops the sources and the HTTP server and flushes the store.
+    pub async fn shutdown(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        let store = self.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    }
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM, as systemd sends).
+pub async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

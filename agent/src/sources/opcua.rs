@@ -1,0 +1,347 @@
+//! OPC UA acquisition with async-opcua: one session per device, one subscription per poll
+//! interval, and periodic reads for the nodes a server will not monitor.
+//!
+//! Reconnection is ours, not the client library's: when the connection is lost the whole
+//! session is dropped and rebuilt after a jittered backoff, and the subscriptions are created
+//! anew. That is one path for "server restarted", "network blipped" and "agent started before
+//! the server", and it ends with values flowing again without restarting the agent.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Result};
+use futures::StreamExt;
+use opcua::client::{ClientBuilder, DataChangeCallback, IdentityToken, Password, Session, SessionPollResult};
+use opcua::crypto::SecurityPolicy;
+use opcua::types::{
+    DataValue, MessageSecurityMode, MonitoredItemCreateRequest, NodeId, ReadValueId, TimestampsToReturn,
+    UserTokenPolicy, Variant,
+};
+use tokio::sync::mpsc;
+
+use super::backoff::Backoff;
+use super::to_value;
+use crate::codec::Raw;
+use crate::config::{Connection, Device, Tag, TagSource};
+use crate::state::{SignalId, State};
+use crate::value::Value;
+
+/// A node id as configured: `ns=<index>;<id>` or `nsu=<namespace URI>;<id>`, where `<id>` is
+/// `i=`, `s=`, `g=` or `b=` (OPC UA Part 6, 5.3.1.10). The URI form survives a server that
+/// renumbers its namespaces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeRef {
+    pub namespace_uri: Option<String>,
+    pub node: NodeId,
+}
+
+pub fn parse_node_id(s: &str) -> Result<NodeRef, String> {
+    if let Some(rest) = s.strip_prefix("nsu=") {
+        let (uri, id) = rest.split_once(';').ok_or("expected nsu=<uri>;<i|s|g|b>=<id>")?;
+        if uri.is_empty() {
+            return Err("empty namespace URI".into());
+        }
+        let node = NodeId::from_str(id).map_err(|_| format!("`{id}` is not i=, s=, g= or b=<id>"))?;
+        return Ok(NodeRef { namespace_uri: Some(uri.to_string()), node });
+    }
+    let node = NodeId::from_str(s).map_err(|_| "expected ns=<index>;<i|s|g|b>=<id> or nsu=<uri>;...".to_string())?;
+    Ok(NodeRef { namespace_uri: None, node })
+}
+
+struct Item {
+    signal: SignalId,
+    tag: Tag,
+    node: NodeId,
+}
+
+pub fn spawn(device_index: usize, device: &Device, first_signal: SignalId, state: &Arc<State>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(run(device_index, device.clone(), first_signal, state.clone()))
+}
+
+async fn run(index: usize, device: Device, first_signal: SignalId, state: Arc<State>) {
+    let mut backoff = Backoff::default();
+    loop {
+        let started = Instant::now();
+        let err = match session(index, &device, first_signal, &state).await {
+            Ok(()) => "session ended".to_string(),
+            Err(e) => format!("{e:#}"),
+        };
+        state.device_lost(index, &err);
+        // A session that lived a while resets the backoff; one that failed at once grows it.
+        if started.elapsed() > Duration::from_secs(30) {
+            backoff.reset();
+        }
+        let delay = backoff.next_delay();
+        tracing::debug!("opcua {}: {err}; reconnecting in {delay:?}", device.name);
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// One session from connect to loss. Returns (with an error) when the connection is lost.
+async fn session(index: usize, device: &Device, first_signal: SignalId, state: &Arc<State>) -> Result<()> {
+    let Connection::OpcUa { endpoint, security_policy, security_mode, user, pki_dir } = &device.connection else {
+        bail!("not an OPC UA device");
+    };
+    let policy = SecurityPolicy::from_str(security_policy).map_err(|_| anyhow!("security policy {security_policy}"))?;
+    let mode = match security_mode.as_str() {
+        "Sign" => MessageSecurityMode::Sign,
+        "SignAndEncrypt" => MessageSecurityMode::SignAndEncrypt,
+        _ => MessageSecurityMode::None,
+    };
+    let secure = policy != SecurityPolicy::None;
+    let mut client = ClientBuilder::new()
+        .application_name("green-machining agent")
+        .application_uri("urn:green-machining:agent")
+        .product_uri("urn:green-machining:agent")
+        .pki_dir(pki_dir)
+        // Keys and trust only matter with a security policy; with None nothing is written.
+        .create_sample_keypair(secure)
+        .trust_server_certs(secure)
+        .session_retry_limit(0)
+        .request_timeout(device.timeout)
+        .keep_alive_interval(device.stale_after / 3)
+        .client()
+        .map_err(|e| anyhow!("OPC UA client configuration: {e:?}"))?;
+    let identity = match user {
+        Some((u, p)) => IdentityToken::UserName(u.clone(), Password(p.clone())),
+        None => IdentityToken::Anonymous,
+    };
+    let token_policy = if user.is_some() { UserTokenPolicy::default() } else { UserTokenPolicy::anonymous() };
+    let (session, event_loop) = tokio::time::timeout(
+        device.timeout * 5,
+        client.connect_to_matching_endpoint((endpoint.as_str(), policy.to_str(), mode, token_policy), identity),
+    )
+    .await
+    .map_err(|_| anyhow!("{endpoint}: no answer"))?
+    .map_err(|e| anyhow!("{endpoint}: {e}"))?;
+
+    // The event loop runs beside us; what matters to us comes through the channel.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        let stream = event_loop.enter();
+        tokio::pin!(stream);
+        while let Some(ev) = stream.next().await {
+            let stop = !matches!(ev, Ok(SessionPollResult::Transport(_)));
+            if stop && tx.send(ev).is_err() {
+                break;
+            }
+        }
+        let _ = tx.send(Err(opcua::types::StatusCode::BadConnectionClosed));
+    });
+    struct AbortOnDrop(tokio::task::JoinHandle<()>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let _driver = AbortOnDrop(driver);
+
+    // Wait for the session to be up.
+    loop {
+        match tokio::time::timeout(device.timeout * 5, rx.recv()).await {
+            Err(_) => bail!("{endpoint}: session not established in time"),
+            Ok(None) | Ok(Some(Err(_))) => bail!("{endpoint}: could not connect"),
+            Ok(Some(Ok(SessionPollResult::Reconnected(_)))) => break,
+            Ok(Some(Ok(SessionPollResult::ReconnectFailed(code)))) => bail!("{endpoint}: {code}"),
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+
+    let items = resolve(&session, device, first_signal, state).await?;
+    let (subscribed, mut polled) = subscribe(&session, device, &items, state).await?;
+    state.device_connected(index);
+    tracing::info!(
+        "opcua {}: connected to {endpoint}, {} nodes subscribed, {} read periodically",
+        device.name,
+        subscribed.len(),
+        polled.len()
+    );
+
+    let mut read_tick = tokio::time::interval(polled.iter().map(|i| i.tag.interval).min().unwrap_or(Duration::from_secs(3600)));
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(Ok(SessionPollResult::Subscription(opcua::client::SubscriptionActivity::Publish))) => {
+                    // A publish response, data or keep-alive, proves unchanged values current.
+                    let now = Instant::now();
+                    for id in &subscribed {
+                        state.confirm(*id, now);
+                    }
+                    state.record_poll(index, Duration::ZERO, None);
+                }
+                Some(Ok(SessionPollResult::ConnectionLost(code))) => bail!("{endpoint}: connection lost ({code})"),
+                Some(Ok(SessionPollResult::Subscription(opcua::client::SubscriptionActivity::FatalFailure(code)))) => {
+                    bail!("{endpoint}: subscription failed ({code})")
+                }
+                Some(Ok(_)) => {}
+                Some(Err(code)) => bail!("{endpoint}: {code}"),
+                None => bail!("{endpoint}: session ended"),
+            },
+            _ = read_tick.tick(), if !polled.is_empty() => {
+                read_polled(&session, index, device, &mut polled, state).await?;
+            }
+        }
+    }
+}
+
+/// Resolves namespace URIs into this server's indexes.
+async fn resolve(session: &Arc<Session>, device: &Device, first_signal: SignalId, state: &State) -> Result<Vec<Item>> {
+    let mut items = Vec::new();
+    for (i, tag) in device.tags.iter().enumerate() {
+        let TagSource::OpcUa { node } = &tag.source else { continue };
+        let r = parse_node_id(node).map_err(|e| anyhow!("node {node}: {e}"))?;
+        let mut id = r.node;
+        if let Some(uri) = &r.namespace_uri {
+            match session.get_namespace_index(uri).await {
+                Ok(ns) => id.namespace = ns,
+                Err(_) => {
+                    state.fail(first_signal + i, &format!("server has no namespace {uri}"));
+                    continue;
+                }
+            }
+        }
+        items.push(Item { signal: first_signal + i, tag: tag.clone(), node: id });
+    }
+    Ok(items)
+}
+
+/// Creates one subscription per poll interval. Returns the subscribed signals and the items
+/// the server refused to monitor, which are read periodically instead.
+async fn subscribe<'a>(
+    session: &Arc<Session>,
+    device: &Device,
+    items: &'a [Item],
+    state: &Arc<State>,
+) -> Result<(Vec<SignalId>, Vec<&'a Item>)> {
+    let mut intervals: Vec<Duration> = items.iter().map(|i| i.tag.interval).collect();
+    intervals.sort();
+    intervals.dedup();
+    let mut subscribed = Vec::new();
+    let mut polled = Vec::new();
+    for interval in intervals {
+        let group: Vec<&Item> = items.iter().filter(|i| i.tag.interval == interval).collect();
+        // Client handles are indexes into `group`, so the callback finds its tag directly.
+        let handles: HashMap<u32, (SignalId, Tag)> =
+            group.iter().enumerate().map(|(h, i)| (h as u32 + 1, (i.signal, i.tag.clone()))).collect();
+        let st = state.clone();
+        // Keep-alives must come well inside `stale_after`, or a quiet value would look stale.
+        let keep_alive = ((device.stale_after.as_millis() / 3) / interval.as_millis().max(1)).max(1) as u32;
+        let sub = session
+            .create_subscription(
+                interval,
+                keep_alive * 3,
+                keep_alive,
+                0,
+                0,
+                true,
+                DataChangeCallback::new(move |dv, item| {
+                    if let Some((signal, tag)) = handles.get(&item.client_handle()) {
+                        apply(&st, *signal, tag, &dv);
+                    }
+                }),
+            )
+            .await
+            .map_err(|e| anyhow!("creating subscription: {e}"))?;
+        let requests: Vec<MonitoredItemCreateRequest> = group
+            .iter()
+            .enumerate()
+            .map(|(h, i)| {
+                let mut r: MonitoredItemCreateRequest = i.node.clone().into();
+                r.requested_parameters.client_handle = h as u32 + 1;
+                r.requested_parameters.sampling_interval = interval.as_secs_f64() * 1e3;
+                r.requested_parameters.queue_size = 1;
+                r
+            })
+            .collect();
+        let results = session
+            .create_monitored_items(sub, TimestampsToReturn::Both, requests)
+            .await
+            .map_err(|e| anyhow!("creating monitored items: {e}"))?;
+        for (item, res) in group.iter().zip(results) {
+            if res.result.status_code.is_good() {
+                subscribed.push(item.signal);
+            } else {
+                tracing::info!("opcua {}: {} not monitored ({}), reading it instead", device.name, item.node, res.result.status_code);
+                polled.push(*item);
+            }
+        }
+    }
+    Ok((subscribed, polled))
+}
+
+async fn read_polled(session: &Arc<Session>, index: usize, device: &Device, polled: &mut [&Item], state: &State) -> Result<()> {
+    let ids: Vec<ReadValueId> = polled.iter().map(|i| ReadValueId::from(i.node.clone())).collect();
+    let started = Instant::now();
+    let values = tokio::time::timeout(device.timeout, session.read(&ids, TimestampsToReturn::Neither, 0.0))
+        .await
+        .map_err(|_| anyhow!("read timed out"))?
+        .map_err(|e| anyhow!("read: {e}"))?;
+    state.record_poll(index, started.elapsed(), None);
+    for (item, dv) in polled.iter().zip(values) {
+        apply(state, item.signal, &item.tag, &dv);
+    }
+    Ok(())
+}
+
+fn apply(state: &State, signal: SignalId, tag: &Tag, dv: &DataValue) {
+    if let Some(status) = dv.status {
+        if !status.is_good() {
+            state.fail(signal, &format!("node {}: status {status}", tag.name));
+            return;
+        }
+    }
+    match dv.value.as_ref().map(variant) {
+        Some(Some(v)) => state.update(signal, v_to_value(tag, v), Instant::now()),
+        Some(None) => state.fail(signal, &format!("node {}: value of an unsupported type", tag.name)),
+        None => state.fail(signal, &format!("node {}: no value", tag.name)),
+    }
+}
+
+enum Plain {
+    Raw(Raw),
+    Text(String),
+}
+
+fn variant(v: &Variant) -> Option<Plain> {
+    let n = |x: f64| Some(Plain::Raw(Raw::Number(x)));
+    match v {
+        Variant::Boolean(b) => Some(Plain::Raw(Raw::Bool(*b))),
+        Variant::SByte(x) => n(f64::from(*x)),
+        Variant::Byte(x) => n(f64::from(*x)),
+        Variant::Int16(x) => n(f64::from(*x)),
+        Variant::UInt16(x) => n(f64::from(*x)),
+        Variant::Int32(x) => n(f64::from(*x)),
+        Variant::UInt32(x) => n(f64::from(*x)),
+        Variant::Int64(x) => n(*x as f64),
+        Variant::UInt64(x) => n(*x as f64),
+        Variant::Float(x) => n(f64::from(*x)),
+        Variant::Double(x) => n(*x),
+        Variant::String(s) => Some(Plain::Text(s.as_ref().to_string())),
+        Variant::LocalizedText(t) => Some(Plain::Text(t.text.as_ref().to_string())),
+        _ => None,
+    }
+}
+
+fn v_to_value(tag: &Tag, v: Plain) -> Value {
+    match v {
+        Plain::Raw(raw) => to_value(tag, raw),
+        Plain::Text(s) => Value::Text(s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_ids_parse_in_both_forms() {
+        let r = parse_node_id("ns=2;s=Spindle.ActSpeed").unwrap();
+        assert_eq!((r.namespace_uri, r.node), (None, NodeId::new(2, "Spindle.ActSpeed")));
+        let r = parse_node_id("nsu=urn:x:y;i=42").unwrap();
+        assert_eq!((r.namespace_uri.as_deref(), r.node), (Some("urn:x:y"), NodeId::new(0, 42u32)));
+        assert!(parse_node_id("Spindle.ActSpeed").is_err());
+        assert!(parse_node_id("nsu=urn:x").is_err());
+    }
+}

@@ -1,0 +1,415 @@
+//! The live state: the current value of every signal, its quality and age, and the health of
+//! every device. Sources write here; the API, the store and (later) the evaluators read here.
+//!
+//! Quality is computed when read, from the device's `stale_after`, so a value can never look
+//! live just because nothing has written since it went quiet.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::value::{now_ms, Quality, Value};
+
+/// Index of a signal in the state table (stable for the life of the process).
+pub type SignalId = usize;
+
+/// What does not change about a signal.
+#[derive(Debug, Clone)]
+pub struct SignalInfo {
+    pub name: String,
+    pub device: usize,
+    pub tag: String,
+    pub unit: String,
+    pub canonical: bool,
+    pub deadband: f64,
+}
+
+/// A sample on its way to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub signal: SignalId,
+    pub ts_ms: i64,
+    /// `None` when the signal became unavailable.
+    pub value: Option<Value>,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    value: Option<Value>,
+    /// When the value was last known to be current (monotonic, for age and staleness).
+    confirmed: Option<Instant>,
+    /// Wall-clock time of the same moment, for the API.
+    confirmed_ms: i64,
+    error: Option<String>,
+    last_stored: Option<(Value, Instant)>,
+}
+
+#[derive(Debug, Default)]
+struct Health {
+    connected: bool,
+    since_ms: i64,
+    last_error: Option<String>,
+    polls: u64,
+    errors: u64,
+    last_latency: Duration,
+}
+
+/// Static facts of a device, for the API.
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    pub name: String,
+    pub protocol: &'static str,
+    pub endpoint: String,
+    pub stale_after: Duration,
+}
+
+/// One signal as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignalView {
+    pub device: String,
+    pub name: String,
+    pub tag: String,
+    pub value: Option<Value>,
+    pub unit: String,
+    pub quality: Quality,
+    /// Milliseconds since the value was last confirmed current; `null` if never.
+    pub age_ms: Option<u64>,
+    /// Wall-clock time of that confirmation (ms since the Unix epoch).
+    pub ts_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One device as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceView {
+    pub name: String,
+    pub protocol: &'static str,
+    pub endpoint: String,
+    pub connected: bool,
+    /// Since when the device has been connected (or disconnected), ms since the Unix epoch.
+    pub since_ms: i64,
+    pub last_error: Option<String>,
+    pub polls: u64,
+    pub errors: u64,
+    pub last_latency_ms: f64,
+    pub signals_good: usize,
+    pub signals_stale: usize,
+    pub signals_unavailable: usize,
+}
+
+pub struct State {
+    machine_id: String,
+    signals: Vec<SignalInfo>,
+    by_name: HashMap<String, SignalId>,
+    devices: Vec<DeviceInfo>,
+    slots: Vec<Mutex<Slot>>,
+    health: Vec<Mutex<Health>>,
+    heartbeat: Duration,
+    store: OnceLock<SyncSender<Sample>>,
+    dropped: AtomicU64,
+}
+
+impl State {
+    pub fn new(config: &Config) -> State {
+        let mut signals = Vec::new();
+        let mut devices = Vec::new();
+        for (di, d) in config.devices.iter().enumerate() {
+            devices.push(DeviceInfo {
+                name: d.name.clone(),
+                protocol: d.connection.protocol(),
+                endpoint: d.connection.endpoint(),
+                stale_after: d.stale_after,
+            });
+            for t in &d.tags {
+                signals.push(SignalInfo {
+                    name: t.signal.clone(),
+                    device: di,
+                    tag: t.name.clone(),
+                    unit: t.unit.clone(),
+                    canonical: t.canonical,
+                    deadband: t.deadband,
+                });
+            }
+        }
+        let by_name = signals.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect();
+        let now = now_ms();
+        State {
+            machine_id: config.agent.machine_id.clone(),
+            slots: signals.iter().map(|_| Mutex::default()).collect(),
+            health: devices
+                .iter()
+                .map(|_| Mutex::new(Health { since_ms: now, ..Health::default() }))
+                .collect(),
+            signals,
+            by_name,
+            devices,
+            heartbeat: config.store.heartbeat,
+            store: OnceLock::new(),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    pub fn machine_id(&self) -> &str {
+        &self.machine_id
+    }
+
+    /// Connects the store: from now on, changes are queued for it.
+    pub fn attach_store(&self, tx: SyncSender<Sample>) {
+        let _ = self.store.set(tx);
+    }
+
+    pub fn signals(&self) -> &[SignalInfo] {
+        &self.signals
+    }
+
+    pub fn devices(&self) -> &[DeviceInfo] {
+        &self.devices
+    }
+
+    pub fn id(&self, name: &str) -> Option<SignalId> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Samples dropped because the store could not keep up.
+    pub fn dropped_samples(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// A fresh value from the device.
+    pub fn update(&self, id: SignalId, value: Value, now: Instant) {
+        let ts = now_ms();
+        let mut slot = self.slots[id].lock().unwrap();
+        slot.confirmed = Some(now);
+        slot.confirmed_ms = ts;
+        slot.error = None;
+        let store_it = match &slot.last_stored {
+            None => true,
+            Some((last, at)) => {
+                changed(last, &value, self.signals[id].deadband)
+                    || now.duration_since(*at) >= self.heartbeat
+            }
+        };
+        if store_it {
+            slot.last_stored = Some((value.clone(), now));
+            self.queue(Sample { signal: id, ts_ms: ts, value: Some(value.clone()) });
+        }
+        slot.value = Some(value);
+    }
+
+    /// The device confirmed that the value is still current without sending it again (an OPC
+    /// UA subscription's keep-alive or publish).
+    pub fn confirm(&self, id: SignalId, now: Instant) {
+        let mut slot = self.slots[id].lock().unwrap();
+        if slot.error.is_none() && slot.value.is_some() {
+            slot.confirmed = Some(now);
+            slot.confirmed_ms = now_ms();
+        }
+    }
+
+    /// The tag could not be read; its quality is unavailable until a fresh value arrives.
+    pub fn fail(&self, id: SignalId, error: &str) {
+        let mut slot = self.slots[id].lock().unwrap();
+        if slot.error.is_none() {
+            // The transition is stored once, so the history shows the gap.
+            slot.last_stored = None;
+            self.queue(Sample { signal: id, ts_ms: now_ms(), value: None });
+        }
+        slot.error = Some(error.to_string());
+    }
+
+    pub fn device_connected(&self, device: usize) {
+        let mut h = self.health[device].lock().unwrap();
+        if !h.connected {
+            h.connected = true;
+            h.since_ms = now_ms();
+        }
+    }
+
+    /// The device is gone: every one of its signals becomes unavailable at once.
+    pub fn device_lost(&self, device: usize, error: &str) {
+        {
+            let mut h = self.health[device].lock().unwrap();
+            if h.connected {
+                h.since_ms = now_ms();
+            }
+            h.connected = false;
+            h.last_error = Some(error.to_string());
+        }
+        for (id, s) in self.signals.iter().enumerate() {
+            if s.device == device {
+                self.fail(id, error);
+            }
+        }
+    }
+
+    /// Accounts one request to a device.
+    pub fn record_poll(&self, device: usize, latency: Duration, error: Option<&str>) {
+        let mut h = self.health[device].lock().unwrap();
+        h.polls += 1;
+        h.last_latency = latency;
+        if let Some(e) = error {
+            h.errors += 1;
+            h.last_error = Some(e.to_string());
+        }
+    }
+
+    fn queue(&self, sample: Sample) {
+        if let Some(tx) = self.store.get() {
+            if let Err(TrySendError::Full(_)) = tx.try_send(sample) {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn quality(&self, slot: &Slot, stale_after: Duration, now: Instant) -> Quality {
+        match (&slot.value, slot.confirmed, &slot.error) {
+            (None, _, _) | (_, None, _) | (_, _, Some(_)) => Quality::Unavailable,
+            (Some(_), Some(at), None) if now.duration_since(at) > stale_after => Quality::Stale,
+            _ => Quality::Good,
+        }
+    }
+
+    pub fn view(&self, id: SignalId) -> SignalView {
+        let now = Instant::now();
+        let info = &self.signals[id];
+        let dev = &self.devices[info.device];
+        let slot = self.slots[id].lock().unwrap();
+        SignalView {
+            device: dev.name.clone(),
+            name: info.name.clone(),
+            tag: info.tag.clone(),
+            value: slot.value.clone(),
+            unit: info.unit.clone(),
+            quality: self.quality(&slot, dev.stale_after, now),
+            age_ms: slot.confirmed.map(|c| now.duration_since(c).as_millis() as u64),
+            ts_ms: slot.confirmed.map(|_| slot.confirmed_ms),
+            error: slot.error.clone(),
+        }
+    }
+
+    /// Every signal, in configuration order.
+    pub fn snapshot(&self) -> Vec<SignalView> {
+        (0..self.signals.len()).map(|i| self.view(i)).collect()
+    }
+
+    /// A signal's value if, and only if, its quality is good.
+    pub fn good_value(&self, name: &str) -> Option<Value> {
+        let v = self.view(self.id(name)?);
+        (v.quality == Quality::Good).then_some(v.value).flatten()
+    }
+
+    pub fn device_views(&self) -> Vec<DeviceView> {
+        let signals = self.snapshot();
+        self.devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let h = self.health[i].lock().unwrap();
+                let mine = signals.iter().filter(|s| s.device == d.name);
+                let count = |q: Quality| mine.clone().filter(|s| s.quality == q).count();
+                DeviceView {
+                    name: d.name.clone(),
+                    protocol: d.protocol,
+                    endpoint: d.endpoint.clone(),
+                    connected: h.connected,
+                    since_ms: h.since_ms,
+                    last_error: h.last_error.clone(),
+                    polls: h.polls,
+                    errors: h.errors,
+                    last_latency_ms: h.last_latency.as_secs_f64() * 1e3,
+                    signals_good: count(Quality::Good),
+                    signals_stale: count(Quality::Stale),
+                    signals_unavailable: count(Quality::Unavailable),
+                }
+            })
+            .collect()
+    }
+}
+
+fn changed(last: &Value, new: &Value, deadband: f64) -> bool {
+    match (last, new) {
+        (Value::Number(a), Value::Number(b)) => (a - b).abs() > deadband || (deadband == 0.0 && a != b),
+        _ => last != new,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn state(stale_ms: u64, heartbeat_s: u64) -> State {
+        let src = format!(
+            r#"
+[store]
+heartbeat_s = {heartbeat_s}
+[[device]]
+name = "d"
+protocol = "modbus-tcp"
+address = "127.0.0.1:1"
+stale_after_ms = {stale_ms}
+  [[device.tag]]
+  name = "flow"
+  table = "input"
+  address = 0
+  signal = "mql.oil_flow"
+  deadband = 0.5
+"#
+        );
+        State::new(&crate::config::parse(Path::new("t.toml"), &src).unwrap())
+    }
+
+    #[test]
+    fn quality_goes_good_stale_unavailable() {
+        let s = state(100, 60);
+        assert_eq!(s.view(0).quality, Quality::Unavailable, "no value yet");
+        let t0 = Instant::now();
+        s.update(0, Value::Number(1.0), t0);
+        assert_eq!(s.view(0).quality, Quality::Good);
+        s.update(0, Value::Number(1.0), t0 - Duration::from_millis(500));
+        assert_eq!(s.view(0).quality, Quality::Stale);
+        assert!(s.view(0).age_ms.unwrap() >= 500);
+        s.device_lost(0, "connection refused");
+        let v = s.view(0);
+        assert_eq!(v.quality, Quality::Unavailable);
+        assert_eq!(v.error.as_deref(), Some("connection refused"));
+        s.update(0, Value::Number(2.0), Instant::now());
+        assert_eq!(s.view(0).quality, Quality::Good);
+    }
+
+    #[test]
+    fn store_sees_changes_beyond_deadband_and_transitions_only() {
+        let s = state(1000, 3600);
+        let (tx, rx) = std::sync::mpsc::sync_channel(100);
+        s.attach_store(tx);
+        let t = Instant::now();
+        for x in [1.0, 1.2, 1.4, 2.0, 2.0] {
+            s.update(0, Value::Number(x), t);
+        }
+        s.fail(0, "timeout");
+        s.fail(0, "timeout");
+        s.update(0, Value::Number(2.0), t);
+        let got: Vec<Option<Value>> = rx.try_iter().map(|x| x.value).collect();
+        assert_eq!(
+            got,
+            vec![Some(Value::Number(1.0)), Some(Value::Number(2.0)), None, Some(Value::Number(2.0))]
+        );
+    }
+
+    #[test]
+    fn a_full_store_queue_is_counted_not_blocking() {
+        let s = state(1000, 3600);
+        let (tx, _rx) = std::sync::mpsc::sync_channel(1);
+        s.attach_store(tx);
+        for x in 0..5 {
+            s.update(0, Value::Number(f64::from(x)), Instant::now());
+        }
+        assert_eq!(s.dropped_samples(), 4);
+    }
+}

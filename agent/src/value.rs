@@ -1,0 +1,52 @@
+//! Values and their quality, as they travel from sources to state, store and API.
+
+use serde::Serialize;
+
+/// A value in engineering units.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Value {
+    Number(f64),
+    Bool(bool),
+    Text(String),
+}
+
+impl Value {
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(x) => Some(*x),
+            Value::Bool(b) => Some(f64::from(u8::from(*b))),
+            Value::Text(_) => None,
+        }
+    }
+}
+
+/// Data quality, after OPC UA's Good / Uncertain (stale) / Bad (unavailable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quality {
+    /// A fresh value from a connected device.
+    Good,
+    /// The last value known, but older than the device's `stale_after_ms`.
+    Stale,
+    /// No value: device disconnected or erroring, or the tag itself failed.
+    Unavailable,
+}
+
+impl Quality {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quality::Good => "good",
+            Quality::Stale => "stale",
+            Quality::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, the one time format of the store and the API.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

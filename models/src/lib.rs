@@ -1,0 +1,1 @@
+//! Remaining-life models (filled by the life-model work).
