@@ -6,6 +6,7 @@
 //! (green-cutting rules, life models, alarms) and further sinks (MQTT, exports) plug in at the
 //! same place. See ARCHITECTURE.md.
 
+pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod demo;

@@ -1,1 +1,26 @@
-//! Remaining-life models (filled by the life-model work).
+//! Remaining-life models for cutting tools and machine components.
+//!
+//! - Tool wear ([`wear`]): flank wear VB per cut from usage and signal features, as a
+//!   physics prior (extended Taylor law, [`wear::taylor`]) blended with a learned linear
+//!   model ([`wear::learned`]), passed through a monotone state filter
+//!   ([`wear::monotone`]), with split-conformal intervals ([`conformal`]) and remaining
+//!   useful life to a wear limit ([`rul`]).
+//! - Component life: spindle bearings ([`bearing`]: ISO 281 prior and vibration trend),
+//!   ball screws and the MQL pump ([`rated_life`]).
+//! - Data sets ([`data`]), leave-one-group-out evaluation ([`evaluate`]), model files
+//!   ([`model_file`]).
+//!
+//! The agent's entry points: [`model_file::load_wear_model`], [`WearModel::new_tool`],
+//! [`WearModel::predict_cut`] with a [`CutRecord`] per cut.
+
+pub mod conformal;
+pub mod data;
+pub mod evaluate;
+pub mod features;
+pub mod metrics;
+pub mod rul;
+pub mod wear;
+
+pub use features::CutRecord;
+pub use rul::Quantiles;
+pub use wear::{ToolState, TrainConfig, WearModel, WearPrediction};

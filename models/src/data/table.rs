@@ -111,7 +111,7 @@ impl Table {
             })?;
         let ca = series.f64().map_err(|e| read_error(&self.path, e))?;
         Ok(ca
-            .into_iter()
+            .iter()
             .map(|v| v.filter(|x| x.is_finite()))
             .collect())
     }
@@ -140,7 +140,7 @@ impl Table {
             .cast(&DataType::String)
             .map_err(|e| read_error(&self.path, e))?;
         let ca = series.str().map_err(|e| read_error(&self.path, e))?;
-        ca.into_iter()
+        ca.iter()
             .enumerate()
             .map(|(i, v)| {
                 v.map(str::to_string).ok_or_else(|| DataError::MissingValue {

@@ -1,0 +1,136 @@
+//! The `agent` command line: run the agent, run the demo (agent + built-in simulator), or check
+//! configurations. It lives in the library so that tests and benchmarks run the very same
+//! program as a child process.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "agent", version, about = "Edge agent for green machining on machine tools")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent with a configuration file.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Override the HTTP listen address of the configuration.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Start the simulated machine tool and MQL unit in-process and run the agent against them.
+    Demo {
+        /// HTTP listen address of the status page and API.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Simulator scenario file (default: normal near-dry cutting).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Simulated seconds per real second.
+        #[arg(long)]
+        time_scale: Option<f64>,
+        /// Where the demo keeps its store.
+        #[arg(long, default_value = "data/demo.db")]
+        store: PathBuf,
+    },
+    /// Check configuration files and print every problem with file, line and column.
+    CheckConfig {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Runs the command line with the process arguments.
+pub fn main() -> ExitCode {
+    main_with(std::env::args_os())
+}
+
+/// Runs the command line with the given arguments (the first is the program name).
+pub fn main_with<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,opcua=warn,async_opcua=warn".into()),
+        )
+        .with_target(false)
+        .try_init()
+        .ok();
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    match cli.command {
+        Command::CheckConfig { files } => check_config(&files),
+        Command::Run { config, listen } => {
+            let mut cfg = match crate::config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if let Some(l) = listen {
+                cfg.agent.listen = l;
+            }
+            block_on(async move {
+                let a = crate::Agent::start(cfg).await?;
+                crate::stop_requested().await;
+                a.shutdown().await;
+                Ok(())
+            })
+        }
+        Command::Demo { listen, scenario, time_scale, store } => block_on(async move {
+            crate::demo::run(crate::demo::DemoOptions { listen, scenario, time_scale, store }).await
+        }),
+    }
+}
+
+fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        // Two workers suffice for a machine's worth of devices and keep a Pi's memory for data.
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("starting the runtime");
+    match rt.block_on(f) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(files: &[PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for f in files {
+        match crate::config::load(f) {
+            Ok(c) => {
+                let tags: usize = c.devices.iter().map(|d| d.tags.len()).sum();
+                println!("{}: ok ({} devices, {tags} tags)", f.display(), c.devices.len());
+            }
+            Err(e) => {
+                failed = true;
+                println!("{e}");
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

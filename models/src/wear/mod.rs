@@ -1,0 +1,9 @@
+//! Flank-wear models: physics prior, learned model, their combination, monotone filter.
+
+pub mod combined;
+pub mod learned;
+pub mod monotone;
+pub mod taylor;
+
+pub use combined::{FitError, PredictError, ToolState, TrainConfig, WearModel, WearPrediction};
+pub use learned::Learner;
