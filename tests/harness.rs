@@ -9,7 +9,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Polls `check` every 50 ms until it yields `Some`, or `timeout` passes.
@@ -35,14 +39,29 @@ pub async fn get(addr: &str, path: &str) -> Result<(u16, String)> {
     let mut s = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
         .await
         .context("connect timed out")??;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
-        .await?;
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
     let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await.context("read timed out")??;
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
+        .await
+        .context("read timed out")??;
     let text = String::from_utf8(buf)?;
     let (head, body) = text.split_once("\r\n\r\n").context("no header end")?;
-    let code: u16 = head.split_whitespace().nth(1).context("no status")?.parse()?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body)? } else { body.to_string() };
+    let code: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .context("no status")?
+        .parse()?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)?
+    } else {
+        body.to_string()
+    };
     Ok((code, body))
 }
 
@@ -73,8 +92,144 @@ pub fn temp_dir(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!(
         "e2e-{tag}-{}-{}",
         std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
     ));
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+pub mod devices {
+    //! Small Modbus TCP devices for tests and the benchmark, on real loopback sockets.
+
+    use std::future;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_modbus::prelude::*;
+    use tokio_modbus::server::tcp::{accept_tcp_connection, Server};
+
+    /// Time cut into equal periods; the counter device's registers change at each boundary.
+    pub struct Clock {
+        pub start: Instant,
+        pub change: Duration,
+    }
+
+    impl Clock {
+        pub fn period(&self, at: Instant) -> u64 {
+            (at.duration_since(self.start).as_nanos() / self.change.as_nanos()) as u64
+        }
+        pub fn began(&self, k: u64) -> Instant {
+            self.start + self.change * k as u32
+        }
+    }
+
+    /// Holding register `r` holds `(k + r) mod 65536` during period `k`.
+    #[derive(Clone)]
+    pub struct Counter {
+        pub clock: Arc<Clock>,
+        pub tags: u16,
+    }
+
+    impl tokio_modbus::server::Service for Counter {
+        type Request = Request<'static>;
+        type Response = Response;
+        type Exception = ExceptionCode;
+        type Future = future::Ready<Result<Response, ExceptionCode>>;
+
+        fn call(&self, req: Self::Request) -> Self::Future {
+            future::ready(match req {
+                Request::ReadHoldingRegisters(addr, cnt)
+                    if addr.saturating_add(cnt) <= self.tags =>
+                {
+                    let k = self.clock.period(Instant::now());
+                    Ok(Response::ReadHoldingRegisters(
+                        (addr..addr + cnt)
+                            .map(|r| (k as u16).wrapping_add(r))
+                            .collect(),
+                    ))
+                }
+                Request::ReadHoldingRegisters(..) => Err(ExceptionCode::IllegalDataAddress),
+                _ => Err(ExceptionCode::IllegalFunction),
+            })
+        }
+    }
+
+    /// Serves a counter device on a free loopback port.
+    pub async fn counter(clock: Arc<Clock>, tags: u16) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let dev = Counter { clock, tags };
+        tokio::spawn(async move {
+            let server = Server::new(listener);
+            let on_connected = move |stream, peer| {
+                let dev = dev.clone();
+                async move { accept_tcp_connection(stream, peer, move |_| Ok(Some(dev.clone()))) }
+            };
+            let _ = server
+                .serve(&on_connected, |e| eprintln!("counter device: {e}"))
+                .await;
+        });
+        addr
+    }
+
+    /// How the faulty device answers a read of holding registers at an address.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub enum Answer {
+        /// Correct: every register holds its address + 1000.
+        Correct,
+        /// A well-framed answer with fewer registers than asked for.
+        Short,
+        /// Bytes that are not a Modbus answer at all.
+        Garbage,
+    }
+
+    /// A device written at the byte level, to answer what a well-behaved server library never
+    /// would. `answer(address)` decides per request.
+    pub async fn faulty(answer: fn(u16) -> Answer) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut req = [0u8; 12];
+                    while sock.read_exact(&mut req).await.is_ok() {
+                        // MBAP: transaction(2) protocol(2) length(2) unit(1); PDU: fc addr(2) count(2)
+                        let (tid, unit, fc) = ([req[0], req[1]], req[6], req[7]);
+                        let start = u16::from_be_bytes([req[8], req[9]]);
+                        let count = u16::from_be_bytes([req[10], req[11]]);
+                        let frame = |pdu: Vec<u8>| {
+                            let mut f = vec![tid[0], tid[1], 0, 0];
+                            f.extend_from_slice(&((pdu.len() + 1) as u16).to_be_bytes());
+                            f.push(unit);
+                            f.extend(pdu);
+                            f
+                        };
+                        let registers = |n: u16| {
+                            let mut pdu = vec![fc, (2 * n) as u8];
+                            for r in start..start + n {
+                                pdu.extend_from_slice(&(r + 1000).to_be_bytes());
+                            }
+                            pdu
+                        };
+                        let out = match answer(start) {
+                            Answer::Correct => frame(registers(count)),
+                            Answer::Short => frame(registers(count.saturating_sub(1))),
+                            Answer::Garbage => {
+                                vec![0xde, 0xad, 0xbe, 0xef, 0x00, 0x03, 0xff, 0xff, 0xff]
+                            }
+                        };
+                        if sock.write_all(&out).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
 }

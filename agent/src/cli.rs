@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "agent", version, about = "Edge agent for green machining on machine tools")]
+#[command(
+    name = "agent",
+    version,
+    about = "Edge agent for green machining on machine tools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -69,7 +73,11 @@ where
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match cli.command {
@@ -92,8 +100,19 @@ where
                 Ok(())
             })
         }
-        Command::Demo { listen, scenario, time_scale, store } => block_on(async move {
-            crate::demo::run(crate::demo::DemoOptions { listen, scenario, time_scale, store }).await
+        Command::Demo {
+            listen,
+            scenario,
+            time_scale,
+            store,
+        } => block_on(async move {
+            crate::demo::run(crate::demo::DemoOptions {
+                listen,
+                scenario,
+                time_scale,
+                store,
+            })
+            .await
         }),
     }
 }
@@ -120,7 +139,11 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
         match crate::config::load(f) {
             Ok(c) => {
                 let tags: usize = c.devices.iter().map(|d| d.tags.len()).sum();
-                println!("{}: ok ({} devices, {tags} tags)", f.display(), c.devices.len());
+                println!(
+                    "{}: ok ({} devices, {tags} tags)",
+                    f.display(),
+                    c.devices.len()
+                );
             }
             Err(e) => {
                 failed = true;

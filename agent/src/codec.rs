@@ -71,7 +71,10 @@ pub enum DecodeError {
 pub fn decode(regs: &[u16], enc: Encoding) -> Result<Raw, DecodeError> {
     let needed = usize::from(enc.data_type.registers());
     if regs.len() < needed {
-        return Err(DecodeError::Short { needed, got: regs.len() });
+        return Err(DecodeError::Short {
+            needed,
+            got: regs.len(),
+        });
     }
     if enc.data_type == DataType::Bool {
         let bit = enc.bit.unwrap_or(0);
@@ -122,7 +125,12 @@ mod tests {
     use super::*;
 
     fn enc(t: DataType, b: ByteOrder, w: WordOrder) -> Encoding {
-        Encoding { data_type: t, byte_order: b, word_order: w, bit: None }
+        Encoding {
+            data_type: t,
+            byte_order: b,
+            word_order: w,
+            bit: None,
+        }
     }
     fn num(regs: &[u16], e: Encoding) -> f64 {
         match decode(regs, e).unwrap() {
@@ -138,16 +146,31 @@ mod tests {
     fn sixteen_bit() {
         assert_eq!(num(&[0xFFFE], enc(T::U16, B::Big, W::Big)), 65534.0);
         assert_eq!(num(&[0xFFFE], enc(T::I16, B::Big, W::Big)), -2.0);
-        assert_eq!(num(&[0x3412], enc(T::U16, B::Little, W::Big)), 0x1234 as f64);
+        assert_eq!(
+            num(&[0x3412], enc(T::U16, B::Little, W::Big)),
+            0x1234 as f64
+        );
     }
 
     #[test]
     fn thirty_two_bit_in_every_order() {
         let v: u32 = 0x1234_5678;
-        assert_eq!(num(&[0x1234, 0x5678], enc(T::U32, B::Big, W::Big)), v as f64);
-        assert_eq!(num(&[0x5678, 0x1234], enc(T::U32, B::Big, W::Little)), v as f64);
-        assert_eq!(num(&[0x3412, 0x7856], enc(T::U32, B::Little, W::Big)), v as f64);
-        assert_eq!(num(&[0x7856, 0x3412], enc(T::U32, B::Little, W::Little)), v as f64);
+        assert_eq!(
+            num(&[0x1234, 0x5678], enc(T::U32, B::Big, W::Big)),
+            v as f64
+        );
+        assert_eq!(
+            num(&[0x5678, 0x1234], enc(T::U32, B::Big, W::Little)),
+            v as f64
+        );
+        assert_eq!(
+            num(&[0x3412, 0x7856], enc(T::U32, B::Little, W::Big)),
+            v as f64
+        );
+        assert_eq!(
+            num(&[0x7856, 0x3412], enc(T::U32, B::Little, W::Little)),
+            v as f64
+        );
         assert_eq!(num(&[0xFFFF, 0xFFFF], enc(T::I32, B::Big, W::Big)), -1.0);
     }
 
@@ -157,9 +180,20 @@ mod tests {
         let (hi, lo) = ((f >> 16) as u16, f as u16);
         assert_eq!(num(&[hi, lo], enc(T::F32, B::Big, W::Big)), 12.5);
         assert_eq!(num(&[lo, hi], enc(T::F32, B::Big, W::Little)), 12.5);
-        assert_eq!(num(&[hi.swap_bytes(), lo.swap_bytes()], enc(T::F32, B::Little, W::Big)), 12.5);
+        assert_eq!(
+            num(
+                &[hi.swap_bytes(), lo.swap_bytes()],
+                enc(T::F32, B::Little, W::Big)
+            ),
+            12.5
+        );
         let d = (-1234.0625f64).to_bits();
-        let regs = [(d >> 48) as u16, (d >> 32) as u16, (d >> 16) as u16, d as u16];
+        let regs = [
+            (d >> 48) as u16,
+            (d >> 32) as u16,
+            (d >> 16) as u16,
+            d as u16,
+        ];
         assert_eq!(num(&regs, enc(T::F64, B::Big, W::Big)), -1234.0625);
         let rev: Vec<u16> = regs.iter().rev().copied().collect();
         assert_eq!(num(&rev, enc(T::F64, B::Big, W::Little)), -1234.0625);
@@ -168,13 +202,21 @@ mod tests {
     #[test]
     fn sixty_four_bit_integers() {
         let regs = [0x0000, 0x0001, 0x0000, 0x0002];
-        assert_eq!(num(&regs, enc(T::U64, B::Big, W::Big)), ((1u64 << 32) + 2) as f64);
+        assert_eq!(
+            num(&regs, enc(T::U64, B::Big, W::Big)),
+            ((1u64 << 32) + 2) as f64
+        );
         assert_eq!(num(&[0xFFFF; 4], enc(T::I64, B::Big, W::Big)), -1.0);
     }
 
     #[test]
     fn bits() {
-        let e = Encoding { data_type: T::Bool, byte_order: B::Big, word_order: W::Big, bit: Some(2) };
+        let e = Encoding {
+            data_type: T::Bool,
+            byte_order: B::Big,
+            word_order: W::Big,
+            bit: Some(2),
+        };
         assert_eq!(decode(&[0b0100], e), Ok(Raw::Bool(true)));
         assert_eq!(decode(&[0b1011], e), Ok(Raw::Bool(false)));
     }
@@ -187,7 +229,10 @@ mod tests {
         );
         let nan = f32::NAN.to_bits();
         assert_eq!(
-            decode(&[(nan >> 16) as u16, nan as u16], enc(T::F32, B::Big, W::Big)),
+            decode(
+                &[(nan >> 16) as u16, nan as u16],
+                enc(T::F32, B::Big, W::Big)
+            ),
             Err(DecodeError::NotFinite)
         );
     }

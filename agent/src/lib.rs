@@ -42,8 +42,14 @@ impl Agent {
         let state = Arc::new(State::new(&config));
         let store = Store::open(&config.store, &state)?;
         let mut tasks = sources::spawn_all(&config, &state);
-        let (http_addr, http_task) =
-            http::serve(&config.agent.listen, http::AppState { state: state.clone(), store: store.clone() }).await?;
+        let (http_addr, http_task) = http::serve(
+            &config.agent.listen,
+            http::AppState {
+                state: state.clone(),
+                store: store.clone(),
+            },
+        )
+        .await?;
         tasks.push(http_task);
         tracing::info!(
             "agent {}: {} devices, {} signals, store {}, status page http://{http_addr}/",
@@ -52,7 +58,13 @@ impl Agent {
             state.signals().len(),
             store.path().display()
         );
-        Ok(Agent { config, state, store, http_addr, tasks })
+        Ok(Agent {
+            config,
+            state,
+            store,
+            http_addr,
+            tasks,
+        })
     }
 
     /// Stops the sources and the HTTP server and flushes the store.

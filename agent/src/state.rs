@@ -137,14 +137,23 @@ impl State {
                 });
             }
         }
-        let by_name = signals.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect();
+        let by_name = signals
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), i))
+            .collect();
         let now = now_ms();
         State {
             machine_id: config.agent.machine_id.clone(),
             slots: signals.iter().map(|_| Mutex::default()).collect(),
             health: devices
                 .iter()
-                .map(|_| Mutex::new(Health { since_ms: now, ..Health::default() }))
+                .map(|_| {
+                    Mutex::new(Health {
+                        since_ms: now,
+                        ..Health::default()
+                    })
+                })
                 .collect(),
             signals,
             by_name,
@@ -197,7 +206,11 @@ impl State {
         };
         if store_it {
             slot.last_stored = Some((value.clone(), now));
-            self.queue(Sample { signal: id, ts_ms: ts, value: Some(value.clone()) });
+            self.queue(Sample {
+                signal: id,
+                ts_ms: ts,
+                value: Some(value.clone()),
+            });
         }
         slot.value = Some(value);
     }
@@ -218,7 +231,11 @@ impl State {
         if slot.error.is_none() {
             // The transition is stored once, so the history shows the gap.
             slot.last_stored = None;
-            self.queue(Sample { signal: id, ts_ms: now_ms(), value: None });
+            self.queue(Sample {
+                signal: id,
+                ts_ms: now_ms(),
+                value: None,
+            });
         }
         slot.error = Some(error.to_string());
     }
@@ -287,7 +304,9 @@ impl State {
             value: slot.value.clone(),
             unit: info.unit.clone(),
             quality: self.quality(&slot, dev.stale_after, now),
-            age_ms: slot.confirmed.map(|c| now.duration_since(c).as_millis() as u64),
+            age_ms: slot
+                .confirmed
+                .map(|c| now.duration_since(c).as_millis() as u64),
             ts_ms: slot.confirmed.map(|_| slot.confirmed_ms),
             error: slot.error.clone(),
         }
@@ -334,7 +353,9 @@ impl State {
 
 fn changed(last: &Value, new: &Value, deadband: f64) -> bool {
     match (last, new) {
-        (Value::Number(a), Value::Number(b)) => (a - b).abs() > deadband || (deadband == 0.0 && a != b),
+        (Value::Number(a), Value::Number(b)) => {
+            (a - b).abs() > deadband || (deadband == 0.0 && a != b)
+        }
         _ => last != new,
     }
 }
@@ -398,7 +419,12 @@ stale_after_ms = {stale_ms}
         let got: Vec<Option<Value>> = rx.try_iter().map(|x| x.value).collect();
         assert_eq!(
             got,
-            vec![Some(Value::Number(1.0)), Some(Value::Number(2.0)), None, Some(Value::Number(2.0))]
+            vec![
+                Some(Value::Number(1.0)),
+                Some(Value::Number(2.0)),
+                None,
+                Some(Value::Number(2.0))
+            ]
         );
     }
 

@@ -93,7 +93,13 @@ impl Store {
     }
 
     /// Stored samples of one signal between two times (ms since the Unix epoch), oldest first.
-    pub fn history(&self, signal: &str, from_ms: i64, to_ms: i64, limit: usize) -> Result<Vec<StoredSample>> {
+    pub fn history(
+        &self,
+        signal: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredSample>> {
         let conn = self.reader.lock().unwrap();
         let mut stmt = conn.prepare_cached(
             "SELECT s.ts_ms, s.num, s.txt, g.unit FROM sample s JOIN signal g ON g.id = s.signal_id
@@ -102,7 +108,10 @@ impl Store {
         let rows = stmt.query_map(params![signal, from_ms, to_ms, limit as i64], |r| {
             let num: Option<f64> = r.get(1)?;
             let txt: Option<String> = r.get(2)?;
-            Ok(StoredSample { ts_ms: r.get(0)?, value: txt.map(Value::Text).or(num.map(Value::Number)) })
+            Ok(StoredSample {
+                ts_ms: r.get(0)?,
+                value: txt.map(Value::Text).or(num.map(Value::Number)),
+            })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -127,20 +136,32 @@ impl Store {
 }
 
 fn open_rw(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path).with_context(|| format!("opening store {}", path.display()))?;
+    let conn =
+        Connection::open(path).with_context(|| format!("opening store {}", path.display()))?;
     conn.busy_timeout(Duration::from_secs(5))?;
     // auto_vacuum only takes effect on a new file; it lets retention give pages back.
     conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-    anyhow::ensure!(mode.eq_ignore_ascii_case("wal"), "store {}: WAL mode unavailable ({mode})", path.display());
+    anyhow::ensure!(
+        mode.eq_ignore_ascii_case("wal"),
+        "store {}: WAL mode unavailable ({mode})",
+        path.display()
+    );
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.execute_batch(SCHEMA)?;
     let version: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
         .ok();
     match version.as_deref().map(str::parse::<i64>) {
         None => {
-            conn.execute("INSERT INTO meta VALUES ('schema_version', ?1)", [SCHEMA_VERSION.to_string()])?;
+            conn.execute(
+                "INSERT INTO meta VALUES ('schema_version', ?1)",
+                [SCHEMA_VERSION.to_string()],
+            )?;
         }
         Some(Ok(SCHEMA_VERSION)) => {}
         Some(v) => anyhow::bail!(
@@ -163,7 +184,11 @@ fn register_signals(conn: &mut Connection, state: &State) -> Result<Vec<i64>> {
              ON CONFLICT(name) DO UPDATE SET device = excluded.device, unit = excluded.unit",
             params![s.name, device, s.unit],
         )?;
-        ids.push(tx.query_row("SELECT id FROM signal WHERE name = ?1", [&s.name], |r| r.get(0))?);
+        ids.push(
+            tx.query_row("SELECT id FROM signal WHERE name = ?1", [&s.name], |r| {
+                r.get(0)
+            })?,
+        );
     }
     tx.commit()?;
     Ok(ids)
@@ -185,7 +210,9 @@ impl Writer {
         let mut next_flush = Instant::now() + self.flush_interval;
         let mut next_retention = Instant::now();
         loop {
-            let wait = next_flush.saturating_duration_since(Instant::now()).min(Duration::from_millis(200));
+            let wait = next_flush
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(200));
             match rx.recv_timeout(wait) {
                 Ok(s) => batch.push(s),
                 Err(RecvTimeoutError::Timeout) => {}
@@ -241,9 +268,10 @@ impl Writer {
         let cutoff = now_ms() - self.retention.as_millis() as i64;
         let mut deleted = 0;
         for id in &self.ids {
-            deleted += self
-                .conn
-                .execute("DELETE FROM sample WHERE signal_id = ?1 AND ts_ms < ?2", params![id, cutoff])?;
+            deleted += self.conn.execute(
+                "DELETE FROM sample WHERE signal_id = ?1 AND ts_ms < ?2",
+                params![id, cutoff],
+            )?;
         }
         if deleted > 0 {
             self.conn.execute_batch("PRAGMA incremental_vacuum;")?;
@@ -303,15 +331,23 @@ address = "127.0.0.1:1"
         let cfg = config(&dir);
         let conn = Connection::open(&cfg.store.path).unwrap();
         conn.execute_batch(SCHEMA).unwrap();
-        conn.execute("INSERT INTO meta VALUES ('schema_version', '99')", []).unwrap();
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '99')", [])
+            .unwrap();
         drop(conn);
         let state = Arc::new(State::new(&cfg));
         let err = Store::open(&cfg.store, &state).err().unwrap().to_string();
-        assert!(err.contains("schema version") && err.contains("99"), "{err}");
+        assert!(
+            err.contains("schema version") && err.contains("99"),
+            "{err}"
+        );
     }
 
     fn tempdir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("agent-store-{}-{}", std::process::id(), rand::random::<u32>()));
+        let d = std::env::temp_dir().join(format!(
+            "agent-store-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         std::fs::create_dir_all(&d).unwrap();
         d
     }

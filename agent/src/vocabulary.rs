@@ -23,49 +23,124 @@ pub struct SignalDef {
 }
 
 const fn num(name: &'static str, unit: &'static str, meaning: &'static str) -> SignalDef {
-    SignalDef { name, unit, kind: Kind::Number, meaning }
+    SignalDef {
+        name,
+        unit,
+        kind: Kind::Number,
+        meaning,
+    }
 }
 const fn flag(name: &'static str, meaning: &'static str) -> SignalDef {
-    SignalDef { name, unit: "", kind: Kind::Bool, meaning }
+    SignalDef {
+        name,
+        unit: "",
+        kind: Kind::Bool,
+        meaning,
+    }
 }
 const fn text(name: &'static str, meaning: &'static str) -> SignalDef {
-    SignalDef { name, unit: "", kind: Kind::Text, meaning }
+    SignalDef {
+        name,
+        unit: "",
+        kind: Kind::Text,
+        meaning,
+    }
 }
 
 /// The vocabulary. Keep `README.md`'s table in step with it (a test checks that).
 pub const SIGNALS: &[SignalDef] = &[
     // Spindle (OPC 40502 names in brackets)
     num("spindle.speed", "rpm", "actual spindle speed [ActSpeed]"),
-    num("spindle.speed_cmd", "rpm", "commanded spindle speed [CmdSpeed]"),
-    num("spindle.load", "%", "spindle load, % of rated power [ActLoad]"),
+    num(
+        "spindle.speed_cmd",
+        "rpm",
+        "commanded spindle speed [CmdSpeed]",
+    ),
+    num(
+        "spindle.load",
+        "%",
+        "spindle load, % of rated power [ActLoad]",
+    ),
     num("spindle.power", "kW", "spindle power [ActPower]"),
     num("spindle.torque", "Nm", "spindle torque [ActTorque]"),
     flag("spindle.rotating", "spindle turning [IsRotating]"),
-    num("spindle.override", "%", "spindle speed override [ActOverride]"),
-    num("spindle.vibration_rms", "mm/s", "spindle vibration velocity RMS"),
-    num("spindle.vibration_peak", "mm/s", "spindle vibration velocity peak"),
-    num("spindle.bearing_temp", "degC", "front spindle bearing temperature"),
+    num(
+        "spindle.override",
+        "%",
+        "spindle speed override [ActOverride]",
+    ),
+    num(
+        "spindle.vibration_rms",
+        "mm/s",
+        "spindle vibration velocity RMS",
+    ),
+    num(
+        "spindle.vibration_peak",
+        "mm/s",
+        "spindle vibration velocity peak",
+    ),
+    num(
+        "spindle.bearing_temp",
+        "degC",
+        "front spindle bearing temperature",
+    ),
     // Channel / program
     num("channel.feedrate", "mm/min", "path feed rate [ActFeedrate]"),
-    text("channel.program", "main program running [ActMainProgramName]"),
-    text("channel.state", "channel state: active, interrupted or reset [ChannelState]"),
-    text("channel.operation", "name of the program's current operation"),
+    text(
+        "channel.program",
+        "main program running [ActMainProgramName]",
+    ),
+    text(
+        "channel.state",
+        "channel state: active, interrupted or reset [ChannelState]",
+    ),
+    text(
+        "channel.operation",
+        "name of the program's current operation",
+    ),
     // Tool in the spindle
     text("tool.id", "identifier of the tool in the spindle"),
-    text("tool.material", "cutting material: carbide, hss, cermet, ceramic, pcbn, pcd"),
+    text(
+        "tool.material",
+        "cutting material: carbide, hss, cermet, ceramic, pcbn, pcd",
+    ),
     text("tool.coating", "coating: TiAlN, AlCrN, TiN, DLC, none"),
     num("tool.diameter", "mm", "tool diameter"),
     num("tool.edges", "count", "number of cutting edges"),
-    num("tool.life_value", "min", "tool life counted by the CNC [ToolLife]"),
-    num("tool.life_warning", "min", "tool life warning value [ToolLife WarningValue]"),
-    num("tool.life_limit", "min", "tool life limit [ToolLife LimitValue]"),
-    flag("tool.life_counting_up", "tool life counts up [ToolLife IsCountingUp]"),
+    num(
+        "tool.life_value",
+        "min",
+        "tool life counted by the CNC [ToolLife]",
+    ),
+    num(
+        "tool.life_warning",
+        "min",
+        "tool life warning value [ToolLife WarningValue]",
+    ),
+    num(
+        "tool.life_limit",
+        "min",
+        "tool life limit [ToolLife LimitValue]",
+    ),
+    flag(
+        "tool.life_counting_up",
+        "tool life counts up [ToolLife IsCountingUp]",
+    ),
     // Workpiece
-    text("workpiece.material", "workpiece material designation, e.g. C45"),
-    text("workpiece.material_group", "ISO 513 material group: P, M, K, N, S or H"),
+    text(
+        "workpiece.material",
+        "workpiece material designation, e.g. C45",
+    ),
+    text(
+        "workpiece.material_group",
+        "ISO 513 material group: P, M, K, N, S or H",
+    ),
     num("workpiece.hardness", "HRC", "workpiece hardness"),
     // Machine
-    text("cooling.mode", "cooling mode: flood, mql, dry, cold_air or none"),
+    text(
+        "cooling.mode",
+        "cooling mode: flood, mql, dry, cold_air or none",
+    ),
     num("machine.parts_count", "count", "parts finished"),
     text("machine.operation_mode", "automatic, manual or mdi"),
     flag("machine.door_open", "operator door open"),
@@ -79,10 +154,18 @@ pub const SIGNALS: &[SignalDef] = &[
     num("mql.oil_flow", "ml/h", "oil flow, measured"),
     num("mql.oil_flow_setpoint", "ml/h", "oil flow setpoint"),
     num("mql.air_pressure", "MPa", "supply air pressure"),
-    num("mql.air_pressure_setpoint", "MPa", "supply air pressure setpoint"),
+    num(
+        "mql.air_pressure_setpoint",
+        "MPa",
+        "supply air pressure setpoint",
+    ),
     num("mql.reservoir_level", "%", "oil reservoir level"),
     num("mql.pump_strokes", "count", "pump stroke counter"),
-    num("mql.oil_dispensed", "ml", "oil dispensed since commissioning"),
+    num(
+        "mql.oil_dispensed",
+        "ml",
+        "oil dispensed since commissioning",
+    ),
     num("mql.pump_operating_time", "h", "pump operating time"),
     num("mql.flow_deviation", "ml/h", "oil flow minus setpoint"),
     flag("mql.aerosol_on", "aerosol being produced"),
@@ -90,10 +173,22 @@ pub const SIGNALS: &[SignalDef] = &[
     flag("mql.pressure_ok", "unit reports air pressure sufficient"),
     flag("mql.fault", "unit reports a fault"),
     num("mql.fault_code", "code", "unit fault code (0 = none)"),
-    num("mql.mist_concentration", "mg/m3", "oil-mist concentration at the machine"),
-    num("mql.aerosol_temp", "degC", "aerosol (nozzle air) temperature"),
+    num(
+        "mql.mist_concentration",
+        "mg/m3",
+        "oil-mist concentration at the machine",
+    ),
+    num(
+        "mql.aerosol_temp",
+        "degC",
+        "aerosol (nozzle air) temperature",
+    ),
     // Environment
-    num("environment.noise", "dB(A)", "sound level at the operator position"),
+    num(
+        "environment.noise",
+        "dB(A)",
+        "sound level at the operator position",
+    ),
 ];
 
 /// Looks a canonical signal up by name.
@@ -148,7 +243,11 @@ mod tests {
     fn readme_documents_every_signal() {
         let readme = include_str!("../../README.md");
         for s in SIGNALS {
-            assert!(readme.contains(&format!("`{}`", s.name)), "README lacks {}", s.name);
+            assert!(
+                readme.contains(&format!("`{}`", s.name)),
+                "README lacks {}",
+                s.name
+            );
         }
     }
 }

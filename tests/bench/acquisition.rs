@@ -6,15 +6,13 @@
 //! The registers' values are a function of time (register r of every device holds
 //! `k + r` during the k-th change period), so the instant of every change is known exactly.
 
-use std::future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use tokio_modbus::prelude::*;
-use tokio_modbus::server::tcp::{accept_tcp_connection, Server};
+use e2e::devices::{counter, Clock};
 
 #[derive(Parser, Debug)]
 #[command(about = "Modbus acquisition benchmark of the agent")]
@@ -39,60 +37,6 @@ struct Args {
     as_agent: Option<String>,
 }
 
-struct Clock {
-    start: Instant,
-    change: Duration,
-}
-
-impl Clock {
-    fn period(&self, at: Instant) -> u64 {
-        (at.duration_since(self.start).as_nanos() / self.change.as_nanos()) as u64
-    }
-    fn began(&self, k: u64) -> Instant {
-        self.start + self.change * k as u32
-    }
-}
-
-#[derive(Clone)]
-struct Device {
-    clock: Arc<Clock>,
-    tags: u16,
-}
-
-impl tokio_modbus::server::Service for Device {
-    type Request = Request<'static>;
-    type Response = Response;
-    type Exception = ExceptionCode;
-    type Future = future::Ready<Result<Response, ExceptionCode>>;
-
-    fn call(&self, req: Self::Request) -> Self::Future {
-        future::ready(match req {
-            Request::ReadHoldingRegisters(addr, cnt) if addr.saturating_add(cnt) <= self.tags => {
-                let k = self.clock.period(Instant::now());
-                Ok(Response::ReadHoldingRegisters(
-                    (addr..addr + cnt).map(|r| (k as u16).wrapping_add(r)).collect(),
-                ))
-            }
-            Request::ReadHoldingRegisters(..) => Err(ExceptionCode::IllegalDataAddress),
-            _ => Err(ExceptionCode::IllegalFunction),
-        })
-    }
-}
-
-async fn start_device(dev: Device) -> Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let server = Server::new(listener);
-        let on_connected = move |stream, peer| {
-            let dev = dev.clone();
-            async move { accept_tcp_connection(stream, peer, move |_| Ok(Some(dev.clone()))) }
-        };
-        let _ = server.serve(&on_connected, |e| eprintln!("bench device: {e}")).await;
-    });
-    Ok(addr)
-}
-
 fn config(args: &Args, addrs: &[SocketAddr], dir: &std::path::Path) -> String {
     let mut s = format!(
         "[agent]\nmachine_id = \"bench\"\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"{}/bench.db\"\n\
@@ -106,7 +50,9 @@ fn config(args: &Args, addrs: &[SocketAddr], dir: &std::path::Path) -> String {
              stale_after_ms = 2000\n"
         );
         for t in 0..args.tags {
-            s += &format!("  [[device.tag]]\n  name = \"t{t}\"\n  table = \"holding\"\n  address = {t}\n");
+            s += &format!(
+                "  [[device.tag]]\n  name = \"t{t}\"\n  table = \"holding\"\n  address = {t}\n"
+            );
         }
     }
     s
@@ -143,23 +89,37 @@ fn main() -> Result<()> {
     if let Some(cfg) = &args.as_agent {
         // Child mode: be the agent, nothing else, so its CPU and memory are its own.
         let code = agent::cli::main_with(["agent", "run", "--config", cfg]);
-        std::process::exit(if code == std::process::ExitCode::SUCCESS { 0 } else { 1 });
+        std::process::exit(if code == std::process::ExitCode::SUCCESS {
+            0
+        } else {
+            1
+        });
     }
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(bench(args))
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(bench(args))
 }
 
 async fn bench(args: Args) -> Result<()> {
-    let clock = Arc::new(Clock { start: Instant::now(), change: Duration::from_millis(args.change_ms) });
+    let clock = Arc::new(Clock {
+        start: Instant::now(),
+        change: Duration::from_millis(args.change_ms),
+    });
     let mut addrs = Vec::new();
     for _ in 0..args.devices {
-        addrs.push(start_device(Device { clock: clock.clone(), tags: args.tags }).await?);
+        addrs.push(counter(clock.clone(), args.tags).await);
     }
     let dir = std::env::temp_dir().join(format!("acq-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let cfg_path = dir.join("bench.toml");
     std::fs::write(&cfg_path, config(&args, &addrs, &dir))?;
     let http_port = e2e::free_port();
-    let cfg_text = std::fs::read_to_string(&cfg_path)?.replace("127.0.0.1:0\"\n[store]", &format!("127.0.0.1:{http_port}\"\n[store]"));
+    let cfg_text = std::fs::read_to_string(&cfg_path)?.replace(
+        "127.0.0.1:0\"\n[store]",
+        &format!("127.0.0.1:{http_port}\"\n[store]"),
+    );
     std::fs::write(&cfg_path, cfg_text)?;
 
     let mut child = std::process::Command::new(std::env::current_exe()?)
@@ -181,7 +141,10 @@ async fn bench(args: Args) -> Result<()> {
     // Phase 1: throughput, CPU and memory, with the API left alone.
     let polls = |v: &serde_json::Value| -> (u64, u64) {
         v.as_array().unwrap().iter().fold((0, 0), |(p, e), d| {
-            (p + d["polls"].as_u64().unwrap(), e + d["errors"].as_u64().unwrap())
+            (
+                p + d["polls"].as_u64().unwrap(),
+                e + d["errors"].as_u64().unwrap(),
+            )
         })
     };
     let (p0, e0) = polls(&e2e::get_json(&base, "/api/devices").await?);
@@ -209,7 +172,9 @@ async fn bench(args: Args) -> Result<()> {
                 continue;
             }
             let d: usize = s["device"].as_str().unwrap()[1..].parse()?;
-            let Some(v) = s["value"].as_f64() else { continue };
+            let Some(v) = s["value"].as_f64() else {
+                continue;
+            };
             // The register holds k mod 65536; find the period k it came from.
             let k = current - ((current as u16).wrapping_sub(v as u16)) as u64;
             if last_seen[d] != u64::MAX && k > last_seen[d] {
@@ -223,10 +188,23 @@ async fn bench(args: Args) -> Result<()> {
     let _ = child.wait();
     latencies.sort_by(f64::total_cmp);
 
-    println!("acquisition benchmark: {} devices x {} tags, poll interval {} ms", args.devices, args.tags, args.interval_ms);
-    println!("  tags acquired per second     {tags_per_s:>10.0}   (target {:.0})", args.devices as f64 * f64::from(args.tags) * 1000.0 / args.interval_ms as f64);
-    println!("  agent CPU                    {:>10.3} s in {elapsed:.1} s = {:.2} % of one core", cpu, cpu / elapsed * 100.0);
-    println!("  CPU seconds per 1,000 tags   {:>10.5}", cpu / (tags / 1000.0));
+    println!(
+        "acquisition benchmark: {} devices x {} tags, poll interval {} ms",
+        args.devices, args.tags, args.interval_ms
+    );
+    println!(
+        "  tags acquired per second     {tags_per_s:>10.0}   (target {:.0})",
+        args.devices as f64 * f64::from(args.tags) * 1000.0 / args.interval_ms as f64
+    );
+    println!(
+        "  agent CPU                    {:>10.3} s in {elapsed:.1} s = {:.2} % of one core",
+        cpu,
+        cpu / elapsed * 100.0
+    );
+    println!(
+        "  CPU seconds per 1,000 tags   {:>10.5}",
+        cpu / (tags / 1000.0)
+    );
     println!("  resident memory (now / peak) {rss:>10.1} / {hwm:.1} MiB");
     println!(
         "  change -> API latency        p50 {:.1} ms, p99 {:.1} ms over {} changes (value changes every {} ms)",

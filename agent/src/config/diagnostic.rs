@@ -26,7 +26,14 @@ impl fmt::Display for ConfigError {
             if i > 0 {
                 writeln!(f)?;
             }
-            write!(f, "{}:{}:{}: {}", self.file.display(), p.line, p.column, p.message)?;
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                p.line,
+                p.column,
+                p.message
+            )?;
         }
         Ok(())
     }
@@ -43,13 +50,21 @@ pub struct Diagnostics<'a> {
 
 impl<'a> Diagnostics<'a> {
     pub fn new(file: &'a Path, source: &'a str) -> Self {
-        Diagnostics { file, source, problems: Vec::new() }
+        Diagnostics {
+            file,
+            source,
+            problems: Vec::new(),
+        }
     }
 
     /// Records a problem at a byte span of the source.
     pub fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
         let (line, column) = line_column(self.source, span.start);
-        self.problems.push(Problem { line, column, message: message.into() });
+        self.problems.push(Problem {
+            line,
+            column,
+            message: message.into(),
+        });
     }
 
     pub fn into_result<T>(mut self, value: T) -> Result<T, ConfigError> {
@@ -57,7 +72,10 @@ impl<'a> Diagnostics<'a> {
             Ok(value)
         } else {
             self.problems.sort_by_key(|p| (p.line, p.column));
-            Err(ConfigError { file: self.file.to_path_buf(), problems: self.problems })
+            Err(ConfigError {
+                file: self.file.to_path_buf(),
+                problems: self.problems,
+            })
         }
     }
 }

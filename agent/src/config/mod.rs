@@ -97,7 +97,9 @@ impl Connection {
     /// Where the device is, for people: an address, a serial port or an endpoint URL.
     pub fn endpoint(&self) -> String {
         match self {
-            Connection::ModbusTcp { address, unit_id, .. } => format!("{address} unit {unit_id}"),
+            Connection::ModbusTcp {
+                address, unit_id, ..
+            } => format!("{address} unit {unit_id}"),
             Connection::ModbusRtu { port, unit_id, .. } => format!("{port} unit {unit_id}"),
             Connection::OpcUa { endpoint, .. } => endpoint.clone(),
         }
@@ -125,15 +127,24 @@ pub struct Tag {
 
 #[derive(Debug, Clone)]
 pub enum TagSource {
-    Modbus { table: Table, address: u16, encoding: Encoding },
-    OpcUa { node: String },
+    Modbus {
+        table: Table,
+        address: u16,
+        encoding: Encoding,
+    },
+    OpcUa {
+        node: String,
+    },
 }
 
 impl Tag {
     /// How many 16-bit registers (or coils) the tag occupies.
     pub fn width(&self) -> u16 {
         match &self.source {
-            TagSource::Modbus { table: Table::Coil | Table::Discrete, .. } => 1,
+            TagSource::Modbus {
+                table: Table::Coil | Table::Discrete,
+                ..
+            } => 1,
             TagSource::Modbus { encoding, .. } => encoding.data_type.registers(),
             TagSource::OpcUa { .. } => 0,
         }
@@ -144,7 +155,11 @@ impl Tag {
 pub fn load(file: &Path) -> Result<Config, ConfigError> {
     let source = std::fs::read_to_string(file).map_err(|e| ConfigError {
         file: file.to_path_buf(),
-        problems: vec![Problem { line: 0, column: 0, message: format!("cannot read: {e}") }],
+        problems: vec![Problem {
+            line: 0,
+            column: 0,
+            message: format!("cannot read: {e}"),
+        }],
     })?;
     parse(file, &source)
 }

@@ -18,11 +18,16 @@ const DEFAULT_GROUP_INTERVAL: Duration = Duration::from_millis(1000);
 
 pub fn check(file: &Path, source: &str) -> Result<Config, ConfigError> {
     let raw: RawConfig = toml::from_str(source).map_err(|e| {
-        let (line, column) =
-            e.span().map_or((1, 1), |s| super::diagnostic::line_column(source, s.start));
+        let (line, column) = e
+            .span()
+            .map_or((1, 1), |s| super::diagnostic::line_column(source, s.start));
         ConfigError {
             file: file.to_path_buf(),
-            problems: vec![Problem { line, column, message: e.message().trim().to_string() }],
+            problems: vec![Problem {
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            }],
         }
     })?;
     let mut d = Diagnostics::new(file, source);
@@ -35,19 +40,35 @@ pub fn check(file: &Path, source: &str) -> Result<Config, ConfigError> {
             }
             id.clone()
         }),
-        listen: raw.agent.listen.as_ref().map_or("127.0.0.1:8080".into(), |l| {
-            if l.get_ref().parse::<std::net::SocketAddr>().is_err() {
-                d.at(l.span(), format!("listen `{}` is not an address:port", l.get_ref()));
-            }
-            l.get_ref().clone()
-        }),
+        listen: raw
+            .agent
+            .listen
+            .as_ref()
+            .map_or("127.0.0.1:8080".into(), |l| {
+                if l.get_ref().parse::<std::net::SocketAddr>().is_err() {
+                    d.at(
+                        l.span(),
+                        format!("listen `{}` is not an address:port", l.get_ref()),
+                    );
+                }
+                l.get_ref().clone()
+            }),
     };
 
     let store = StoreSettings {
-        path: raw.store.path.clone().unwrap_or_else(|| "data/agent.db".into()).into(),
+        path: raw
+            .store
+            .path
+            .clone()
+            .unwrap_or_else(|| "data/agent.db".into())
+            .into(),
         retention: Duration::from_secs(
-            u64::from(positive(&mut d, raw.store.retention_days.as_ref(), "retention_days", 30))
-                * 86_400,
+            u64::from(positive(
+                &mut d,
+                raw.store.retention_days.as_ref(),
+                "retention_days",
+                30,
+            )) * 86_400,
         ),
         flush_interval: Duration::from_millis(positive(
             &mut d,
@@ -68,7 +89,10 @@ pub fn check(file: &Path, source: &str) -> Result<Config, ConfigError> {
     for (name, g) in &raw.poll_groups {
         let ms = *g.get_ref().interval_ms.get_ref();
         if ms == 0 {
-            d.at(g.get_ref().interval_ms.span(), format!("poll group `{name}`: interval_ms must be > 0"));
+            d.at(
+                g.get_ref().interval_ms.span(),
+                format!("poll group `{name}`: interval_ms must be > 0"),
+            );
         }
         groups.insert(name.clone(), Duration::from_millis(ms.max(1)));
     }
@@ -80,29 +104,50 @@ pub fn check(file: &Path, source: &str) -> Result<Config, ConfigError> {
     for rd in &raw.devices {
         let name = rd.name.get_ref().clone();
         if !is_identifier(&name) {
-            d.at(rd.name.span(), format!("device name `{name}` must be letters, digits, '-' or '_'"));
+            d.at(
+                rd.name.span(),
+                format!("device name `{name}` must be letters, digits, '-' or '_'"),
+            );
         }
         if let Some(first) = device_names.get(&name) {
             let (line, _) = super::diagnostic::line_column(source, first.start);
-            d.at(rd.name.span(), format!("duplicate device `{name}` (first defined at line {line})"));
+            d.at(
+                rd.name.span(),
+                format!("duplicate device `{name}` (first defined at line {line})"),
+            );
         } else {
             device_names.insert(name.clone(), rd.name.span());
         }
-        let Some(connection) = connection(&mut d, rd) else { continue };
+        let Some(connection) = connection(&mut d, rd) else {
+            continue;
+        };
         let group_interval = group(&mut d, &groups, rd.group.as_ref(), DEFAULT_GROUP_INTERVAL);
-        let timeout = Duration::from_millis(positive(&mut d, rd.timeout_ms.as_ref(), "timeout_ms", 1000));
-        let stale_after =
-            Duration::from_millis(positive(&mut d, rd.stale_after_ms.as_ref(), "stale_after_ms", 5000));
+        let timeout =
+            Duration::from_millis(positive(&mut d, rd.timeout_ms.as_ref(), "timeout_ms", 1000));
+        let stale_after = Duration::from_millis(positive(
+            &mut d,
+            rd.stale_after_ms.as_ref(),
+            "stale_after_ms",
+            5000,
+        ));
         if rd.tags.is_empty() {
-            d.at(rd.name.span(), format!("device `{name}` has no [[device.tag]]"));
+            d.at(
+                rd.name.span(),
+                format!("device `{name}` has no [[device.tag]]"),
+            );
         }
         let mut tags = Vec::new();
         let mut tag_names: HashMap<&str, ()> = HashMap::new();
         for rt in &rd.tags {
             if tag_names.insert(rt.name.get_ref(), ()).is_some() {
-                d.at(rt.name.span(), format!("duplicate tag `{}` in device `{name}`", rt.name.get_ref()));
+                d.at(
+                    rt.name.span(),
+                    format!("duplicate tag `{}` in device `{name}`", rt.name.get_ref()),
+                );
             }
-            let Some(tag) = tag(&mut d, &groups, rd, rt, group_interval) else { continue };
+            let Some(tag) = tag(&mut d, &groups, rd, rt, group_interval) else {
+                continue;
+            };
             if let Some((dev, first)) = signal_places.get(&tag.signal) {
                 let (line, _) = super::diagnostic::line_column(source, first.start);
                 d.at(
@@ -117,17 +162,30 @@ pub fn check(file: &Path, source: &str) -> Result<Config, ConfigError> {
             }
             tags.push(tag);
         }
-        devices.push(Device { name, connection, timeout, stale_after, tags });
+        devices.push(Device {
+            name,
+            connection,
+            timeout,
+            stale_after,
+            tags,
+        });
     }
     if raw.devices.is_empty() {
         d.at(0..0, "no [[device]] configured");
     }
 
-    d.into_result(Config { file: file.to_path_buf(), agent, store, devices })
+    d.into_result(Config {
+        file: file.to_path_buf(),
+        agent,
+        store,
+        devices,
+    })
 }
 
 fn is_identifier(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn positive<T: Copy + PartialOrd + Default + std::fmt::Display>(
@@ -159,7 +217,11 @@ fn group(
             let known: Vec<&str> = groups.keys().map(String::as_str).collect();
             d.at(
                 name.span(),
-                format!("unknown poll group `{}` (defined: {})", name.get_ref(), list(&known)),
+                format!(
+                    "unknown poll group `{}` (defined: {})",
+                    name.get_ref(),
+                    list(&known)
+                ),
             );
             default
         }
@@ -187,19 +249,63 @@ fn foreign_fields(rd: &RawDevice, protocol: Protocol) -> Vec<(&'static str, Rang
         }
     };
     use Protocol::*;
-    check(rd.address.as_ref().map(Spanned::span), "address", &[ModbusTcp]);
-    check(rd.unit_id.as_ref().map(Spanned::span), "unit_id", &[ModbusTcp, ModbusRtu]);
-    check(rd.max_gap.as_ref().map(Spanned::span), "max_gap", &[ModbusTcp, ModbusRtu]);
+    check(
+        rd.address.as_ref().map(Spanned::span),
+        "address",
+        &[ModbusTcp],
+    );
+    check(
+        rd.unit_id.as_ref().map(Spanned::span),
+        "unit_id",
+        &[ModbusTcp, ModbusRtu],
+    );
+    check(
+        rd.max_gap.as_ref().map(Spanned::span),
+        "max_gap",
+        &[ModbusTcp, ModbusRtu],
+    );
     check(rd.port.as_ref().map(Spanned::span), "port", &[ModbusRtu]);
     check(rd.baud.as_ref().map(Spanned::span), "baud", &[ModbusRtu]);
-    check(rd.parity.as_ref().map(Spanned::span), "parity", &[ModbusRtu]);
-    check(rd.data_bits.as_ref().map(Spanned::span), "data_bits", &[ModbusRtu]);
-    check(rd.stop_bits.as_ref().map(Spanned::span), "stop_bits", &[ModbusRtu]);
-    check(rd.endpoint.as_ref().map(Spanned::span), "endpoint", &[Opcua]);
-    check(rd.security_policy.as_ref().map(Spanned::span), "security_policy", &[Opcua]);
-    check(rd.security_mode.as_ref().map(Spanned::span), "security_mode", &[Opcua]);
-    check(rd.username.as_ref().map(Spanned::span), "username", &[Opcua]);
-    check(rd.password.as_ref().map(Spanned::span), "password", &[Opcua]);
+    check(
+        rd.parity.as_ref().map(Spanned::span),
+        "parity",
+        &[ModbusRtu],
+    );
+    check(
+        rd.data_bits.as_ref().map(Spanned::span),
+        "data_bits",
+        &[ModbusRtu],
+    );
+    check(
+        rd.stop_bits.as_ref().map(Spanned::span),
+        "stop_bits",
+        &[ModbusRtu],
+    );
+    check(
+        rd.endpoint.as_ref().map(Spanned::span),
+        "endpoint",
+        &[Opcua],
+    );
+    check(
+        rd.security_policy.as_ref().map(Spanned::span),
+        "security_policy",
+        &[Opcua],
+    );
+    check(
+        rd.security_mode.as_ref().map(Spanned::span),
+        "security_mode",
+        &[Opcua],
+    );
+    check(
+        rd.username.as_ref().map(Spanned::span),
+        "username",
+        &[Opcua],
+    );
+    check(
+        rd.password.as_ref().map(Spanned::span),
+        "password",
+        &[Opcua],
+    );
     check(rd.pki_dir.as_ref().map(Spanned::span), "pki_dir", &[Opcua]);
     out
 }
@@ -212,7 +318,10 @@ fn required<'a, T>(
 ) -> Option<&'a T> {
     if v.is_none() {
         let proto = protocol_name(*rd.protocol.get_ref());
-        d.at(rd.name.span(), format!("device `{}` ({proto}) needs `{what}`", rd.name.get_ref()));
+        d.at(
+            rd.name.span(),
+            format!("device `{}` ({proto}) needs `{what}`", rd.name.get_ref()),
+        );
     }
     v.as_ref().map(Spanned::get_ref)
 }
@@ -225,14 +334,24 @@ fn protocol_name(p: Protocol) -> &'static str {
     }
 }
 
-const SECURITY_POLICIES: &[&str] =
-    &["None", "Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss"];
+const SECURITY_POLICIES: &[&str] = &[
+    "None",
+    "Basic256Sha256",
+    "Aes128Sha256RsaOaep",
+    "Aes256Sha256RsaPss",
+];
 const SECURITY_MODES: &[&str] = &["None", "Sign", "SignAndEncrypt"];
 
 fn connection(d: &mut Diagnostics, rd: &RawDevice) -> Option<Connection> {
     let protocol = *rd.protocol.get_ref();
     for (field, span) in foreign_fields(rd, protocol) {
-        d.at(span, format!("`{field}` does not apply to protocol {}", protocol_name(protocol)));
+        d.at(
+            span,
+            format!(
+                "`{field}` does not apply to protocol {}",
+                protocol_name(protocol)
+            ),
+        );
     }
     let unit_id = rd.unit_id.as_ref().map_or(1, |u| *u.get_ref());
     let max_gap = rd.max_gap.as_ref().map_or(0, |g| *g.get_ref());
@@ -240,10 +359,18 @@ fn connection(d: &mut Diagnostics, rd: &RawDevice) -> Option<Connection> {
         Protocol::ModbusTcp => {
             let address = required(d, rd, &rd.address, "address")?;
             let a = rd.address.as_ref().unwrap();
-            if address.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+            if address
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .is_none()
+            {
                 d.at(a.span(), format!("address `{address}` is not host:port"));
             }
-            Some(Connection::ModbusTcp { address: address.clone(), unit_id, max_gap })
+            Some(Connection::ModbusTcp {
+                address: address.clone(),
+                unit_id,
+                max_gap,
+            })
         }
         Protocol::ModbusRtu => {
             let port = required(d, rd, &rd.port, "port")?;
@@ -272,23 +399,45 @@ fn connection(d: &mut Diagnostics, rd: &RawDevice) -> Option<Connection> {
         Protocol::Opcua => {
             let endpoint = required(d, rd, &rd.endpoint, "endpoint")?;
             if !endpoint.starts_with("opc.tcp://") {
-                d.at(rd.endpoint.as_ref().unwrap().span(), "endpoint must start with opc.tcp://");
+                d.at(
+                    rd.endpoint.as_ref().unwrap().span(),
+                    "endpoint must start with opc.tcp://",
+                );
             }
-            let pick = |d: &mut Diagnostics, v: &Option<Spanned<String>>, allowed: &[&str], what| {
+            let pick = |d: &mut Diagnostics,
+                        v: &Option<Spanned<String>>,
+                        allowed: &[&str],
+                        what| {
                 match v {
                     None => "None".to_string(),
                     Some(s) if allowed.contains(&s.get_ref().as_str()) => s.get_ref().clone(),
                     Some(s) => {
-                        d.at(s.span(), format!("unknown {what} `{}` (one of: {})", s.get_ref(), allowed.join(", ")));
+                        d.at(
+                            s.span(),
+                            format!(
+                                "unknown {what} `{}` (one of: {})",
+                                s.get_ref(),
+                                allowed.join(", ")
+                            ),
+                        );
                         "None".to_string()
                     }
                 }
             };
-            let security_policy = pick(d, &rd.security_policy, SECURITY_POLICIES, "security_policy");
+            let security_policy =
+                pick(d, &rd.security_policy, SECURITY_POLICIES, "security_policy");
             let security_mode = pick(d, &rd.security_mode, SECURITY_MODES, "security_mode");
             if (security_policy == "None") != (security_mode == "None") {
-                let span = rd.security_mode.as_ref().or(rd.security_policy.as_ref()).unwrap().span();
-                d.at(span, "security_policy and security_mode must both be None or both not None");
+                let span = rd
+                    .security_mode
+                    .as_ref()
+                    .or(rd.security_policy.as_ref())
+                    .unwrap()
+                    .span();
+                d.at(
+                    span,
+                    "security_policy and security_mode must both be None or both not None",
+                );
             }
             let user = match (&rd.username, &rd.password) {
                 (Some(u), Some(p)) => Some((u.get_ref().clone(), p.get_ref().clone())),
@@ -303,7 +452,10 @@ fn connection(d: &mut Diagnostics, rd: &RawDevice) -> Option<Connection> {
                 security_policy,
                 security_mode,
                 user,
-                pki_dir: rd.pki_dir.as_ref().map_or("data/pki".into(), |p| p.get_ref().into()),
+                pki_dir: rd
+                    .pki_dir
+                    .as_ref()
+                    .map_or("data/pki".into(), |p| p.get_ref().into()),
             })
         }
     }
@@ -321,14 +473,22 @@ fn tag(
     let protocol = *rd.protocol.get_ref();
     let here = format!("tag `{device}.{name}`");
     if !is_identifier(&name) {
-        d.at(rt.name.span(), format!("{here}: name must be letters, digits, '-' or '_'"));
+        d.at(
+            rt.name.span(),
+            format!("{here}: name must be letters, digits, '-' or '_'"),
+        );
     }
     let interval = group(d, groups, rt.group.as_ref(), device_interval);
 
     let source = match protocol {
         Protocol::ModbusTcp | Protocol::ModbusRtu => {
             if let Some(n) = &rt.node {
-                d.at(n.span(), format!("{here}: `node` is for OPC UA devices; Modbus tags use table/address/type"));
+                d.at(
+                    n.span(),
+                    format!(
+                        "{here}: `node` is for OPC UA devices; Modbus tags use table/address/type"
+                    ),
+                );
             }
             modbus_source(d, rt, &here)?
         }
@@ -342,23 +502,37 @@ fn tag(
                 (rt.bit.as_ref().map(Spanned::span), "bit"),
             ] {
                 if let Some(span) = present {
-                    d.at(span, format!("{here}: `{field}` is for Modbus tags; OPC UA tags use `node`"));
+                    d.at(
+                        span,
+                        format!("{here}: `{field}` is for Modbus tags; OPC UA tags use `node`"),
+                    );
                 }
             }
             let Some(node) = &rt.node else {
-                d.at(rt.name.span(), format!("{here} needs `node` (e.g. \"ns=2;s=Spindle.ActSpeed\")"));
+                d.at(
+                    rt.name.span(),
+                    format!("{here} needs `node` (e.g. \"ns=2;s=Spindle.ActSpeed\")"),
+                );
                 return None;
             };
             if let Err(e) = crate::sources::opcua::parse_node_id(node.get_ref()) {
-                d.at(node.span(), format!("{here}: node `{}`: {e}", node.get_ref()));
+                d.at(
+                    node.span(),
+                    format!("{here}: node `{}`: {e}", node.get_ref()),
+                );
             }
-            TagSource::OpcUa { node: node.get_ref().clone() }
+            TagSource::OpcUa {
+                node: node.get_ref().clone(),
+            }
         }
     };
 
     let scale = rt.scale.as_ref().map_or(1.0, |s| {
         if !s.get_ref().is_finite() || *s.get_ref() == 0.0 {
-            d.at(s.span(), format!("{here}: scale must be a finite, non-zero number"));
+            d.at(
+                s.span(),
+                format!("{here}: scale must be a finite, non-zero number"),
+            );
         }
         *s.get_ref()
     });
@@ -403,7 +577,10 @@ fn tag(
                         _ => def.unit.to_string(),
                     };
                     let kind_ok = match def.kind {
-                        Kind::Bool => !labels_given(rt) && (bool_tag || matches!(source, TagSource::OpcUa { .. })),
+                        Kind::Bool => {
+                            !labels_given(rt)
+                                && (bool_tag || matches!(source, TagSource::OpcUa { .. }))
+                        }
                         Kind::Number => !bool_tag && !labels_given(rt),
                         Kind::Text => !bool_tag,
                     };
@@ -415,7 +592,10 @@ fn tag(
                         };
                         d.at(s.span(), format!("{here}: signal `{sname}` is {want}"));
                     }
-                    if def.kind == Kind::Text && matches!(source, TagSource::Modbus { .. }) && !labels_given(rt) {
+                    if def.kind == Kind::Text
+                        && matches!(source, TagSource::Modbus { .. })
+                        && !labels_given(rt)
+                    {
                         d.at(s.span(), format!("{here}: a Modbus register feeds text signal `{sname}` only through `labels`"));
                     }
                     (sname.clone(), true, unit)
@@ -425,11 +605,24 @@ fn tag(
         None => (
             format!("{device}.{name}"),
             false,
-            rt.unit.as_ref().map_or(String::new(), |u| u.get_ref().clone()),
+            rt.unit
+                .as_ref()
+                .map_or(String::new(), |u| u.get_ref().clone()),
         ),
     };
 
-    Some(Tag { name, signal, canonical, unit, interval, scale, offset, deadband, labels, source })
+    Some(Tag {
+        name,
+        signal,
+        canonical,
+        unit,
+        interval,
+        scale,
+        offset,
+        deadband,
+        labels,
+        source,
+    })
 }
 
 fn labels_given(rt: &RawTag) -> bool {
@@ -437,13 +630,18 @@ fn labels_given(rt: &RawTag) -> bool {
 }
 
 fn labels(d: &mut Diagnostics, rt: &RawTag, here: &str) -> Vec<(i64, String)> {
-    let Some(l) = &rt.labels else { return Vec::new() };
+    let Some(l) = &rt.labels else {
+        return Vec::new();
+    };
     let map: &BTreeMap<String, String> = l.get_ref();
     let mut out = Vec::new();
     for (k, v) in map {
         match k.parse::<i64>() {
             Ok(code) => out.push((code, v.clone())),
-            Err(_) => d.at(l.span(), format!("{here}: labels key `{k}` is not an integer code")),
+            Err(_) => d.at(
+                l.span(),
+                format!("{here}: labels key `{k}` is not an integer code"),
+            ),
         }
     }
     out
@@ -451,7 +649,10 @@ fn labels(d: &mut Diagnostics, rt: &RawTag, here: &str) -> Vec<(i64, String)> {
 
 fn modbus_source(d: &mut Diagnostics, rt: &RawTag, here: &str) -> Option<TagSource> {
     let (Some(table), Some(address)) = (&rt.table, &rt.address) else {
-        d.at(rt.name.span(), format!("{here} needs `table` (holding, input, coil, discrete) and `address`"));
+        d.at(
+            rt.name.span(),
+            format!("{here} needs `table` (holding, input, coil, discrete) and `address`"),
+        );
         return None;
     };
     let table_v = *table.get_ref();
@@ -460,27 +661,42 @@ fn modbus_source(d: &mut Diagnostics, rt: &RawTag, here: &str) -> Option<TagSour
         (None, true) => DataType::Bool,
         (None, false) => DataType::U16,
         (Some(t), true) if *t.get_ref() != DataType::Bool => {
-            d.at(t.span(), format!("{here}: coils and discrete inputs are single bits; type must be bool"));
+            d.at(
+                t.span(),
+                format!("{here}: coils and discrete inputs are single bits; type must be bool"),
+            );
             DataType::Bool
         }
         (Some(t), _) => *t.get_ref(),
     };
     if let Some(b) = &rt.bit {
         if bit_table || data_type != DataType::Bool {
-            d.at(b.span(), format!("{here}: `bit` picks one bit of a register and needs type = \"bool\""));
+            d.at(
+                b.span(),
+                format!("{here}: `bit` picks one bit of a register and needs type = \"bool\""),
+            );
         } else if *b.get_ref() > 15 {
             d.at(b.span(), format!("{here}: bit must be 0..15"));
         }
     } else if !bit_table && data_type == DataType::Bool {
-        d.at(rt.name.span(), format!("{here}: a bool in a register needs `bit`"));
+        d.at(
+            rt.name.span(),
+            format!("{here}: a bool in a register needs `bit`"),
+        );
     }
     if !bit_table && u32::from(*address.get_ref()) + u32::from(data_type.registers()) > 65_536 {
-        d.at(address.span(), format!("{here}: address + width runs past register 65535"));
+        d.at(
+            address.span(),
+            format!("{here}: address + width runs past register 65535"),
+        );
     }
     let wide = data_type.registers() > 1;
     if let Some(w) = &rt.word_order {
         if !wide {
-            d.at(w.span(), format!("{here}: word_order only applies to 32- and 64-bit types"));
+            d.at(
+                w.span(),
+                format!("{here}: word_order only applies to 32- and 64-bit types"),
+            );
         }
     }
     Some(TagSource::Modbus {
@@ -488,8 +704,14 @@ fn modbus_source(d: &mut Diagnostics, rt: &RawTag, here: &str) -> Option<TagSour
         address: *address.get_ref(),
         encoding: Encoding {
             data_type,
-            byte_order: rt.byte_order.as_ref().map_or_else(Default::default, |b| *b.get_ref()),
-            word_order: rt.word_order.as_ref().map_or_else(Default::default, |w| *w.get_ref()),
+            byte_order: rt
+                .byte_order
+                .as_ref()
+                .map_or_else(Default::default, |b| *b.get_ref()),
+            word_order: rt
+                .word_order
+                .as_ref()
+                .map_or_else(Default::default, |w| *w.get_ref()),
             bit: rt.bit.as_ref().map(|b| *b.get_ref()),
         },
     })
@@ -538,7 +760,10 @@ group = "fast"
         let c = check(Path::new("t.toml"), GOOD).unwrap();
         assert_eq!(c.devices.len(), 1);
         let t = &c.devices[0].tags[0];
-        assert_eq!((t.signal.as_str(), t.unit.as_str()), ("mql.oil_flow", "ml/h"));
+        assert_eq!(
+            (t.signal.as_str(), t.unit.as_str()),
+            ("mql.oil_flow", "ml/h")
+        );
         assert_eq!(t.interval, Duration::from_millis(100));
     }
 
@@ -568,27 +793,41 @@ group = "fast"
         assert_eq!(p.len(), 3, "{p:#?}");
         assert!(p[0].contains("unknown poll group `fastest`") && p[0].starts_with("t.toml:9:"));
         assert!(p[1].contains("did you mean `mql.oil_flow`"), "{p:?}");
-        assert!(p[2].contains("unit `mg/l`") && p[2].starts_with("t.toml:25:"), "{p:?}");
+        assert!(
+            p[2].contains("unit `mg/l`") && p[2].starts_with("t.toml:25:"),
+            "{p:?}"
+        );
     }
 
     #[test]
     fn duplicate_signal_names_both_places() {
-        let src = GOOD.replace("mql.mist_concentration", "mql.oil_flow").replace("unit = \"mg/m3\"", "");
+        let src = GOOD
+            .replace("mql.mist_concentration", "mql.oil_flow")
+            .replace("unit = \"mg/m3\"", "");
         let p = problems(&src);
         assert_eq!(p.len(), 1, "{p:?}");
-        assert!(p[0].starts_with("t.toml:19:") && p[0].contains("line 12"), "{p:?}");
+        assert!(
+            p[0].starts_with("t.toml:19:") && p[0].contains("line 12"),
+            "{p:?}"
+        );
     }
 
     #[test]
     fn fields_of_another_protocol_are_rejected() {
         let src = GOOD.replace("group = \"fast\"", "group = \"fast\"\nbaud = 9600");
         let p = problems(&src);
-        assert!(p[0].contains("`baud` does not apply to protocol modbus-tcp"), "{p:?}");
+        assert!(
+            p[0].contains("`baud` does not apply to protocol modbus-tcp"),
+            "{p:?}"
+        );
     }
 
     #[test]
     fn a_bool_needs_a_bit() {
-        let src = GOOD.replace("scale = 0.1\n  signal = \"mql.oil_flow\"", "type = \"bool\"\n  signal = \"mql.aerosol_on\"");
+        let src = GOOD.replace(
+            "scale = 0.1\n  signal = \"mql.oil_flow\"",
+            "type = \"bool\"\n  signal = \"mql.aerosol_on\"",
+        );
         let p = problems(&src);
         assert!(p[0].contains("needs `bit`"), "{p:?}");
     }

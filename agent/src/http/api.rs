@@ -36,22 +36,37 @@ pub async fn devices(Extract(app): Extract<AppState>) -> Response {
 
 /// A 400 that names the offending field.
 fn bad(field: &str, message: String) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({ "error": message, "field": field }))).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": message, "field": field })),
+    )
+        .into_response()
 }
 
 fn int_param(q: &HashMap<String, String>, field: &str, default: i64) -> Result<i64, Response> {
     match q.get(field) {
         None => Ok(default),
-        Some(v) => v
-            .parse::<i64>()
-            .map_err(|_| bad(field, format!("`{field}` must be an integer (ms since the Unix epoch or a count), got `{v}`"))),
+        Some(v) => v.parse::<i64>().map_err(|_| {
+            bad(
+                field,
+                format!(
+                    "`{field}` must be an integer (ms since the Unix epoch or a count), got `{v}`"
+                ),
+            )
+        }),
     }
 }
 
 /// `GET /api/history?signal=NAME&from_ms=&to_ms=&limit=`: stored samples of one signal.
-pub async fn history(Extract(app): Extract<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn history(
+    Extract(app): Extract<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let Some(signal) = q.get("signal").cloned() else {
-        return bad("signal", "`signal` is required, e.g. ?signal=spindle.speed".into());
+        return bad(
+            "signal",
+            "`signal` is required, e.g. ?signal=spindle.speed".into(),
+        );
     };
     if app.state.id(&signal).is_none() {
         return bad("signal", format!("no signal `{signal}` is configured"));
@@ -72,11 +87,23 @@ pub async fn history(Extract(app): Extract<AppState>, Query(q): Query<HashMap<St
         return bad("limit", format!("`limit` must be 1..=100000, got {limit}"));
     }
     let store = app.store.clone();
-    let unit = app.state.signals()[app.state.id(&signal).unwrap()].unit.clone();
+    let unit = app.state.signals()[app.state.id(&signal).unwrap()]
+        .unit
+        .clone();
     let sig = signal.clone();
     match tokio::task::spawn_blocking(move || store.history(&sig, from, to, limit as usize)).await {
-        Ok(Ok(samples)) => Json(json!({ "signal": signal, "unit": unit, "samples": samples })).into_response(),
-        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": format!("{e:#}") }))).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": e.to_string() }))).into_response(),
+        Ok(Ok(samples)) => {
+            Json(json!({ "signal": signal, "unit": unit, "samples": samples })).into_response()
+        }
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({ "error": format!("{e:#}") })),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({ "error": e.to_string() })),
+        )
+            .into_response(),
     }
 }

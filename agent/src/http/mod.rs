@@ -29,7 +29,10 @@ pub fn router(app: AppState) -> Router {
 
 /// Binds `listen` and serves until the task is aborted. Returns the bound address (so port 0
 /// works for tests) and the task.
-pub async fn serve(listen: &str, app: AppState) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn serve(
+    listen: &str,
+    app: AppState,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("HTTP server cannot listen on {listen}: {e}"))?;

@@ -14,13 +14,20 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(initial: Duration, max: Duration) -> Self {
-        Backoff { initial, max, attempt: 0 }
+        Backoff {
+            initial,
+            max,
+            attempt: 0,
+        }
     }
 
     /// The next delay: initial·2ⁿ capped at max, then scaled by a random factor in [0.5, 1]
     /// ("equal jitter": never less than half the nominal delay, so a dead peer is not hammered).
     pub fn next_delay(&mut self) -> Duration {
-        let nominal = self.initial.saturating_mul(1u32 << self.attempt.min(20)).min(self.max);
+        let nominal = self
+            .initial
+            .saturating_mul(1u32 << self.attempt.min(20))
+            .min(self.max);
         self.attempt = self.attempt.saturating_add(1);
         nominal.mul_f64(rand::rng().random_range(0.5..=1.0))
     }
@@ -46,7 +53,10 @@ mod tests {
         let d: Vec<u128> = (0..6).map(|_| b.next_delay().as_millis()).collect();
         for (i, ms) in d.iter().enumerate() {
             let nominal = (100u128 << i).min(1000);
-            assert!(*ms >= nominal / 2 && *ms <= nominal, "attempt {i}: {ms} vs {nominal}");
+            assert!(
+                *ms >= nominal / 2 && *ms <= nominal,
+                "attempt {i}: {ms} vs {nominal}"
+            );
         }
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(100));

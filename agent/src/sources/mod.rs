@@ -7,6 +7,7 @@ pub mod modbus;
 pub mod modbus_plan;
 pub mod opcua;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use crate::codec::Raw;
@@ -25,6 +26,45 @@ pub fn spawn_all(config: &Config, state: &Arc<State>) -> Vec<tokio::task::JoinHa
         first_signal += d.tags.len();
     }
     tasks
+}
+
+/// Runs a source task and restarts it if it panics: a bug triggered by one device's strange
+/// answer must cost that device a reconnect, not the agent its acquisition.
+pub(crate) fn supervise<F, Fut>(
+    name: String,
+    state: Arc<State>,
+    devices: Vec<usize>,
+    make: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut backoff = backoff::Backoff::default();
+        loop {
+            let mut inner = AbortOnDrop(tokio::spawn(make()));
+            match (&mut inner.0).await {
+                Err(e) if e.is_panic() => {
+                    tracing::error!("{name}: source task panicked; restarting it");
+                    for d in &devices {
+                        state.device_lost(*d, "internal error in the source task; restarting");
+                    }
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+                _ => return,
+            }
+        }
+    })
+}
+
+/// Aborts a task when dropped, so aborting a supervisor also stops what it supervises.
+pub(crate) struct AbortOnDrop<T>(pub tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// A raw device value in engineering units: scaled, offset, or turned into its label.

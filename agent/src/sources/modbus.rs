@@ -24,7 +24,13 @@ use crate::state::State;
 #[derive(Debug, Clone, PartialEq)]
 enum Endpoint {
     Tcp(String),
-    Rtu { port: String, baud: u32, parity: Parity, data_bits: u8, stop_bits: u8 },
+    Rtu {
+        port: String,
+        baud: u32,
+        parity: Parity,
+        data_bits: u8,
+        stop_bits: u8,
+    },
 }
 
 struct LinkDevice {
@@ -47,8 +53,20 @@ pub fn spawn(config: &Config, state: &Arc<State>) -> Vec<tokio::task::JoinHandle
         let start = first_signal;
         first_signal += d.tags.len();
         let (endpoint, unit_id, max_gap) = match &d.connection {
-            Connection::ModbusTcp { address, unit_id, max_gap } => (Endpoint::Tcp(address.clone()), *unit_id, *max_gap),
-            Connection::ModbusRtu { port, baud, parity, data_bits, stop_bits, unit_id, max_gap } => (
+            Connection::ModbusTcp {
+                address,
+                unit_id,
+                max_gap,
+            } => (Endpoint::Tcp(address.clone()), *unit_id, *max_gap),
+            Connection::ModbusRtu {
+                port,
+                baud,
+                parity,
+                data_bits,
+                stop_bits,
+                unit_id,
+                max_gap,
+            } => (
                 Endpoint::Rtu {
                     port: port.clone(),
                     baud: *baud,
@@ -67,7 +85,10 @@ pub fn spawn(config: &Config, state: &Arc<State>) -> Vec<tokio::task::JoinHandle
             unit_id,
             timeout: d.timeout,
             tags: d.tags.clone(),
-            groups: plan(&d.tags, start, max_gap).into_iter().map(|g| (g, now)).collect(),
+            groups: plan(&d.tags, start, max_gap)
+                .into_iter()
+                .map(|g| (g, now))
+                .collect(),
             retry_at: now,
             backoff: Backoff::default(),
         };
@@ -78,7 +99,34 @@ pub fn spawn(config: &Config, state: &Arc<State>) -> Vec<tokio::task::JoinHandle
     }
     links
         .into_iter()
-        .map(|(endpoint, devices)| tokio::spawn(run_link(endpoint, devices, state.clone())))
+        .map(|(endpoint, devices)| {
+            let indexes = devices.iter().map(|d| d.index).collect();
+            let st = state.clone();
+            let devices = Arc::new(devices);
+            super::supervise(
+                format!("modbus {}", describe(&endpoint)),
+                state.clone(),
+                indexes,
+                move || run_link(endpoint.clone(), fresh(&devices), st.clone()),
+            )
+        })
+        .collect()
+}
+
+/// The link's devices as at start, with their schedules reset.
+fn fresh(devices: &[LinkDevice]) -> Vec<LinkDevice> {
+    let now = Instant::now();
+    devices
+        .iter()
+        .map(|d| LinkDevice {
+            index: d.index,
+            unit_id: d.unit_id,
+            timeout: d.timeout,
+            tags: d.tags.clone(),
+            groups: d.groups.iter().map(|(g, _)| (g.clone(), now)).collect(),
+            retry_at: now,
+            backoff: Backoff::default(),
+        })
         .collect()
 }
 
@@ -96,7 +144,13 @@ async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Context> {
                 .with_context(|| format!("connecting to {address}"))?;
             Ok(ctx)
         }
-        Endpoint::Rtu { port, baud, parity, data_bits, stop_bits } => {
+        Endpoint::Rtu {
+            port,
+            baud,
+            parity,
+            data_bits,
+            stop_bits,
+        } => {
             let builder = tokio_serial::new(port, *baud)
                 .parity(match parity {
                     Parity::None => tokio_serial::Parity::None,
@@ -109,8 +163,13 @@ async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Context> {
                     7 => tokio_serial::DataBits::Seven,
                     _ => tokio_serial::DataBits::Eight,
                 })
-                .stop_bits(if *stop_bits == 2 { tokio_serial::StopBits::Two } else { tokio_serial::StopBits::One });
-            let serial = tokio_serial::SerialStream::open(&builder).with_context(|| format!("opening {port}"))?;
+                .stop_bits(if *stop_bits == 2 {
+                    tokio_serial::StopBits::Two
+                } else {
+                    tokio_serial::StopBits::One
+                });
+            let serial = tokio_serial::SerialStream::open(&builder)
+                .with_context(|| format!("opening {port}"))?;
             Ok(tokio_modbus::client::rtu::attach(serial))
         }
     }
@@ -125,7 +184,11 @@ fn describe(e: &Endpoint) -> String {
 
 async fn run_link(endpoint: Endpoint, mut devices: Vec<LinkDevice>, state: Arc<State>) {
     let mut backoff = Backoff::default();
-    let connect_timeout = devices.iter().map(|d| d.timeout).max().unwrap_or(Duration::from_secs(1));
+    let connect_timeout = devices
+        .iter()
+        .map(|d| d.timeout)
+        .max()
+        .unwrap_or(Duration::from_secs(1));
     loop {
         let mut ctx = match connect(&endpoint, connect_timeout).await {
             Ok(ctx) => {
@@ -145,7 +208,11 @@ async fn run_link(endpoint: Endpoint, mut devices: Vec<LinkDevice>, state: Arc<S
             }
         };
         let broken = poll_until_broken(&mut ctx, &mut devices, &state).await;
-        tracing::warn!("modbus: link {} reset: {}", describe(&endpoint), broken.reason);
+        tracing::warn!(
+            "modbus: link {} reset: {}",
+            describe(&endpoint),
+            broken.reason
+        );
         if broken.whole_link {
             for d in &devices {
                 state.device_lost(d.index, &broken.reason);
@@ -203,13 +270,22 @@ async fn poll_until_broken(ctx: &mut Context, devices: &mut [LinkDevice], state:
                         Ok(()) => {}
                         Err(Failure::Exception(e)) => isolate(ctx, d, read, state, &e).await,
                         Err(Failure::Timeout) => {
-                            let msg = format!("no answer from unit {} within {:?}", d.unit_id, d.timeout);
+                            let msg =
+                                format!("no answer from unit {} within {:?}", d.unit_id, d.timeout);
                             state.device_lost(d.index, &msg);
                             d.retry_at = Instant::now() + d.backoff.next_delay();
                             // A late answer could be taken for the next request's: start afresh.
-                            return Broken { reason: msg, whole_link: false };
+                            return Broken {
+                                reason: msg,
+                                whole_link: false,
+                            };
                         }
-                        Err(Failure::Transport(e)) => return Broken { reason: e, whole_link: true },
+                        Err(Failure::Transport(e)) => {
+                            return Broken {
+                                reason: e,
+                                whole_link: true,
+                            }
+                        }
                     }
                 }
             }
@@ -218,9 +294,15 @@ async fn poll_until_broken(ctx: &mut Context, devices: &mut [LinkDevice], state:
 }
 
 /// Reads one planned request and hands every tag its value.
-async fn execute(ctx: &mut Context, d: &mut LinkDevice, read: &Read, state: &State) -> Result<(), Failure> {
+async fn execute(
+    ctx: &mut Context,
+    d: &mut LinkDevice,
+    read: &Read,
+    state: &State,
+) -> Result<(), Failure> {
     let started = Instant::now();
-    let result = tokio::time::timeout(d.timeout, request(ctx, read.table, read.start, read.count)).await;
+    let result =
+        tokio::time::timeout(d.timeout, request(ctx, read.table, read.start, read.count)).await;
     let latency = started.elapsed();
     let words = match result {
         Err(_) => {
@@ -250,14 +332,24 @@ async fn execute(ctx: &mut Context, d: &mut LinkDevice, read: &Read, state: &Sta
     let now = Instant::now();
     for &(signal, ti) in &read.tags {
         let tag = &d.tags[ti];
-        let TagSource::Modbus { address, encoding, .. } = tag.source else { continue };
+        let TagSource::Modbus {
+            address, encoding, ..
+        } = tag.source
+        else {
+            continue;
+        };
         let offset = usize::from(address - read.start);
         let slice = words.get(offset..).unwrap_or(&[]);
         match codec::decode(slice, encoding) {
             Ok(raw) => state.update(signal, to_value(tag, raw), now),
             Err(e) => state.fail(
                 signal,
-                &format!("{} {} of unit {}: {e}", table_name(read.table), address, d.unit_id),
+                &format!(
+                    "{} {} of unit {}: {e}",
+                    table_name(read.table),
+                    address,
+                    d.unit_id
+                ),
             ),
         }
     }
@@ -272,8 +364,15 @@ async fn isolate(ctx: &mut Context, d: &mut LinkDevice, read: &Read, state: &Sta
         return;
     }
     for &(signal, ti) in &read.tags {
-        let TagSource::Modbus { address, .. } = d.tags[ti].source else { continue };
-        let single = Read { table: read.table, start: address, count: d.tags[ti].width(), tags: vec![(signal, ti)] };
+        let TagSource::Modbus { address, .. } = d.tags[ti].source else {
+            continue;
+        };
+        let single = Read {
+            table: read.table,
+            start: address,
+            count: d.tags[ti].width(),
+            tags: vec![(signal, ti)],
+        };
         match execute(ctx, d, &single, state).await {
             Ok(()) => {}
             Err(Failure::Exception(e)) => state.fail(signal, &e),
@@ -284,8 +383,15 @@ async fn isolate(ctx: &mut Context, d: &mut LinkDevice, read: &Read, state: &Sta
 }
 
 /// Registers as words; coils and discrete inputs as 0/1 words, so decoding is uniform.
-async fn request(ctx: &mut Context, table: Table, start: u16, count: u16) -> tokio_modbus::Result<Vec<u16>> {
-    let bits = |r: tokio_modbus::Result<Vec<bool>>| r.map(|r| r.map(|b| b.into_iter().map(u16::from).collect()));
+async fn request(
+    ctx: &mut Context,
+    table: Table,
+    start: u16,
+    count: u16,
+) -> tokio_modbus::Result<Vec<u16>> {
+    let bits = |r: tokio_modbus::Result<Vec<bool>>| {
+        r.map(|r| r.map(|b| b.into_iter().map(u16::from).collect()))
+    };
     match table {
         Table::Holding => ctx.read_holding_registers(start, count).await,
         Table::Input => ctx.read_input_registers(start, count).await,
@@ -302,4 +408,3 @@ fn table_name(t: Table) -> &'static str {
         Table::Discrete => "discrete input",
     }
 }
-

@@ -42,7 +42,9 @@ pub fn plan(tags: &[Tag], first_signal: SignalId, max_gap: u16) -> Vec<PollGroup
                 .enumerate()
                 .filter(|(_, t)| t.interval == interval)
                 .filter_map(|(i, t)| match t.source {
-                    TagSource::Modbus { table, address, .. } => Some((table, address, t.width(), i)),
+                    TagSource::Modbus { table, address, .. } => {
+                        Some((table, address, t.width(), i))
+                    }
                     TagSource::OpcUa { .. } => None,
                 })
                 .collect();
@@ -66,7 +68,12 @@ pub fn plan(tags: &[Tag], first_signal: SignalId, max_gap: u16) -> Vec<PollGroup
                         continue;
                     }
                 }
-                reads.push(Read { table, start: addr, count: width, tags: vec![(first_signal + i, i)] });
+                reads.push(Read {
+                    table,
+                    start: addr,
+                    count: width,
+                    tags: vec![(first_signal + i, i)],
+                });
             }
             PollGroup { interval, reads }
         })
@@ -115,8 +122,17 @@ mod tests {
         let groups = plan(&tags, 10, 0);
         assert_eq!(groups.len(), 2);
         let fast = &groups[0].reads;
-        let spans: Vec<(Table, u16, u16)> = fast.iter().map(|r| (r.table, r.start, r.count)).collect();
-        assert_eq!(spans, vec![(Table::Holding, 100, 1), (Table::Input, 0, 2), (Table::Input, 3, 2), (Table::Input, 7, 2)]);
+        let spans: Vec<(Table, u16, u16)> =
+            fast.iter().map(|r| (r.table, r.start, r.count)).collect();
+        assert_eq!(
+            spans,
+            vec![
+                (Table::Holding, 100, 1),
+                (Table::Input, 0, 2),
+                (Table::Input, 3, 2),
+                (Table::Input, 7, 2)
+            ]
+        );
         assert_eq!(fast[1].tags, vec![(10, 0), (11, 1)]);
         // With a gap allowance the input reads become one.
         let groups = plan(&tags, 0, 2);
@@ -126,10 +142,15 @@ mod tests {
 
     #[test]
     fn bits_of_one_register_share_a_read_and_limits_hold() {
-        let mut tags = vec![tag(Table::Input, 5, DataType::Bool, 100), tag(Table::Input, 5, DataType::Bool, 100)];
+        let mut tags = vec![
+            tag(Table::Input, 5, DataType::Bool, 100),
+            tag(Table::Input, 5, DataType::Bool, 100),
+        ];
         let g = plan(&tags, 0, 0);
         assert_eq!((g[0].reads.len(), g[0].reads[0].count), (1, 1));
-        tags = (0..130).map(|a| tag(Table::Holding, a, DataType::U16, 100)).collect();
+        tags = (0..130)
+            .map(|a| tag(Table::Holding, a, DataType::U16, 100))
+            .collect();
         let g = plan(&tags, 0, 0);
         let counts: Vec<u16> = g[0].reads.iter().map(|r| r.count).collect();
         assert_eq!(counts, vec![125, 5]);

@@ -13,11 +13,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
 use futures::StreamExt;
-use opcua::client::{ClientBuilder, DataChangeCallback, IdentityToken, Password, Session, SessionPollResult};
+use opcua::client::{
+    ClientBuilder, DataChangeCallback, IdentityToken, Password, Session, SessionPollResult,
+};
 use opcua::crypto::SecurityPolicy;
 use opcua::types::{
-    DataValue, MessageSecurityMode, MonitoredItemCreateRequest, NodeId, ReadValueId, TimestampsToReturn,
-    UserTokenPolicy, Variant,
+    DataValue, MessageSecurityMode, MonitoredItemCreateRequest, NodeId, ReadValueId,
+    TimestampsToReturn, UserTokenPolicy, Variant,
 };
 use tokio::sync::mpsc;
 
@@ -39,15 +41,25 @@ pub struct NodeRef {
 
 pub fn parse_node_id(s: &str) -> Result<NodeRef, String> {
     if let Some(rest) = s.strip_prefix("nsu=") {
-        let (uri, id) = rest.split_once(';').ok_or("expected nsu=<uri>;<i|s|g|b>=<id>")?;
+        let (uri, id) = rest
+            .split_once(';')
+            .ok_or("expected nsu=<uri>;<i|s|g|b>=<id>")?;
         if uri.is_empty() {
             return Err("empty namespace URI".into());
         }
-        let node = NodeId::from_str(id).map_err(|_| format!("`{id}` is not i=, s=, g= or b=<id>"))?;
-        return Ok(NodeRef { namespace_uri: Some(uri.to_string()), node });
+        let node =
+            NodeId::from_str(id).map_err(|_| format!("`{id}` is not i=, s=, g= or b=<id>"))?;
+        return Ok(NodeRef {
+            namespace_uri: Some(uri.to_string()),
+            node,
+        });
     }
-    let node = NodeId::from_str(s).map_err(|_| "expected ns=<index>;<i|s|g|b>=<id> or nsu=<uri>;...".to_string())?;
-    Ok(NodeRef { namespace_uri: None, node })
+    let node = NodeId::from_str(s)
+        .map_err(|_| "expected ns=<index>;<i|s|g|b>=<id> or nsu=<uri>;...".to_string())?;
+    Ok(NodeRef {
+        namespace_uri: None,
+        node,
+    })
 }
 
 struct Item {
@@ -56,8 +68,19 @@ struct Item {
     node: NodeId,
 }
 
-pub fn spawn(device_index: usize, device: &Device, first_signal: SignalId, state: &Arc<State>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(run(device_index, device.clone(), first_signal, state.clone()))
+pub fn spawn(
+    device_index: usize,
+    device: &Device,
+    first_signal: SignalId,
+    state: &Arc<State>,
+) -> tokio::task::JoinHandle<()> {
+    let (d, st) = (device.clone(), state.clone());
+    super::supervise(
+        format!("opcua {}", device.name),
+        state.clone(),
+        vec![device_index],
+        move || run(device_index, d.clone(), first_signal, st.clone()),
+    )
 }
 
 async fn run(index: usize, device: Device, first_signal: SignalId, state: Arc<State>) {
@@ -80,11 +103,24 @@ async fn run(index: usize, device: Device, first_signal: SignalId, state: Arc<St
 }
 
 /// One session from connect to loss. Returns (with an error) when the connection is lost.
-async fn session(index: usize, device: &Device, first_signal: SignalId, state: &Arc<State>) -> Result<()> {
-    let Connection::OpcUa { endpoint, security_policy, security_mode, user, pki_dir } = &device.connection else {
+async fn session(
+    index: usize,
+    device: &Device,
+    first_signal: SignalId,
+    state: &Arc<State>,
+) -> Result<()> {
+    let Connection::OpcUa {
+        endpoint,
+        security_policy,
+        security_mode,
+        user,
+        pki_dir,
+    } = &device.connection
+    else {
         bail!("not an OPC UA device");
     };
-    let policy = SecurityPolicy::from_str(security_policy).map_err(|_| anyhow!("security policy {security_policy}"))?;
+    let policy = SecurityPolicy::from_str(security_policy)
+        .map_err(|_| anyhow!("security policy {security_policy}"))?;
     let mode = match security_mode.as_str() {
         "Sign" => MessageSecurityMode::Sign,
         "SignAndEncrypt" => MessageSecurityMode::SignAndEncrypt,
@@ -108,10 +144,17 @@ async fn session(index: usize, device: &Device, first_signal: SignalId, state: &
         Some((u, p)) => IdentityToken::UserName(u.clone(), Password(p.clone())),
         None => IdentityToken::Anonymous,
     };
-    let token_policy = if user.is_some() { UserTokenPolicy::default() } else { UserTokenPolicy::anonymous() };
+    let token_policy = if user.is_some() {
+        UserTokenPolicy::default()
+    } else {
+        UserTokenPolicy::anonymous()
+    };
     let (session, event_loop) = tokio::time::timeout(
         device.timeout * 5,
-        client.connect_to_matching_endpoint((endpoint.as_str(), policy.to_str(), mode, token_policy), identity),
+        client.connect_to_matching_endpoint(
+            (endpoint.as_str(), policy.to_str(), mode, token_policy),
+            identity,
+        ),
     )
     .await
     .map_err(|_| anyhow!("{endpoint}: no answer"))?
@@ -130,13 +173,7 @@ async fn session(index: usize, device: &Device, first_signal: SignalId, state: &
         }
         let _ = tx.send(Err(opcua::types::StatusCode::BadConnectionClosed));
     });
-    struct AbortOnDrop(tokio::task::JoinHandle<()>);
-    impl Drop for AbortOnDrop {
-        fn drop(&mut self) {
-            self.0.abort();
-        }
-    }
-    let _driver = AbortOnDrop(driver);
+    let _driver = super::AbortOnDrop(driver);
 
     // Wait for the session to be up.
     loop {
@@ -159,7 +196,13 @@ async fn session(index: usize, device: &Device, first_signal: SignalId, state: &
         polled.len()
     );
 
-    let mut read_tick = tokio::time::interval(polled.iter().map(|i| i.tag.interval).min().unwrap_or(Duration::from_secs(3600)));
+    let mut read_tick = tokio::time::interval(
+        polled
+            .iter()
+            .map(|i| i.tag.interval)
+            .min()
+            .unwrap_or(Duration::from_secs(3600)),
+    );
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
@@ -187,10 +230,17 @@ async fn session(index: usize, device: &Device, first_signal: SignalId, state: &
 }
 
 /// Resolves namespace URIs into this server's indexes.
-async fn resolve(session: &Arc<Session>, device: &Device, first_signal: SignalId, state: &State) -> Result<Vec<Item>> {
+async fn resolve(
+    session: &Arc<Session>,
+    device: &Device,
+    first_signal: SignalId,
+    state: &State,
+) -> Result<Vec<Item>> {
     let mut items = Vec::new();
     for (i, tag) in device.tags.iter().enumerate() {
-        let TagSource::OpcUa { node } = &tag.source else { continue };
+        let TagSource::OpcUa { node } = &tag.source else {
+            continue;
+        };
         let r = parse_node_id(node).map_err(|e| anyhow!("node {node}: {e}"))?;
         let mut id = r.node;
         if let Some(uri) = &r.namespace_uri {
@@ -202,7 +252,11 @@ async fn resolve(session: &Arc<Session>, device: &Device, first_signal: SignalId
                 }
             }
         }
-        items.push(Item { signal: first_signal + i, tag: tag.clone(), node: id });
+        items.push(Item {
+            signal: first_signal + i,
+            tag: tag.clone(),
+            node: id,
+        });
     }
     Ok(items)
 }
@@ -221,13 +275,20 @@ async fn subscribe<'a>(
     let mut subscribed = Vec::new();
     let mut polled = Vec::new();
     for interval in intervals {
-        let group: Vec<&Item> = items.iter().filter(|i| i.tag.interval == interval).collect();
+        let group: Vec<&Item> = items
+            .iter()
+            .filter(|i| i.tag.interval == interval)
+            .collect();
         // Client handles are indexes into `group`, so the callback finds its tag directly.
-        let handles: HashMap<u32, (SignalId, Tag)> =
-            group.iter().enumerate().map(|(h, i)| (h as u32 + 1, (i.signal, i.tag.clone()))).collect();
+        let handles: HashMap<u32, (SignalId, Tag)> = group
+            .iter()
+            .enumerate()
+            .map(|(h, i)| (h as u32 + 1, (i.signal, i.tag.clone())))
+            .collect();
         let st = state.clone();
         // Keep-alives must come well inside `stale_after`, or a quiet value would look stale.
-        let keep_alive = ((device.stale_after.as_millis() / 3) / interval.as_millis().max(1)).max(1) as u32;
+        let keep_alive =
+            ((device.stale_after.as_millis() / 3) / interval.as_millis().max(1)).max(1) as u32;
         let sub = session
             .create_subscription(
                 interval,
@@ -263,7 +324,12 @@ async fn subscribe<'a>(
             if res.result.status_code.is_good() {
                 subscribed.push(item.signal);
             } else {
-                tracing::info!("opcua {}: {} not monitored ({}), reading it instead", device.name, item.node, res.result.status_code);
+                tracing::info!(
+                    "opcua {}: {} not monitored ({}), reading it instead",
+                    device.name,
+                    item.node,
+                    res.result.status_code
+                );
                 polled.push(*item);
             }
         }
@@ -271,13 +337,25 @@ async fn subscribe<'a>(
     Ok((subscribed, polled))
 }
 
-async fn read_polled(session: &Arc<Session>, index: usize, device: &Device, polled: &mut [&Item], state: &State) -> Result<()> {
-    let ids: Vec<ReadValueId> = polled.iter().map(|i| ReadValueId::from(i.node.clone())).collect();
+async fn read_polled(
+    session: &Arc<Session>,
+    index: usize,
+    device: &Device,
+    polled: &mut [&Item],
+    state: &State,
+) -> Result<()> {
+    let ids: Vec<ReadValueId> = polled
+        .iter()
+        .map(|i| ReadValueId::from(i.node.clone()))
+        .collect();
     let started = Instant::now();
-    let values = tokio::time::timeout(device.timeout, session.read(&ids, TimestampsToReturn::Neither, 0.0))
-        .await
-        .map_err(|_| anyhow!("read timed out"))?
-        .map_err(|e| anyhow!("read: {e}"))?;
+    let values = tokio::time::timeout(
+        device.timeout,
+        session.read(&ids, TimestampsToReturn::Neither, 0.0),
+    )
+    .await
+    .map_err(|_| anyhow!("read timed out"))?
+    .map_err(|e| anyhow!("read: {e}"))?;
     state.record_poll(index, started.elapsed(), None);
     for (item, dv) in polled.iter().zip(values) {
         apply(state, item.signal, &item.tag, &dv);
@@ -294,7 +372,10 @@ fn apply(state: &State, signal: SignalId, tag: &Tag, dv: &DataValue) {
     }
     match dv.value.as_ref().map(variant) {
         Some(Some(v)) => state.update(signal, v_to_value(tag, v), Instant::now()),
-        Some(None) => state.fail(signal, &format!("node {}: value of an unsupported type", tag.name)),
+        Some(None) => state.fail(
+            signal,
+            &format!("node {}: value of an unsupported type", tag.name),
+        ),
         None => state.fail(signal, &format!("node {}: no value", tag.name)),
     }
 }
@@ -338,9 +419,15 @@ mod tests {
     #[test]
     fn node_ids_parse_in_both_forms() {
         let r = parse_node_id("ns=2;s=Spindle.ActSpeed").unwrap();
-        assert_eq!((r.namespace_uri, r.node), (None, NodeId::new(2, "Spindle.ActSpeed")));
+        assert_eq!(
+            (r.namespace_uri, r.node),
+            (None, NodeId::new(2, "Spindle.ActSpeed"))
+        );
         let r = parse_node_id("nsu=urn:x:y;i=42").unwrap();
-        assert_eq!((r.namespace_uri.as_deref(), r.node), (Some("urn:x:y"), NodeId::new(0, 42u32)));
+        assert_eq!(
+            (r.namespace_uri.as_deref(), r.node),
+            (Some("urn:x:y"), NodeId::new(0, 42u32))
+        );
         assert!(parse_node_id("Spindle.ActSpeed").is_err());
         assert!(parse_node_id("nsu=urn:x").is_err());
     }

@@ -110,7 +110,7 @@ impl LinearModel {
                     .penalty(hyper)
                     .l1_ratio(0.5)
                     .max_iterations(5000)
-                    .tolerance(1e-6)
+                    .tolerance(1e-4)
                     .fit(&Dataset::new(x, y))
                     .map_err(|e| err(e.to_string()))?;
                 (m.intercept(), m.hyperplane().to_vec())
