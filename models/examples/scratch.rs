@@ -25,6 +25,7 @@ fn main() {
             if let Some(y) = test.target[i] { pp.push(prior); pl.push(l); pf.push(f.vb.p50); t.push(y); }
         }
         let bl: Vec<f64> = pp.iter().zip(&pl).map(|(a, b)| m.prior_weight * a + (1.0 - m.prior_weight) * b).collect();
+        println!("{:?}", m.prior.pooled);
         println!("{g}: prior {:.3} learned {:.3} blend(w={}) {:.3} filtered {:.3} | hyper {} sel {:?} filt {:?}", rmse(&pp, &t), rmse(&pl, &t), m.prior_weight, rmse(&bl, &t), rmse(&pf, &t), m.selection.hyper, (m.selection.inner_rmse_prior, m.selection.inner_rmse_learned, m.selection.inner_rmse_blend, m.selection.inner_rmse_filtered), m.filter);
     }
 }

@@ -7,11 +7,14 @@
 use std::future::{ready, Ready};
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_modbus::prelude::{ExceptionCode, Request, Response, SlaveRequest};
 use tokio_modbus::server::Service;
@@ -98,9 +101,48 @@ impl Service for ModbusService {
         let snap = self.shared.snapshot();
         let r = answer(&snap.registers, self.transport, &req);
         if let Err(e) = &r {
-            tracing::trace!(unit = req.slave, "modbus exception {e:?} for {:?}", req.request);
+            tracing::trace!(
+                unit = req.slave,
+                "modbus exception {e:?} for {:?}",
+                req.request
+            );
         }
         ready(r)
+    }
+}
+
+/// A TCP connection that tells `TcpServer::stop` when it is closed: it holds a sender of a
+/// channel nobody sends on; when every connection is dropped, the receiver sees the end.
+struct Tracked {
+    stream: TcpStream,
+    _open: mpsc::Sender<()>,
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
 
@@ -108,6 +150,8 @@ impl Service for ModbusService {
 pub(crate) struct TcpServer {
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
+    /// Ends (recv() = None) when the listener task and every connection are gone.
+    closed: mpsc::Receiver<()>,
 }
 
 impl TcpServer {
@@ -119,6 +163,7 @@ impl TcpServer {
         let listener = TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
         let (stop, stop_rx) = oneshot::channel::<()>();
+        let (open, closed) = mpsc::channel::<()>(1);
         let task = tokio::spawn(async move {
             let server = tokio_modbus::server::tcp::Server::new(listener);
             let on_connected = move |stream, peer: SocketAddr| {
@@ -127,7 +172,11 @@ impl TcpServer {
                     shared: shared.clone(),
                     transport: Transport::Tcp,
                 };
-                async move { Ok(Some((svc, stream))) }
+                let tracked = Tracked {
+                    stream,
+                    _open: open.clone(),
+                };
+                async move { Ok(Some((svc, tracked))) }
             };
             let on_error = |e: io::Error| tracing::debug!("modbus tcp connection ended: {e}");
             let abort = async move {
@@ -139,13 +188,22 @@ impl TcpServer {
                 tracing::warn!("modbus tcp server stopped: {e}");
             }
         });
-        Ok((bound, TcpServer { stop, task }))
+        Ok((bound, TcpServer { stop, task, closed }))
     }
 
-    /// Stops listening and closes all connections; the port is free when this returns.
-    pub(crate) async fn stop(self) {
+    /// Stops listening and closes all connections; when this returns the port is free and
+    /// every client socket is closed.
+    pub(crate) async fn stop(mut self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
+        // Connection tasks were cancelled with the listener; wait until they dropped their
+        // sockets.
+        if tokio::time::timeout(Duration::from_secs(5), self.closed.recv())
+            .await
+            .is_err()
+        {
+            tracing::warn!("modbus tcp connections still open 5 s after stop");
+        }
     }
 }
 
@@ -161,17 +219,17 @@ impl RtuServer {
         let (stop, mut stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             loop {
-                let serial =
-                    match tokio_serial::SerialStream::open(&tokio_serial::new(&path, baud)) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            tracing::warn!("modbus rtu: cannot open {path}: {e}; retrying");
-                            tokio::select! {
-                                _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                                _ = &mut stop_rx => return,
-                            }
+                let serial = match tokio_serial::SerialStream::open(&tokio_serial::new(&path, baud))
+                {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!("modbus rtu: cannot open {path}: {e}; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                            _ = &mut stop_rx => return,
                         }
-                    };
+                    }
+                };
                 let svc = ModbusService {
                     shared: shared.clone(),
                     transport: Transport::Rtu,
@@ -221,19 +279,37 @@ mod tests {
     #[test]
     fn dispatch_on_unit_and_function() {
         let img = image();
-        let ok = answer(&img, Transport::Tcp, &req(1, Request::ReadInputRegisters(0, 20)));
+        let ok = answer(
+            &img,
+            Transport::Tcp,
+            &req(1, Request::ReadInputRegisters(0, 20)),
+        );
         assert_eq!(
             ok,
             Ok(Some(Response::ReadInputRegisters(img.mql_input.to_vec())))
         );
-        let ok = answer(&img, Transport::Tcp, &req(2, Request::ReadInputRegisters(2, 2)));
+        let ok = answer(
+            &img,
+            Transport::Tcp,
+            &req(2, Request::ReadInputRegisters(2, 2)),
+        );
         assert_eq!(
             ok,
-            Ok(Some(Response::ReadInputRegisters(img.sensor_input[2..4].to_vec())))
+            Ok(Some(Response::ReadInputRegisters(
+                img.sensor_input[2..4].to_vec()
+            )))
         );
-        let hr = answer(&img, Transport::Rtu, &req(1, Request::ReadHoldingRegisters(100, 2)));
+        let hr = answer(
+            &img,
+            Transport::Rtu,
+            &req(1, Request::ReadHoldingRegisters(100, 2)),
+        );
         assert_eq!(hr, Ok(Some(Response::ReadHoldingRegisters(vec![300, 550]))));
-        let di = answer(&img, Transport::Rtu, &req(1, Request::ReadDiscreteInputs(0, 4)));
+        let di = answer(
+            &img,
+            Transport::Rtu,
+            &req(1, Request::ReadDiscreteInputs(0, 4)),
+        );
         assert!(matches!(di, Ok(Some(Response::ReadDiscreteInputs(ref b))) if b.len() == 4));
     }
 
@@ -243,23 +319,53 @@ mod tests {
         let a = |t, r| answer(&img, t, &r);
         use ExceptionCode::*;
         use Transport::*;
-        assert_eq!(a(Tcp, req(1, Request::ReadInputRegisters(19, 2))), Err(IllegalDataAddress));
-        assert_eq!(a(Tcp, req(2, Request::ReadInputRegisters(4, 1))), Err(IllegalDataAddress));
-        assert_eq!(a(Tcp, req(2, Request::ReadHoldingRegisters(100, 1))), Err(IllegalDataAddress));
-        assert_eq!(a(Tcp, req(1, Request::ReadHoldingRegisters(102, 1))), Err(IllegalDataAddress));
-        assert_eq!(a(Tcp, req(1, Request::ReadCoils(0, 1))), Err(IllegalDataAddress));
-        assert_eq!(a(Tcp, req(1, Request::ReadDiscreteInputs(4, 1))), Err(IllegalDataAddress));
-        assert_eq!(a(Tcp, req(1, Request::ReadInputRegisters(0, 0))), Err(IllegalDataValue));
+        assert_eq!(
+            a(Tcp, req(1, Request::ReadInputRegisters(19, 2))),
+            Err(IllegalDataAddress)
+        );
+        assert_eq!(
+            a(Tcp, req(2, Request::ReadInputRegisters(4, 1))),
+            Err(IllegalDataAddress)
+        );
+        assert_eq!(
+            a(Tcp, req(2, Request::ReadHoldingRegisters(100, 1))),
+            Err(IllegalDataAddress)
+        );
+        assert_eq!(
+            a(Tcp, req(1, Request::ReadHoldingRegisters(102, 1))),
+            Err(IllegalDataAddress)
+        );
+        assert_eq!(
+            a(Tcp, req(1, Request::ReadCoils(0, 1))),
+            Err(IllegalDataAddress)
+        );
+        assert_eq!(
+            a(Tcp, req(1, Request::ReadDiscreteInputs(4, 1))),
+            Err(IllegalDataAddress)
+        );
+        assert_eq!(
+            a(Tcp, req(1, Request::ReadInputRegisters(0, 0))),
+            Err(IllegalDataValue)
+        );
         assert_eq!(
             a(Tcp, req(1, Request::WriteSingleRegister(100, 5))),
             Err(IllegalFunction)
         );
         assert_eq!(
-            a(Rtu, req(1, Request::WriteMultipleRegisters(100, vec![1, 2].into()))),
+            a(
+                Rtu,
+                req(1, Request::WriteMultipleRegisters(100, vec![1, 2].into()))
+            ),
             Err(IllegalFunction)
         );
-        assert_eq!(a(Tcp, req(1, Request::WriteSingleCoil(0, true))), Err(IllegalFunction));
-        assert_eq!(a(Tcp, req(7, Request::ReadInputRegisters(0, 1))), Err(GatewayTargetDevice));
+        assert_eq!(
+            a(Tcp, req(1, Request::WriteSingleCoil(0, true))),
+            Err(IllegalFunction)
+        );
+        assert_eq!(
+            a(Tcp, req(7, Request::ReadInputRegisters(0, 1))),
+            Err(GatewayTargetDevice)
+        );
         assert_eq!(a(Rtu, req(7, Request::ReadInputRegisters(0, 1))), Ok(None));
     }
 }

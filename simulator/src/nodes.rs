@@ -80,39 +80,105 @@ use Value as V;
 
 /// Every variable node of the README, in README order.
 pub const NODES: &[NodeDef] = &[
-    n("Spindle.ActSpeed", T::Double, "rpm", |c| V::Double(c.spindle_act_speed_rpm)),
-    n("Spindle.CmdSpeed", T::Double, "rpm", |c| V::Double(c.spindle_cmd_speed_rpm)),
-    n("Spindle.ActLoad", T::Double, "%", |c| V::Double(c.spindle_load_pct)),
-    n("Spindle.ActPower", T::Double, "kW", |c| V::Double(c.spindle_power_kw)),
-    n("Spindle.ActTorque", T::Double, "N·m", |c| V::Double(c.spindle_torque_nm)),
-    n("Spindle.IsRotating", T::Boolean, "", |c| V::Boolean(c.spindle_is_rotating)),
-    n("Spindle.ActOverride", T::Double, "%", |c| V::Double(c.spindle_override_pct)),
-    n("Channel1.ActFeedrate", T::Double, "mm/min", |c| V::Double(c.feedrate_mm_min)),
-    n("Channel1.ActMainProgramName", T::String, "", |c| V::String(c.program_name.clone())),
-    n("Channel1.ChannelState", T::Int32, "", |c| V::Int32(c.channel_state)),
-    n("Channel1.ActOperation", T::String, "", |c| V::String(c.operation.clone())),
-    n("Tool.Identifier", T::String, "", |c| V::String(c.tool_identifier.clone())),
-    n("Tool.Material", T::String, "", |c| V::String(c.tool_material.clone())),
-    n("Tool.Coating", T::String, "", |c| V::String(c.tool_coating.clone())),
-    n("Tool.Diameter", T::Double, "mm", |c| V::Double(c.tool_diameter_mm)),
-    n("Tool.NumberOfEdges", T::UInt32, "", |c| V::UInt32(c.tool_edges)),
-    n("Tool.ToolLife.Value", T::Double, "min", |c| V::Double(c.tool_life_min)),
-    n("Tool.ToolLife.WarningValue", T::Double, "min", |c| V::Double(c.tool_life_warning_min)),
-    n("Tool.ToolLife.LimitValue", T::Double, "min", |c| V::Double(c.tool_life_limit_min)),
-    n("Tool.ToolLife.IsCountingUp", T::Boolean, "", |_| V::Boolean(true)),
-    n("Workpiece.Material", T::String, "", |c| V::String(c.workpiece_material.clone())),
-    n("Workpiece.MaterialGroup", T::String, "", |c| V::String(c.workpiece_group.clone())),
-    n("Workpiece.HardnessHRC", T::Double, "HRC", |c| V::Double(c.workpiece_hardness_hrc)),
-    n("Machine.CoolingMode", T::String, "", |c| V::String(c.cooling_mode.clone())),
-    n("Machine.PartsCounter", T::UInt32, "", |c| V::UInt32(c.parts_counter)),
-    n("Machine.OperationMode", T::String, "", |c| V::String(c.operation_mode.clone())),
-    n("Machine.DoorOpen", T::Boolean, "", |c| V::Boolean(c.door_open)),
-    n("Axes.X.ActLoad", T::Double, "%", |c| V::Double(c.axis_load_pct[0])),
-    n("Axes.Y.ActLoad", T::Double, "%", |c| V::Double(c.axis_load_pct[1])),
-    n("Axes.Z.ActLoad", T::Double, "%", |c| V::Double(c.axis_load_pct[2])),
-    n("Axes.X.ActPosition", T::Double, "mm", |c| V::Double(c.axis_position_mm[0])),
-    n("Axes.Y.ActPosition", T::Double, "mm", |c| V::Double(c.axis_position_mm[1])),
-    n("Axes.Z.ActPosition", T::Double, "mm", |c| V::Double(c.axis_position_mm[2])),
+    n("Spindle.ActSpeed", T::Double, "rpm", |c| {
+        V::Double(c.spindle_act_speed_rpm)
+    }),
+    n("Spindle.CmdSpeed", T::Double, "rpm", |c| {
+        V::Double(c.spindle_cmd_speed_rpm)
+    }),
+    n("Spindle.ActLoad", T::Double, "%", |c| {
+        V::Double(c.spindle_load_pct)
+    }),
+    n("Spindle.ActPower", T::Double, "kW", |c| {
+        V::Double(c.spindle_power_kw)
+    }),
+    n("Spindle.ActTorque", T::Double, "N·m", |c| {
+        V::Double(c.spindle_torque_nm)
+    }),
+    n("Spindle.IsRotating", T::Boolean, "", |c| {
+        V::Boolean(c.spindle_is_rotating)
+    }),
+    n("Spindle.ActOverride", T::Double, "%", |c| {
+        V::Double(c.spindle_override_pct)
+    }),
+    n("Channel1.ActFeedrate", T::Double, "mm/min", |c| {
+        V::Double(c.feedrate_mm_min)
+    }),
+    n("Channel1.ActMainProgramName", T::String, "", |c| {
+        V::String(c.program_name.clone())
+    }),
+    n("Channel1.ChannelState", T::Int32, "", |c| {
+        V::Int32(c.channel_state)
+    }),
+    n("Channel1.ActOperation", T::String, "", |c| {
+        V::String(c.operation.clone())
+    }),
+    n("Tool.Identifier", T::String, "", |c| {
+        V::String(c.tool_identifier.clone())
+    }),
+    n("Tool.Material", T::String, "", |c| {
+        V::String(c.tool_material.clone())
+    }),
+    n("Tool.Coating", T::String, "", |c| {
+        V::String(c.tool_coating.clone())
+    }),
+    n("Tool.Diameter", T::Double, "mm", |c| {
+        V::Double(c.tool_diameter_mm)
+    }),
+    n("Tool.NumberOfEdges", T::UInt32, "", |c| {
+        V::UInt32(c.tool_edges)
+    }),
+    n("Tool.ToolLife.Value", T::Double, "min", |c| {
+        V::Double(c.tool_life_min)
+    }),
+    n("Tool.ToolLife.WarningValue", T::Double, "min", |c| {
+        V::Double(c.tool_life_warning_min)
+    }),
+    n("Tool.ToolLife.LimitValue", T::Double, "min", |c| {
+        V::Double(c.tool_life_limit_min)
+    }),
+    n("Tool.ToolLife.IsCountingUp", T::Boolean, "", |_| {
+        V::Boolean(true)
+    }),
+    n("Workpiece.Material", T::String, "", |c| {
+        V::String(c.workpiece_material.clone())
+    }),
+    n("Workpiece.MaterialGroup", T::String, "", |c| {
+        V::String(c.workpiece_group.clone())
+    }),
+    n("Workpiece.HardnessHRC", T::Double, "HRC", |c| {
+        V::Double(c.workpiece_hardness_hrc)
+    }),
+    n("Machine.CoolingMode", T::String, "", |c| {
+        V::String(c.cooling_mode.clone())
+    }),
+    n("Machine.PartsCounter", T::UInt32, "", |c| {
+        V::UInt32(c.parts_counter)
+    }),
+    n("Machine.OperationMode", T::String, "", |c| {
+        V::String(c.operation_mode.clone())
+    }),
+    n("Machine.DoorOpen", T::Boolean, "", |c| {
+        V::Boolean(c.door_open)
+    }),
+    n("Axes.X.ActLoad", T::Double, "%", |c| {
+        V::Double(c.axis_load_pct[0])
+    }),
+    n("Axes.Y.ActLoad", T::Double, "%", |c| {
+        V::Double(c.axis_load_pct[1])
+    }),
+    n("Axes.Z.ActLoad", T::Double, "%", |c| {
+        V::Double(c.axis_load_pct[2])
+    }),
+    n("Axes.X.ActPosition", T::Double, "mm", |c| {
+        V::Double(c.axis_position_mm[0])
+    }),
+    n("Axes.Y.ActPosition", T::Double, "mm", |c| {
+        V::Double(c.axis_position_mm[1])
+    }),
+    n("Axes.Z.ActPosition", T::Double, "mm", |c| {
+        V::Double(c.axis_position_mm[2])
+    }),
 ];
 
 /// Objects that hold the variables: (node id, browse name, parent node id or None for the

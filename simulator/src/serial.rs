@@ -96,10 +96,7 @@ fn open_pty() -> io::Result<(OwnedFd, OwnedFd, PathBuf)> {
     let flags = OFlag::from_bits_truncate(fcntl(&master, FcntlArg::F_GETFL)?);
     fcntl(&master, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
     // FD_CLOEXEC on the master too, so a spawned child does not inherit it.
-    fcntl(
-        &master,
-        FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-    )?;
+    fcntl(&master, FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
     Ok((master, slave, path))
 }
 
@@ -144,12 +141,11 @@ mod tests {
     async fn bytes_cross_both_ways() {
         let pair = PtyPair::new().unwrap();
         assert_ne!(pair.simulator_path(), pair.agent_path());
-        let mut sim =
-            tokio_serial::SerialStream::open(&tokio_serial::new(
-                pair.simulator_path().to_string_lossy(),
-                19200,
-            ))
-            .unwrap();
+        let mut sim = tokio_serial::SerialStream::open(&tokio_serial::new(
+            pair.simulator_path().to_string_lossy(),
+            19200,
+        ))
+        .unwrap();
         let mut agent = tokio_serial::SerialStream::open(&tokio_serial::new(
             pair.agent_path().to_string_lossy(),
             19200,

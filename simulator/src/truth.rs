@@ -50,8 +50,8 @@ impl TruthWriter {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating directory {}", dir.display()))?;
         }
-        let file = File::create(path)
-            .with_context(|| format!("creating truth CSV {}", path.display()))?;
+        let file =
+            File::create(path).with_context(|| format!("creating truth CSV {}", path.display()))?;
         let mut out = BufWriter::new(file);
         writeln!(out, "{}", COLUMNS.join(","))?;
         out.flush()?;

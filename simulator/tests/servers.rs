@@ -46,7 +46,11 @@ async fn modbus_tcp_and_rtu_serve_the_snapshot() {
 
     sim.pause();
     let snap = sim.snapshot();
-    assert!(snap.sim_time_s > 10.0, "physics did not run: {}", snap.sim_time_s);
+    assert!(
+        snap.sim_time_s > 10.0,
+        "physics did not run: {}",
+        snap.sim_time_s
+    );
 
     // Unit 1, every input register, decoded per the README.
     let ir = with_timeout(ctx.read_input_registers(0, 20))
@@ -57,12 +61,18 @@ async fn modbus_tcp_and_rtu_serve_the_snapshot() {
     assert_eq!(ir[0] as f64 * 0.1, snap.mql.oil_flow_ml_h);
     assert_eq!(ir[1] as f64, snap.mql.air_pressure_kpa);
     assert_eq!(ir[2] as f64 * 0.1, snap.mql.reservoir_level_pct);
-    assert_eq!(decode_u32(&ir[3..5], WordOrder::Abcd), snap.mql.pump_strokes);
+    assert_eq!(
+        decode_u32(&ir[3..5], WordOrder::Abcd),
+        snap.mql.pump_strokes
+    );
     assert_eq!(ir[5], snap.mql.status_word);
     assert_eq!(ir[6], snap.mql.fault_code);
     assert_eq!(decode_f32(&ir[7..9], WordOrder::Cdab), snap.mql.mist_mg_m3);
     assert_eq!(ir[9] as i16 as f64 * 0.1, snap.mql.aerosol_temp_c);
-    assert_eq!(decode_f64(&ir[10..14], WordOrder::Abcd), snap.mql.oil_dispensed_ml);
+    assert_eq!(
+        decode_f64(&ir[10..14], WordOrder::Abcd),
+        snap.mql.oil_dispensed_ml
+    );
     assert_eq!(
         decode_u64(&ir[14..18], WordOrder::Abcd),
         snap.mql.pump_operating_time_s
@@ -91,7 +101,10 @@ async fn modbus_tcp_and_rtu_serve_the_snapshot() {
         .unwrap();
     assert_eq!(s2[0] as f64 * 0.01, snap.sensor.vibration_rms_mm_s);
     assert_eq!(s2[1] as i16 as f64 * 0.1, snap.sensor.bearing_temp_c);
-    assert_eq!(decode_f32(&s2[2..4], WordOrder::Badc), snap.sensor.vibration_peak_mm_s);
+    assert_eq!(
+        decode_f32(&s2[2..4], WordOrder::Badc),
+        snap.sensor.vibration_peak_mm_s
+    );
     assert!(snap.sensor.vibration_rms_mm_s > 0.3);
 
     // Exceptions: out of map, writes, unknown unit.
@@ -100,7 +113,9 @@ async fn modbus_tcp_and_rtu_serve_the_snapshot() {
     ctx.set_slave(Slave(1));
     let e = with_timeout(ctx.read_input_registers(19, 2)).await.unwrap();
     assert_eq!(e, Err(ExceptionCode::IllegalDataAddress));
-    let e = with_timeout(ctx.write_single_register(100, 1)).await.unwrap();
+    let e = with_timeout(ctx.write_single_register(100, 1))
+        .await
+        .unwrap();
     assert_eq!(e, Err(ExceptionCode::IllegalFunction));
     ctx.set_slave(Slave(9));
     let e = with_timeout(ctx.read_input_registers(0, 1)).await.unwrap();
@@ -108,11 +123,8 @@ async fn modbus_tcp_and_rtu_serve_the_snapshot() {
 
     // RTU over the pty pair: same map, same values.
     let path = sim.rtu_agent_path().expect("pty on");
-    let port = tokio_serial::SerialStream::open(&tokio_serial::new(
-        path.to_string_lossy(),
-        19200,
-    ))
-    .unwrap();
+    let port = tokio_serial::SerialStream::open(&tokio_serial::new(path.to_string_lossy(), 19200))
+        .unwrap();
     let mut rtu_ctx = rtu::attach_slave(port, Slave(1));
     let ir_rtu = with_timeout(rtu_ctx.read_input_registers(0, 20))
         .await
@@ -126,7 +138,9 @@ async fn modbus_tcp_and_rtu_serve_the_snapshot() {
         .unwrap();
     assert_eq!(s2_rtu, snap.registers.sensor_input.to_vec());
     rtu_ctx.set_slave(Slave(1));
-    let e = with_timeout(rtu_ctx.read_holding_registers(0, 1)).await.unwrap();
+    let e = with_timeout(rtu_ctx.read_holding_registers(0, 1))
+        .await
+        .unwrap();
     assert_eq!(e, Err(ExceptionCode::IllegalDataAddress));
 
     // Paused means frozen.
@@ -140,7 +154,10 @@ async fn modbus_tcp_and_rtu_serve_the_snapshot() {
     let addr = sim.modbus_addr();
     sim.stop_modbus().await;
     let r = tokio::time::timeout(Duration::from_secs(5), ctx.read_input_registers(0, 1)).await;
-    assert!(matches!(r, Ok(Err(_))), "request on a stopped server: {r:?}");
+    assert!(
+        matches!(r, Ok(Err(_))),
+        "request on a stopped server: {r:?}"
+    );
     assert!(tcp::connect_slave(addr, Slave(1)).await.is_err());
     sim.start_modbus().await.unwrap();
     assert_eq!(sim.modbus_addr(), addr);

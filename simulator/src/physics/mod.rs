@@ -406,8 +406,7 @@ impl Machine {
             Phase::Approach { .. } | Phase::Cut { .. } | Phase::Retract { .. }
         );
         self.cmd_rpm = match (self.stopped, self.seq.current_op()) {
-            (None, Some(op)) if running_phase => (self.seq.plans[op].speed_rpm
-                * self.override_pct
+            (None, Some(op)) if running_phase => (self.seq.plans[op].speed_rpm * self.override_pct
                 / 100.0)
                 .min(self.cfg.machine.max_speed_rpm),
             _ => 0.0,
@@ -569,16 +568,11 @@ impl Machine {
 
         let cooling_factor = self.cooling_life_factor();
         let slot = &mut self.tools[plan.tool_index];
-        let c = slot.taylor.c(w.taylor_x, w.taylor_y) * slot.wear.c_factor * slot.cfg.taylor_c_factor;
-        let life = wear::taylor_life_min(
-            c,
-            slot.taylor.n,
-            w.taylor_x,
-            w.taylor_y,
-            vc,
-            fz,
-            plan.ap_mm,
-        ) * cooling_factor;
+        let c =
+            slot.taylor.c(w.taylor_x, w.taylor_y) * slot.wear.c_factor * slot.cfg.taylor_c_factor;
+        let life =
+            wear::taylor_life_min(c, slot.taylor.n, w.taylor_x, w.taylor_y, vc, fz, plan.ap_mm)
+                * cooling_factor;
         slot.wear.cut(dt / 60.0, life);
         (
             CutState {
@@ -601,7 +595,8 @@ impl Machine {
         let w = &self.cfg.wear;
         match self.cfg.machine.cooling {
             CoolingMode::Mql => {
-                w.life_factor_dry + (w.life_factor_mql - w.life_factor_dry) * self.mql.delivered_fraction()
+                w.life_factor_dry
+                    + (w.life_factor_mql - w.life_factor_dry) * self.mql.delivered_fraction()
             }
             CoolingMode::Flood => w.life_factor_flood,
             CoolingMode::ColdAir => w.life_factor_cold_air,
@@ -629,6 +624,8 @@ impl Machine {
             let why = if random_break { "wear" } else { "forced" };
             self.note(format!("tool_breakage:{id}:{why}"));
             self.seq.interrupt(op);
+            // The CNC stops the spindle at once (emergency retract).
+            self.cmd_rpm = 0.0;
         }
     }
 
