@@ -172,6 +172,7 @@ pub const BIT_FLOW_OK: u16 = 1 << 1;
 pub const BIT_PRESSURE_OK: u16 = 1 << 2;
 pub const BIT_FAULT: u16 = 1 << 3;
 
+#[allow(clippy::too_many_arguments)] // one argument per README column
 const fn def(
     unit: u8,
     table: Table,

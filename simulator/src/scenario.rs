@@ -954,14 +954,14 @@ impl ScenarioConfig {
         }
         for (i, e) in self.events.iter().enumerate() {
             let at = Some(("[[events]]", i));
-            if !(e.at_s() >= 0.0) {
+            if e.at_s().is_nan() || e.at_s() < 0.0 {
                 return Err(invalid(
                     at,
                     format!("event {}: at_s must be >= 0", e.kind_name()),
                 ));
             }
             if let Some(d) = e.duration_s() {
-                if !(d >= 0.0) || (d == 0.0 && !matches!(e, Event::ToolBreakage { .. })) {
+                if d.is_nan() || d < 0.0 || (d == 0.0 && !matches!(e, Event::ToolBreakage { .. })) {
                     return Err(invalid(
                         at,
                         format!("event {}: duration_s must be > 0", e.kind_name()),

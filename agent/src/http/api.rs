@@ -73,7 +73,7 @@ pub async fn history(
     }
     let now = now_ms();
     let parsed = (|| {
-        Ok::<_, Response>((
+        Ok::<_, BadField>((
             int_param(&q, "from_ms", now - 3_600_000)?,
             int_param(&q, "to_ms", now)?,
             int_param(&q, "limit", 10_000)?,
@@ -81,7 +81,7 @@ pub async fn history(
     })();
     let (from, to, limit) = match parsed {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(b) => return b.into_response(),
     };
     if !(1..=100_000).contains(&limit) {
         return bad("limit", format!("`limit` must be 1..=100000, got {limit}"));

@@ -266,8 +266,11 @@ impl WearModel {
             .map(|f| blend(prior_weight, &f.prior, &f.learned[h_idx]))
             .collect();
 
-        // Filter: measurement variance from the blend's inner residuals; rate noise by search.
-        let measurement_var = inner_rmse_blend.powi(2).max(1e-24);
+        // Filter: the measurement variance is the cut-to-cut scatter of the blended
+        // predictions (half the mean squared first difference), not their error against
+        // the truth: a tool-level bias is not noise and filtering cannot remove it. The
+        // rate noise is searched on the inner folds.
+        let measurement_var = scatter_variance(&blended).max(1e-24);
         let step = typical_step(&seqs);
         let run_filter = |filter: &MonotoneFilter, k: usize| -> (Vec<f64>, Vec<f64>) {
             let mut st = FilterState::default();
@@ -449,4 +452,21 @@ fn typical_step(seqs: &[&Sequence]) -> f64 {
     }
     d.sort_by(f64::total_cmp);
     d[d.len() / 2]
+}
+
+/// Half the mean squared difference of consecutive predictions: the variance of
+/// independent noise on a slowly varying level.
+fn scatter_variance(paths: &[Vec<f64>]) -> f64 {
+    let (mut sum, mut n) = (0.0, 0usize);
+    for p in paths {
+        for w in p.windows(2) {
+            sum += (w[1] - w[0]).powi(2);
+            n += 1;
+        }
+    }
+    if n == 0 {
+        0.0
+    } else {
+        sum / (2.0 * n as f64)
+    }
 }

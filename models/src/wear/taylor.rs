@@ -76,25 +76,50 @@ impl TaylorLaw {
                 x[[i, k + 1]] = conditions[i][*j].ln();
             }
         }
-        let y = Array1::from(vb.iter().map(|v| v.max(0.0)).collect::<Vec<_>>());
+        // linfa's GLM minimises the summed deviance with L-BFGS from ln(mean y); with
+        // targets in µm or covariates far from zero the first line search already fails
+        // and the start is returned. Fit on centred, scaled covariates and a target
+        // scaled to mean 1, then map the coefficients back.
+        let y_mean = vb.iter().map(|v| v.max(0.0)).sum::<f64>() / n as f64;
+        if y_mean <= 0.0 {
+            return Err(TaylorError::Fit("all wear values are zero".into()));
+        }
+        let mut centre = vec![0.0; width];
+        let mut spread = vec![1.0; width];
+        for k in 0..width {
+            let col = x.column(k);
+            let m = col.sum() / n as f64;
+            let sd = (col.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n as f64).sqrt();
+            centre[k] = m;
+            spread[k] = if sd > 1e-12 { sd } else { 1.0 };
+        }
+        for i in 0..n {
+            for k in 0..width {
+                x[[i, k]] = (x[[i, k]] - centre[k]) / spread[k];
+            }
+        }
+        let y = Array1::from(vb.iter().map(|v| v.max(0.0) / y_mean).collect::<Vec<_>>());
         let glm = TweedieRegressor::params()
             .power(0.0)
             .link(Link::Log)
             .alpha(0.0)
             .max_iter(1000)
-            .tol(1e-8)
+            .tol(1e-10)
             .fit(&Dataset::new(x, y))
             .map_err(|e| TaylorError::Fit(e.to_string()))?;
-        if !glm.intercept.is_finite() || glm.coef.iter().any(|c| !c.is_finite()) {
+        let coef: Vec<f64> = (0..width).map(|k| glm.coef[k] / spread[k]).collect();
+        let intercept =
+            y_mean.ln() + glm.intercept - (0..width).map(|k| coef[k] * centre[k]).sum::<f64>();
+        if !intercept.is_finite() || coef.iter().any(|c| !c.is_finite()) {
             return Err(TaylorError::Fit("non-finite coefficients".into()));
         }
         Ok(TaylorLaw {
-            ln_k: glm.intercept,
-            m: glm.coef[0],
+            ln_k: intercept,
+            m: coef[0],
             exponents: used
                 .iter()
                 .enumerate()
-                .map(|(k, j)| (names[*j].clone(), glm.coef[k + 1]))
+                .map(|(k, j)| (names[*j].clone(), coef[k + 1]))
                 .collect(),
         })
     }

@@ -174,7 +174,7 @@ impl Machine {
         // Independent streams, so e.g. more sensor noise draws never change tool lives.
         let mut rng_tools = StdRng::seed_from_u64(cfg.seed ^ 0x7001_5eed);
         let rng_break = StdRng::seed_from_u64(cfg.seed ^ 0xb4ea_c0de);
-        let mut rng_noise = StdRng::seed_from_u64(cfg.seed ^ 0x0153_1234);
+        let rng_noise = StdRng::seed_from_u64(cfg.seed ^ 0x0153_1234);
         let mut rng_bearing = StdRng::seed_from_u64(cfg.seed ^ 0xbea4_1a9e);
         let group = cfg.workpiece.group;
         let mut kienzle = materials::kienzle(group);
@@ -200,7 +200,6 @@ impl Machine {
         let seq = Sequencer::new(&cfg.program, &cfg.tools, cfg.machine.max_speed_rpm);
         let spindle_tool = seq.plans[0].tool_index;
         let bearing = Bearing::new(&cfg.bearing, cfg.machine.ambient_c, &mut rng_bearing);
-        let _ = rng_noise.random::<u32>();
         Machine {
             cfg: cfg.clone(),
             t_s: 0.0,
@@ -423,16 +422,14 @@ impl Machine {
         // The cut.
         self.cut = None;
         let mut forces = [0.0; 3];
-        let mut path_dir = [0.0, 0.0];
         if let (None, Phase::Cut { op, hole, done_mm }) = (self.stopped, self.seq.phase.clone()) {
             if self.act_rpm > 50.0 {
                 let (cut, f) = self.cut_step(op, dt);
                 forces = f;
                 self.cut = Some(cut);
                 let plan = &self.seq.plans[op];
-                let (p, dir) = cut_position(plan, hole, done_mm);
-                path_dir = dir;
-                self.move_to(p, f64::INFINITY, dt);
+                let (p, _) = cut_position(plan, hole, done_mm);
+                self.move_to(p, f64::INFINITY);
                 self.breakage_check(op, dt);
             }
         }
@@ -454,7 +451,7 @@ impl Machine {
         let prev_pos = self.pos;
         if self.cut.is_none() {
             let target = self.phase_target();
-            self.move_to(target, rapid_mm_s * dt, dt);
+            self.move_to(target, rapid_mm_s * dt);
         }
         let vel_mm_min: Vec<f64> = (0..3)
             .map(|k| (self.pos[k] - prev_pos[k]) / dt * 60.0)
@@ -475,7 +472,6 @@ impl Machine {
                 + AXIS_VISCOUS_PCT_PER_MM_MIN * vel_mm_min[k].abs()
                 + 100.0 * forces[k] / rated;
         }
-        let _ = path_dir;
 
         // MQL unit.
         let in_cut_phase = self.stopped.is_none()
@@ -661,10 +657,9 @@ impl Machine {
     }
 
     /// Move each axis towards `target` by at most `max_step` mm.
-    fn move_to(&mut self, target: [f64; 3], max_step: f64, _dt: f64) {
-        for k in 0..3 {
-            let d = target[k] - self.pos[k];
-            self.pos[k] += d.clamp(-max_step, max_step);
+    fn move_to(&mut self, target: [f64; 3], max_step: f64) {
+        for (p, t) in self.pos.iter_mut().zip(target) {
+            *p += (t - *p).clamp(-max_step, max_step);
         }
     }
 

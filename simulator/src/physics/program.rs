@@ -281,7 +281,7 @@ pub fn cut_position(plan: &OpPlan, hole: u32, done_mm: f64) -> ([f64; 3], [f64; 
             let s = done_mm - lane * lane_len;
             let layer = (lane / lanes_per_layer).floor();
             let lane_in_layer = lane - layer * lanes_per_layer;
-            let forward = lane_in_layer as u64 % 2 == 0;
+            let forward = (lane_in_layer as u64).is_multiple_of(2);
             let x = if forward { s } else { lane_len - s };
             let dir = if forward { [1.0, 0.0] } else { [-1.0, 0.0] };
             (
