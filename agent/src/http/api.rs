@@ -34,25 +34,35 @@ pub async fn devices(Extract(app): Extract<AppState>) -> Response {
     Json(app.state.device_views()).into_response()
 }
 
-/// A 400 that names the offending field.
-fn bad(field: &str, message: String) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({ "error": message, "field": field })),
-    )
-        .into_response()
+/// A bad request parameter: answered with 400 and the name of the field.
+struct BadField {
+    field: &'static str,
+    message: String,
 }
 
-fn int_param(q: &HashMap<String, String>, field: &str, default: i64) -> Result<i64, Response> {
+impl IntoResponse for BadField {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": self.message, "field": self.field });
+        (StatusCode::BAD_REQUEST, Json(body)).into_response()
+    }
+}
+
+fn bad(field: &'static str, message: String) -> Response {
+    BadField { field, message }.into_response()
+}
+
+fn int_param(
+    q: &HashMap<String, String>,
+    field: &'static str,
+    default: i64,
+) -> Result<i64, BadField> {
     match q.get(field) {
         None => Ok(default),
-        Some(v) => v.parse::<i64>().map_err(|_| {
-            bad(
-                field,
-                format!(
-                    "`{field}` must be an integer (ms since the Unix epoch or a count), got `{v}`"
-                ),
-            )
+        Some(v) => v.parse::<i64>().map_err(|_| BadField {
+            field,
+            message: format!(
+                "`{field}` must be an integer (ms since the Unix epoch or a count), got `{v}`"
+            ),
         }),
     }
 }
