@@ -24,8 +24,10 @@ pub struct DemoOptions {
 
 /// The built-in agent configuration for the simulator.
 pub fn simulator_config() -> Config {
-    config::parse(Path::new("configs/agent.toml"), SIMULATOR_CONFIG)
-        .expect("the built-in configuration is valid")
+    // Named by its place in the source tree, so that the standards profiles it names (relative
+    // to it) are found from any working directory.
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/agent.toml");
+    config::parse(&file, SIMULATOR_CONFIG).expect("the built-in configuration is valid")
 }
 
 /// Points every OPC UA device at `opcua_endpoint` and every Modbus TCP device at `modbus`.

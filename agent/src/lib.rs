@@ -6,11 +6,14 @@
 //! (green-cutting rules, life models, alarms) and further sinks (MQTT, exports) plug in at the
 //! same place. See ARCHITECTURE.md.
 
+pub mod alarms;
 pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod demo;
+pub mod evaluators;
 pub mod http;
+pub mod notify;
 pub mod sources;
 pub mod state;
 pub mod store;
@@ -31,6 +34,8 @@ pub struct Agent {
     pub config: Config,
     pub state: Arc<State>,
     pub store: Arc<Store>,
+    pub compliance: Arc<evaluators::compliance::Compliance>,
+    pub alarms: Arc<alarms::Alarms>,
     /// Where the HTTP server actually listens (the configured port may be 0).
     pub http_addr: SocketAddr,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -41,15 +46,34 @@ impl Agent {
     pub async fn start(config: Config) -> Result<Agent> {
         let state = Arc::new(State::new(&config));
         let store = Store::open(&config.store, &state)?;
+        let compliance =
+            evaluators::compliance::Compliance::start(&config, state.clone(), store.path())?;
         let mut tasks = sources::spawn_all(&config, &state);
-        let (http_addr, http_task) = http::serve(
-            &config.agent.listen,
-            http::AppState {
-                state: state.clone(),
-                store: store.clone(),
-            },
-        )
-        .await?;
+        // rustls (MQTT, webhooks, HTTPS) with ring: it cross-compiles to aarch64 with gcc alone.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (notifier, channels) = alarms::start_channels(&config);
+        let alarms = alarms::Alarms::open(&config, state.clone(), notifier)?;
+        {
+            let c = compliance.clone();
+            alarms.add_producer(Box::new(move || c.conditions()));
+        }
+        tasks.push(alarms.spawn(config.alarms.tick));
+        tasks.extend(channels.into_iter().map(|start| start(&alarms)));
+        let app = http::AppState {
+            state: state.clone(),
+            store: store.clone(),
+            compliance: compliance.clone(),
+            shifts: config.shifts.clone(),
+            alarms: alarms.clone(),
+            auth: http::auth::Auth::new(&config.http),
+        };
+        let (http_addr, http_task) = match &config.http.tls {
+            Some((cert, key)) => {
+                let tls = http::tls::server_config(cert, key)?;
+                http::serve_tls(&config.agent.listen, app, tls).await?
+            }
+            None => http::serve(&config.agent.listen, app).await?,
+        };
         tasks.push(http_task);
         tracing::info!(
             "agent {}: {} devices, {} signals, store {}, status page http://{http_addr}/",
@@ -62,6 +86,8 @@ impl Agent {
             config,
             state,
             store,
+            compliance,
+            alarms,
             http_addr,
             tasks,
         })
@@ -72,8 +98,12 @@ impl Agent {
         for t in &self.tasks {
             t.abort();
         }
-        let store = self.store.clone();
-        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        let (store, compliance) = (self.store.clone(), self.compliance.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            compliance.stop();
+            store.close()
+        })
+        .await;
     }
 }
 

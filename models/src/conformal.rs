@@ -12,6 +12,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Stand-in for an infinite interval bound.
+pub const UNBOUNDED: f64 = 1e300;
+
 /// Quantiles of calibration residuals (truth − prediction).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConformalInterval {
@@ -30,15 +33,21 @@ pub struct ConformalInterval {
 impl ConformalInterval {
     /// `residuals` are truth − prediction on data the model was not fitted to.
     pub fn calibrate(residuals: &[f64], coverage: f64) -> ConformalInterval {
-        let mut r: Vec<f64> = residuals.iter().copied().filter(|x| x.is_finite()).collect();
+        let mut r: Vec<f64> = residuals
+            .iter()
+            .copied()
+            .filter(|x| x.is_finite())
+            .collect();
         r.sort_by(f64::total_cmp);
         let n = r.len();
         if n == 0 {
+            // Nothing to calibrate on: an interval as wide as the numbers allow (kept
+            // finite so that model files stay valid JSON).
             return ConformalInterval {
                 coverage,
-                lower: f64::NEG_INFINITY,
+                lower: -UNBOUNDED,
                 median: 0.0,
-                upper: f64::INFINITY,
+                upper: UNBOUNDED,
                 n,
             };
         }

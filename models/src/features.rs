@@ -120,7 +120,9 @@ impl FeatureSpec {
                 conditions.push(name.clone());
                 continue;
             }
-            let values = sequences.iter().flat_map(|s| s.features.iter().map(move |r| r[j]));
+            let values = sequences
+                .iter()
+                .flat_map(|s| s.features.iter().map(move |r| r[j]));
             let (mut all_pos, mut all_neg) = (true, true);
             let (mut n, mut sum, mut sum2) = (0.0, 0.0, 0.0);
             for v in values {
@@ -366,7 +368,10 @@ mod tests {
         );
         assert_eq!(spec.conditions, vec!["feed".to_string()]);
         assert_eq!(spec.signals[0].relative, Relative::LogRatio);
-        assert!(matches!(spec.signals[1].relative, Relative::Difference { .. }));
+        assert!(matches!(
+            spec.signals[1].relative,
+            Relative::Difference { .. }
+        ));
 
         let mut st = FeatureState::default();
         let rows: Vec<Vec<f64>> = (0..3)

@@ -13,11 +13,14 @@
 //! The agent's entry points: [`model_file::load_wear_model`], [`WearModel::new_tool`],
 //! [`WearModel::predict_cut`] with a [`CutRecord`] per cut.
 
+pub mod bearing;
 pub mod conformal;
 pub mod data;
 pub mod evaluate;
 pub mod features;
 pub mod metrics;
+pub mod model_file;
+pub mod rated_life;
 pub mod rul;
 pub mod wear;
 

@@ -676,7 +676,7 @@ impl Default for MqlConfig {
             oil_dispensed_initial_ml: 12500.0,
             pump_time_initial_s: 1_500_000.0,
             enclosure_m3: 2.5,
-            extraction_m3_h: 600.0,
+            extraction_m3_h: 1000.0,
             oil_density_mg_ml: 900.0,
             airborne_fraction_cutting: 0.01,
             airborne_fraction_idle: 0.05,

@@ -23,6 +23,21 @@ fn test_config(truth: Option<std::path::PathBuf>) -> ScenarioConfig {
     cfg
 }
 
+/// Wait (up to 20 s) until the machine is in a cut with the aerosol on, then pause it.
+async fn pause_while_cutting(sim: &Simulator) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        sim.pause();
+        let s = sim.snapshot();
+        if s.truth.cutting && s.mql.aerosol_on && s.sim_time_s > 10.0 {
+            return;
+        }
+        sim.resume();
+        assert!(tokio::time::Instant::now() < deadline, "never saw a cut");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn with_timeout<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(30), f)
         .await
@@ -38,13 +53,11 @@ async fn modbus_tcp_and_rtu_serve_the_snapshot() {
         .unwrap();
     assert_ne!(sim.modbus_addr().port(), 0);
 
-    // Let the machine run into its first cut (a few simulated seconds).
-    tokio::time::sleep(Duration::from_millis(800)).await;
     let mut ctx = with_timeout(tcp::connect_slave(sim.modbus_addr(), Slave(1)))
         .await
         .unwrap();
 
-    sim.pause();
+    pause_while_cutting(&sim).await;
     let snap = sim.snapshot();
     assert!(
         snap.sim_time_s > 10.0,
@@ -196,7 +209,6 @@ async fn opcua_serves_the_cnc_nodes() {
     let sim = Simulator::start(cfg).await.unwrap();
     let url = sim.opcua_endpoint();
     assert!(url.starts_with("opc.tcp://127.0.0.1:") && url.ends_with('/'));
-    tokio::time::sleep(Duration::from_millis(600)).await;
 
     let pki = std::env::temp_dir().join(format!("sim-it-client-pki-{}", std::process::id()));
     let mut client = ClientBuilder::new()
@@ -225,7 +237,7 @@ async fn opcua_serves_the_cnc_nodes() {
         .await
         .unwrap();
 
-    sim.pause();
+    pause_while_cutting(&sim).await;
     let snap = sim.snapshot();
     let served = snap.opcua_values();
     let ids: Vec<ReadValueId> = served

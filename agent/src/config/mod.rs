@@ -3,9 +3,14 @@
 //! configuration every later stage can trust, or every problem found with its file, line and
 //! column.
 
-mod diagnostic;
+pub(crate) mod diagnostic;
+mod green;
 mod raw;
 mod validate;
+mod validate_alarms;
+mod validate_green;
+
+pub use green::{Lubricant, OperationSettings, Shifts};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,6 +27,14 @@ pub struct Config {
     pub agent: AgentSettings,
     pub store: StoreSettings,
     pub devices: Vec<Device>,
+    pub alarms: AlarmSettings,
+    pub notify: NotifySettings,
+    pub http: HttpSettings,
+    pub operations: OperationSettings,
+    /// Standards profiles, loaded and checked with the configuration.
+    pub profiles: Vec<crate::evaluators::profile::Profile>,
+    pub lubricant: Option<Lubricant>,
+    pub shifts: Shifts,
 }
 
 #[derive(Debug, Clone)]
@@ -167,4 +180,121 @@ pub fn load(file: &Path) -> Result<Config, ConfigError> {
 /// Parses and checks configuration text; `file` is only used in messages.
 pub fn parse(file: &Path, source: &str) -> Result<Config, ConfigError> {
     validate::check(file, source)
+}
+
+// --- Alarms, their channels, and access to the HTTP server (checked in validate_alarms.rs) ----
+
+/// The alarm engine: delays against flicker, escalation, and what the built-in evaluators watch.
+#[derive(Debug, Clone)]
+pub struct AlarmSettings {
+    /// How often conditions are evaluated.
+    pub tick: Duration,
+    /// A condition must hold this long before its alarm is raised.
+    pub on_delay: Duration,
+    /// ... and be gone this long before it clears.
+    pub off_delay: Duration,
+    /// Per-key delays; the longest matching prefix wins.
+    pub delays: Vec<DelayOverride>,
+    /// An alarm still active and unacknowledged after this long goes to the next tier.
+    pub escalate_after: Option<Duration>,
+    /// The highest tier escalation goes to (default: the highest webhook tier).
+    pub max_tier: u8,
+    /// Severity of device unavailable / stale alarms.
+    pub device_severity: crate::evaluators::Severity,
+    /// Component life counters with their warning and limit levels.
+    pub components: Vec<Component>,
+}
+
+impl Default for AlarmSettings {
+    fn default() -> Self {
+        AlarmSettings {
+            tick: Duration::from_millis(250),
+            on_delay: Duration::from_secs(2),
+            off_delay: Duration::from_secs(5),
+            delays: Vec::new(),
+            escalate_after: None,
+            max_tier: 0,
+            device_severity: crate::evaluators::Severity::Warning,
+            components: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DelayOverride {
+    pub prefix: String,
+    pub on_delay: Duration,
+    pub off_delay: Duration,
+}
+
+/// A wearing component whose life is a counter signal (hours, strokes, parts).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Component {
+    pub name: String,
+    pub signal: String,
+    pub warning: f64,
+    pub limit: f64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NotifySettings {
+    pub webhooks: Vec<WebhookTarget>,
+    pub mqtt: Option<MqttSettings>,
+    pub gpio: Option<GpioSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookTarget {
+    pub name: String,
+    pub url: String,
+    pub timeout: Duration,
+    /// Escalation tier: 0 gets every event; tier n gets the events of alarms escalated to n.
+    pub tier: u8,
+    pub min_severity: crate::evaluators::Severity,
+    /// Body template with `{{field}}` placeholders (JSON-escaped); the event as JSON when absent.
+    pub template: Option<String>,
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    /// Events waiting for delivery; beyond it the oldest are dropped and counted.
+    pub backlog: usize,
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MqttSettings {
+    pub host: String,
+    pub port: u16,
+    pub client_id: String,
+    /// Events go to `<prefix>/alarms/events`, the active set (retained) to `<prefix>/alarms/state`.
+    pub topic_prefix: String,
+    pub credentials: Option<(String, String)>,
+    pub tls: bool,
+    pub ca_file: Option<PathBuf>,
+    pub qos: u8,
+    pub keep_alive: Duration,
+    pub backlog: usize,
+}
+
+/// BCM pin numbers of the stack light, buzzer and acknowledge button.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GpioSettings {
+    pub red: Option<u8>,
+    pub amber: Option<u8>,
+    pub green: Option<u8>,
+    pub buzzer: Option<u8>,
+    pub ack_button: Option<u8>,
+    /// Outputs drive relays that switch on low (common on relay boards).
+    pub active_low: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HttpSettings {
+    /// The token that allows changes; `None` means one is generated at start and logged.
+    pub token: Option<String>,
+    /// Reading the page and the API needs the token too.
+    pub read_requires_auth: bool,
+    /// How long a login from the form lasts.
+    pub session: Duration,
+    /// PEM certificate chain and private key: serve HTTPS instead of HTTP.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }

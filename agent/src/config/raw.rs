@@ -20,6 +20,18 @@ pub struct RawConfig {
     pub poll_groups: BTreeMap<String, Spanned<RawGroup>>,
     #[serde(default, rename = "device")]
     pub devices: Vec<RawDevice>,
+    #[serde(default)]
+    pub alarms: RawAlarms,
+    #[serde(default)]
+    pub notify: RawNotify,
+    #[serde(default)]
+    pub http: RawHttp,
+    #[serde(default)]
+    pub operations: RawOperations,
+    #[serde(default)]
+    pub compliance: RawCompliance,
+    pub lubricant: Option<RawLubricant>,
+    pub shifts: Option<RawShifts>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -121,4 +133,138 @@ pub struct RawTag {
     pub bit: Option<Spanned<u8>>,
     // OPC UA
     pub node: Option<Spanned<String>>,
+}
+
+// --- Alarms, their channels, and the HTTP server's access rules ------------------------------
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlarms {
+    pub tick_ms: Option<Spanned<u64>>,
+    pub on_delay_ms: Option<Spanned<u64>>,
+    pub off_delay_ms: Option<Spanned<u64>>,
+    pub escalate_after_s: Option<Spanned<u64>>,
+    pub max_tier: Option<Spanned<u8>>,
+    pub device_severity: Option<Spanned<crate::evaluators::Severity>>,
+    #[serde(default, rename = "delay")]
+    pub delays: Vec<RawDelay>,
+    #[serde(default, rename = "component")]
+    pub components: Vec<RawComponent>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDelay {
+    pub prefix: Spanned<String>,
+    pub on_delay_ms: Option<Spanned<u64>>,
+    pub off_delay_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawComponent {
+    pub name: Spanned<String>,
+    pub signal: Spanned<String>,
+    pub warning: Spanned<f64>,
+    pub limit: Spanned<f64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    #[serde(default)]
+    pub webhook: Vec<RawWebhook>,
+    pub mqtt: Option<RawMqtt>,
+    pub gpio: Option<RawGpio>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub name: Option<Spanned<String>>,
+    pub url: Spanned<String>,
+    pub timeout_ms: Option<Spanned<u64>>,
+    pub tier: Option<Spanned<u8>>,
+    pub min_severity: Option<Spanned<crate::evaluators::Severity>>,
+    pub template: Option<Spanned<String>>,
+    pub retry_initial_ms: Option<Spanned<u64>>,
+    pub retry_max_ms: Option<Spanned<u64>>,
+    pub backlog: Option<Spanned<usize>>,
+    pub headers: Option<Spanned<BTreeMap<String, String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMqtt {
+    pub host: Spanned<String>,
+    pub port: Option<Spanned<u16>>,
+    pub client_id: Option<Spanned<String>>,
+    pub topic_prefix: Option<Spanned<String>>,
+    pub username: Option<Spanned<String>>,
+    pub password: Option<Spanned<String>>,
+    pub tls: Option<Spanned<bool>>,
+    pub ca_file: Option<Spanned<String>>,
+    pub qos: Option<Spanned<u8>>,
+    pub keep_alive_s: Option<Spanned<u64>>,
+    pub backlog: Option<Spanned<usize>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGpio {
+    pub red: Option<Spanned<u8>>,
+    pub amber: Option<Spanned<u8>>,
+    pub green: Option<Spanned<u8>>,
+    pub buzzer: Option<Spanned<u8>>,
+    pub ack_button: Option<Spanned<u8>>,
+    pub active_low: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub token: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<String>>,
+    pub read_requires_auth: Option<bool>,
+    pub session_hours: Option<Spanned<u64>>,
+    pub tls_cert: Option<Spanned<String>>,
+    pub tls_key: Option<Spanned<String>>,
+}
+
+// --- Operations, green-cutting profiles, lubricant, shifts (checked in validate_green.rs) -----
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawOperations {
+    pub tick_ms: Option<Spanned<u64>>,
+    pub min_load_pct: Option<Spanned<f64>>,
+    pub max_cutting_feed_mm_min: Option<Spanned<f64>>,
+    pub start_delay_ms: Option<Spanned<u64>>,
+    pub end_delay_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawCompliance {
+    #[serde(default)]
+    pub profiles: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLubricant {
+    pub name: String,
+    pub flash_point_c: Option<f64>,
+    pub evaporation_loss_pct: Option<f64>,
+    pub viscosity_40c_mm2_s: Option<f64>,
+    pub benzo_a_pyrene_ppm: Option<f64>,
+    pub biocides: Option<bool>,
+    pub base_oil: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShifts {
+    pub utc_offset: Spanned<String>,
+    pub starts: Spanned<Vec<String>>,
 }

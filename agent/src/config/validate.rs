@@ -174,11 +174,27 @@ pub fn check(file: &Path, source: &str) -> Result<Config, ConfigError> {
         d.at(0..0, "no [[device]] configured");
     }
 
+    let fed: std::collections::HashSet<String> = devices
+        .iter()
+        .flat_map(|dev| dev.tags.iter().map(|t| t.signal.clone()))
+        .collect();
+    let (alarms, notify, http) =
+        super::validate_alarms::check(&mut d, &raw, &fed, &agent.machine_id);
+    let (operations, profiles, lubricant, shifts) =
+        super::validate_green::check(&mut d, &raw, file);
+
     d.into_result(Config {
         file: file.to_path_buf(),
         agent,
         store,
         devices,
+        alarms,
+        notify,
+        http,
+        operations,
+        profiles,
+        lubricant,
+        shifts,
     })
 }
 

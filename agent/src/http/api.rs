@@ -35,9 +35,9 @@ pub async fn devices(Extract(app): Extract<AppState>) -> Response {
 }
 
 /// A bad request parameter: answered with 400 and the name of the field.
-struct BadField {
-    field: &'static str,
-    message: String,
+pub(super) struct BadField {
+    pub field: &'static str,
+    pub message: String,
 }
 
 impl IntoResponse for BadField {
@@ -51,7 +51,7 @@ fn bad(field: &'static str, message: String) -> Response {
     BadField { field, message }.into_response()
 }
 
-fn int_param(
+pub(super) fn int_param(
     q: &HashMap<String, String>,
     field: &'static str,
     default: i64,

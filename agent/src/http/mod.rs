@@ -1,13 +1,21 @@
 //! The HTTP server: the machinist's status page and the JSON API, read-only for now.
 
+mod alarms;
 mod api;
+pub mod auth;
+mod compliance;
+mod metrics;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
 use axum::Router;
 
+use crate::config::Shifts;
+use crate::evaluators::compliance::Compliance;
 use crate::state::State;
 use crate::store::Store;
 
@@ -15,6 +23,10 @@ use crate::store::Store;
 pub struct AppState {
     pub state: Arc<State>,
     pub store: Arc<Store>,
+    pub compliance: Arc<Compliance>,
+    pub shifts: Shifts,
+    pub alarms: Arc<crate::alarms::Alarms>,
+    pub auth: Arc<auth::Auth>,
 }
 
 pub fn router(app: AppState) -> Router {
@@ -24,7 +36,50 @@ pub fn router(app: AppState) -> Router {
         .route("/api/signals", get(api::signals))
         .route("/api/devices", get(api::devices))
         .route("/api/history", get(api::history))
+        .route("/api/compliance", get(compliance::live))
+        .route("/api/operations", get(compliance::operations))
+        .route("/api/parts", get(compliance::parts))
+        .route("/api/summary", get(compliance::summary))
+        .route("/maintenance", get(alarms::maintenance_page))
+        .route("/api/alarms", get(alarms::list))
+        .route("/api/alarms/history", get(alarms::history))
+        .route("/api/components", get(alarms::components))
+        .route("/metrics", get(metrics::metrics))
+        // Everything above is reading: open unless `[http] read_requires_auth`.
+        .route_layer(from_fn_with_state(
+            app.auth.clone(),
+            auth::require_for_reading,
+        ))
+        .merge(changing(app.auth.clone()))
+        .merge(
+            Router::new()
+                .route("/login", get(auth::login_page).post(auth::login))
+                .route("/logout", post(auth::logout))
+                .route("/api/session", get(auth::session))
+                .with_state(app.auth.clone()),
+        )
         .with_state(app)
+}
+
+/// Every route that changes something, behind the token. A new mutating route goes here.
+fn changing(a: Arc<auth::Auth>) -> Router<AppState> {
+    Router::new()
+        .route("/api/alarms/{key}/ack", post(alarms::ack))
+        .route("/api/alarms/{key}/shelve", post(alarms::shelve))
+        .route("/api/alarms/{key}/unshelve", post(alarms::unshelve))
+        .route(
+            "/api/alarms/{key}/out-of-service",
+            post(alarms::out_of_service),
+        )
+        .route(
+            "/api/alarms/{key}/return-to-service",
+            post(alarms::return_to_service),
+        )
+        .route(
+            "/api/components/{name}/reset",
+            post(alarms::reset_component),
+        )
+        .route_layer(from_fn_with_state(a, auth::require))
 }
 
 /// Binds `listen` and serves until the task is aborted. Returns the bound address (so port 0
@@ -40,6 +95,25 @@ pub async fn serve(
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router(app)).await {
             tracing::error!("HTTP server stopped: {e}");
+        }
+    });
+    Ok((addr, task))
+}
+
+/// Like `serve`, over HTTPS (`[http] tls_cert` / `tls_key`).
+pub async fn serve_tls(
+    listen: &str,
+    app: AppState,
+    tls: Arc<rustls::ServerConfig>,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let tcp = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("HTTPS server cannot listen on {listen}: {e}"))?;
+    let listener = tls::TlsListener::new(tcp, tls)?;
+    let addr = axum::serve::Listener::local_addr(&listener)?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router(app)).await {
+            tracing::error!("HTTPS server stopped: {e}");
         }
     });
     Ok((addr, task))

@@ -123,12 +123,11 @@ pub fn datasets_dir(explicit: Option<&Path>) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets")
 }
 
+/// One table row on its way into a sequence: (group, class, usage, features, target).
+pub(crate) type Row = (String, String, f64, Vec<f64>, Option<f64>);
+
 /// Group rows into sequences by group label, each sorted by usage.
-/// `rows` are (group, class, usage, features, target).
-pub(crate) fn build_sequences(
-    path: &Path,
-    rows: Vec<(String, String, f64, Vec<f64>, Option<f64>)>,
-) -> Result<Vec<Sequence>, DataError> {
+pub(crate) fn build_sequences(path: &Path, rows: Vec<Row>) -> Result<Vec<Sequence>, DataError> {
     let mut order: Vec<String> = Vec::new();
     let mut by_group: std::collections::HashMap<String, Vec<_>> = Default::default();
     for row in rows {

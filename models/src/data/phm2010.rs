@@ -51,7 +51,9 @@ pub fn load(dir: &Path, limit: Option<f64>) -> Result<WearDataset, DataError> {
     if feature_names.is_empty() {
         return Err(DataError::Invalid {
             path: feat_path,
-            message: format!("no feature columns named <channel>__<stat> with stat in {AMPLITUDE_STATS:?}"),
+            message: format!(
+                "no feature columns named <channel>__<stat> with stat in {AMPLITUDE_STATS:?}"
+            ),
         });
     }
     for key in ["case", "run"] {
@@ -93,7 +95,10 @@ pub fn load(dir: &Path, limit: Option<f64>) -> Result<WearDataset, DataError> {
     if table.height() == 0 {
         return Err(DataError::Invalid {
             path: feat_path,
-            message: format!("no (case, run) pairs in common with {}", wear_path.display()),
+            message: format!(
+                "no (case, run) pairs in common with {}",
+                wear_path.display()
+            ),
         });
     }
 

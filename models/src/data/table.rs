@@ -41,9 +41,7 @@ pub(crate) fn read_error(path: &Path, source: PolarsError) -> DataError {
 impl Table {
     /// Read the whole file.
     pub fn read(path: &Path) -> Result<Table, DataError> {
-        let df = scan_csv(path)?
-            .collect()
-            .map_err(|e| read_error(path, e))?;
+        let df = scan_csv(path)?.collect().map_err(|e| read_error(path, e))?;
         Ok(Table {
             path: path.to_path_buf(),
             df,
@@ -110,10 +108,7 @@ impl Table {
                 dtype: dtype.to_string(),
             })?;
         let ca = series.f64().map_err(|e| read_error(&self.path, e))?;
-        Ok(ca
-            .iter()
-            .map(|v| v.filter(|x| x.is_finite()))
-            .collect())
+        Ok(ca.iter().map(|v| v.filter(|x| x.is_finite())).collect())
     }
 
     /// A numeric column that must have a value in every row.
@@ -143,11 +138,12 @@ impl Table {
         ca.iter()
             .enumerate()
             .map(|(i, v)| {
-                v.map(str::to_string).ok_or_else(|| DataError::MissingValue {
-                    path: self.path.clone(),
-                    column: name.to_string(),
-                    line: i + 2,
-                })
+                v.map(str::to_string)
+                    .ok_or_else(|| DataError::MissingValue {
+                        path: self.path.clone(),
+                        column: name.to_string(),
+                        line: i + 2,
+                    })
             })
             .collect()
     }

@@ -1,8 +1,8 @@
-//! The wear model the agent runs: physics prior and learned model blended, passed
+//! The wear model the agent runs: physics prior and learned model combined, passed
 //! through the monotone filter, with calibrated intervals for wear and remaining life.
 //!
 //! Fitting uses only the training tools. Every choice that could overfit (penalty of
-//! the learned model, weight of the prior in the blend, filter noise, interval widths)
+//! the learned model, interval widths)
 //! is made on an inner leave-one-group-out over those training tools: each training tool
 //! in turn is predicted by models fitted on the others, exactly as a new tool would be.
 
@@ -12,7 +12,7 @@ use crate::conformal::ConformalInterval;
 use crate::data::{Sequence, WearDataset};
 use crate::features::{CutRecord, FeatureError, FeatureOptions, FeatureSpec, FeatureState};
 use crate::metrics::rmse;
-use crate::rul::{extrapolate, true_rul, Quantiles, RulCalibration};
+use crate::rul::{estimate, true_rul, Quantiles, ReferenceCurve, RulCalibration};
 
 use super::learned::{LearnError, Learner, LinearModel};
 use super::monotone::{FilterState, MonotoneFilter};
@@ -59,10 +59,8 @@ pub enum PredictError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Selection {
     pub hyper: f64,
-    pub prior_weight: f64,
     pub inner_rmse_prior: f64,
-    pub inner_rmse_learned: f64,
-    pub inner_rmse_blend: f64,
+    pub inner_rmse_combined: f64,
     pub inner_rmse_filtered: f64,
     pub inner_rul_points: usize,
 }
@@ -79,11 +77,12 @@ pub struct WearModel {
     pub inputs: FeatureSpec,
     pub prior: TaylorPrior,
     pub learner: Learner,
+    /// Linear model on the engineered features plus the prior's prediction (last input).
     pub learned: LinearModel,
-    /// Weight of the physics prior in the blend (learned model gets 1 − w).
-    pub prior_weight: f64,
     pub filter: MonotoneFilter,
     pub vb_interval: ConformalInterval,
+    /// Measured wear curves of the training tools that reached the limit.
+    pub references: Vec<ReferenceCurve>,
     pub rul: RulCalibration,
     pub selection: Selection,
 }
@@ -144,18 +143,6 @@ fn prior_rows(prepared: &[&Prepared]) -> Vec<PriorRow> {
         .collect()
 }
 
-fn learned_rows(prepared: &[&Prepared]) -> (Vec<Vec<f64>>, Vec<f64>) {
-    let mut x = Vec::new();
-    let mut y = Vec::new();
-    for p in prepared {
-        for (i, t) in p.labelled() {
-            x.push(p.rows[i].clone());
-            y.push(t);
-        }
-    }
-    (x, y)
-}
-
 /// Prior level and rate at every row of a tool.
 fn prior_path(prior: &TaylorPrior, spec: &FeatureSpec, p: &Prepared) -> (Vec<f64>, Vec<f64>) {
     let law = prior.law(&p.seq.class);
@@ -173,30 +160,45 @@ fn prior_path(prior: &TaylorPrior, spec: &FeatureSpec, p: &Prepared) -> (Vec<f64
         .unzip()
 }
 
+/// Engineered rows of the tools with the prior's prediction appended as the last column.
+fn stacked_rows(
+    prior: &TaylorPrior,
+    spec: &FeatureSpec,
+    tools: &[&Prepared],
+) -> (Vec<Vec<f64>>, Vec<f64>) {
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for p in tools {
+        let (level, _) = prior_path(prior, spec, p);
+        for (i, t) in p.labelled() {
+            let mut r = p.rows[i].clone();
+            r.push(level[i]);
+            x.push(r);
+            y.push(t);
+        }
+    }
+    (x, y)
+}
+
 /// Inner-fold predictions of one held-out training tool.
 struct InnerFold {
+    /// Wear curves of the other tools, for remaining life.
+    references: Vec<ReferenceCurve>,
+    /// Taylor life at this tool's conditions under the prior fitted without it.
+    taylor_life: Vec<Option<f64>>,
     prior: Vec<f64>,
     prior_rate: Vec<f64>,
-    learned: Vec<Vec<f64>>, // per hyper-parameter
-}
-
-fn blend(w: f64, prior: &[f64], learned: &[f64]) -> Vec<f64> {
-    prior
-        .iter()
-        .zip(learned)
-        .map(|(p, l)| w * p + (1.0 - w) * l)
-        .collect()
-}
-
-fn labelled_pairs(p: &Prepared, pred: &[f64], out_p: &mut Vec<f64>, out_t: &mut Vec<f64>) {
-    for (i, t) in p.labelled() {
-        out_p.push(pred[i]);
-        out_t.push(t);
-    }
+    /// Combined-model predictions, one path per hyper-parameter.
+    combined: Vec<Vec<f64>>,
 }
 
 impl WearModel {
     /// Fit on every tool of `data`.
+    ///
+    /// The combination of physics and data is a stacked model: the learned linear model
+    /// gets the prior's prediction as one more input, so the same regularised fit that
+    /// weighs the signals decides how far to trust the prior (strong shrinkage falls
+    /// back to it when the signals do not help).
     pub fn fit(data: &WearDataset, cfg: &TrainConfig) -> Result<WearModel, FitError> {
         let seqs: Vec<&Sequence> = data
             .sequences
@@ -211,7 +213,7 @@ impl WearModel {
             .iter()
             .map(|s| prepare(&spec, &data.feature_names, s))
             .collect::<Result<_, _>>()?;
-        let grid = cfg.learner.grid(spec.width());
+        let grid = cfg.learner.grid(spec.width() + 1);
 
         // Inner leave-one-group-out: predictions of each training tool by the others.
         let mut folds = Vec::with_capacity(prepared.len());
@@ -224,78 +226,79 @@ impl WearModel {
                 .collect();
             let prior = TaylorPrior::fit(&spec.conditions, &prior_rows(&others))?;
             let (prior_pred, prior_rate) = prior_path(&prior, &spec, &prepared[k]);
-            let (x, y) = learned_rows(&others);
-            let learned = grid
+            let (x, y) = stacked_rows(&prior, &spec, &others);
+            let combined = grid
                 .iter()
                 .map(|h| {
                     let m = LinearModel::fit(cfg.learner, *h, &x, &y)?;
-                    Ok(prepared[k].rows.iter().map(|r| m.predict(r)).collect())
+                    Ok(prepared[k]
+                        .rows
+                        .iter()
+                        .zip(&prior_pred)
+                        .map(|(r, p)| m.predict_with(r, *p))
+                        .collect())
                 })
                 .collect::<Result<Vec<Vec<f64>>, FitError>>()?;
             folds.push(InnerFold {
+                references: reference_curves(&prior, &spec, &others, data.limit),
+                taylor_life: taylor_lives(&prior, &spec, &prepared[k], data.limit),
                 prior: prior_pred,
                 prior_rate,
-                learned,
+                combined,
             });
         }
 
-        // Pooled inner RMSE of a per-tool prediction function.
-        let pooled = |pred: &dyn Fn(usize) -> Vec<f64>| {
+        // Pooled inner RMSE over the labelled rows of every training tool.
+        let pooled = |path: &dyn Fn(usize) -> Vec<f64>| {
             let (mut p, mut t) = (Vec::new(), Vec::new());
             for (k, prep) in prepared.iter().enumerate() {
-                labelled_pairs(prep, &pred(k), &mut p, &mut t);
+                let pred = path(k);
+                for (i, truth) in prep.labelled() {
+                    p.push(pred[i]);
+                    t.push(truth);
+                }
             }
-            (rmse(&p, &t), p, t)
+            rmse(&p, &t)
         };
-
-        let (h_idx, inner_rmse_learned) = (0..grid.len())
-            .map(|h| (h, pooled(&|k| folds[k].learned[h].clone()).0))
+        let (h_idx, inner_rmse_combined) = (0..grid.len())
+            .map(|h| (h, pooled(&|k| folds[k].combined[h].clone())))
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .expect("grid is never empty");
-        let inner_rmse_prior = pooled(&|k| folds[k].prior.clone()).0;
-        let (prior_weight, inner_rmse_blend) = (0..=10)
-            .map(|i| {
-                let w = i as f64 / 10.0;
-                let e = pooled(&|k| blend(w, &folds[k].prior, &folds[k].learned[h_idx])).0;
-                (w, e)
-            })
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .expect("non-empty");
-        let blended: Vec<Vec<f64>> = folds
-            .iter()
-            .map(|f| blend(prior_weight, &f.prior, &f.learned[h_idx]))
-            .collect();
+        let inner_rmse_prior = pooled(&|k| folds[k].prior.clone());
+        let combined: Vec<&Vec<f64>> = folds.iter().map(|f| &f.combined[h_idx]).collect();
 
-        // Filter: the measurement variance is the cut-to-cut scatter of the blended
-        // predictions (half the mean squared first difference), not their error against
-        // the truth: a tool-level bias is not noise and filtering cannot remove it. The
-        // rate noise is searched on the inner folds.
-        let measurement_var = scatter_variance(&blended).max(1e-24);
+        // Filter noise. Rate noise: the wear rate may change by its own typical size over
+        // one typical tool life (typical rate and life from the training tools).
+        // Measurement variance: the cut-to-cut scatter of the combined predictions (half
+        // the mean squared first difference). Their error against the truth is mostly a
+        // per-tool bias, which no filter can remove, so it is not used.
         let step = typical_step(&seqs);
-        let run_filter = |filter: &MonotoneFilter, k: usize| -> (Vec<f64>, Vec<f64>) {
+        let (rate, life) = typical_rate_and_life(&seqs);
+        // The ratio of the two sets how many cuts the filter averages over, roughly
+        // (measurement_var / rate_noise)^(1/3); it is kept at no less than a tenth of a
+        // tool life so that the wear rate, which drives remaining life, is not read from a
+        // handful of cuts.
+        let rate_noise = (rate * rate / life.max(step)).max(1e-300);
+        let window = (life / 10.0).max(step);
+        let filter = MonotoneFilter {
+            measurement_var: scatter_variance(&combined).max(rate_noise * window.powi(3)),
+            rate_noise,
+        };
+        let run_filter = |k: usize| -> (Vec<f64>, Vec<f64>) {
             let mut st = FilterState::default();
-            let p = &prepared[k];
-            p.seq
+            prepared[k]
+                .seq
                 .usage
                 .iter()
                 .enumerate()
                 .map(|(i, u)| {
-                    let level = filter.step(&mut st, *u, blended[k][i], folds[k].prior_rate[i]);
+                    let level = filter.step(&mut st, *u, combined[k][i], folds[k].prior_rate[i]);
                     (level, st.rate)
                 })
                 .unzip()
         };
-        let (filter, inner_rmse_filtered) = (-9..=0)
-            .map(|e| {
-                let f = MonotoneFilter {
-                    measurement_var,
-                    rate_noise: measurement_var * 10f64.powi(e) / step.powi(3),
-                };
-                let err = pooled(&|k| run_filter(&f, k).0).0;
-                (f, err)
-            })
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .expect("non-empty");
+        let filtered: Vec<(Vec<f64>, Vec<f64>)> = (0..prepared.len()).map(run_filter).collect();
+        let inner_rmse_filtered = pooled(&|k| filtered[k].0.clone());
 
         // Calibration of wear intervals and remaining life on the same inner predictions.
         let cap = 3.0
@@ -305,14 +308,21 @@ impl WearModel {
                 .fold(step, f64::max);
         let (mut residuals, mut rul_est, mut rul_true) = (Vec::new(), Vec::new(), Vec::new());
         for (k, p) in prepared.iter().enumerate() {
-            let (level, rate) = run_filter(&filter, k);
+            let (level, _) = &filtered[k];
             for (i, t) in p.labelled() {
                 residuals.push(t - level[i]);
             }
             let truth = true_rul(&p.seq.usage, &p.seq.target, data.limit);
             for (i, t) in truth.iter().enumerate() {
                 if let Some(t) = t {
-                    rul_est.push(extrapolate(level[i], rate[i], data.limit, cap));
+                    let f = &folds[k];
+                    rul_est.push(estimate(
+                        &f.references,
+                        level[i],
+                        data.limit,
+                        f.taylor_life[i],
+                        cap,
+                    ));
                     rul_true.push(*t);
                 }
             }
@@ -323,8 +333,9 @@ impl WearModel {
         // Final fits on all training tools.
         let all: Vec<&Prepared> = prepared.iter().collect();
         let prior = TaylorPrior::fit(&spec.conditions, &prior_rows(&all))?;
-        let (x, y) = learned_rows(&all);
+        let (x, y) = stacked_rows(&prior, &spec, &all);
         let learned = LinearModel::fit(cfg.learner, grid[h_idx], &x, &y)?;
+        let references = reference_curves(&prior, &spec, &all, data.limit);
 
         Ok(WearModel {
             usage_name: data.usage_name.clone(),
@@ -336,16 +347,14 @@ impl WearModel {
             prior,
             learner: cfg.learner,
             learned,
-            prior_weight,
             filter,
             vb_interval,
+            references,
             rul,
             selection: Selection {
                 hyper: grid[h_idx],
-                prior_weight,
                 inner_rmse_prior,
-                inner_rmse_learned,
-                inner_rmse_blend,
+                inner_rmse_combined,
                 inner_rmse_filtered,
                 inner_rul_points: rul_true.len(),
             },
@@ -389,13 +398,15 @@ impl WearModel {
         let law = self.prior.law(&state.class);
         let prior = law.predict(&self.prior.conditions, &pc, cut.usage);
         let prior_rate = law.rate(&self.prior.conditions, &pc, cut.usage);
-        let learned = self.learned.predict(&row);
-        let z = self.prior_weight * prior + (1.0 - self.prior_weight) * learned;
-        let level = self.filter.step(&mut state.filter, cut.usage, z, prior_rate);
+        let z = self.learned.predict_with(&row, prior);
+        let level = self
+            .filter
+            .step(&mut state.filter, cut.usage, z, prior_rate);
         state.cuts += 1;
 
         let (lo, hi) = self.vb_interval.around(level);
-        let estimate = extrapolate(level, state.filter.rate, state.limit, self.rul.cap);
+        let life_now = law.life(&self.prior.conditions, &pc, state.limit);
+        let rul_raw = estimate(&self.references, level, state.limit, life_now, self.rul.cap);
         Ok(WearPrediction {
             usage: cut.usage,
             vb: Quantiles {
@@ -404,13 +415,17 @@ impl WearModel {
                 p90: hi.max(level),
             },
             wear_rate: state.filter.rate,
-            rul: self.rul.quantiles(estimate),
+            rul: self.rul.quantiles(rul_raw),
             limit: state.limit,
         })
     }
 
     /// Predictions for every row of a sequence, as a new tool.
-    pub fn predict_sequence(&self, seq: &Sequence, names: &[String]) -> Result<Vec<WearPrediction>, PredictError> {
+    pub fn predict_sequence(
+        &self,
+        seq: &Sequence,
+        names: &[String],
+    ) -> Result<Vec<WearPrediction>, PredictError> {
         let mut st = self.new_tool(&seq.class);
         seq.usage
             .iter()
@@ -456,7 +471,7 @@ fn typical_step(seqs: &[&Sequence]) -> f64 {
 
 /// Half the mean squared difference of consecutive predictions: the variance of
 /// independent noise on a slowly varying level.
-fn scatter_variance(paths: &[Vec<f64>]) -> f64 {
+fn scatter_variance(paths: &[&Vec<f64>]) -> f64 {
     let (mut sum, mut n) = (0.0, 0usize);
     for p in paths {
         for w in p.windows(2) {
@@ -469,4 +484,68 @@ fn scatter_variance(paths: &[Vec<f64>]) -> f64 {
     } else {
         sum / (2.0 * n as f64)
     }
+}
+
+/// Typical wear rate (wear gained over the tool's measured span / span) and span of the
+/// training tools, as medians.
+fn typical_rate_and_life(seqs: &[&Sequence]) -> (f64, f64) {
+    let mut rates = Vec::new();
+    let mut lives = Vec::new();
+    for s in seqs {
+        let labelled: Vec<(f64, f64)> = s
+            .usage
+            .iter()
+            .zip(&s.target)
+            .filter_map(|(u, t)| t.map(|t| (*u, t)))
+            .collect();
+        if let (Some(first), Some(last)) = (labelled.first(), labelled.last()) {
+            let span = last.0 - first.0;
+            if span > 0.0 {
+                rates.push(((last.1 - first.1) / span).max(0.0));
+                lives.push(span);
+            }
+        }
+    }
+    let med = |mut v: Vec<f64>| {
+        if v.is_empty() {
+            return 1.0;
+        }
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (med(rates), med(lives))
+}
+
+/// Taylor life (usage to the limit) at each row's conditions.
+fn taylor_lives(
+    prior: &TaylorPrior,
+    spec: &FeatureSpec,
+    p: &Prepared,
+    limit: f64,
+) -> Vec<Option<f64>> {
+    let law = prior.law(&p.seq.class);
+    p.conditions
+        .iter()
+        .map(|c| law.life(&prior.conditions, &prior.select(&spec.conditions, c), limit))
+        .collect()
+}
+
+/// Reference wear curves of the tools that reached the limit, each with the Taylor life
+/// at its own conditions (first row; conditions are constant along a tool).
+fn reference_curves(
+    prior: &TaylorPrior,
+    spec: &FeatureSpec,
+    tools: &[&Prepared],
+    limit: f64,
+) -> Vec<ReferenceCurve> {
+    tools
+        .iter()
+        .filter_map(|p| {
+            let life = taylor_lives(prior, spec, p, limit)
+                .first()
+                .copied()
+                .flatten();
+            ReferenceCurve::from_measurements(&p.seq.usage, &p.seq.target, limit, life)
+        })
+        .collect()
 }

@@ -110,7 +110,10 @@ mod tests {
         assert!(out.windows(2).all(|w| w[1] >= w[0]));
         let rmse_raw = rmse(&z, &truth);
         let rmse_filtered = rmse(&out[50..], &truth[50..]);
-        assert!(rmse_filtered < 0.5 * rmse_raw, "{rmse_filtered} vs {rmse_raw}");
+        assert!(
+            rmse_filtered < 0.5 * rmse_raw,
+            "{rmse_filtered} vs {rmse_raw}"
+        );
     }
 
     fn rmse(a: &[f64], b: &[f64]) -> f64 {

@@ -79,9 +79,10 @@ impl TaylorLaw {
         // linfa's GLM minimises the summed deviance with L-BFGS from ln(mean y); with
         // targets in µm or covariates far from zero the first line search already fails
         // and the start is returned. Fit on centred, scaled covariates and a target
-        // scaled to mean 1, then map the coefficients back.
-        let y_mean = vb.iter().map(|v| v.max(0.0)).sum::<f64>() / n as f64;
-        if y_mean <= 0.0 {
+        // scaled to mean 1/√n (so the summed deviance is O(1) whatever n is), then map
+        // the coefficients back.
+        let y_scale = vb.iter().map(|v| v.max(0.0)).sum::<f64>() / (n as f64).sqrt();
+        if y_scale <= 0.0 {
             return Err(TaylorError::Fit("all wear values are zero".into()));
         }
         let mut centre = vec![0.0; width];
@@ -98,7 +99,7 @@ impl TaylorLaw {
                 x[[i, k]] = (x[[i, k]] - centre[k]) / spread[k];
             }
         }
-        let y = Array1::from(vb.iter().map(|v| v.max(0.0) / y_mean).collect::<Vec<_>>());
+        let y = Array1::from(vb.iter().map(|v| v.max(0.0) / y_scale).collect::<Vec<_>>());
         let glm = TweedieRegressor::params()
             .power(0.0)
             .link(Link::Log)
@@ -107,9 +108,15 @@ impl TaylorLaw {
             .tol(1e-10)
             .fit(&Dataset::new(x, y))
             .map_err(|e| TaylorError::Fit(e.to_string()))?;
+        if glm.coef.iter().all(|c| *c == 0.0) {
+            // L-BFGS gave back its starting point: the fit did not run.
+            return Err(TaylorError::Fit(
+                "the optimiser did not move from its start".into(),
+            ));
+        }
         let coef: Vec<f64> = (0..width).map(|k| glm.coef[k] / spread[k]).collect();
         let intercept =
-            y_mean.ln() + glm.intercept - (0..width).map(|k| coef[k] * centre[k]).sum::<f64>();
+            y_scale.ln() + glm.intercept - (0..width).map(|k| coef[k] * centre[k]).sum::<f64>();
         if !intercept.is_finite() || coef.iter().any(|c| !c.is_finite()) {
             return Err(TaylorError::Fit("non-finite coefficients".into()));
         }
@@ -229,8 +236,8 @@ mod tests {
         let names = vec!["feed".to_string(), "doc".into()];
         let mut rng = StdRng::seed_from_u64(7);
         let (mut usage, mut cond, mut vb) = (vec![], vec![], vec![]);
-        for &feed in &[0.1, 0.2, 0.4] {
-            for &doc in &[0.5, 1.0, 2.0] {
+        for feed in [0.1_f64, 0.2, 0.4] {
+            for doc in [0.5_f64, 1.0, 2.0] {
                 for t in 0..40 {
                     let u = t as f64 * 2.0;
                     let clean = (ln_k + m * u.ln_1p()).exp() * feed.powf(q_feed) * doc.powf(q_doc);
@@ -263,7 +270,12 @@ mod tests {
         for (class, ln_k) in [("iron", -2.0_f64), ("steel", -1.0)] {
             for u in 0..30 {
                 let u = u as f64;
-                rows.push((class.to_string(), u, vec![1.0], (ln_k + 0.5 * u.ln_1p()).exp()));
+                rows.push((
+                    class.to_string(),
+                    u,
+                    vec![1.0],
+                    (ln_k + 0.5 * u.ln_1p()).exp(),
+                ));
             }
         }
         let prior = TaylorPrior::fit(&["material".to_string()], &rows).unwrap();

@@ -253,8 +253,8 @@ mod tests {
         assert!((998..=1000).contains(&strokes), "{strokes}");
         assert!((m.reservoir_pct() - (75.0 - 100.0 * m.oil_used_ml / 2000.0)).abs() < 1e-9);
         assert!((m.pump_time_s - 1_503_600.0).abs() < 0.01);
-        // Mist at steady state: 30 ml/h · 900 mg/ml · 1 % / 600 m³/h = 0.45 mg/m³.
-        assert!((m.mist_mg_m3 - 0.45).abs() < 0.01, "{}", m.mist_mg_m3);
+        // Mist at steady state: 30 ml/h · 900 mg/ml · 1 % / 1000 m³/h = 0.27 mg/m³.
+        assert!((m.mist_mg_m3 - 0.27).abs() < 0.01, "{}", m.mist_mg_m3);
     }
 
     #[test]

@@ -1,0 +1,559 @@
+//! From conditions to alarms: one alarm per condition key (deduplication), an on-delay and an
+//! off-delay per key (so a flickering value raises and clears nothing), shelving that expires,
+//! out-of-service, and escalation of what stays unacknowledged.
+//!
+//! Pure apart from the time it is given: every method takes `now_ms`, so tests run hours of
+//! alarm life in microseconds (an accelerated clock), and the running agent passes the wall
+//! clock.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::lifecycle::{Action, AlarmState, Lifecycle, Refused, Suppression};
+use crate::config::AlarmSettings;
+use crate::evaluators::{Condition, Severity};
+
+/// One change of an alarm, as stored in the audit trail and sent to the channels.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transition {
+    pub ts_ms: i64,
+    pub key: String,
+    pub state: AlarmState,
+    pub previous: AlarmState,
+    pub severity: Severity,
+    pub message: String,
+    pub source: String,
+    /// Why: the condition, an operator's action, a shelve running out, an escalation.
+    pub cause: String,
+    /// Who: `system`, `button`, or the name the HTTP layer gives an authenticated user.
+    pub by: String,
+    /// Escalation tier the alarm has reached (0 = first responders).
+    pub tier: u8,
+}
+
+/// An alarm as the API and the page show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlarmView {
+    pub key: String,
+    pub state: AlarmState,
+    pub severity: Severity,
+    pub message: String,
+    pub source: String,
+    /// The (debounced) condition, also while shelved or out of service.
+    pub condition: bool,
+    pub acked: bool,
+    /// When the state last changed (ms since the Unix epoch).
+    pub since_ms: i64,
+    pub active_since_ms: Option<i64>,
+    pub shelved_until_ms: Option<i64>,
+    pub tier: u8,
+}
+
+/// Everything the engine knows about one key; also what the audit store persists so that a
+/// restart neither forgets an acknowledgement nor re-raises what was shelved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub life: Lifecycle,
+    pub severity: Severity,
+    pub message: String,
+    pub source: String,
+    pub tier: u8,
+    pub since_ms: i64,
+    pub active_since_ms: Option<i64>,
+    /// When the alarm was last sent to anyone while unacknowledged (escalation counts from it).
+    pub notice_ms: i64,
+    /// The condition as last reported, before the delays, and since when.
+    pub(super) raw: bool,
+    pub(super) raw_since_ms: i64,
+}
+
+impl Entry {
+    pub fn view(&self, key: &str) -> AlarmView {
+        AlarmView {
+            key: key.to_string(),
+            state: self.life.state(),
+            severity: self.severity,
+            message: self.message.clone(),
+            source: self.source.clone(),
+            condition: self.life.condition,
+            acked: self.life.acked,
+            since_ms: self.since_ms,
+            active_since_ms: self.active_since_ms,
+            shelved_until_ms: self.life.shelved_until(),
+            tier: self.tier,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ActError {
+    #[error("no alarm `{0}`")]
+    Unknown(String),
+    #[error(transparent)]
+    Refused(#[from] Refused),
+}
+
+pub struct Engine {
+    settings: AlarmSettings,
+    max_tier: u8,
+    entries: BTreeMap<String, Entry>,
+}
+
+impl Engine {
+    /// `max_tier`: the highest escalation tier anyone listens on.
+    pub fn new(settings: AlarmSettings, max_tier: u8) -> Engine {
+        Engine {
+            settings,
+            max_tier,
+            entries: BTreeMap::new(),
+        }
+    }
+
+    pub fn restore(&mut self, key: String, entry: Entry) {
+        self.entries.insert(key, entry);
+    }
+
+    pub fn entry(&self, key: &str) -> Option<&Entry> {
+        self.entries.get(key)
+    }
+
+    /// Every alarm that is not normal, worst first, then oldest first.
+    pub fn views(&self) -> Vec<AlarmView> {
+        let mut v: Vec<AlarmView> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.life.state() != AlarmState::Normal)
+            .map(|(k, e)| e.view(k))
+            .collect();
+        v.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(a.since_ms.cmp(&b.since_ms))
+        });
+        v
+    }
+
+    fn delays(&self, key: &str) -> (Duration, Duration) {
+        self.settings
+            .delays
+            .iter()
+            .filter(|d| key.starts_with(&d.prefix))
+            .max_by_key(|d| d.prefix.len())
+            .map_or((self.settings.on_delay, self.settings.off_delay), |d| {
+                (d.on_delay, d.off_delay)
+            })
+    }
+
+    /// One evaluation tick: every condition every producer reports now. A key that is absent
+    /// counts as inactive (its producer no longer sees it, e.g. the tool was changed).
+    pub fn tick(&mut self, now_ms: i64, conditions: &[Condition]) -> Vec<Transition> {
+        // Deduplicate: one alarm per key, active if any report says so, the worst severity.
+        let mut seen: BTreeMap<&str, &Condition> = BTreeMap::new();
+        for c in conditions {
+            let keep = match seen.get(c.key.as_str()) {
+                None => true,
+                Some(prev) => (c.active, c.severity) > (prev.active, prev.severity),
+            };
+            if keep {
+                seen.insert(&c.key, c);
+            }
+        }
+        for (key, c) in &seen {
+            match self.entries.get_mut(*key) {
+                Some(e) => {
+                    if c.active {
+                        e.severity = c.severity;
+                        e.message = c.message.clone();
+                        e.source = c.source.clone();
+                    }
+                    if e.raw != c.active {
+                        e.raw = c.active;
+                        e.raw_since_ms = now_ms;
+                    }
+                }
+                None if c.active => {
+                    self.entries.insert(
+                        key.to_string(),
+                        Entry {
+                            life: Lifecycle::default(),
+                            severity: c.severity,
+                            message: c.message.clone(),
+                            source: c.source.clone(),
+                            tier: 0,
+                            since_ms: now_ms,
+                            active_since_ms: None,
+                            notice_ms: now_ms,
+                            raw: true,
+                            raw_since_ms: now_ms,
+                        },
+                    );
+                }
+                None => {}
+            }
+        }
+        let mut out = Vec::new();
+        let keys: Vec<String> = self.entries.keys().cloned().collect();
+        for key in keys {
+            let (on, off) = self.delays(&key);
+            let e = self.entries.get_mut(&key).unwrap();
+            if !seen.contains_key(key.as_str()) && e.raw {
+                e.raw = false;
+                e.raw_since_ms = now_ms;
+            }
+            // Debounced condition change.
+            let delay = if e.raw { on } else { off };
+            if e.raw != e.life.condition && now_ms - e.raw_since_ms >= delay.as_millis() as i64 {
+                let before = e.life.state();
+                e.life.set_condition(e.raw);
+                if e.raw {
+                    e.active_since_ms = Some(e.raw_since_ms);
+                }
+                let cause = if e.raw {
+                    format!("condition active: {}", e.message)
+                } else {
+                    "condition cleared".to_string()
+                };
+                record(&mut out, &key, e, before, now_ms, cause, "system");
+            }
+            // Shelving runs out by itself.
+            if let Suppression::Shelved { until_ms } = e.life.suppression {
+                if now_ms >= until_ms {
+                    let before = e.life.state();
+                    let _ = e.life.apply(Action::Unshelve);
+                    record(
+                        &mut out,
+                        &key,
+                        e,
+                        before,
+                        now_ms,
+                        "shelve expired".into(),
+                        "system",
+                    );
+                }
+            }
+            // Escalation: still unacknowledged and active after the configured time.
+            if let Some(after) = self.settings.escalate_after {
+                let after = after.as_millis() as i64;
+                if e.life.state() == AlarmState::ActiveUnacked
+                    && e.tier < self.max_tier
+                    && now_ms - e.notice_ms >= after
+                {
+                    e.tier += 1;
+                    e.notice_ms = now_ms;
+                    let state = e.life.state();
+                    out.push(Transition {
+                        ts_ms: now_ms,
+                        key: key.clone(),
+                        state,
+                        previous: state,
+                        severity: e.severity,
+                        message: e.message.clone(),
+                        source: e.source.clone(),
+                        cause: format!(
+                            "not acknowledged within {} s: escalated to tier {}",
+                            after / 1000,
+                            e.tier
+                        ),
+                        by: "system".into(),
+                        tier: e.tier,
+                    });
+                }
+            }
+        }
+        // Normal, unsuppressed and quiet: nothing left to remember (the audit trail has it).
+        self.entries.retain(|_, e| {
+            !(e.life.state() == AlarmState::Normal && !e.raw && e.life.condition == e.raw)
+        });
+        out
+    }
+
+    /// An operator's action on one alarm.
+    pub fn act(
+        &mut self,
+        key: &str,
+        action: Action,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<Transition, ActError> {
+        let e = self
+            .entries
+            .get_mut(key)
+            .ok_or_else(|| ActError::Unknown(key.to_string()))?;
+        let before = e.life.state();
+        e.life.apply(action)?;
+        let mut out = Vec::new();
+        let cause = match action {
+            Action::Shelve { until_ms } => {
+                format!("shelved for {} min", (until_ms - now_ms + 59_999) / 60_000)
+            }
+            a => a.verb().to_string(),
+        };
+        // An action is recorded even when the visible state stays (e.g. shelving again).
+        record_always(&mut out, key, e, before, now_ms, cause, by);
+        Ok(out.pop().unwrap())
+    }
+
+    /// Acknowledges every alarm that needs it (the push-button beside the stack light).
+    pub fn acknowledge_all(&mut self, by: &str, now_ms: i64) -> Vec<Transition> {
+        let keys: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.life.state().unacked())
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.iter()
+            .filter_map(|k| self.act(k, Action::Acknowledge, by, now_ms).ok())
+            .collect()
+    }
+}
+
+fn record(
+    out: &mut Vec<Transition>,
+    key: &str,
+    e: &mut Entry,
+    before: AlarmState,
+    now_ms: i64,
+    cause: String,
+    by: &str,
+) {
+    if e.life.state() != before {
+        record_always(out, key, e, before, now_ms, cause, by);
+    }
+}
+
+fn record_always(
+    out: &mut Vec<Transition>,
+    key: &str,
+    e: &mut Entry,
+    before: AlarmState,
+    now_ms: i64,
+    cause: String,
+    by: &str,
+) {
+    let state = e.life.state();
+    if state != before {
+        e.since_ms = now_ms;
+    }
+    if state == AlarmState::ActiveUnacked && before != state {
+        e.notice_ms = now_ms;
+    }
+    if state == AlarmState::Normal {
+        e.tier = 0;
+        e.active_since_ms = None;
+    }
+    out.push(Transition {
+        ts_ms: now_ms,
+        key: key.to_string(),
+        state,
+        previous: before,
+        severity: e.severity,
+        message: e.message.clone(),
+        source: e.source.clone(),
+        cause,
+        by: by.to_string(),
+        tier: e.tier,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AlarmState::*;
+    use super::*;
+    use crate::config::DelayOverride;
+
+    fn settings(on_ms: u64, off_ms: u64, escalate_s: Option<u64>) -> AlarmSettings {
+        AlarmSettings {
+            on_delay: Duration::from_millis(on_ms),
+            off_delay: Duration::from_millis(off_ms),
+            escalate_after: escalate_s.map(Duration::from_secs),
+            ..AlarmSettings::default()
+        }
+    }
+
+    fn cond(key: &str, active: bool) -> Condition {
+        Condition {
+            key: key.into(),
+            active,
+            severity: Severity::Warning,
+            message: format!("{key} is {active}"),
+            source: "test".into(),
+        }
+    }
+
+    fn states(t: &[Transition]) -> Vec<(String, AlarmState)> {
+        t.iter().map(|t| (t.key.clone(), t.state)).collect()
+    }
+
+    #[test]
+    fn one_alarm_per_condition_not_one_per_sample() {
+        let mut e = Engine::new(settings(0, 0, None), 0);
+        let mut all = Vec::new();
+        for i in 0..100 {
+            // The same condition every tick, and twice in one tick from two producers.
+            all.extend(e.tick(
+                i * 250,
+                &[cond("a", true), cond("a", true), cond("b", false)],
+            ));
+        }
+        assert_eq!(states(&all), vec![("a".into(), ActiveUnacked)]);
+        assert_eq!(e.views().len(), 1);
+    }
+
+    #[test]
+    fn on_delay_ignores_a_flicker_and_off_delay_holds_through_a_dropout() {
+        let mut e = Engine::new(settings(1000, 3000, None), 0);
+        let mut t = Vec::new();
+        // Flickering shorter than the on-delay: never raised.
+        for i in 0..20 {
+            t.extend(e.tick(i * 250, &[cond("f", i % 3 == 0)]));
+        }
+        assert!(t.is_empty(), "{t:?}");
+        // Steady for the on-delay: raised after 1 s, not before.
+        assert!(e.tick(10_000, &[cond("f", true)]).is_empty());
+        assert!(e.tick(10_750, &[cond("f", true)]).is_empty());
+        assert_eq!(
+            states(&e.tick(11_000, &[cond("f", true)])),
+            vec![("f".into(), ActiveUnacked)]
+        );
+        // Dropouts shorter than the off-delay: still active.
+        for i in 0..20 {
+            assert!(e
+                .tick(11_250 + i * 250, &[cond("f", i % 4 != 0)])
+                .is_empty());
+        }
+        // Absent (its producer stopped reporting it) for the off-delay: cleared, unacked.
+        assert!(e.tick(20_000, &[]).is_empty());
+        let c = e.tick(23_000, &[]);
+        assert_eq!(states(&c), vec![("f".into(), ClearedUnacked)]);
+        assert_eq!(c[0].cause, "condition cleared");
+    }
+
+    #[test]
+    fn per_key_delays_by_longest_prefix() {
+        let mut s = settings(0, 0, None);
+        s.delays = vec![
+            DelayOverride {
+                prefix: "device:".into(),
+                on_delay: Duration::from_secs(5),
+                off_delay: Duration::ZERO,
+            },
+            DelayOverride {
+                prefix: "device:cnc:".into(),
+                on_delay: Duration::from_secs(60),
+                off_delay: Duration::ZERO,
+            },
+        ];
+        let mut e = Engine::new(s, 0);
+        let cs = [
+            cond("device:mql:stale", true),
+            cond("device:cnc:stale", true),
+            cond("tool:x", true),
+        ];
+        assert_eq!(
+            states(&e.tick(0, &cs)),
+            vec![("tool:x".into(), ActiveUnacked)]
+        );
+        assert_eq!(
+            states(&e.tick(5_000, &cs)),
+            vec![("device:mql:stale".into(), ActiveUnacked)]
+        );
+        assert_eq!(
+            states(&e.tick(60_000, &cs)),
+            vec![("device:cnc:stale".into(), ActiveUnacked)]
+        );
+    }
+
+    #[test]
+    fn acknowledge_shelve_and_expiry() {
+        let mut e = Engine::new(settings(0, 0, None), 0);
+        e.tick(0, &[cond("a", true)]);
+        let t = e.act("a", Action::Acknowledge, "anna", 10).unwrap();
+        assert_eq!(
+            (t.previous, t.state, t.by.as_str()),
+            (ActiveUnacked, ActiveAcked, "anna")
+        );
+        assert!(matches!(
+            e.act("a", Action::Acknowledge, "anna", 11),
+            Err(ActError::Refused(_))
+        ));
+        assert!(matches!(
+            e.act("zzz", Action::Acknowledge, "anna", 11),
+            Err(ActError::Unknown(_))
+        ));
+        let t = e
+            .act("a", Action::Shelve { until_ms: 60_010 }, "anna", 10)
+            .unwrap();
+        assert_eq!((t.state, t.cause.as_str()), (Shelved, "shelved for 1 min"));
+        assert!(e.tick(60_000, &[cond("a", true)]).is_empty());
+        let t = e.tick(60_010, &[cond("a", true)]);
+        assert_eq!(states(&t), vec![("a".into(), ActiveUnacked)]);
+        assert_eq!(t[0].cause, "shelve expired");
+    }
+
+    #[test]
+    fn escalation_with_an_accelerated_clock() {
+        let mut e = Engine::new(settings(0, 0, Some(300)), 2);
+        assert_eq!(e.tick(0, &[cond("a", true)])[0].tier, 0);
+        let mut escalations = Vec::new();
+        // One hour in 250 ms ticks, in no time at all.
+        for i in 1..=14_400 {
+            for t in e.tick(i * 250, &[cond("a", true)]) {
+                escalations.push((t.ts_ms, t.tier, t.cause));
+            }
+        }
+        assert_eq!(
+            escalations,
+            vec![
+                (
+                    300_000,
+                    1,
+                    "not acknowledged within 300 s: escalated to tier 1".into()
+                ),
+                (
+                    600_000,
+                    2,
+                    "not acknowledged within 300 s: escalated to tier 2".into()
+                ),
+            ],
+            "one escalation per period, up to the last tier"
+        );
+        // Acknowledged in time: no escalation.
+        let mut e = Engine::new(settings(0, 0, Some(300)), 2);
+        e.tick(0, &[cond("b", true)]);
+        e.act("b", Action::Acknowledge, "anna", 299_000).unwrap();
+        assert!(e.tick(900_000, &[cond("b", true)]).is_empty());
+        // Cleared and acknowledged: back to normal, tier reset, forgotten.
+        e.tick(900_250, &[]);
+        assert!(e.views().is_empty());
+        assert!(e.entry("b").is_none());
+    }
+
+    #[test]
+    fn acknowledge_all_for_the_button() {
+        let mut e = Engine::new(settings(0, 0, None), 0);
+        e.tick(0, &[cond("a", true), cond("b", true), cond("c", true)]);
+        e.tick(1, &[cond("a", true), cond("b", true)]); // c cleared unacked
+        e.act("a", Action::Acknowledge, "x", 2).unwrap();
+        let t = e.acknowledge_all("button", 3);
+        assert_eq!(
+            states(&t),
+            vec![("b".into(), ActiveAcked), ("c".into(), Normal)]
+        );
+        assert!(t.iter().all(|t| t.by == "button"));
+    }
+
+    #[test]
+    fn out_of_service_is_kept_while_quiet_and_returns() {
+        let mut e = Engine::new(settings(0, 0, None), 0);
+        e.tick(0, &[cond("a", true)]);
+        e.act("a", Action::RemoveFromService, "m", 1).unwrap();
+        e.tick(2, &[]);
+        assert_eq!(e.views()[0].state, OutOfService);
+        let t = e.act("a", Action::ReturnToService, "m", 3).unwrap();
+        assert_eq!(t.state, Normal);
+        e.tick(4, &[]);
+        assert!(e.views().is_empty());
+    }
+}

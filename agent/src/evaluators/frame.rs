@@ -1,0 +1,65 @@
+//! A frame: the good values of every canonical signal at one tick. Evaluators read frames, never
+//! the state directly, so a stale or unavailable value is simply absent to them and can never
+//! be judged as if it were live.
+
+use std::collections::HashMap;
+
+use crate::state::State;
+use crate::value::{now_ms, Quality, Value};
+
+#[derive(Debug, Clone, Default)]
+pub struct Frame {
+    pub now_ms: i64,
+    values: HashMap<String, Value>,
+}
+
+impl Frame {
+    pub fn capture(state: &State) -> Frame {
+        let values = state
+            .snapshot()
+            .into_iter()
+            .filter(|s| s.quality == Quality::Good)
+            .filter_map(|s| Some((s.name, s.value?)))
+            .collect();
+        Frame {
+            now_ms: now_ms(),
+            values,
+        }
+    }
+
+    /// A frame built by hand, for tests.
+    pub fn from_values(
+        now_ms: i64,
+        values: impl IntoIterator<Item = (&'static str, Value)>,
+    ) -> Frame {
+        Frame {
+            now_ms,
+            values: values
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        }
+    }
+
+    pub fn num(&self, name: &str) -> Option<f64> {
+        match self.values.get(name)? {
+            Value::Number(x) => Some(*x),
+            _ => None,
+        }
+    }
+
+    pub fn flag(&self, name: &str) -> Option<bool> {
+        match self.values.get(name)? {
+            Value::Bool(b) => Some(*b),
+            Value::Number(x) => Some(*x != 0.0),
+            Value::Text(_) => None,
+        }
+    }
+
+    pub fn text(&self, name: &str) -> Option<&str> {
+        match self.values.get(name)? {
+            Value::Text(t) => Some(t.as_str()),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Tool life and component life against their warning and limit levels, from measured
+//! counters: the CNC's own tool-life counter (`tool.life_*`, per the tool in the spindle) and
+//! configured component counters (pump hours, strokes). Predicted remaining life from the
+//! models will feed the same keys when it lands.
+
+use std::collections::HashMap;
+
+use super::{Condition, Severity};
+use crate::config::Component;
+use crate::state::State;
+use crate::value::Value;
+
+fn num(state: &State, name: &str) -> Option<f64> {
+    state.good_value(name).and_then(|v| v.as_f64())
+}
+
+/// Conditions of the tool in the spindle: `tool:<id>:life-warning` and `tool:<id>:life-limit`.
+/// A tool change makes the old tool's keys vanish, which clears its alarms.
+pub fn tool_conditions(state: &State) -> Vec<Condition> {
+    let id = match state.good_value("tool.id") {
+        Some(Value::Text(t)) if !t.is_empty() => t,
+        _ => return Vec::new(),
+    };
+    let (Some(value), Some(warning), Some(limit)) = (
+        num(state, "tool.life_value"),
+        num(state, "tool.life_warning"),
+        num(state, "tool.life_limit"),
+    ) else {
+        return Vec::new();
+    };
+    // OPC 40501 ToolLife: counting up from 0 towards the limit, or down towards it.
+    let up = !matches!(
+        state.good_value("tool.life_counting_up"),
+        Some(Value::Bool(false))
+    );
+    let reached = |level: f64| if up { value >= level } else { value <= level };
+    let remaining = if up { limit - value } else { value - limit };
+    let source = "tool life setting of the CNC".to_string();
+    vec![
+        Condition {
+            key: format!("tool:{id}:life-warning"),
+            active: reached(warning) && !reached(limit),
+            severity: Severity::Warning,
+            message: format!(
+                "tool {id}: life {value:.1} min past warning {warning:.1} min; {remaining:.1} min left"
+            ),
+            source: source.clone(),
+        },
+        Condition {
+            key: format!("tool:{id}:life-limit"),
+            active: reached(limit),
+            severity: Severity::Critical,
+            message: format!("tool {id}: life {value:.1} min reached limit {limit:.1} min; change the tool"),
+            source,
+        },
+    ]
+}
+
+/// Life used of a component: its counter less the baseline of its last reset.
+pub fn component_used(
+    state: &State,
+    c: &Component,
+    baselines: &HashMap<String, f64>,
+) -> Option<f64> {
+    let v = num(state, &c.signal)?;
+    Some(v - baselines.get(&c.name).copied().unwrap_or(0.0))
+}
+
+/// `component:<name>:life-warning` / `:life-limit` for every configured component.
+pub fn component_conditions(
+    state: &State,
+    components: &[Component],
+    baselines: &HashMap<String, f64>,
+) -> Vec<Condition> {
+    let mut out = Vec::new();
+    for c in components {
+        let Some(used) = component_used(state, c, baselines) else {
+            continue;
+        };
+        let unit = state
+            .id(&c.signal)
+            .map_or(String::new(), |i| state.signals()[i].unit.clone());
+        let source = format!(
+            "component life levels in the agent configuration ({})",
+            c.signal
+        );
+        out.push(Condition {
+            key: format!("component:{}:life-warning", c.name),
+            active: used >= c.warning && used < c.limit,
+            severity: Severity::Warning,
+            message: format!(
+                "{}: {used:.1} {unit} used, warning at {:.1}, limit {:.1}",
+                c.name, c.warning, c.limit
+            ),
+            source: source.clone(),
+        });
+        out.push(Condition {
+            key: format!("component:{}:life-limit", c.name),
+            active: used >= c.limit,
+            severity: Severity::Critical,
+            message: format!(
+                "{}: {used:.1} {unit} used, limit {:.1} reached",
+                c.name, c.limit
+            ),
+            source,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::time::Instant;
+
+    fn state() -> State {
+        let src = r#"
+[[device]]
+name = "cnc"
+protocol = "opcua"
+endpoint = "opc.tcp://127.0.0.1:1/"
+  [[device.tag]]
+  name = "id"
+  node = "ns=2;s=a"
+  signal = "tool.id"
+  [[device.tag]]
+  name = "v"
+  node = "ns=2;s=b"
+  signal = "tool.life_value"
+  [[device.tag]]
+  name = "w"
+  node = "ns=2;s=c"
+  signal = "tool.life_warning"
+  [[device.tag]]
+  name = "l"
+  node = "ns=2;s=d"
+  signal = "tool.life_limit"
+  [[device.tag]]
+  name = "h"
+  node = "ns=2;s=e"
+  signal = "mql.pump_operating_time"
+"#;
+        let s = State::new(&crate::config::parse(Path::new("t.toml"), src).unwrap());
+        s.device_connected(0);
+        s
+    }
+
+    fn set(s: &State, name: &str, v: Value) {
+        s.update(s.id(name).unwrap(), v, Instant::now());
+    }
+
+    fn active(cs: &[Condition]) -> Vec<String> {
+        cs.iter()
+            .filter(|c| c.active)
+            .map(|c| c.key.clone())
+            .collect()
+    }
+
+    #[test]
+    fn warning_then_limit_then_a_new_tool() {
+        let s = state();
+        assert!(tool_conditions(&s).is_empty(), "no values yet: no verdict");
+        set(&s, "tool.id", Value::Text("T1".into()));
+        set(&s, "tool.life_warning", Value::Number(12.0));
+        set(&s, "tool.life_limit", Value::Number(15.0));
+        set(&s, "tool.life_value", Value::Number(11.9));
+        assert!(active(&tool_conditions(&s)).is_empty());
+        set(&s, "tool.life_value", Value::Number(12.0));
+        assert_eq!(active(&tool_conditions(&s)), vec!["tool:T1:life-warning"]);
+        set(&s, "tool.life_value", Value::Number(15.5));
+        let c = tool_conditions(&s);
+        assert_eq!(active(&c), vec!["tool:T1:life-limit"]);
+        assert_eq!(c[1].severity, Severity::Critical);
+        set(&s, "tool.id", Value::Text("T2".into()));
+        set(&s, "tool.life_value", Value::Number(0.0));
+        let c = tool_conditions(&s);
+        assert!(c.iter().all(|c| c.key.starts_with("tool:T2:")) && active(&c).is_empty());
+    }
+
+    #[test]
+    fn component_life_counts_from_the_last_reset() {
+        let s = state();
+        let comps = vec![Component {
+            name: "pump".into(),
+            signal: "mql.pump_operating_time".into(),
+            warning: 100.0,
+            limit: 120.0,
+        }];
+        set(&s, "mql.pump_operating_time", Value::Number(130.0));
+        let none = HashMap::new();
+        assert_eq!(
+            active(&component_conditions(&s, &comps, &none)),
+            vec!["component:pump:life-limit"]
+        );
+        let reset = HashMap::from([("pump".to_string(), 20.0)]);
+        assert_eq!(
+            active(&component_conditions(&s, &comps, &reset)),
+            vec!["component:pump:life-warning"]
+        );
+        let reset = HashMap::from([("pump".to_string(), 130.0)]);
+        assert!(active(&component_conditions(&s, &comps, &reset)).is_empty());
+    }
+}

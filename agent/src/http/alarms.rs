@@ -1,0 +1,234 @@
+//! Alarm and component endpoints. Reading: `GET /api/alarms`, `GET /api/alarms/history`,
+//! `GET /api/components`. Changing (behind `auth::require`): acknowledge, shelve, unshelve,
+//! out-of-service, return-to-service, component reset.
+
+use std::collections::HashMap;
+
+use axum::extract::{Extension, Path, Query, State as Extract};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::auth::Who;
+use super::AppState;
+use crate::alarms::audit::{parse_severity, HistoryFilter};
+use crate::alarms::engine::ActError;
+use crate::alarms::lifecycle::{Action, AlarmState};
+use crate::alarms::ResetError;
+use crate::value::now_ms;
+
+fn bad(field: &'static str, message: String) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": message, "field": field })),
+    )
+        .into_response()
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({ "error": e.to_string() })),
+    )
+        .into_response()
+}
+
+/// `GET /api/alarms`: every alarm that is not normal, worst first, and the stack light.
+pub async fn list(Extract(app): Extract<AppState>) -> Response {
+    let alarms = app.alarms.views();
+    Json(json!({
+        "alarms": *alarms,
+        "lamps": crate::notify::gpio::lamps(&alarms),
+    }))
+    .into_response()
+}
+
+/// `GET /api/alarms/history?from_ms=&to_ms=&state=&severity=&key=&limit=`, newest first.
+pub async fn history(
+    Extract(app): Extract<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let now = now_ms();
+    // A bad field as (name, message); turned into the 400 answer once.
+    let int = |field: &'static str, default: i64| -> Result<i64, (&'static str, String)> {
+        match q.get(field) {
+            None => Ok(default),
+            Some(v) if v.is_empty() => Ok(default),
+            Some(v) => v.parse::<i64>().map_err(|_| {
+                (
+                    field,
+                    format!("`{field}` must be an integer (ms since the Unix epoch or a count), got `{v}`"),
+                )
+            }),
+        }
+    };
+    let parsed = (|| {
+        Ok((
+            int("from_ms", now - 7 * 86_400_000)?,
+            int("to_ms", now)?,
+            int("limit", 500)?,
+        ))
+    })();
+    let (from_ms, to_ms, limit) = match parsed {
+        Ok(x) => x,
+        Err((field, message)) => return bad(field, message),
+    };
+    if !(1..=10_000).contains(&limit) {
+        return bad("limit", format!("`limit` must be 1..=10000, got {limit}"));
+    }
+    let state = match q.get("state").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => match AlarmState::parse(s) {
+            Some(x) => Some(x),
+            None => {
+                let all: Vec<&str> = AlarmState::ALL.iter().map(|s| s.as_str()).collect();
+                return bad(
+                    "state",
+                    format!("unknown state `{s}` (one of: {})", all.join(", ")),
+                );
+            }
+        },
+    };
+    let severity = match q.get("severity").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => match parse_severity(s) {
+            Some(x) => Some(x),
+            None => {
+                return bad(
+                    "severity",
+                    format!("unknown severity `{s}` (info, warning or critical)"),
+                )
+            }
+        },
+    };
+    let f = HistoryFilter {
+        from_ms,
+        to_ms,
+        state,
+        severity,
+        key: q.get("key").filter(|s| !s.is_empty()).cloned(),
+        limit: limit as usize,
+    };
+    let alarms = app.alarms.clone();
+    match tokio::task::spawn_blocking(move || alarms.history(&f)).await {
+        Ok(Ok(rows)) => Json(json!({ "events": rows })).into_response(),
+        Ok(Err(e)) => internal(format!("{e:#}")),
+        Err(e) => internal(e),
+    }
+}
+
+async fn act(app: AppState, key: String, action: Action, who: String) -> Response {
+    let alarms = app.alarms.clone();
+    match tokio::task::spawn_blocking(move || alarms.act(&key, action, &who)).await {
+        Ok(Ok(view)) => Json(json!({ "alarm": view })).into_response(),
+        Ok(Err(e @ ActError::Unknown(_))) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+        Ok(Err(e @ ActError::Refused(_))) => (
+            StatusCode::CONFLICT,
+            Json(json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+pub async fn ack(
+    Extract(app): Extract<AppState>,
+    Extension(Who(who)): Extension<Who>,
+    Path(key): Path<String>,
+) -> Response {
+    act(app, key, Action::Acknowledge, who).await
+}
+
+/// `POST /api/alarms/{key}/shelve` with `{"minutes": 1..=1440}`.
+pub async fn shelve(
+    Extract(app): Extract<AppState>,
+    Extension(Who(who)): Extension<Who>,
+    Path(key): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let v: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return bad(
+                "minutes",
+                format!("body must be JSON like {{\"minutes\": 30}}: {e}"),
+            )
+        }
+    };
+    let minutes = match v.get("minutes").and_then(|m| m.as_i64()) {
+        Some(m) if (1..=1440).contains(&m) => m,
+        _ => {
+            return bad(
+                "minutes",
+                format!(
+                    "`minutes` must be an integer 1..=1440, got {}",
+                    v.get("minutes").unwrap_or(&serde_json::Value::Null)
+                ),
+            )
+        }
+    };
+    let until_ms = now_ms() + minutes * 60_000;
+    act(app, key, Action::Shelve { until_ms }, who).await
+}
+
+pub async fn unshelve(
+    Extract(app): Extract<AppState>,
+    Extension(Who(who)): Extension<Who>,
+    Path(key): Path<String>,
+) -> Response {
+    act(app, key, Action::Unshelve, who).await
+}
+
+pub async fn out_of_service(
+    Extract(app): Extract<AppState>,
+    Extension(Who(who)): Extension<Who>,
+    Path(key): Path<String>,
+) -> Response {
+    act(app, key, Action::RemoveFromService, who).await
+}
+
+pub async fn return_to_service(
+    Extract(app): Extract<AppState>,
+    Extension(Who(who)): Extension<Who>,
+    Path(key): Path<String>,
+) -> Response {
+    act(app, key, Action::ReturnToService, who).await
+}
+
+/// `GET /api/components`: component life used, remaining, last reset.
+pub async fn components(Extract(app): Extract<AppState>) -> Response {
+    Json(json!({ "components": app.alarms.components() })).into_response()
+}
+
+/// `POST /api/components/{name}/reset`: the component was replaced.
+pub async fn reset_component(
+    Extract(app): Extract<AppState>,
+    Extension(Who(who)): Extension<Who>,
+    Path(name): Path<String>,
+) -> Response {
+    let alarms = app.alarms.clone();
+    match tokio::task::spawn_blocking(move || alarms.reset_component(&name, &who)).await {
+        Ok(Ok(view)) => Json(json!({ "component": view })).into_response(),
+        Ok(Err(e @ ResetError::Unknown(_))) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+        Ok(Err(e @ ResetError::NoValue(_))) => (
+            StatusCode::CONFLICT,
+            Json(json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+        Ok(Err(e)) => internal(e),
+        Err(e) => internal(e),
+    }
+}
+
+pub async fn maintenance_page() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("maintenance.html"))
+}

@@ -1,0 +1,196 @@
+//! `GET /metrics` in the Prometheus text format, written by hand (a few dozen lines, no
+//! registry crate): per device polls, errors, latency and signal qualities; alarms by state and
+//! severity; channel delivery; store size.
+
+use std::fmt::Write;
+
+use axum::extract::State as Extract;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use crate::alarms::lifecycle::AlarmState;
+use crate::evaluators::Severity;
+
+/// Label values escaped as the text format wants.
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+struct Out(String);
+
+impl Out {
+    fn head(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+    fn line(&mut self, name: &str, labels: &[(&str, &str)], v: f64) {
+        let l: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", esc(v)))
+            .collect();
+        if l.is_empty() {
+            let _ = writeln!(self.0, "{name} {v}");
+        } else {
+            let _ = writeln!(self.0, "{name}{{{}}} {v}", l.join(","));
+        }
+    }
+}
+
+pub async fn metrics(Extract(app): Extract<AppState>) -> Response {
+    let devices = app.state.device_views();
+    let store = app.store.clone();
+    let stats = tokio::task::spawn_blocking(move || store.stats().ok())
+        .await
+        .ok()
+        .flatten();
+    let mut o = Out(String::new());
+
+    o.head(
+        "agent_device_connected",
+        "gauge",
+        "1 while the device is connected",
+    );
+    for d in &devices {
+        o.line(
+            "agent_device_connected",
+            &[("device", &d.name)],
+            f64::from(u8::from(d.connected)),
+        );
+    }
+    o.head(
+        "agent_device_polls_total",
+        "counter",
+        "requests to the device",
+    );
+    for d in &devices {
+        o.line(
+            "agent_device_polls_total",
+            &[("device", &d.name)],
+            d.polls as f64,
+        );
+    }
+    o.head(
+        "agent_device_errors_total",
+        "counter",
+        "failed requests to the device",
+    );
+    for d in &devices {
+        o.line(
+            "agent_device_errors_total",
+            &[("device", &d.name)],
+            d.errors as f64,
+        );
+    }
+    o.head(
+        "agent_device_latency_seconds",
+        "gauge",
+        "latency of the last request",
+    );
+    for d in &devices {
+        o.line(
+            "agent_device_latency_seconds",
+            &[("device", &d.name)],
+            d.last_latency_ms / 1e3,
+        );
+    }
+    o.head("agent_signals", "gauge", "signals by device and quality");
+    for d in &devices {
+        for (q, n) in [
+            ("good", d.signals_good),
+            ("stale", d.signals_stale),
+            ("unavailable", d.signals_unavailable),
+        ] {
+            o.line(
+                "agent_signals",
+                &[("device", &d.name), ("quality", q)],
+                n as f64,
+            );
+        }
+    }
+
+    let alarms = app.alarms.views();
+    o.head(
+        "agent_alarms",
+        "gauge",
+        "alarms that are not normal, by state and severity",
+    );
+    for s in AlarmState::ALL.iter().filter(|s| **s != AlarmState::Normal) {
+        for sev in [Severity::Info, Severity::Warning, Severity::Critical] {
+            let n = alarms
+                .iter()
+                .filter(|a| a.state == *s && a.severity == sev)
+                .count();
+            o.line(
+                "agent_alarms",
+                &[
+                    ("state", s.as_str()),
+                    ("severity", crate::alarms::audit::severity_str(sev)),
+                ],
+                n as f64,
+            );
+        }
+    }
+    let (transitions, audit_errors) = app.alarms.counts();
+    o.head(
+        "agent_alarm_transitions_total",
+        "counter",
+        "alarm transitions in the audit trail",
+    );
+    o.line("agent_alarm_transitions_total", &[], transitions as f64);
+    o.head(
+        "agent_alarm_audit_errors_total",
+        "counter",
+        "transitions that could not be stored",
+    );
+    o.line("agent_alarm_audit_errors_total", &[], audit_errors as f64);
+
+    let channels = app.alarms.notifier().channels();
+    use std::sync::atomic::Ordering::Relaxed;
+    for (name, help, get) in [
+        ("agent_notify_delivered_total", "events delivered", 0),
+        ("agent_notify_failures_total", "failed delivery attempts", 1),
+        (
+            "agent_notify_dropped_total",
+            "events lost (queue or backlog full, or refused)",
+            2,
+        ),
+        ("agent_notify_backlog", "events waiting", 3),
+    ] {
+        o.head(name, if get == 3 { "gauge" } else { "counter" }, help);
+        for (ch, s) in channels {
+            let v = [&s.delivered, &s.failures, &s.dropped, &s.backlog][get].load(Relaxed);
+            o.line(name, &[("channel", ch)], v as f64);
+        }
+    }
+
+    o.head(
+        "agent_store_dropped_samples_total",
+        "counter",
+        "samples dropped: the store could not keep up",
+    );
+    o.line(
+        "agent_store_dropped_samples_total",
+        &[],
+        app.state.dropped_samples() as f64,
+    );
+    if let Some((rows, bytes)) = stats {
+        o.head("agent_store_samples", "gauge", "rows in the sample table");
+        o.line("agent_store_samples", &[], rows as f64);
+        o.head(
+            "agent_store_bytes",
+            "gauge",
+            "size of the store file and its WAL",
+        );
+        o.line("agent_store_bytes", &[], bytes as f64);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        o.0,
+    )
+        .into_response()
+}

@@ -1,0 +1,222 @@
+//! Webhook channel: each alarm event as an HTTP POST of JSON to a configured URL, with a
+//! per-target timeout, retries with exponential backoff while the target is down, and an
+//! optional body template for chat tools (`{"text": "{{severity}}: {{message}}"}`).
+//!
+//! Delivery is in order, one event at a time per target: a chat room should read alarms in the
+//! order they happened. A 4xx answer (other than 408 and 429) means the target will never take
+//! this body, so the event is dropped and counted rather than blocking every later one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::{Backlog, ChannelStats, Event};
+use crate::config::WebhookTarget;
+
+/// Fields a template can use.
+const FIELDS: &[&str] = &[
+    "machine_id",
+    "key",
+    "state",
+    "previous",
+    "severity",
+    "message",
+    "source",
+    "cause",
+    "by",
+    "tier",
+    "ts_ms",
+];
+
+/// The body for an event: the template filled in (each value JSON-escaped, without quotes, so
+/// the template decides the JSON around it), or the event itself as JSON.
+pub fn render(template: Option<&str>, e: &Event) -> Result<String, String> {
+    let Some(tpl) = template else {
+        return serde_json::to_string(e).map_err(|x| x.to_string());
+    };
+    let v = serde_json::to_value(e).map_err(|x| x.to_string())?;
+    let mut out = String::with_capacity(tpl.len() + 64);
+    let mut rest = tpl;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| "`{{` without `}}`".to_string())?;
+        let field = after[..end].trim();
+        if !FIELDS.contains(&field) {
+            return Err(format!(
+                "unknown field `{{{{{field}}}}}` (fields: {})",
+                FIELDS.join(", ")
+            ));
+        }
+        let text = match &v[field] {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let quoted = serde_json::to_string(&text).unwrap();
+        out.push_str(&quoted[1..quoted.len() - 1]);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Checks a template once, with a sample event whose text needs escaping: it must only name
+/// known fields and must give valid JSON.
+pub fn check_template(template: &str) -> Result<(), String> {
+    use crate::alarms::{engine::Transition, lifecycle::AlarmState};
+    let sample = Event {
+        machine_id: "m".into(),
+        transition: Transition {
+            ts_ms: 0,
+            key: "k".into(),
+            state: AlarmState::ActiveUnacked,
+            previous: AlarmState::Normal,
+            severity: crate::evaluators::Severity::Warning,
+            message: "a \"quoted\" \\ message\nwith a newline".into(),
+            source: "s".into(),
+            cause: "c".into(),
+            by: "b".into(),
+            tier: 0,
+        },
+    };
+    let body = render(Some(template), &sample)?;
+    serde_json::from_str::<serde_json::Value>(&body)
+        .map(|_| ())
+        .map_err(|e| format!("does not give valid JSON: {e}"))
+}
+
+enum Failure {
+    /// Try again later.
+    Retry(String),
+    /// The target refuses this event for good.
+    Refused(String),
+}
+
+async fn send(client: &reqwest::Client, t: &WebhookTarget, body: String) -> Result<(), Failure> {
+    let mut req = client
+        .post(&t.url)
+        .timeout(t.timeout)
+        .header("content-type", "application/json")
+        .body(body);
+    for (k, v) in &t.headers {
+        req = req.header(k, v);
+    }
+    match req.send().await {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => {
+            let code = r.status().as_u16();
+            let msg = format!("HTTP {code}");
+            if (400..500).contains(&code) && code != 408 && code != 429 {
+                Err(Failure::Refused(msg))
+            } else {
+                Err(Failure::Retry(msg))
+            }
+        }
+        Err(e) => Err(Failure::Retry(e.to_string())),
+    }
+}
+
+/// Delivers the events of one target until the engine goes away.
+pub async fn run(t: WebhookTarget, mut rx: mpsc::Receiver<Arc<Event>>, stats: Arc<ChannelStats>) {
+    let client = match reqwest::Client::builder().build() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("webhook {}: cannot build an HTTP client: {e}", t.name);
+            return;
+        }
+    };
+    let mut backlog = Backlog::new(t.backlog, stats.clone());
+    let mut delay = t.retry_initial;
+    let mut down_since_logged = false;
+    loop {
+        if backlog.is_empty() {
+            match rx.recv().await {
+                Some(e) => backlog.push(e),
+                None => return,
+            }
+        }
+        backlog.drain_from(&mut rx);
+        let Some(e) = backlog.front().cloned() else {
+            continue;
+        };
+        // Tier n hears about an alarm once it has been escalated to n.
+        if e.transition.severity < t.min_severity || e.transition.tier < t.tier {
+            backlog.pop();
+            continue;
+        }
+        let body = match render(t.template.as_deref(), &e) {
+            Ok(b) => b,
+            Err(err) => {
+                tracing::error!("webhook {}: template: {err}", t.name);
+                backlog.pop();
+                ChannelStats::add(&stats.dropped);
+                continue;
+            }
+        };
+        match send(&client, &t, body).await {
+            Ok(()) => {
+                backlog.pop();
+                ChannelStats::add(&stats.delivered);
+                if down_since_logged {
+                    tracing::info!("webhook {}: delivering again", t.name);
+                    down_since_logged = false;
+                }
+                delay = t.retry_initial;
+            }
+            Err(Failure::Refused(why)) => {
+                tracing::warn!(
+                    "webhook {}: {} refused ({why}); dropped",
+                    t.name,
+                    e.transition.key
+                );
+                backlog.pop();
+                ChannelStats::add(&stats.failures);
+                ChannelStats::add(&stats.dropped);
+            }
+            Err(Failure::Retry(why)) => {
+                ChannelStats::add(&stats.failures);
+                if !down_since_logged {
+                    tracing::warn!("webhook {}: {why}; retrying with backoff", t.name);
+                    down_since_logged = true;
+                }
+                // Wait, but keep taking events in so the engine's queue never fills meanwhile.
+                let wake = tokio::time::Instant::now() + jitter(delay);
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(wake) => break,
+                        got = rx.recv() => match got {
+                            Some(e) => backlog.push(e),
+                            None => return,
+                        },
+                    }
+                }
+                delay = (delay * 2).min(t.retry_max);
+            }
+        }
+    }
+}
+
+/// ±20 %, so several agents behind one dead chat server do not retry in lock-step.
+fn jitter(d: Duration) -> Duration {
+    d.mul_f64(0.8 + 0.4 * rand::random::<f64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_escape_values_and_name_unknown_fields() {
+        check_template(
+            r#"{"text": "{{severity}} on {{machine_id}}: {{message}} (tier {{tier}})"}"#,
+        )
+        .unwrap();
+        let e = check_template(r#"{"text": "{{mesage}}"}"#).unwrap_err();
+        assert!(e.contains("unknown field `{{mesage}}`"), "{e}");
+        let e = check_template(r#"{"text": {{message}}}"#).unwrap_err();
+        assert!(e.contains("valid JSON"), "{e}");
+    }
+}

@@ -1,0 +1,155 @@
+//! Model files round-trip, refuse other format versions, and bad CSV input names the
+//! file and the column.
+
+mod common;
+
+use std::path::PathBuf;
+
+use models::data::csv::{load, CsvSpec};
+use models::data::DataError;
+use models::model_file::{load_wear_model, ModelFileError, WearModelFile, FORMAT_VERSION};
+use models::wear::{TrainConfig, WearModel};
+use models::CutRecord;
+
+fn temp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("models-test-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn model_file_round_trip_gives_identical_predictions() {
+    let data = common::synthetic(3, 60);
+    let cfg = TrainConfig::default();
+    let model = WearModel::fit(&data, &cfg).unwrap();
+    let file = WearModelFile::new(model.clone(), &data, cfg, 0.0, None);
+    let path = temp("roundtrip.json");
+    file.save(&path).unwrap();
+    let loaded = load_wear_model(&path).unwrap();
+    assert_eq!(loaded, model);
+
+    let seq = &data.sequences[1];
+    let (mut a, mut b) = (model.new_tool(&seq.class), loaded.new_tool(&seq.class));
+    for (u, f) in seq.usage.iter().zip(&seq.features) {
+        let cut = CutRecord::from_row(*u, &data.feature_names, f);
+        assert_eq!(
+            model.predict_cut(&mut a, &cut).unwrap(),
+            loaded.predict_cut(&mut b, &cut).unwrap()
+        );
+    }
+    std::fs::remove_file(&path).ok();
+}
+
+#[test]
+fn other_format_version_is_refused_clearly() {
+    let data = common::synthetic(2, 40);
+    let cfg = TrainConfig::default();
+    let model = WearModel::fit(&data, &cfg).unwrap();
+    let mut file = WearModelFile::new(model, &data, cfg, 0.0, None);
+    file.format_version = FORMAT_VERSION + 1;
+    let path = temp("future.json");
+    file.save(&path).unwrap();
+    let err = WearModelFile::load(&path).unwrap_err();
+    assert!(
+        matches!(err, ModelFileError::Version { found, .. } if found == u64::from(FORMAT_VERSION) + 1)
+    );
+    assert!(err.to_string().contains("version"), "{err}");
+
+    std::fs::write(
+        &path,
+        r#"{"format": "something-else", "format_version": 1}"#,
+    )
+    .unwrap();
+    assert!(matches!(
+        WearModelFile::load(&path).unwrap_err(),
+        ModelFileError::WrongFormat { .. }
+    ));
+    std::fs::remove_file(&path).ok();
+}
+
+#[test]
+fn predictions_are_monotone_with_ordered_quantiles() {
+    let data = common::synthetic(3, 80);
+    let model = WearModel::fit(&data, &TrainConfig::default()).unwrap();
+    let seq = &data.sequences[0];
+    let preds = model.predict_sequence(seq, &data.feature_names).unwrap();
+    for w in preds.windows(2) {
+        assert!(w[1].vb.p50 >= w[0].vb.p50);
+    }
+    for p in &preds {
+        assert!(p.vb.p10 <= p.vb.p50 && p.vb.p50 <= p.vb.p90);
+        assert!(p.rul.p10 <= p.rul.p50 && p.rul.p50 <= p.rul.p90);
+    }
+    // A cut without a required feature is an error and leaves the state unchanged.
+    let mut st = model.new_tool("all");
+    let before = st.clone();
+    let err = model.predict_cut(&mut st, &CutRecord::new(1.0).with("feed", 0.1));
+    assert!(err.is_err());
+    assert_eq!(st, before);
+}
+
+fn spec() -> CsvSpec {
+    CsvSpec {
+        group: "tool".into(),
+        order: "cut".into(),
+        target: "vb".into(),
+        features: None,
+        class: None,
+        limit: 0.3,
+    }
+}
+
+#[test]
+fn csv_missing_column_names_file_and_column() {
+    let path = temp("missing.csv");
+    std::fs::write(&path, "tool,cut,force\na,1,1.0\nb,1,2.0\n").unwrap();
+    let err = load(&path, &spec()).unwrap_err();
+    assert!(matches!(&err, DataError::MissingColumn { column, .. } if column == "vb"));
+    let msg = err.to_string();
+    assert!(msg.contains("missing.csv") && msg.contains("`vb`"), "{msg}");
+    std::fs::remove_file(&path).ok();
+}
+
+#[test]
+fn csv_wrong_type_names_file_and_column() {
+    let path = temp("wrongtype.csv");
+    std::fs::write(&path, "tool,cut,vb,force\na,1,0.1,1.0\nb,1,0.2,high\n").unwrap();
+    let mut s = spec();
+    s.features = Some(vec!["force".into()]);
+    let err = load(&path, &s).unwrap_err();
+    assert!(matches!(&err, DataError::NotNumeric { column, .. } if column == "force"));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("wrongtype.csv") && msg.contains("`force`"),
+        "{msg}"
+    );
+    std::fs::remove_file(&path).ok();
+}
+
+#[test]
+fn csv_in_the_wear_shape_is_evaluated_without_code_changes() {
+    let data = common::synthetic(3, 50);
+    let path = temp("shape.csv");
+    let mut text = String::from("tool,cut,vb,feed,force\n");
+    for s in &data.sequences {
+        for i in 0..s.len() {
+            let vb = s.target[i].map_or(String::new(), |v| v.to_string());
+            text += &format!(
+                "{},{},{},{},{}\n",
+                s.group, s.usage[i], vb, s.features[i][0], s.features[i][1]
+            );
+        }
+    }
+    std::fs::write(&path, text).unwrap();
+    let mut s = spec();
+    s.limit = 150.0;
+    let loaded = load(&path, &s).unwrap();
+    assert_eq!(
+        loaded.feature_names,
+        vec!["feed".to_string(), "force".into()]
+    );
+    assert_eq!(loaded.sequences.len(), 3);
+    assert_eq!(loaded.labelled_rows(), data.labelled_rows());
+    let report = models::evaluate::leave_one_group_out(&loaded, &TrainConfig::default()).unwrap();
+    assert_eq!(report.folds.len(), 3);
+    assert!(report.overall.mean_rmse.is_finite());
+    std::fs::remove_file(&path).ok();
+}

@@ -1,0 +1,1052 @@
+//! End-to-end tests of alarms and who may change them, over real sockets: the agent in-process
+//! with a real SQLite file, a local webhook receiver that fails before it succeeds, a real
+//! Mosquitto broker, and a real headless Chromium driven over the DevTools protocol against the
+//! agent running on the simulator.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use agent::Agent;
+use anyhow::{bail, Context, Result};
+use e2e::{free_port, get_json, temp_dir, wait_for};
+use serde_json::{json, Value as Json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TOKEN: &str = "test-token-0123456789";
+const DEAD_KEY: &str = "device:dead:unavailable";
+
+// --- helpers -----------------------------------------------------------------------------------
+
+/// A response: status, headers (lower-cased names), body.
+struct Reply {
+    code: u16,
+    head: String,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Json {
+        serde_json::from_str(&self.body).unwrap_or(Json::Null)
+    }
+}
+
+/// One HTTP/1.1 request over a fresh socket.
+async fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<Reply> {
+    let mut s = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
+        .await
+        .context("connect timed out")??;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await?;
+    // Read to the end, or to Content-Length (Chromium's DevTools server keeps the socket open).
+    let mut buf = Vec::new();
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut chunk = [0u8; 8192];
+        let n = tokio::time::timeout_at(end.into(), s.read(&mut chunk))
+            .await
+            .context("read timed out")??;
+        buf.extend_from_slice(&chunk[..n]);
+        if n == 0 || complete(&buf) {
+            break;
+        }
+    }
+    let text = String::from_utf8(buf)?;
+    let (head, body) = text.split_once("\r\n\r\n").context("no header end")?;
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .context("no status")?
+        .parse()?;
+    let head = head.to_ascii_lowercase();
+    let body = if head.contains("transfer-encoding: chunked") {
+        dechunk(body)?
+    } else {
+        body.to_string()
+    };
+    Ok(Reply { code, head, body })
+}
+
+/// A response with a Content-Length that has all its body.
+fn complete(buf: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(buf);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return false;
+    };
+    head.to_ascii_lowercase()
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .is_some_and(|n| body.len() >= n)
+}
+
+fn dechunk(mut s: &str) -> Result<String> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = s.split_once("\r\n").context("chunk size")?;
+        let n = usize::from_str_radix(size.trim(), 16)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+}
+
+fn bearer() -> String {
+    format!("Bearer {TOKEN}")
+}
+
+/// An agent configuration: a Modbus device nobody answers for (so `device:dead:unavailable`
+/// is raised at once), optionally a live counter device, and `extra` sections.
+fn config(dir: &Path, live: Option<std::net::SocketAddr>, extra: &str) -> agent::config::Config {
+    let live = live.map_or(String::new(), |a| {
+        format!(
+            r#"
+[[device]]
+name = "plc"
+protocol = "modbus-tcp"
+address = "{a}"
+timeout_ms = 500
+  [[device.tag]]
+  name = "hours"
+  table = "holding"
+  address = 0
+"#
+        )
+    });
+    let src = format!(
+        r#"
+[agent]
+machine_id = "vmc-test"
+listen = "127.0.0.1:0"
+[store]
+path = "{}/agent.db"
+flush_interval_ms = 100
+[alarms]
+tick_ms = 50
+on_delay_ms = 200
+off_delay_ms = 200
+[http]
+token = "{TOKEN}"
+[[device]]
+name = "dead"
+protocol = "modbus-tcp"
+address = "127.0.0.1:{}"
+timeout_ms = 200
+  [[device.tag]]
+  name = "flow"
+  table = "input"
+  address = 0
+  signal = "mql.oil_flow"
+{live}
+{extra}
+"#,
+        dir.display(),
+        free_port()
+    );
+    let path = dir.join("agent.toml");
+    std::fs::write(&path, &src).unwrap();
+    agent::config::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn alarm(http: &str, key: &str) -> Option<Json> {
+    let a = get_json(http, "/api/alarms").await.ok()?;
+    a["alarms"]
+        .as_array()?
+        .iter()
+        .find(|x| x["key"] == key)
+        .cloned()
+}
+
+async fn wait_alarm(http: &str, key: &str, state: &str, timeout: Duration) -> Json {
+    wait_for(timeout, || async {
+        alarm(http, key).await.filter(|a| a["state"] == state)
+    })
+    .await
+    .unwrap_or_else(|| panic!("alarm {key} never reached {state}"))
+}
+
+// --- webhook -----------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_is_retried_with_backoff_until_the_receiver_takes_it() {
+    // The receiver answers 503 twice, then 200; it records every attempt.
+    #[derive(Clone, Default)]
+    struct Rx(Arc<Mutex<Vec<(Instant, String)>>>);
+    let rx = Rx::default();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                |axum::extract::State(rx): axum::extract::State<Rx>, body: String| async move {
+                    let mut v = rx.0.lock().unwrap();
+                    v.push((Instant::now(), body));
+                    if v.len() <= 2 {
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE
+                    } else {
+                        axum::http::StatusCode::OK
+                    }
+                },
+            ),
+        )
+        .with_state(rx.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = temp_dir("alarm-webhook");
+    let cfg = config(
+        &dir,
+        None,
+        &format!(
+            r#"
+[[notify.webhook]]
+name = "chat"
+url = "http://{hook}/hook"
+timeout_ms = 1000
+retry_initial_ms = 200
+retry_max_ms = 1000
+template = '{{"text": "{{{{severity}}}} on {{{{machine_id}}}}: {{{{message}}}} ({{{{state}}}})", "key": "{{{{key}}}}"}}'
+"#
+        ),
+    );
+    let agent = Agent::start(cfg).await.unwrap();
+    let http = agent.http_addr.to_string();
+    wait_alarm(&http, DEAD_KEY, "active_unacked", Duration::from_secs(10)).await;
+    let got = wait_for(Duration::from_secs(10), || async {
+        let v = rx.0.lock().unwrap().clone();
+        (v.len() >= 3).then_some(v)
+    })
+    .await
+    .expect("the webhook was not retried until it succeeded");
+    // The same event, three times, with growing gaps (backoff), then nothing more.
+    for (_, body) in &got {
+        let j: Json = serde_json::from_str(body).expect("the template gives JSON");
+        assert_eq!(j["key"], DEAD_KEY, "{body}");
+        let text = j["text"].as_str().unwrap();
+        assert!(
+            text.starts_with("warning on vmc-test: device dead unavailable")
+                && text.ends_with("(active_unacked)"),
+            "{text}"
+        );
+    }
+    let gap1 = got[1].0 - got[0].0;
+    let gap2 = got[2].0 - got[1].0;
+    assert!(gap1 >= Duration::from_millis(150), "{gap1:?}");
+    assert!(gap2 > gap1, "backoff grows: {gap1:?} then {gap2:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(rx.0.lock().unwrap().len(), 3, "delivered once, not again");
+    let (code, metrics) = e2e::get(&http, "/metrics").await.unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("agent_notify_delivered_total{channel=\"webhook:chat\"} 1")
+            && metrics.contains("agent_notify_failures_total{channel=\"webhook:chat\"} 2"),
+        "{metrics}"
+    );
+    agent.shutdown().await;
+}
+
+// --- MQTT ------------------------------------------------------------------------------------
+
+/// Mosquitto on a loopback port, stopped when dropped.
+struct Mosquitto {
+    child: Child,
+}
+
+fn mosquitto_binary() -> PathBuf {
+    for p in [
+        "/usr/sbin/mosquitto",
+        "/usr/bin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+    ] {
+        if Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    if let Ok(out) = Command::new("sh")
+        .args(["-c", "command -v mosquitto"])
+        .output()
+    {
+        let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !p.is_empty() {
+            return p.into();
+        }
+    }
+    panic!("mosquitto not found: install mosquitto (apt-get install mosquitto)");
+}
+
+impl Mosquitto {
+    async fn start(dir: &Path, port: u16) -> Mosquitto {
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .unwrap();
+        let child = Command::new(mosquitto_binary())
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting mosquitto");
+        let up = wait_for(Duration::from_secs(10), || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+        })
+        .await;
+        assert!(up.is_some(), "mosquitto did not listen on {port}");
+        Mosquitto { child }
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Subscribes to `topic` and collects (topic, retained, payload); resubscribes after every
+/// reconnect.
+fn subscriber(port: u16, topic: &str) -> Arc<Mutex<Vec<(String, bool, Json)>>> {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let mut o = MqttOptions::new(format!("test-sub-{port}"), "127.0.0.1", port);
+    o.set_keep_alive(Duration::from_secs(5));
+    let (client, mut el) = AsyncClient::new(o, 16);
+    let (topic, out) = (topic.to_string(), got.clone());
+    tokio::spawn(async move {
+        loop {
+            match el.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    let _ = client.subscribe(&topic, QoS::AtLeastOnce).await;
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let v = serde_json::from_slice(&p.payload).unwrap_or_else(|_| {
+                        Json::String(String::from_utf8_lossy(&p.payload).into())
+                    });
+                    out.lock().unwrap().push((p.topic.clone(), p.retain, v));
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_delivers_events_and_state_to_mosquitto_and_catches_up_after_an_outage() {
+    let dir = temp_dir("alarm-mqtt");
+    let port = free_port();
+    let broker = Mosquitto::start(&dir, port).await;
+    let got = subscriber(port, "plant/vmc-test/#");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let cfg = config(
+        &dir,
+        None,
+        &format!("[notify.mqtt]\nhost = \"127.0.0.1\"\nport = {port}\ntopic_prefix = \"plant/vmc-test\"\n"),
+    );
+    let agent = Agent::start(cfg).await.unwrap();
+    let http = agent.http_addr.to_string();
+    let has = |topic: &'static str, pred: fn(&Json) -> bool| {
+        let got = got.clone();
+        move || {
+            let got = got.clone();
+            async move {
+                got.lock()
+                    .unwrap()
+                    .iter()
+                    .find(|(t, _, v)| t == topic && pred(v))
+                    .cloned()
+            }
+        }
+    };
+    let ev = wait_for(
+        Duration::from_secs(10),
+        has("plant/vmc-test/alarms/events", |v| {
+            v["key"] == DEAD_KEY && v["state"] == "active_unacked"
+        }),
+    )
+    .await
+    .expect("no alarm event on plant/vmc-test/alarms/events");
+    assert_eq!(ev.2["machine_id"], "vmc-test");
+    assert_eq!(ev.2["previous"], "normal");
+    wait_for(
+        Duration::from_secs(10),
+        has("plant/vmc-test/alarms/state", |v| {
+            v.as_array()
+                .is_some_and(|a| a.iter().any(|x| x["key"] == DEAD_KEY))
+        }),
+    )
+    .await
+    .expect("no alarm state on plant/vmc-test/alarms/state");
+    wait_for(
+        Duration::from_secs(10),
+        has("plant/vmc-test/status", |v| v == "online"),
+    )
+    .await
+    .expect("no online status");
+
+    // The broker goes away; an acknowledgement meanwhile is kept and delivered when it is back.
+    drop(broker);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = request(
+        &http,
+        "POST",
+        &format!("/api/alarms/{DEAD_KEY}/ack"),
+        &[("Authorization", &bearer()), ("X-Agent-User", "mia")],
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.code, 200, "{}", r.body);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _broker = Mosquitto::start(&dir, port).await;
+    let ack = wait_for(
+        Duration::from_secs(40),
+        has("plant/vmc-test/alarms/events", |v| {
+            v["key"] == DEAD_KEY && v["state"] == "active_acked"
+        }),
+    )
+    .await
+    .expect("the acknowledgement made while the broker was down never arrived");
+    assert_eq!(ack.2["by"], "mia");
+    // The retained state is refreshed after the reconnect.
+    wait_for(
+        Duration::from_secs(10),
+        has("plant/vmc-test/alarms/state", |v| {
+            v.as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x["key"] == DEAD_KEY && x["state"] == "active_acked")
+            })
+        }),
+    )
+    .await
+    .expect("state not republished after the reconnect");
+    agent.shutdown().await;
+}
+
+// --- who may change what ---------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_needs_the_token_and_without_it_nothing_changes() {
+    let clock = Arc::new(e2e::devices::Clock {
+        start: Instant::now(),
+        change: Duration::from_millis(100),
+    });
+    let plc = e2e::devices::counter(clock, 4).await;
+    let dir = temp_dir("alarm-auth");
+    let cfg = config(
+        &dir,
+        Some(plc),
+        r#"
+[[alarms.component]]
+name = "spindle-bearing"
+signal = "plc.hours"
+warning = 60000
+limit = 65000
+"#,
+    );
+    let agent = Agent::start(cfg).await.unwrap();
+    let http = agent.http_addr.to_string();
+    wait_alarm(&http, DEAD_KEY, "active_unacked", Duration::from_secs(10)).await;
+    wait_for(Duration::from_secs(10), || async {
+        let c = get_json(&http, "/api/components").await.ok()?;
+        c["components"][0]["used"].as_f64()
+    })
+    .await
+    .expect("component counter never read");
+
+    let changes: Vec<(String, &str)> = vec![
+        (format!("/api/alarms/{DEAD_KEY}/ack"), ""),
+        (
+            format!("/api/alarms/{DEAD_KEY}/shelve"),
+            r#"{"minutes": 5}"#,
+        ),
+        (format!("/api/alarms/{DEAD_KEY}/unshelve"), ""),
+        (format!("/api/alarms/{DEAD_KEY}/out-of-service"), ""),
+        (format!("/api/alarms/{DEAD_KEY}/return-to-service"), ""),
+        ("/api/components/spindle-bearing/reset".into(), ""),
+    ];
+    let wrong = format!("Bearer {TOKEN}x");
+    let forged = "agent_session=0123456789abcdef".to_string();
+    for (path, body) in &changes {
+        for headers in [
+            vec![],
+            vec![("Authorization", wrong.as_str())],
+            vec![("Authorization", "Basic dXNlcjpwYXNz")],
+            vec![("Cookie", forged.as_str())],
+        ] {
+            let mut h = headers.clone();
+            h.push(("Content-Type", "application/json"));
+            let r = request(&http, "POST", path, &h, body).await.unwrap();
+            assert_eq!(r.code, 401, "POST {path} with {headers:?}: {}", r.body);
+            assert!(r.head.contains("www-authenticate: bearer"), "{}", r.head);
+            assert!(r.json()["error"].as_str().unwrap().contains("token"));
+        }
+    }
+    // Nothing changed: the alarm is as the engine raised it, the trail has only that, the
+    // component was never reset.
+    let a = alarm(&http, DEAD_KEY).await.unwrap();
+    assert_eq!(a["state"], "active_unacked");
+    let h = get_json(&http, "/api/alarms/history").await.unwrap();
+    let events = h["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{h}");
+    assert_eq!(events[0]["by"], "system");
+    let c = get_json(&http, "/api/components").await.unwrap();
+    assert!(c["components"][0]["last_reset_ms"].is_null());
+
+    // Reading needs nothing by default.
+    for path in [
+        "/",
+        "/maintenance",
+        "/api/alarms",
+        "/api/alarms/history",
+        "/metrics",
+    ] {
+        assert_eq!(e2e::get(&http, path).await.unwrap().0, 200, "{path}");
+    }
+
+    // With the token: bad input is a 400 naming the field; good input changes state.
+    let auth = bearer();
+    let with = [("Authorization", auth.as_str()), ("X-Agent-User", "li")];
+    let r = request(
+        &http,
+        "POST",
+        &format!("/api/alarms/{DEAD_KEY}/shelve"),
+        &with,
+        r#"{"minutes": 0}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (r.code, r.json()["field"].clone()),
+        (400, json!("minutes")),
+        "{}",
+        r.body
+    );
+    for (q, field) in [
+        ("state=loud", "state"),
+        ("severity=huge", "severity"),
+        ("from_ms=yesterday", "from_ms"),
+    ] {
+        let (code, body) = e2e::get(&http, &format!("/api/alarms/history?{q}"))
+            .await
+            .unwrap();
+        let j: Json = serde_json::from_str(&body).unwrap();
+        assert_eq!((code, j["field"].as_str()), (400, Some(field)), "{body}");
+    }
+    let r = request(
+        &http,
+        "POST",
+        &format!("/api/alarms/{DEAD_KEY}/ack"),
+        &with,
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.code, 200, "{}", r.body);
+    assert_eq!(r.json()["alarm"]["state"], "active_acked");
+    let r = request(
+        &http,
+        "POST",
+        &format!("/api/alarms/{DEAD_KEY}/ack"),
+        &with,
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.code, 409, "nothing left to acknowledge: {}", r.body);
+    let r = request(&http, "POST", "/api/alarms/no-such/ack", &with, "")
+        .await
+        .unwrap();
+    assert_eq!(r.code, 404);
+    let r = request(
+        &http,
+        "POST",
+        "/api/components/spindle-bearing/reset",
+        &with,
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.code, 200, "{}", r.body);
+    assert_eq!(r.json()["component"]["last_reset_by"], "li");
+    let h = get_json(&http, "/api/alarms/history?key=device:&state=active_acked")
+        .await
+        .unwrap();
+    assert_eq!(h["events"][0]["by"], "li", "{h}");
+
+    // The login form gives a session cookie that works like the token.
+    let r = request(
+        &http,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        "name=ana&token=wrong",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.code, 401);
+    let r = request(
+        &http,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &format!("name=ana&token={TOKEN}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.code, 303, "{}", r.body);
+    let cookie = r
+        .head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    assert!(r.head.contains("httponly") && r.head.contains("samesite=strict"));
+    let r = request(
+        &http,
+        "POST",
+        &format!("/api/alarms/{DEAD_KEY}/shelve"),
+        &[("Cookie", &cookie)],
+        r#"{"minutes": 30}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.code, 200, "{}", r.body);
+    assert_eq!(r.json()["alarm"]["state"], "shelved");
+
+    let (_, metrics) = e2e::get(&http, "/metrics").await.unwrap();
+    for m in [
+        "agent_device_polls_total{device=\"plc\"}",
+        "agent_device_errors_total{device=\"dead\"}",
+        "agent_device_latency_seconds{device=\"plc\"}",
+        "agent_alarms{state=\"shelved\",severity=\"warning\"} 1",
+        "agent_store_bytes",
+    ] {
+        assert!(metrics.contains(m), "{m} missing:\n{metrics}");
+    }
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_can_require_the_token_too() {
+    let dir = temp_dir("alarm-read-auth");
+    let mut cfg = config(&dir, None, "");
+    cfg.http.read_requires_auth = true;
+    let agent = Agent::start(cfg).await.unwrap();
+    let http = agent.http_addr.to_string();
+    for path in ["/api/alarms", "/api/signals", "/metrics"] {
+        assert_eq!(e2e::get(&http, path).await.unwrap().0, 401, "{path}");
+        let r = request(&http, "GET", path, &[("Authorization", &bearer())], "")
+            .await
+            .unwrap();
+        assert_eq!(r.code, 200, "{path}");
+    }
+    // A browser is sent to the login form, which itself stays reachable.
+    let r = request(&http, "GET", "/", &[("Accept", "text/html")], "")
+        .await
+        .unwrap();
+    assert_eq!(r.code, 303);
+    assert!(r.head.contains("location: /login"));
+    assert_eq!(e2e::get(&http, "/login").await.unwrap().0, 200);
+    agent.shutdown().await;
+}
+
+// --- the audit trail survives a restart ------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledgements_and_the_trail_survive_a_restart() {
+    let dir = temp_dir("alarm-restart");
+    let agent = Agent::start(config(&dir, None, "")).await.unwrap();
+    let http = agent.http_addr.to_string();
+    wait_alarm(&http, DEAD_KEY, "active_unacked", Duration::from_secs(10)).await;
+    let r = request(
+        &http,
+        "POST",
+        &format!("/api/alarms/{DEAD_KEY}/ack"),
+        &[
+            ("Authorization", &bearer()),
+            ("X-Agent-User", "night shift"),
+        ],
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.code, 200);
+    agent.shutdown().await;
+
+    // A new agent on the same store: the alarm is still acknowledged (not raised afresh), and
+    // the history has both transitions with who did them.
+    let agent = Agent::start(config(&dir, None, "")).await.unwrap();
+    let http = agent.http_addr.to_string();
+    let a = alarm(&http, DEAD_KEY).await.expect("restored");
+    assert_eq!(a["state"], "active_acked");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        alarm(&http, DEAD_KEY).await.unwrap()["state"],
+        "active_acked"
+    );
+    let h = get_json(&http, "/api/alarms/history").await.unwrap();
+    let e: Vec<(String, String)> = h["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["state"].as_str().unwrap().into(),
+                e["by"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        e,
+        vec![
+            ("active_acked".into(), "night shift".into()),
+            ("active_unacked".into(), "system".into())
+        ]
+    );
+    agent.shutdown().await;
+}
+
+// --- the page in a real browser ----------------------------------------------------------------
+
+fn chromium_binary() -> PathBuf {
+    for p in [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/lib/chromium/chromium",
+    ] {
+        if Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    panic!("chromium not found: install chromium (apt-get install chromium)");
+}
+
+/// Headless Chromium with a fresh profile, killed when dropped.
+struct Browser {
+    child: Child,
+    _profile: PathBuf,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A DevTools protocol session on one page.
+struct Cdp {
+    ws: Ws,
+    next: u64,
+}
+
+impl Cdp {
+    async fn call(&mut self, method: &str, params: Json) -> Result<Json> {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        self.next += 1;
+        let id = self.next;
+        let msg = json!({ "id": id, "method": method, "params": params }).to_string();
+        self.ws.send(Message::Text(msg.into())).await?;
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            let m = tokio::time::timeout_at(end.into(), self.ws.next())
+                .await
+                .with_context(|| format!("{method}: no answer"))?
+                .context("devtools socket closed")??;
+            let Message::Text(t) = m else { continue };
+            let v: Json = serde_json::from_str(&t)?;
+            if v["id"] == id {
+                if !v["error"].is_null() {
+                    bail!("{method}: {}", v["error"]);
+                }
+                return Ok(v["result"].clone());
+            }
+        }
+    }
+
+    /// Evaluates JavaScript in the page and returns its value.
+    async fn eval(&mut self, expr: &str) -> Result<Json> {
+        let r = self
+            .call(
+                "Runtime.evaluate",
+                json!({ "expression": expr, "returnByValue": true, "awaitPromise": true }),
+            )
+            .await?;
+        if !r["exceptionDetails"].is_null() {
+            bail!("{expr}: {}", r["exceptionDetails"]);
+        }
+        Ok(r["result"]["value"].clone())
+    }
+
+    async fn wait_eval(&mut self, expr: &str, timeout: Duration) -> Result<Json> {
+        let end = Instant::now() + timeout;
+        loop {
+            let v = self.eval(expr).await?;
+            if !(v.is_null() || v == false || v == "") {
+                return Ok(v);
+            }
+            if Instant::now() > end {
+                bail!("timed out waiting for `{expr}`");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn screenshot(&mut self, to: &Path) -> Result<()> {
+        let r = self
+            .call("Page.captureScreenshot", json!({ "format": "png" }))
+            .await?;
+        std::fs::write(to, base64_decode(r["data"].as_str().context("no data")?)?)?;
+        Ok(())
+    }
+}
+
+fn base64_decode(s: &str) -> Result<Vec<u8>> {
+    let val = |c: u8| -> Result<u32> {
+        Ok(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => bail!("not base64: {c}"),
+        } as u32)
+    };
+    let bytes: Vec<u8> = s
+        .bytes()
+        .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
+        .collect();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= val(*c)? << (18 - 6 * i);
+        }
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    Ok(out)
+}
+
+async fn open_browser() -> (Browser, Cdp) {
+    let profile = temp_dir("chromium-profile");
+    let port = free_port();
+    let child = Command::new(chromium_binary())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1280,1100",
+            &format!("--user-data-dir={}", profile.display()),
+            &format!("--remote-debugging-port={port}"),
+            "about:blank",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting chromium");
+    let browser = Browser {
+        child,
+        _profile: profile,
+    };
+    let devtools = format!("127.0.0.1:{port}");
+    let ws_url = wait_for(Duration::from_secs(30), || async {
+        let r = request(&devtools, "GET", "/json/list", &[], "")
+            .await
+            .ok()?;
+        let list = r.json();
+        list.as_array()?
+            .iter()
+            .find(|t| t["type"] == "page")
+            .and_then(|t| t["webSocketDebuggerUrl"].as_str().map(String::from))
+    })
+    .await
+    .expect("chromium's DevTools endpoint did not come up");
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    let mut cdp = Cdp { ws, next: 0 };
+    cdp.call("Page.enable", json!({})).await.unwrap();
+    cdp.call("Runtime.enable", json!({})).await.unwrap();
+    (browser, cdp)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_in_chromium_shows_live_values_and_an_alarm_that_can_be_acknowledged() {
+    use simulator::scenario::ScenarioConfig;
+    use simulator::Simulator;
+
+    // The simulator's fault scenario: the Modbus devices (MQL unit, spindle sensor) go offline
+    // 10 s (wall) after the start for 5 s.
+    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/scenarios");
+    let mut sc = ScenarioConfig::from_file(scenarios.join("device-offline.toml")).unwrap();
+    sc.opcua.listen = "127.0.0.1:0".parse().unwrap();
+    sc.modbus.listen = "127.0.0.1:0".parse().unwrap();
+    sc.time_scale = 60.0;
+    let sim = Simulator::start(sc).await.unwrap();
+    let mut cfg = agent::demo::simulator_config();
+    agent::demo::point_at(&mut cfg, &sim.opcua_endpoint(), sim.modbus_addr());
+    cfg.agent.listen = "127.0.0.1:0".into();
+    let dir = temp_dir("alarm-browser");
+    cfg.store.path = dir.join("agent.db");
+    cfg.http.token = Some(TOKEN.into());
+    cfg.alarms.on_delay = Duration::from_millis(500);
+    let agent = Agent::start(cfg).await.unwrap();
+    let http = agent.http_addr.to_string();
+
+    let (_browser, mut cdp) = open_browser().await;
+    // Log in through the form, as a machinist would.
+    cdp.call(
+        "Page.navigate",
+        json!({ "url": format!("http://{http}/login") }),
+    )
+    .await
+    .unwrap();
+    cdp.wait_eval(
+        "document.getElementById('token') !== null",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    cdp.eval(&format!(
+        "document.getElementById('name').value = 'tester'; \
+         document.getElementById('token').value = '{TOKEN}'; \
+         document.querySelector('form button').click(); true"
+    ))
+    .await
+    .unwrap();
+    cdp.wait_eval(
+        "location.pathname === '/' && document.getElementById('login').textContent.includes('tester')",
+        Duration::from_secs(15),
+    )
+    .await
+    .expect("login did not land on the status page");
+
+    // Live values appear and change without a reload.
+    let values =
+        "[...document.querySelectorAll('[data-signal] .val')].map(e => e.textContent).join('|')";
+    cdp.wait_eval(
+        "/[0-9]/.test(document.querySelector('[data-signal=\"spindle.speed\"] .val').textContent)",
+        Duration::from_secs(20),
+    )
+    .await
+    .expect("no live spindle speed on the page");
+    let first = cdp.eval(values).await.unwrap();
+    cdp.eval("window.__marker = 1; true").await.unwrap();
+    let changed = cdp
+        .wait_eval(&format!("({values}) !== {first}"), Duration::from_secs(15))
+        .await;
+    assert!(changed.is_ok(), "values did not change: {first}");
+    assert_eq!(
+        cdp.eval("window.__marker").await.unwrap(),
+        1,
+        "the page reloaded"
+    );
+
+    // The fault scenario's alarm appears with an acknowledge button.
+    let key = "device:mql:unavailable";
+    let sel =
+        format!("document.querySelector('[data-alarm=\"{key}\"] button.ack:not([disabled])')");
+    cdp.wait_eval(&format!("{sel} !== null"), Duration::from_secs(40))
+        .await
+        .expect("the device-offline alarm never appeared on the page");
+    let text = cdp
+        .eval(&format!(
+            "document.querySelector('[data-alarm=\"{key}\"]').textContent"
+        ))
+        .await
+        .unwrap();
+    assert!(
+        text.as_str().unwrap().contains("device mql unavailable"),
+        "{text}"
+    );
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("alarms-page.png");
+    cdp.screenshot(&shot).await.unwrap();
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+    eprintln!("screenshot: {}", shot.display());
+
+    // Acknowledging it from the page works: the agent records it, by the logged-in name, and
+    // the button goes away.
+    cdp.eval(&format!("{sel}.click(); true")).await.unwrap();
+    let acked = wait_for(Duration::from_secs(10), || async {
+        let h = get_json(&http, &format!("/api/alarms/history?key={key}"))
+            .await
+            .ok()?;
+        h["events"]
+            .as_array()?
+            .iter()
+            .find(|e| e["cause"] == "acknowledged")
+            .cloned()
+    })
+    .await
+    .expect("acknowledging from the page did not reach the agent");
+    assert_eq!(acked["by"], "tester");
+    cdp.wait_eval(&format!("{sel} === null"), Duration::from_secs(10))
+        .await
+        .expect("the acknowledge button is still shown");
+    cdp.screenshot(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("alarms-page-acked.png"))
+        .await
+        .unwrap();
+
+    // The maintenance page shows the history with who acknowledged, filtered by severity.
+    cdp.call(
+        "Page.navigate",
+        json!({ "url": format!("http://{http}/maintenance") }),
+    )
+    .await
+    .unwrap();
+    cdp.wait_eval(
+        "[...document.querySelectorAll('#history tr')].some(r => r.textContent.includes('acknowledged') && r.textContent.includes('tester'))",
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("the maintenance page does not show the acknowledgement");
+    cdp.eval(
+        "document.querySelector('select[name=severity]').value = 'critical'; \
+         document.querySelector('#filters button').click(); true",
+    )
+    .await
+    .unwrap();
+    cdp.wait_eval(
+        "![...document.querySelectorAll('#history tr')].some(r => r.textContent.includes('device mql unavailable'))",
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("the severity filter did not filter the history");
+    cdp.screenshot(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("maintenance-page.png"))
+        .await
+        .unwrap();
+    agent.shutdown().await;
+    sim.shutdown().await;
+}
