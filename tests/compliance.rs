@@ -310,3 +310,35 @@ fn broken_profiles_are_rejected_with_a_clear_error() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_mql_unit_offline_the_verdict_is_no_data_not_compliant() {
+    let (sim, agent, http) = start(scenario("normal-near-dry.toml", None, 10.0), "blind").await;
+    let verdict = |v: &'static str| {
+        let http = http.clone();
+        async move {
+            wait_for(Duration::from_secs(30), || async {
+                let c = get_json(&http, "/api/compliance").await.ok()?;
+                (c["verdict"] == v).then_some(c)
+            })
+            .await
+        }
+    };
+    assert!(verdict("compliant").await.is_some(), "never compliant");
+    sim.stop_modbus().await;
+    let c = verdict("no_data")
+        .await
+        .expect("the verdict stayed a pass with the MQL unit offline");
+    let flow = rule(&c, "mql-oil-flow-while-cutting");
+    assert_eq!(flow["monitored"], true);
+    assert_ne!(flow["state"], "ok", "{flow}");
+    assert_eq!(
+        rule(&c, "noise-exposure")["monitored"],
+        false,
+        "no noise sensor is configured"
+    );
+    sim.start_modbus().await.unwrap();
+    assert!(verdict("compliant").await.is_some(), "did not recover");
+    agent.shutdown().await;
+    sim.shutdown().await;
+}

@@ -66,7 +66,15 @@ impl Compliance {
             thread: Mutex::new(None),
         });
         let mut runner = Runner {
-            rules: RuleSet::new(config.profiles.clone()),
+            rules: RuleSet::new(
+                config.profiles.clone(),
+                &config
+                    .devices
+                    .iter()
+                    .flat_map(|d| d.tags.iter().map(|t| t.signal.clone()))
+                    .collect(),
+                config.lubricant.as_ref(),
+            ),
             segmenter: Segmenter::new(config.operations.clone()),
             meters: Meters::default(),
             parts: Parts::default(),
@@ -185,6 +193,8 @@ impl Runner {
             (None, _) => "no_data",
             (Some(_), None) => "not_applicable",
             _ if self.rules.violated() => "violation",
+            // A monitored rule without data (its device down, say) is no pass.
+            (_, Some(p)) if self.rules.blind(&p.id) => "no_data",
             _ if applicable.iter().any(|s| s.state == RuleState::Ok) => "compliant",
             _ => "no_data",
         };

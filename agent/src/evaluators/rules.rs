@@ -37,6 +37,10 @@ pub struct RuleStatus {
     pub source: String,
     pub verified: bool,
     pub severity: Severity,
+    /// Whether this agent is configured to feed the rule at all (its signals mapped, or a
+    /// `[lubricant]` given). An unmonitored rule can never pass or fail; a monitored rule
+    /// without data makes the verdict `no_data`, never `compliant`.
+    pub monitored: bool,
     pub message: String,
 }
 
@@ -81,8 +85,25 @@ pub enum Transition {
     Closed { rule: usize, at_ms: i64 },
 }
 
+/// The signals a rule needs.
+fn inputs(c: &Check) -> Vec<&str> {
+    match c {
+        Check::Range { signal, .. }
+        | Check::PresentWhileCutting { signal, .. }
+        | Check::AbsentWhileIdle { signal, .. }
+        | Check::Consumption { signal, .. } => vec![signal.as_str()],
+        Check::Compatibility { .. } => vec!["tool.material", "workpiece.material_group"],
+        Check::Property { .. } => vec![],
+    }
+}
+
 impl RuleSet {
-    pub fn new(profiles: Vec<Profile>) -> RuleSet {
+    /// `fed`: the canonical signals some device feeds; `lubricant`: the data sheet, if given.
+    pub fn new(
+        profiles: Vec<Profile>,
+        fed: &std::collections::HashSet<String>,
+        lubricant: Option<&Lubricant>,
+    ) -> RuleSet {
         let mut trackers = Vec::new();
         for (pi, p) in profiles.iter().enumerate() {
             for r in &p.rules {
@@ -95,6 +116,12 @@ impl RuleSet {
                     _ => None,
                 };
                 let (kind, limit, unit) = describe(&r.check);
+                let monitored = match &r.check {
+                    Check::Property { property, .. } => lubricant.is_some_and(|l| {
+                        l.number(property).is_some() || l.property(property).is_some()
+                    }),
+                    c => inputs(c).iter().all(|s| fed.contains(*s)),
+                };
                 trackers.push(Tracker {
                     profile: pi,
                     rule: r.clone(),
@@ -114,6 +141,7 @@ impl RuleSet {
                         source: r.source.clone(),
                         verified: r.verified,
                         severity: r.severity,
+                        monitored,
                         message: String::new(),
                     },
                 });
@@ -146,6 +174,13 @@ impl RuleSet {
         self.trackers
             .iter()
             .any(|t| t.status.state == RuleState::Violated && t.rule.severity >= Severity::Warning)
+    }
+
+    /// A monitored rule of the given profile has no data now.
+    pub fn blind(&self, profile: &str) -> bool {
+        self.trackers.iter().any(|t| {
+            t.status.profile == profile && t.status.monitored && t.status.state == RuleState::NoData
+        })
     }
 
     pub fn conditions(&self) -> Vec<Condition> {
@@ -643,6 +678,43 @@ mod tests {
         .unwrap()
     }
 
+    fn sheet() -> Lubricant {
+        Lubricant {
+            name: "Ester X".into(),
+            flash_point_c: Some(140.0),
+            evaporation_loss_pct: Some(10.0),
+            viscosity_40c_mm2_s: Some(30.0),
+            benzo_a_pyrene_ppm: None,
+            biocides: Some(true),
+            base_oil: Some("ester".into()),
+        }
+    }
+
+    fn all() -> std::collections::HashSet<String> {
+        crate::vocabulary::SIGNALS
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn rules_without_a_configured_input_are_unmonitored() {
+        let lub = sheet();
+        let rs = RuleSet::new(vec![profile("gbt31210-near-dry.toml")], &all(), Some(&lub));
+        let st = rs.statuses();
+        let m = |id: &str| st.iter().find(|s| s.id == id).unwrap().monitored;
+        assert!(
+            m("lubricant-flash-point") && !m("lubricant-benzo-a-pyrene"),
+            "not on the data sheet"
+        );
+        let fed: std::collections::HashSet<String> = ["mql.oil_flow".to_string()].into();
+        let rs = RuleSet::new(vec![profile("gbt31210-near-dry.toml")], &fed, None);
+        let st = rs.statuses();
+        let m = |id: &str| st.iter().find(|s| s.id == id).unwrap().monitored;
+        assert!(m("mql-oil-flow-while-cutting"));
+        assert!(!m("mql-air-pressure") && !m("noise-exposure") && !m("lubricant-flash-point"));
+    }
+
     fn state_of(rs: &RuleSet, id: &str) -> RuleState {
         rs.statuses()
             .into_iter()
@@ -666,7 +738,11 @@ mod tests {
 
     #[test]
     fn starvation_is_flagged_after_the_grace_time_and_clears() {
-        let mut rs = RuleSet::new(vec![profile("gbt31210-near-dry.toml")]);
+        let mut rs = RuleSet::new(
+            vec![profile("gbt31210-near-dry.toml")],
+            &all(),
+            Some(&sheet()),
+        );
         let mut t = 0;
         let mut step = |rs: &mut RuleSet, flow, secs: i64, cutting| {
             let mut tr = Vec::new();
@@ -709,7 +785,11 @@ mod tests {
 
     #[test]
     fn aerosol_on_while_idle_is_flagged() {
-        let mut rs = RuleSet::new(vec![profile("gbt31210-near-dry.toml")]);
+        let mut rs = RuleSet::new(
+            vec![profile("gbt31210-near-dry.toml")],
+            &all(),
+            Some(&sheet()),
+        );
         for i in 0..120 {
             rs.step(&Context {
                 frame: &mql_frame(i * 100, 30.0, true, false),
@@ -731,10 +811,11 @@ mod tests {
 
     #[test]
     fn diamond_on_steel_fails_dry_compatibility_and_profiles_follow_the_cooling_mode() {
-        let mut rs = RuleSet::new(vec![
+        let profiles = vec![
             profile("gbt31210-near-dry.toml"),
             profile("gbt28614-dry.toml"),
-        ]);
+        ];
+        let mut rs = RuleSet::new(profiles, &all(), Some(&sheet()));
         let frame = |material: &str, cooling: &str| {
             Frame::from_values(
                 0,
@@ -789,16 +870,12 @@ mod tests {
 
     #[test]
     fn lubricant_properties_are_checked_from_the_data_sheet() {
-        let mut rs = RuleSet::new(vec![profile("gbt31210-near-dry.toml")]);
-        let lub = Lubricant {
-            name: "Ester X".into(),
-            flash_point_c: Some(140.0),
-            evaporation_loss_pct: Some(10.0),
-            viscosity_40c_mm2_s: Some(30.0),
-            benzo_a_pyrene_ppm: None,
-            biocides: Some(true),
-            base_oil: Some("ester".into()),
-        };
+        let mut rs = RuleSet::new(
+            vec![profile("gbt31210-near-dry.toml")],
+            &all(),
+            Some(&sheet()),
+        );
+        let lub = sheet();
         rs.step(&Context {
             frame: &mql_frame(0, 30.0, true, true),
             cutting: true,
