@@ -75,7 +75,7 @@ async fn request(
         .parse()?;
     let head = head.to_ascii_lowercase();
     let body = if head.contains("transfer-encoding: chunked") {
-        dechunk(body)?
+        e2e::dechunk(body)?
     } else {
         body.to_string()
     };
@@ -93,19 +93,6 @@ fn complete(buf: &[u8]) -> bool {
         .find_map(|l| l.strip_prefix("content-length:"))
         .and_then(|n| n.trim().parse::<usize>().ok())
         .is_some_and(|n| body.len() >= n)
-}
-
-fn dechunk(mut s: &str) -> Result<String> {
-    let mut out = String::new();
-    loop {
-        let (size, rest) = s.split_once("\r\n").context("chunk size")?;
-        let n = usize::from_str_radix(size.trim(), 16)?;
-        if n == 0 {
-            return Ok(out);
-        }
-        out.push_str(&rest[..n]);
-        s = &rest[n + 2..];
-    }
 }
 
 fn bearer() -> String {

@@ -65,7 +65,8 @@ pub async fn get(addr: &str, path: &str) -> Result<(u16, String)> {
     Ok((code, body))
 }
 
-fn dechunk(mut s: &str) -> Result<String> {
+/// Decodes a chunked HTTP/1.1 body.
+pub fn dechunk(mut s: &str) -> Result<String> {
     let mut out = String::new();
     loop {
         let (size, rest) = s.split_once("\r\n").context("chunk size")?;

@@ -181,12 +181,21 @@ pub fn leave_one_group_out(
 /// Human-readable table of a report.
 pub fn render(report: &EvaluationReport) -> String {
     let mut s = String::new();
-    let u = &report.target_unit;
-    let uu = &report.usage_unit;
+    // CSV data sets carry no units: print none rather than empty brackets.
+    let u = if report.target_unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", report.target_unit)
+    };
     let _ = writeln!(
         s,
-        "{} — {} — target {} [{u}], learner {:?}, RUL to {} {u} in {uu}",
-        report.dataset, report.protocol, report.target, report.config.learner, report.limit
+        "{} — {} — target {}{u}, learner {:?}, RUL to {}{u} in {}",
+        report.dataset,
+        report.protocol,
+        report.target,
+        report.config.learner,
+        report.limit,
+        report.usage_unit
     );
     let _ = writeln!(
         s,
@@ -242,7 +251,7 @@ pub fn render(report: &EvaluationReport) -> String {
     );
     let _ = writeln!(
         s,
-        "overall RMSE = mean of fold RMSEs; pooled RMSE over all held-out cuts = {:.4} {u}; coverage and RUL pooled over all folds",
+        "overall RMSE = mean of fold RMSEs; pooled RMSE over all held-out cuts = {:.4}{u}; coverage and RUL pooled over all folds",
         o.pooled_rmse
     );
     s

@@ -116,7 +116,9 @@ fn aerosol_left_on_idle_wastes_oil() {
     // ~15 min at 30 ml/h = 7.5 ml sprayed into the air.
     let used = b.mql_oil_used_ml - a.mql_oil_used_ml;
     assert!((6.5..7.6).contains(&used), "{used}");
-    assert!(b.mql_mist_mg_m3 > 3.0, "{}", b.mql_mist_mg_m3);
+    // Spraying into the air with the door open: 30 ml/h · 900 mg/ml · 5 % / (1000/2) m³/h
+    // = 2.7 mg/m³, ten times the level while cutting.
+    assert!(b.mql_mist_mg_m3 > 2.5, "{}", b.mql_mist_mg_m3);
 }
 
 #[test]

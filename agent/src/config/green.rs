@@ -18,8 +18,9 @@ pub struct OperationSettings {
     pub end_delay: Duration,
 }
 
-/// The lubricant in use, from its data sheet; `property` rules check it.
-#[derive(Debug, Clone, Default)]
+/// The lubricant in use, from its data sheet (`[lubricant]`); `property` rules check it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Lubricant {
     pub name: String,
     pub flash_point_c: Option<f64>,

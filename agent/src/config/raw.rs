@@ -30,7 +30,7 @@ pub struct RawConfig {
     pub operations: RawOperations,
     #[serde(default)]
     pub compliance: RawCompliance,
-    pub lubricant: Option<RawLubricant>,
+    pub lubricant: Option<super::green::Lubricant>,
     pub shifts: Option<RawShifts>,
 }
 
@@ -248,18 +248,6 @@ pub struct RawOperations {
 pub struct RawCompliance {
     #[serde(default)]
     pub profiles: Vec<Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawLubricant {
-    pub name: String,
-    pub flash_point_c: Option<f64>,
-    pub evaporation_loss_pct: Option<f64>,
-    pub viscosity_40c_mm2_s: Option<f64>,
-    pub benzo_a_pyrene_ppm: Option<f64>,
-    pub biocides: Option<bool>,
-    pub base_oil: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

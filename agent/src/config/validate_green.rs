@@ -61,15 +61,7 @@ pub fn check(
         }
     }
 
-    let lubricant = raw.lubricant.as_ref().map(|l| Lubricant {
-        name: l.name.clone(),
-        flash_point_c: l.flash_point_c,
-        evaporation_loss_pct: l.evaporation_loss_pct,
-        viscosity_40c_mm2_s: l.viscosity_40c_mm2_s,
-        benzo_a_pyrene_ppm: l.benzo_a_pyrene_ppm,
-        biocides: l.biocides,
-        base_oil: l.base_oil.clone(),
-    });
+    let lubricant = raw.lubricant.clone();
 
     let shifts = match &raw.shifts {
         None => Shifts::default(),

@@ -101,19 +101,30 @@ pub async fn history(
         .unit
         .clone();
     let sig = signal.clone();
-    match tokio::task::spawn_blocking(move || store.history(&sig, from, to, limit as usize)).await {
-        Ok(Ok(samples)) => {
-            Json(json!({ "signal": signal, "unit": unit, "samples": samples })).into_response()
-        }
-        Ok(Err(e)) => (
+    blocking_json(move || {
+        let samples = store.history(&sig, from, to, limit as usize)?;
+        Ok(json!({ "signal": signal, "unit": unit, "samples": samples }))
+    })
+    .await
+}
+
+/// Runs blocking work (SQLite) on the blocking pool and answers its result as JSON, or 500 with
+/// the error.
+pub(super) async fn blocking_json<T, F>(f: F) -> Response
+where
+    T: serde::Serialize + Send + 'static,
+    F: FnOnce() -> anyhow::Result<T> + Send + 'static,
+{
+    let error = |e: String| {
+        (
             StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({ "error": format!("{e:#}") })),
+            Json(json!({ "error": e })),
         )
-            .into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({ "error": e.to_string() })),
-        )
-            .into_response(),
+            .into_response()
+    };
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Json(v).into_response(),
+        Ok(Err(e)) => error(format!("{e:#}")),
+        Err(e) => error(e.to_string()),
     }
 }

@@ -3,12 +3,10 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State as Extract};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
-use super::api::{int_param, BadField};
+use super::api::{blocking_json, int_param, BadField};
 use super::AppState;
 use crate::evaluators::records::Records;
 use crate::value::now_ms;
@@ -24,19 +22,7 @@ async fn query<T: serde::Serialize + Send + 'static>(
     f: impl FnOnce(&Records) -> anyhow::Result<T> + Send + 'static,
 ) -> Response {
     let path = app.store.path().to_path_buf();
-    match tokio::task::spawn_blocking(move || f(&Records::open(&path)?)).await {
-        Ok(Ok(v)) => Json(v).into_response(),
-        Ok(Err(e)) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({ "error": format!("{e:#}") })),
-        )
-            .into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({ "error": e.to_string() })),
-        )
-            .into_response(),
-    }
+    blocking_json(move || f(&Records::open(&path)?)).await
 }
 
 fn window(q: &HashMap<String, String>, default_span_ms: i64) -> Result<(i64, i64), BadField> {
