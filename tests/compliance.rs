@@ -198,14 +198,17 @@ async fn aerosol_left_on_while_idle_is_flagged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oil_and_energy_per_part_match_the_simulators_ground_truth() {
-    // A power step seen 100 ms late is 0.5 simulated seconds at 5x: small against a part of
-    // ~200 s. (At 20x the same jitter is 2 s a step, and several steps a part add up to percents.)
-    let (sim, agent, http) = start(scenario("normal-near-dry.toml", None, 5.0), "per-part").await;
+    // Oil comes from the unit's metered counter and is held to 2 % on every part. Energy
+    // integrates the sampled spindle power: a part boundary noticed a little late moves some
+    // energy from one part into the next (seen: up to ±4.6 % on single parts at 10x on a
+    // loaded machine, always compensated by the neighbour), so the KPI, energy per part as a
+    // mean over consecutive parts, is held to 2 %, and single parts to a 10 % sanity bound.
+    let (sim, agent, http) = start(scenario("normal-near-dry.toml", None, 10.0), "per-part").await;
     // Record the simulator's truth at every part boundary.
     let mut boundaries = Vec::new();
     let mut last = sim.snapshot().cnc.parts_counter;
-    let end = Instant::now() + Duration::from_secs(150);
-    while Instant::now() < end && boundaries.len() < 4 {
+    let end = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < end && boundaries.len() < 5 {
         let s = sim.snapshot();
         if s.cnc.parts_counter != last {
             last = s.cnc.parts_counter;
@@ -214,20 +217,21 @@ async fn oil_and_energy_per_part_match_the_simulators_ground_truth() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(
-        boundaries.len() >= 3,
-        "only {} part boundaries in 150 s",
+        boundaries.len() >= 4,
+        "only {} part boundaries in 120 s",
         boundaries.len()
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
     let parts = get_json(&http, "/api/parts?from_ms=0").await.unwrap();
-    let mut checked = 0;
+    let (mut agent_kwh, mut truth_kwh_sum, mut n) = (0.0, 0.0, 0);
     for pair in boundaries.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
+        let no = f64::from(b.cnc.parts_counter);
         let Some(p) = parts
             .as_array()
             .unwrap()
             .iter()
-            .find(|p| p["part_no"].as_f64() == Some(f64::from(b.cnc.parts_counter)))
+            .find(|p| p["part_no"].as_f64() == Some(no))
         else {
             continue;
         };
@@ -240,29 +244,32 @@ async fn oil_and_energy_per_part_match_the_simulators_ground_truth() {
         let kwh = p["energy_kwh"].as_f64().unwrap() * ratio;
         let ml = p["oil_ml"].as_f64().unwrap();
         println!(
-            "part {}: energy {kwh:.5} kWh vs truth {truth_kwh:.5} ({:+.2} %), oil {ml:.4} ml vs truth {truth_ml:.4} ({:+.2} %)",
-            b.cnc.parts_counter,
+            "part {no}: energy {kwh:.5} kWh vs truth {truth_kwh:.5} ({:+.2} %), oil {ml:.4} ml vs truth {truth_ml:.4} ({:+.2} %)",
             (kwh / truth_kwh - 1.0) * 100.0,
             (ml / truth_ml - 1.0) * 100.0
         );
-        // Oil comes from the unit's metered counter and meets the 2 % target. Energy integrates
-        // the sampled spindle power and lands 0-4 % low per part at 5x (known gap, see the
-        // issue's closing note); 5 % is asserted so that a real regression still fails.
-        assert!(
-            (kwh / truth_kwh - 1.0).abs() < 0.05,
-            "part {}: energy {kwh:.5} kWh vs truth {truth_kwh:.5}",
-            b.cnc.parts_counter
-        );
         assert!(
             (ml / truth_ml - 1.0).abs() < 0.02,
-            "part {}: oil {ml:.4} ml vs truth {truth_ml:.4}",
-            b.cnc.parts_counter
+            "part {no}: oil {ml:.4} ml vs truth {truth_ml:.4}"
         );
-        checked += 1;
+        assert!(
+            (kwh / truth_kwh - 1.0).abs() < 0.05,
+            "part {no}: energy {kwh:.5} kWh vs truth {truth_kwh:.5}"
+        );
+        agent_kwh += kwh;
+        truth_kwh_sum += truth_kwh;
+        n += 1;
     }
+    assert!(n >= 3, "only {n} parts could be compared: {parts}");
+    let mean_error = agent_kwh / truth_kwh_sum - 1.0;
+    println!(
+        "energy per part over {n} parts: {:+.2} %",
+        mean_error * 100.0
+    );
     assert!(
-        checked >= 2,
-        "only {checked} parts could be compared: {parts}"
+        mean_error.abs() < 0.02,
+        "energy per part off by {:+.2} %",
+        mean_error * 100.0
     );
     agent.shutdown().await;
     sim.shutdown().await;
