@@ -35,6 +35,7 @@ pub struct Agent {
     pub state: Arc<State>,
     pub store: Arc<Store>,
     pub compliance: Arc<evaluators::compliance::Compliance>,
+    pub life: Arc<evaluators::life::Life>,
     pub alarms: Arc<alarms::Alarms>,
     /// Where the HTTP server actually listens (the configured port may be 0).
     pub http_addr: SocketAddr,
@@ -46,8 +47,13 @@ impl Agent {
     pub async fn start(config: Config) -> Result<Agent> {
         let state = Arc::new(State::new(&config));
         let store = Store::open(&config.store, &state)?;
-        let compliance =
-            evaluators::compliance::Compliance::start(&config, state.clone(), store.path())?;
+        let life = Arc::new(evaluators::life::Life::open(&config.life, store.path())?);
+        let compliance = evaluators::compliance::Compliance::start(
+            &config,
+            state.clone(),
+            store.path(),
+            life.clone(),
+        )?;
         let mut tasks = sources::spawn_all(&config, &state);
         // rustls (MQTT, webhooks, HTTPS) with ring: it cross-compiles to aarch64 with gcc alone.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -63,6 +69,7 @@ impl Agent {
             state: state.clone(),
             store: store.clone(),
             compliance: compliance.clone(),
+            life: life.clone(),
             shifts: config.shifts.clone(),
             alarms: alarms.clone(),
             auth: http::auth::Auth::new(&config.http),
@@ -87,6 +94,7 @@ impl Agent {
             state,
             store,
             compliance,
+            life,
             alarms,
             http_addr,
             tasks,

@@ -9,8 +9,10 @@ mod raw;
 mod validate;
 mod validate_alarms;
 mod validate_green;
+mod validate_life;
 
 pub use green::{Lubricant, OperationSettings, Shifts};
+pub use validate_life::{LifeSettings, WearModelSettings};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -35,6 +37,8 @@ pub struct Config {
     pub profiles: Vec<crate::evaluators::profile::Profile>,
     pub lubricant: Option<Lubricant>,
     pub shifts: Shifts,
+    /// `[life]`: the wear model for remaining-life predictions, if any.
+    pub life: LifeSettings,
 }
 
 #[derive(Debug, Clone)]

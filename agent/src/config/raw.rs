@@ -32,6 +32,8 @@ pub struct RawConfig {
     pub compliance: RawCompliance,
     pub lubricant: Option<super::green::Lubricant>,
     pub shifts: Option<RawShifts>,
+    #[serde(default)]
+    pub life: RawLife,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -255,4 +257,15 @@ pub struct RawCompliance {
 pub struct RawShifts {
     pub utc_offset: Spanned<String>,
     pub starts: Spanned<Vec<String>>,
+}
+
+// --- Remaining life (checked in validate_life.rs) -----------------------------------------------
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLife {
+    pub wear_model: Option<Spanned<String>>,
+    pub depth_of_cut_mm: Option<Spanned<f64>>,
+    pub mql_pump_rated_strokes: Option<Spanned<f64>>,
+    pub bearing_record_min: Option<Spanned<f64>>,
 }

@@ -182,6 +182,7 @@ pub fn check(file: &Path, source: &str) -> Result<Config, ConfigError> {
         super::validate_alarms::check(&mut d, &raw, &fed, &agent.machine_id);
     let (operations, profiles, lubricant, shifts) =
         super::validate_green::check(&mut d, &raw, file);
+    let life = super::validate_life::check(&mut d, &raw, file);
 
     d.into_result(Config {
         file: file.to_path_buf(),
@@ -195,6 +196,7 @@ pub fn check(file: &Path, source: &str) -> Result<Config, ConfigError> {
         profiles,
         lubricant,
         shifts,
+        life,
     })
 }
 

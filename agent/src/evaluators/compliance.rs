@@ -13,6 +13,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::frame::Frame;
+use super::life::Life;
 use super::operations::{Meters, OperationRecord, Parts, Segmenter};
 use super::records::Records;
 use super::rules::{Context, RuleSet, RuleState, RuleStatus, Transition};
@@ -47,8 +48,14 @@ pub struct Compliance {
 }
 
 impl Compliance {
-    /// Opens the records in the store's file and starts the evaluator thread.
-    pub fn start(config: &Config, state: Arc<State>, store_path: &Path) -> Result<Arc<Compliance>> {
+    /// Opens the records in the store's file and starts the evaluator thread. `life` is fed
+    /// from the same operation segmentation (one notion of "cutting" for both).
+    pub fn start(
+        config: &Config,
+        state: Arc<State>,
+        store_path: &Path,
+        life: Arc<Life>,
+    ) -> Result<Arc<Compliance>> {
         let records = Records::open(store_path)?;
         let closed = records.close_dangling(crate::value::now_ms())?;
         if closed > 0 {
@@ -81,6 +88,7 @@ impl Compliance {
             records,
             lubricant: config.lubricant.clone(),
             open_episodes: vec![None; config.profiles.iter().map(|p| p.rules.len()).sum()],
+            life,
         };
         let (me, tick) = (this.clone(), config.operations.tick);
         let handle = std::thread::Builder::new()
@@ -94,6 +102,7 @@ impl Compliance {
                     last = now;
                     runner.tick(&Frame::capture(&state), dt, &me);
                 }
+                runner.life.flush();
             })?;
         *this.thread.lock().unwrap() = Some(handle);
         Ok(this)
@@ -125,6 +134,7 @@ struct Runner {
     lubricant: Option<Lubricant>,
     /// Per rule: the id of its open violation episode in the records.
     open_episodes: Vec<Option<i64>>,
+    life: Arc<Life>,
 }
 
 impl Runner {
@@ -173,14 +183,22 @@ impl Runner {
                 tracing::error!("compliance: recording an operation failed: {e:#}");
             }
         }
-        if let Some(part) = self
+        let part = self
             .parts
-            .step(frame, &self.meters, dt_s, cutting, violated)
-        {
-            if let Err(e) = self.records.insert_part(&part) {
+            .step(frame, &self.meters, dt_s, cutting, violated);
+        if let Some(part) = &part {
+            if let Err(e) = self.records.insert_part(part) {
                 tracing::error!("compliance: recording a part failed: {e:#}");
             }
         }
+        // Tool usage counts exactly the cutting time the segmenter gives the operation.
+        self.life.step(
+            frame,
+            dt_s,
+            self.segmenter.counted(),
+            &finished,
+            part.is_some(),
+        );
 
         let cooling = frame.text("cooling.mode").map(str::to_string);
         let profile = cooling.as_deref().and_then(|c| self.rules.profile_for(c));

@@ -29,8 +29,10 @@ pub struct Condition {
 }
 
 pub mod compliance;
+pub mod component_life;
 pub mod frame;
 pub mod health;
+pub mod life;
 pub mod operations;
 pub mod profile;
 pub mod records;

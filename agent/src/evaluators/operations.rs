@@ -130,6 +130,8 @@ pub struct Segmenter {
     /// Cutting first seen (with the meters then), waiting for `start_delay`.
     pending: Option<(i64, f64, f64)>,
     quiet_since: Option<i64>,
+    /// Cutting seconds added to the open operation at the last step (what tool usage counts).
+    counted_s: f64,
 }
 
 impl Segmenter {
@@ -139,7 +141,15 @@ impl Segmenter {
             open: None,
             pending: None,
             quiet_since: None,
+            counted_s: 0.0,
         }
+    }
+
+    /// The tool and the cutting seconds the last step added to the open operation, if any:
+    /// usage counters count exactly what the operations count.
+    pub fn counted(&self) -> Option<(&str, f64)> {
+        let tool = self.current()?.tool_id.as_deref()?;
+        (self.counted_s > 0.0).then_some((tool, self.counted_s))
     }
 
     /// Whether the frame shows a cut, before hysteresis.
@@ -178,6 +188,7 @@ impl Segmenter {
     ) -> Vec<OperationRecord> {
         let now = f.now_ms;
         let cutting = self.cutting_now(f);
+        self.counted_s = 0.0;
         let mut done = Vec::new();
         if let Some(open) = &self.open {
             let id = identity(f);
@@ -197,6 +208,7 @@ impl Segmenter {
                     self.quiet_since = None;
                     open.last_cut_ms = now;
                     open.rec.cutting_s += dt_s;
+                    self.counted_s = dt_s;
                     if !violated {
                         open.rec.compliant_s += dt_s;
                     }
@@ -242,6 +254,9 @@ impl Segmenter {
                 }
             }
         }
+        // An operation opened on the tick before a tool or program change never cut: it is no
+        // operation (its start delay is not cutting time either).
+        done.retain(|op| op.cutting_s > 0.0);
         done
     }
 
@@ -448,6 +463,16 @@ mod tests {
         assert!((op.vc_m_min.unwrap() - std::f64::consts::PI * 10.0 * 5.0).abs() < 1e-9);
         assert!((op.fz_mm.unwrap() - 0.05).abs() < 1e-12);
         assert_eq!(op.verdict, "compliant");
+    }
+
+    #[test]
+    fn an_operation_that_never_cut_is_not_recorded() {
+        let (mut seg, mut m, mut t) = (Segmenter::new(settings()), Meters::default(), 0);
+        // Opens after the 300 ms start delay, then the tool changes on the very next tick.
+        run(&mut seg, &mut m, &mut t, "T1", true, 4);
+        assert!(seg.in_operation());
+        assert!(run(&mut seg, &mut m, &mut t, "T2", true, 1).is_empty());
+        assert_eq!(seg.current().unwrap().tool_id.as_deref(), Some("T2"));
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod alarms;
 mod api;
 pub mod auth;
 mod compliance;
+mod life;
 mod metrics;
 pub mod tls;
 
@@ -24,6 +25,7 @@ pub struct AppState {
     pub state: Arc<State>,
     pub store: Arc<Store>,
     pub compliance: Arc<Compliance>,
+    pub life: Arc<crate::evaluators::life::Life>,
     pub shifts: Shifts,
     pub alarms: Arc<crate::alarms::Alarms>,
     pub auth: Arc<auth::Auth>,
@@ -40,6 +42,8 @@ pub fn router(app: AppState) -> Router {
         .route("/api/operations", get(compliance::operations))
         .route("/api/parts", get(compliance::parts))
         .route("/api/summary", get(compliance::summary))
+        .route("/api/life", get(life::view))
+        .route("/api/life/prerun", get(life::prerun))
         .route("/maintenance", get(alarms::maintenance_page))
         .route("/api/alarms", get(alarms::list))
         .route("/api/alarms/history", get(alarms::history))
@@ -79,6 +83,7 @@ fn changing(a: Arc<auth::Auth>) -> Router<AppState> {
             "/api/components/{name}/reset",
             post(alarms::reset_component),
         )
+        .route("/api/tools/{id}/change", post(life::change))
         .route_layer(from_fn_with_state(a, auth::require))
 }
 

@@ -1,0 +1,154 @@
+//! Checks of the `[life]` section: the wear model file is loaded here, so a missing file, a
+//! file of another format version or a model that needs inputs this agent cannot supply is a
+//! configuration error with its line, not a surprise at the first cut.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use models::model_file::WearModelFile;
+use models::WearModel;
+
+use super::diagnostic::Diagnostics;
+use super::raw::RawConfig;
+use crate::evaluators::life::{inputs_supplied, USAGE_UNIT};
+
+/// `[life]`: remaining-life prediction settings. Without a wear model the agent keeps the
+/// per-tool usage counters only.
+#[derive(Debug, Clone)]
+pub struct LifeSettings {
+    pub wear_model: Option<WearModelSettings>,
+    /// The model's `DOC` input: the agent measures no depth of cut, so it is configured.
+    pub depth_of_cut_mm: Option<f64>,
+    /// The MQL pump maker's rated strokes (`mql.pump_strokes` is counted against it).
+    pub mql_pump_rated_strokes: Option<f64>,
+    /// Minutes of spindle running per bearing health record (the IMS indicator: 10).
+    pub bearing_record_min: f64,
+}
+
+impl Default for LifeSettings {
+    fn default() -> Self {
+        LifeSettings {
+            wear_model: None,
+            depth_of_cut_mm: None,
+            mql_pump_rated_strokes: None,
+            bearing_record_min: 10.0,
+        }
+    }
+}
+
+fn positive(d: &mut Diagnostics, v: &Option<toml::Spanned<f64>>, what: &str) -> Option<f64> {
+    match v {
+        Some(v) if v.get_ref().is_nan() || *v.get_ref() <= 0.0 => {
+            d.at(v.span(), format!("{what} must be greater than 0"));
+            None
+        }
+        v => v.as_ref().map(|v| *v.get_ref()),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WearModelSettings {
+    /// The model file as resolved (relative paths are relative to the configuration file).
+    pub path: PathBuf,
+    /// The data set it was trained on (from the file's training metadata).
+    pub dataset: String,
+    pub model: Arc<WearModel>,
+}
+
+pub fn check(d: &mut Diagnostics, raw: &RawConfig, file: &Path) -> LifeSettings {
+    let l = &raw.life;
+    let depth_of_cut_mm = positive(d, &l.depth_of_cut_mm, "depth_of_cut_mm");
+    let base = LifeSettings {
+        wear_model: None,
+        depth_of_cut_mm,
+        mql_pump_rated_strokes: positive(d, &l.mql_pump_rated_strokes, "mql_pump_rated_strokes"),
+        bearing_record_min: positive(d, &l.bearing_record_min, "bearing_record_min")
+            .unwrap_or(10.0),
+    };
+    let Some(p) = &l.wear_model else {
+        return base;
+    };
+    let path = file.parent().unwrap_or(Path::new(".")).join(p.get_ref());
+    let loaded = match WearModelFile::load(&path) {
+        Ok(f) => f,
+        Err(e) => {
+            d.at(p.span(), format!("wear_model: {e}"));
+            return base;
+        }
+    };
+    let model = loaded.model;
+    if model.usage_unit != USAGE_UNIT {
+        d.at(
+            p.span(),
+            format!(
+                "wear_model {}: its usage is in `{}`, the agent counts usage in `{USAGE_UNIT}` of cutting",
+                path.display(),
+                model.usage_unit
+            ),
+        );
+    }
+    let supplied = inputs_supplied(depth_of_cut_mm.is_some());
+    let missing: Vec<String> = model
+        .feature_names()
+        .into_iter()
+        .filter(|n| !supplied.contains(&n.as_str()))
+        .collect();
+    if !missing.is_empty() {
+        let hint = if missing == ["DOC"] {
+            "set depth_of_cut_mm in [life]".to_string()
+        } else {
+            format!("the agent supplies: {}", supplied.join(", "))
+        };
+        d.at(
+            p.span(),
+            format!(
+                "wear_model {} needs inputs this agent cannot supply: `{}` ({hint})",
+                path.display(),
+                missing.join("`, `")
+            ),
+        );
+    }
+    LifeSettings {
+        wear_model: Some(WearModelSettings {
+            path,
+            dataset: loaded.training.dataset,
+            model: Arc::new(model),
+        }),
+        ..base
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    const DEVICE: &str = "[[device]]\nname = \"d\"\nprotocol = \"modbus-tcp\"\naddress = \"127.0.0.1:1\"\n  [[device.tag]]\n  name = \"t\"\n  table = \"input\"\n  address = 0\n";
+
+    fn problems(life: &str) -> String {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/x.toml");
+        match crate::config::parse(&file, &format!("[life]\n{life}\n{DEVICE}")) {
+            Ok(c) => format!("ok {}", c.life.wear_model.is_some()),
+            Err(e) => format!("{e}"),
+        }
+    }
+
+    #[test]
+    fn the_wear_model_is_checked_at_load() {
+        let p =
+            problems("wear_model = \"../models/trained/nasa-milling.json\"\ndepth_of_cut_mm = 1.0");
+        assert_eq!(p, "ok true");
+        let p = problems("wear_model = \"nope.json\"");
+        assert!(
+            p.contains("wear_model") && p.contains("nope.json") && p.contains("x.toml:2"),
+            "{p}"
+        );
+        // The NASA model needs a depth of cut, which the agent does not measure.
+        let p = problems("wear_model = \"../models/trained/nasa-milling.json\"");
+        assert!(p.contains("`DOC`") && p.contains("depth_of_cut_mm"), "{p}");
+        // The PHM 2010 model counts cuts and needs force and vibration features.
+        let p = problems("wear_model = \"../models/trained/phm2010.json\"");
+        assert!(
+            p.contains("usage is in `cuts`") && p.contains("force_x"),
+            "{p}"
+        );
+        assert_eq!(problems(""), "ok false");
+    }
+}

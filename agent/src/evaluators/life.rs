@@ -1,0 +1,771 @@
+//! Per-tool usage and remaining life. The compliance evaluator's operation segmentation is the
+//! one source of "cutting": every tick it hands over the tool that is cutting (if any) and the
+//! operations and parts that finished, and this module counts cutting minutes, cuts, parts and
+//! cutting distance per `tool.id`, predicts flank wear and remaining life after each cut with the
+//! configured wear model (`models` crate), and keeps the shop floor's tool-change labels.
+//!
+//! Counters live in memory and are written to the store's SQLite file at most once a second, so
+//! a power cut loses at most a second of counting while the SD card sees one small transaction
+//! per second at most. The writes run on a writer thread with its own connection: a slow card
+//! must not stall the evaluator's tick (a late tick shifts part and operation boundaries).
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Mutex};
+
+use anyhow::Result;
+use models::{CutRecord, Quantiles, ToolState, WearModel};
+use rusqlite::{params, Connection};
+use serde::{Deserialize, Serialize};
+
+use super::component_life::{BearingTrack, ComponentView, Components};
+use super::frame::Frame;
+use super::operations::OperationRecord;
+use crate::config::LifeSettings;
+
+/// The usage unit of the counters a wear model is fed with.
+pub const USAGE_UNIT: &str = "min";
+
+/// Inputs the agent can give a wear model per cut: cutting conditions of the operation (feed
+/// per revolution, material code as in the NASA milling data: 1 cast iron, 2 steel, the
+/// configured depth of cut) and the operation's spindle statistics.
+pub fn inputs_supplied(depth_of_cut: bool) -> Vec<&'static str> {
+    let mut v = vec![
+        "feed",
+        "material",
+        "vc_m_min",
+        "fz_mm",
+        "speed_rpm",
+        "load_mean_pct",
+        "load_max_pct",
+        "power_mean_kw",
+        "power_max_kw",
+    ];
+    if depth_of_cut {
+        v.push("DOC");
+    }
+    v
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS tool_usage (
+    tool_id TEXT PRIMARY KEY,
+    counters TEXT NOT NULL,           -- Counters as JSON
+    model_state TEXT,                 -- the wear model's ToolState as JSON
+    prediction TEXT,                  -- the latest Prediction as JSON
+    updated_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tool_change (
+    id INTEGER PRIMARY KEY,
+    tool_id TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    reason TEXT NOT NULL,             -- worn_out | broken | preventive
+    by TEXT NOT NULL,                 -- who reported it (the token's or the login's name)
+    censored INTEGER NOT NULL,        -- preventive: the tool's life end was not observed
+    measured_vb_mm REAL,
+    counters TEXT NOT NULL,           -- usage at the change
+    prediction TEXT                   -- the last prediction before the change
+);
+CREATE INDEX IF NOT EXISTS tool_change_ts ON tool_change(ts_ms);
+CREATE TABLE IF NOT EXISTS component_life (
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL,              -- e.g. the spindle bearing's monitor and history as JSON
+    updated_ms INTEGER NOT NULL
+);
+";
+
+/// Usage of one tool since it was last changed, counted only while it cuts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counters {
+    pub cutting_min: f64,
+    /// Finished operations.
+    pub cuts: u64,
+    /// Parts it cut in (a part counts for every tool that cut during it).
+    pub parts: u64,
+    /// ∫ feed rate dt while cutting.
+    pub distance_mm: f64,
+    /// When counting started for this tool (first cut, or its last change).
+    pub since_ms: i64,
+    pub last_cut_ms: Option<i64>,
+}
+
+/// Predicted wear and remaining life after a cut.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub at_ms: i64,
+    pub after_cut: u64,
+    pub cutting_min: f64,
+    /// Flank wear in `vb_unit`.
+    pub vb: Quantiles,
+    pub vb_unit: String,
+    pub limit: f64,
+    /// Remaining minutes of cutting until `limit`.
+    pub remaining_min: Quantiles,
+    /// The same in cuts, at this tool's mean minutes per cut so far.
+    pub remaining_cuts: Quantiles,
+    /// Tool class the model's prior used (workpiece material).
+    pub class: String,
+    pub model_file: String,
+    pub method: String,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Entry {
+    counters: Counters,
+    state: Option<ToolState>,
+    prediction: Option<Prediction>,
+    /// Why the last cut has no prediction, if it has none.
+    note: Option<String>,
+    dirty: bool,
+}
+
+/// A tool change reported from the shop floor: a label for the wear model.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolChange {
+    pub id: i64,
+    pub tool_id: String,
+    pub ts_ms: i64,
+    pub reason: String,
+    /// Preventive changes do not observe the end of life (a censored lifetime).
+    pub censored: bool,
+    pub measured_vb_mm: Option<f64>,
+    pub by: String,
+    pub counters: Counters,
+    pub prediction: Option<Prediction>,
+}
+
+/// One tool as `/api/life` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolView {
+    pub tool_id: String,
+    pub in_spindle: bool,
+    pub counters: Counters,
+    pub prediction: Option<Prediction>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelView {
+    pub file: String,
+    pub dataset: String,
+    pub method: String,
+    pub target: String,
+    pub target_unit: String,
+    pub limit: f64,
+    pub inputs: Vec<String>,
+}
+
+/// What `/api/life` returns.
+#[derive(Debug, Clone, Serialize)]
+pub struct LifeView {
+    /// `null`: no `[life] wear_model` configured, counters only.
+    pub model: Option<ModelView>,
+    pub note: Option<String>,
+    pub tool_in_spindle: Option<String>,
+    /// The tool in the spindle first, then the most recently used.
+    pub tools: Vec<ToolView>,
+    pub recent_changes: Vec<ToolChange>,
+    pub components: Vec<ComponentView>,
+}
+
+struct Model {
+    model: std::sync::Arc<WearModel>,
+    file: String,
+    dataset: String,
+    depth_of_cut_mm: Option<f64>,
+}
+
+impl Model {
+    fn method(&self) -> String {
+        format!(
+            "wear model trained on the `{}` data set (models crate: Taylor prior per material, \
+             ElasticNet on the inputs, monotone filter, split-conformal P10/P90); usage = minutes \
+             of cutting counted by this agent, inputs from each operation; not validated on this \
+             machine: tool-change labels will tell",
+            self.dataset
+        )
+    }
+}
+
+/// What the writer thread is asked to do, in order.
+enum Write {
+    Rows {
+        /// tool id, counters, model state, prediction (JSON).
+        tools: Vec<(String, String, Option<String>, Option<String>)>,
+        bearing: Option<String>,
+        now: i64,
+    },
+    /// A tool was changed: its stored usage goes (after any rows queued before).
+    Delete(String),
+    /// Answer once everything before is stored (a clean stop).
+    Sync(mpsc::Sender<()>),
+}
+
+fn open_db(path: &Path) -> Result<Connection> {
+    let db = Connection::open(path)?;
+    db.busy_timeout(std::time::Duration::from_secs(5))?;
+    // FULL on these connections (the sample writer uses NORMAL): each once-a-second commit of
+    // the counters reaches the card, so a power cut loses at most that second.
+    db.pragma_update(None, "synchronous", "FULL")?;
+    db.execute_batch(SCHEMA)?;
+    Ok(db)
+}
+
+fn write(db: &mut Connection, w: Write) -> Result<()> {
+    match w {
+        Write::Rows {
+            tools,
+            bearing,
+            now,
+        } => {
+            let tx = db.transaction()?;
+            if let Some(b) = bearing {
+                tx.execute(
+                    "INSERT INTO component_life (name, state, updated_ms) VALUES ('spindle-bearing', ?1, ?2)
+                     ON CONFLICT(name) DO UPDATE SET state = ?1, updated_ms = ?2",
+                    params![b, now],
+                )?;
+            }
+            for (id, c, st, p) in tools {
+                tx.execute(
+                    "INSERT INTO tool_usage (tool_id, counters, model_state, prediction, updated_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT(tool_id) DO UPDATE SET counters = ?2, model_state = ?3, prediction = ?4, updated_ms = ?5",
+                    params![id, c, st, p, now],
+                )?;
+            }
+            tx.commit()?;
+        }
+        Write::Delete(id) => {
+            db.execute("DELETE FROM tool_usage WHERE tool_id = ?1", [id])?;
+        }
+        Write::Sync(done) => {
+            let _ = done.send(());
+        }
+    }
+    Ok(())
+}
+
+fn spawn_writer(path: &Path) -> Result<mpsc::Sender<Write>> {
+    let mut db = open_db(path)?;
+    let (tx, rx) = mpsc::channel::<Write>();
+    std::thread::Builder::new()
+        .name("life-writer".into())
+        .spawn(move || {
+            for w in rx {
+                if let Err(e) = write(&mut db, w) {
+                    tracing::error!("life: storing tool usage failed: {e:#}");
+                }
+            }
+        })?;
+    Ok(tx)
+}
+
+struct Tracker {
+    /// For the tool-change labels (written as they are reported).
+    db: Connection,
+    writer: mpsc::Sender<Write>,
+    tools: HashMap<String, Entry>,
+    spindle: Option<String>,
+    /// Tools that cut since the last part boundary.
+    in_part: BTreeSet<String>,
+    last_flush_ms: i64,
+    components: Components,
+}
+
+pub struct Life {
+    path: PathBuf,
+    model: Option<Model>,
+    inner: Mutex<Tracker>,
+}
+
+/// The reasons a tool change may give.
+pub const REASONS: &[&str] = &["worn_out", "broken", "preventive"];
+
+impl Life {
+    /// Opens the tables in the store's file and restores every tool's counters.
+    pub fn open(settings: &LifeSettings, store_path: &Path) -> Result<Life> {
+        let db = open_db(store_path)?;
+        let mut tools = HashMap::new();
+        {
+            let mut stmt =
+                db.prepare("SELECT tool_id, counters, model_state, prediction FROM tool_usage")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })?;
+            for row in rows {
+                let (id, c, s, p) = row?;
+                tools.insert(
+                    id,
+                    Entry {
+                        counters: serde_json::from_str(&c)?,
+                        state: s.and_then(|s| serde_json::from_str(&s).ok()),
+                        prediction: p.and_then(|p| serde_json::from_str(&p).ok()),
+                        ..Entry::default()
+                    },
+                );
+            }
+        }
+        let bearing: BearingTrack = db
+            .query_row(
+                "SELECT state FROM component_life WHERE name = 'spindle-bearing'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        let components = Components::new(
+            settings.mql_pump_rated_strokes,
+            settings.bearing_record_min,
+            bearing,
+        );
+        let model = settings.wear_model.as_ref().map(|m| Model {
+            model: m.model.clone(),
+            file: m.path.display().to_string(),
+            dataset: m.dataset.clone(),
+            depth_of_cut_mm: settings.depth_of_cut_mm,
+        });
+        Ok(Life {
+            path: store_path.to_path_buf(),
+            model,
+            inner: Mutex::new(Tracker {
+                writer: spawn_writer(store_path)?,
+                db,
+                tools,
+                spindle: None,
+                in_part: BTreeSet::new(),
+                last_flush_ms: 0,
+                components,
+            }),
+        })
+    }
+
+    /// One tick of the compliance evaluator (`dt_s` since the last). `cutting`: the tool of
+    /// the open operation and the cutting seconds the segmenter added to it at this tick;
+    /// `finished`: operations that ended at this tick; `part_done`: the parts counter went up.
+    pub fn step(
+        &self,
+        frame: &Frame,
+        dt_s: f64,
+        cutting: Option<(&str, f64)>,
+        finished: &[OperationRecord],
+        part_done: bool,
+    ) {
+        let now = frame.now_ms;
+        let mut t = self.inner.lock().unwrap();
+        t.spindle = frame
+            .text("tool.id")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        t.components.step(frame, dt_s);
+        if let Some((id, cut_s)) = cutting {
+            let feed = frame.num("channel.feedrate").unwrap_or(0.0).max(0.0);
+            let e = t.tools.entry(id.to_string()).or_default();
+            if e.counters.since_ms == 0 {
+                e.counters.since_ms = now;
+            }
+            e.counters.cutting_min += cut_s / 60.0;
+            e.counters.distance_mm += feed * cut_s / 60.0;
+            e.counters.last_cut_ms = Some(now);
+            e.dirty = true;
+            t.in_part.insert(id.to_string());
+        }
+        for op in finished {
+            let Some(id) = op.tool_id.as_deref() else {
+                continue;
+            };
+            let e = t.tools.entry(id.to_string()).or_default();
+            if e.counters.since_ms == 0 {
+                e.counters.since_ms = op.start_ms;
+            }
+            e.counters.cuts += 1;
+            e.dirty = true;
+            if let Some(m) = &self.model {
+                match predict(m, e, op, now) {
+                    Ok(p) => {
+                        e.prediction = Some(p);
+                        e.note = None;
+                    }
+                    Err(why) => e.note = Some(why),
+                }
+            }
+        }
+        if part_done {
+            let used = std::mem::take(&mut t.in_part);
+            for id in used {
+                if let Some(e) = t.tools.get_mut(&id) {
+                    e.counters.parts += 1;
+                    e.dirty = true;
+                }
+            }
+        }
+        if now - t.last_flush_ms >= 1000 {
+            t.last_flush_ms = now;
+            if let Err(e) = flush(&mut t, now) {
+                tracing::error!("life: storing tool usage failed: {e:#}");
+            }
+        }
+    }
+
+    /// Writes what is not yet stored and waits until it is (at a clean stop).
+    pub fn flush(&self) {
+        let (done, wait) = mpsc::channel();
+        {
+            let mut t = self.inner.lock().unwrap();
+            t.components.dirty = true;
+            if let Err(e) = flush(&mut t, crate::value::now_ms()) {
+                tracing::error!("life: storing tool usage failed: {e:#}");
+            }
+            let _ = t.writer.send(Write::Sync(done));
+        }
+        let _ = wait.recv_timeout(std::time::Duration::from_secs(10));
+    }
+
+    /// A tool change from the shop floor: stores the lifetime record (the label) and starts
+    /// the tool's counters and wear state afresh.
+    pub fn change(
+        &self,
+        tool_id: &str,
+        reason: &str,
+        measured_vb_mm: Option<f64>,
+        by: &str,
+        now: i64,
+    ) -> Result<ToolChange> {
+        let mut t = self.inner.lock().unwrap();
+        let old = t.tools.remove(tool_id).unwrap_or_default();
+        let censored = reason == "preventive";
+        let tx = t.db.transaction()?;
+        tx.execute(
+            "INSERT INTO tool_change (tool_id, ts_ms, reason, censored, measured_vb_mm, counters, prediction, by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                tool_id,
+                now,
+                reason,
+                censored,
+                measured_vb_mm,
+                serde_json::to_string(&old.counters)?,
+                old.prediction.as_ref().map(serde_json::to_string).transpose()?,
+                by
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        // Through the writer, so that rows of the old tool queued before cannot come back.
+        t.writer.send(Write::Delete(tool_id.to_string()))?;
+        t.in_part.remove(tool_id);
+        Ok(ToolChange {
+            id,
+            tool_id: tool_id.to_string(),
+            ts_ms: now,
+            reason: reason.to_string(),
+            censored,
+            measured_vb_mm,
+            by: by.to_string(),
+            counters: old.counters,
+            prediction: old.prediction,
+        })
+    }
+
+    /// One tool's counters and latest prediction.
+    pub fn tool(&self, id: &str) -> Option<(Counters, Option<Prediction>)> {
+        let t = self.inner.lock().unwrap();
+        t.tools
+            .get(id)
+            .map(|e| (e.counters.clone(), e.prediction.clone()))
+    }
+
+    pub fn view(&self, max_tools: usize) -> Result<LifeView> {
+        let t = self.inner.lock().unwrap();
+        let mut tools: Vec<ToolView> = t
+            .tools
+            .iter()
+            .map(|(id, e)| ToolView {
+                tool_id: id.clone(),
+                in_spindle: t.spindle.as_deref() == Some(id.as_str()),
+                counters: e.counters.clone(),
+                prediction: e.prediction.clone(),
+                note: e.note.clone(),
+            })
+            .collect();
+        tools.sort_by_key(|v| {
+            (
+                !v.in_spindle,
+                std::cmp::Reverse(v.counters.last_cut_ms.unwrap_or(0)),
+            )
+        });
+        tools.truncate(max_tools);
+        let model = self.model.as_ref().map(|m| ModelView {
+            file: m.file.clone(),
+            dataset: m.dataset.clone(),
+            method: m.method(),
+            target: m.model.target_name.clone(),
+            target_unit: m.model.target_unit.clone(),
+            limit: m.model.limit,
+            inputs: m.model.feature_names(),
+        });
+        let note = self.model.is_none().then(|| {
+            "no [life] wear_model configured: usage counters only, no prediction".to_string()
+        });
+        let mut view = LifeView {
+            model,
+            note,
+            tool_in_spindle: t.spindle.clone(),
+            tools,
+            recent_changes: Vec::new(),
+            components: t.components.view(),
+        };
+        // Read on a connection of its own, without holding up the evaluator's tick.
+        drop(t);
+        view.recent_changes = changes(&Connection::open(&self.path)?, 20)?;
+        Ok(view)
+    }
+}
+
+fn changes(db: &Connection, limit: usize) -> Result<Vec<ToolChange>> {
+    let mut stmt = db.prepare_cached(
+        "SELECT id, tool_id, ts_ms, reason, censored, measured_vb_mm, counters, prediction, by
+         FROM tool_change ORDER BY ts_ms DESC, id DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit as i64], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, bool>(4)?,
+            r.get::<_, Option<f64>>(5)?,
+            r.get::<_, String>(6)?,
+            r.get::<_, Option<String>>(7)?,
+            r.get::<_, String>(8)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, tool_id, ts_ms, reason, censored, measured_vb_mm, c, p, by) = row?;
+        out.push(ToolChange {
+            id,
+            tool_id,
+            ts_ms,
+            reason,
+            censored,
+            measured_vb_mm,
+            by,
+            counters: serde_json::from_str(&c)?,
+            prediction: p.and_then(|p| serde_json::from_str(&p).ok()),
+        });
+    }
+    Ok(out)
+}
+
+/// Hands what changed to the writer thread (serialising is cheap; the commit is not).
+fn flush(t: &mut Tracker, now: i64) -> Result<()> {
+    if !t.tools.values().any(|e| e.dirty) && !t.components.dirty {
+        return Ok(());
+    }
+    let bearing = if t.components.dirty {
+        t.components.dirty = false;
+        Some(serde_json::to_string(&t.components.bearing)?)
+    } else {
+        None
+    };
+    let mut tools = Vec::new();
+    for (id, e) in t.tools.iter_mut().filter(|(_, e)| e.dirty) {
+        tools.push((
+            id.clone(),
+            serde_json::to_string(&e.counters)?,
+            e.state.as_ref().map(serde_json::to_string).transpose()?,
+            e.prediction
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()?,
+        ));
+        e.dirty = false;
+    }
+    t.writer.send(Write::Rows {
+        tools,
+        bearing,
+        now,
+    })?;
+    Ok(())
+}
+
+/// The wear model's class and material code for an ISO 513 workpiece group: the trained
+/// models know steel (P) and cast iron (K) only.
+fn material(group: Option<&str>) -> Option<(&'static str, f64)> {
+    match group? {
+        "P" => Some(("steel", 2.0)),
+        "K" => Some(("cast_iron", 1.0)),
+        _ => None,
+    }
+}
+
+/// Predicts after a finished operation; `Err` says why there is no prediction.
+fn predict(m: &Model, e: &mut Entry, op: &OperationRecord, now: i64) -> Result<Prediction, String> {
+    let (class, code) = material(op.workpiece_group.as_deref()).ok_or_else(|| {
+        format!(
+            "no prediction: workpiece group {} is outside the model's training materials (P steel, K cast iron)",
+            op.workpiece_group.as_deref().unwrap_or("unknown")
+        )
+    })?;
+    let mut cut = CutRecord::new(e.counters.cutting_min).with("material", code);
+    let feed_per_rev = match (op.feed_mm_min, op.speed_rpm) {
+        (Some(f), Some(n)) if n > 0.0 => Some(f / n),
+        _ => None,
+    };
+    let inputs = [
+        ("feed", feed_per_rev),
+        ("DOC", m.depth_of_cut_mm),
+        ("vc_m_min", op.vc_m_min),
+        ("fz_mm", op.fz_mm),
+        ("speed_rpm", op.speed_rpm),
+        ("load_mean_pct", op.load_mean_pct),
+        ("load_max_pct", op.load_max_pct),
+        ("power_mean_kw", op.power_mean_kw),
+        ("power_max_kw", op.power_max_kw),
+    ];
+    for (name, v) in inputs {
+        if let Some(v) = v {
+            cut = cut.with(name, v);
+        }
+    }
+    let state = e.state.get_or_insert_with(|| m.model.new_tool(class));
+    let p = m
+        .model
+        .predict_cut(state, &cut)
+        .map_err(|err| format!("no prediction: {err}"))?;
+    // Minutes per cut so far turn remaining minutes into remaining cuts.
+    let per_cut = e.counters.cutting_min / e.counters.cuts.max(1) as f64;
+    let cuts = |q: f64| if per_cut > 0.0 { q / per_cut } else { 0.0 };
+    Ok(Prediction {
+        at_ms: now,
+        after_cut: e.counters.cuts,
+        cutting_min: e.counters.cutting_min,
+        vb: p.vb,
+        vb_unit: m.model.target_unit.clone(),
+        limit: p.limit,
+        remaining_min: p.rul,
+        remaining_cuts: Quantiles {
+            p10: cuts(p.rul.p10),
+            p50: cuts(p.rul.p50),
+            p90: cuts(p.rul.p90),
+        },
+        class: class.to_string(),
+        model_file: m.file.clone(),
+        method: m.method(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Value;
+
+    fn frame(t: i64, tool: &str, feed: f64) -> Frame {
+        Frame::from_values(
+            t,
+            [
+                ("tool.id", Value::Text(tool.into())),
+                ("channel.feedrate", Value::Number(feed)),
+            ],
+        )
+    }
+
+    fn nasa() -> LifeSettings {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/trained/nasa-milling.json");
+        let f = models::model_file::WearModelFile::load(&path).unwrap();
+        LifeSettings {
+            wear_model: Some(crate::config::WearModelSettings {
+                path,
+                dataset: f.training.dataset,
+                model: std::sync::Arc::new(f.model),
+            }),
+            depth_of_cut_mm: Some(1.0),
+            ..LifeSettings::default()
+        }
+    }
+
+    fn op(tool: &str, start: i64, end: i64) -> OperationRecord {
+        OperationRecord {
+            start_ms: start,
+            end_ms: end,
+            tool_id: Some(tool.into()),
+            workpiece_group: Some("P".into()),
+            speed_rpm: Some(2000.0),
+            feed_mm_min: Some(600.0),
+            ..OperationRecord::default()
+        }
+    }
+
+    #[test]
+    fn counts_only_while_cutting_and_survives_a_reopen() {
+        let dir = std::env::temp_dir().join(format!("life-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("a.db");
+        let _ = std::fs::remove_file(&db);
+        let life = Life::open(&nasa(), &db).unwrap();
+        // 60 s cutting at 600 mm/min, then 60 s idle with the tool in the spindle.
+        let mut t = 1_000_000;
+        for _ in 0..600 {
+            t += 100;
+            life.step(&frame(t, "T1", 600.0), 0.1, Some(("T1", 0.1)), &[], false);
+        }
+        for _ in 0..600 {
+            t += 100;
+            life.step(&frame(t, "T1", 0.0), 0.1, None, &[], false);
+        }
+        life.step(
+            &frame(t, "T1", 0.0),
+            0.0,
+            None,
+            &[op("T1", 1_000_000, t)],
+            true,
+        );
+        let v = life.view(10).unwrap();
+        let c = &v.tools[0].counters;
+        assert!((c.cutting_min - 1.0).abs() < 1e-6, "{c:?}");
+        assert!((c.distance_mm - 600.0).abs() < 1e-3, "{c:?}");
+        assert_eq!((c.cuts, c.parts), (1, 1));
+        let p = v.tools[0].prediction.as_ref().expect("a prediction");
+        assert!(p.vb.p10 <= p.vb.p50 && p.vb.p50 <= p.vb.p90, "{p:?}");
+        assert!(
+            p.remaining_min.p10 <= p.remaining_min.p50
+                && p.remaining_min.p50 <= p.remaining_min.p90
+        );
+        life.flush();
+        drop(life);
+        let again = Life::open(&nasa(), &db).unwrap();
+        let v2 = again.view(10).unwrap();
+        assert_eq!(v2.tools[0].counters, v.tools[0].counters);
+        assert_eq!(v2.tools[0].prediction, v.tools[0].prediction);
+        // A change stores the label and starts the tool afresh.
+        let ch = again
+            .change("T1", "preventive", Some(0.12), "test", t + 1)
+            .unwrap();
+        assert!(ch.censored && ch.counters.cuts == 1);
+        let v3 = again.view(10).unwrap();
+        assert!(v3.tools.is_empty());
+        assert_eq!(v3.recent_changes[0].measured_vb_mm, Some(0.12));
+    }
+
+    #[test]
+    fn materials_outside_the_training_data_get_no_prediction() {
+        let dir = std::env::temp_dir().join(format!("life-unit-b-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = std::fs::remove_file(dir.join("b.db"));
+        let life = Life::open(&nasa(), &dir.join("b.db")).unwrap();
+        let mut o = op("T9", 0, 1000);
+        o.workpiece_group = Some("N".into());
+        life.step(&frame(1000, "T9", 0.0), 0.0, None, &[o], false);
+        let v = life.view(10).unwrap();
+        assert!(v.tools[0].prediction.is_none());
+        assert!(v.tools[0].note.as_deref().unwrap().contains("group N"));
+    }
+}

@@ -1,0 +1,161 @@
+//! Remaining-life endpoints: `GET /api/life`, `GET /api/life/prerun?program=NAME`, and the
+//! shop floor's tool-change label `POST /api/tools/{id}/change` (behind the token).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use axum::extract::{Extension, Path, Query, State as Extract};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::api::{blocking_json, BadField};
+use super::auth::Who;
+use super::AppState;
+use crate::evaluators::life::REASONS;
+use crate::evaluators::records::Records;
+use crate::value::now_ms;
+
+/// Tools shown: the one in the spindle and the most recently used.
+const MAX_TOOLS: usize = 50;
+
+/// `GET /api/life`: per tool, usage counters and the latest prediction with its model.
+pub async fn view(Extract(app): Extract<AppState>) -> Response {
+    let life = app.life.clone();
+    blocking_json(move || life.view(MAX_TOOLS)).await
+}
+
+fn bad(field: &'static str, message: String) -> Response {
+    BadField { field, message }.into_response()
+}
+
+/// `POST /api/tools/{id}/change` with `{"reason": "worn_out"|"broken"|"preventive",
+/// "measured_vb_mm": 0.21}` (the measurement optional).
+pub async fn change(
+    Extract(app): Extract<AppState>,
+    Extension(Who(who)): Extension<Who>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let v: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        Ok(_) | Err(_) => return bad(
+            "reason",
+            "body must be a JSON object like {\"reason\": \"worn_out\", \"measured_vb_mm\": 0.25}"
+                .into(),
+        ),
+    };
+    let reason = match v.get("reason").and_then(|r| r.as_str()) {
+        Some(r) if REASONS.contains(&r) => r.to_string(),
+        _ => {
+            return bad(
+                "reason",
+                format!(
+                    "`reason` must be one of {}, got {}",
+                    REASONS.join(", "),
+                    v.get("reason").unwrap_or(&serde_json::Value::Null)
+                ),
+            )
+        }
+    };
+    let vb = match v.get("measured_vb_mm") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(x) => match x.as_f64() {
+            // A flank wear land beyond a few millimetres is a typo, not a measurement.
+            Some(mm) if (0.0..=5.0).contains(&mm) => Some(mm),
+            _ => {
+                return bad(
+                    "measured_vb_mm",
+                    format!("`measured_vb_mm` must be a number of millimetres 0..=5, got {x}"),
+                )
+            }
+        },
+    };
+    if id.trim().is_empty() {
+        return bad("id", "the tool id in the path is empty".into());
+    }
+    let life = app.life.clone();
+    blocking_json(move || life.change(&id, &reason, vb, &who, now_ms())).await
+}
+
+/// One tool in a pre-run check.
+#[derive(Debug, Serialize)]
+struct PrerunTool {
+    tool_id: String,
+    /// Minutes of cutting this program needed from the tool per part (mean over stored parts).
+    needed_min_per_part: f64,
+    parts_seen: usize,
+    remaining_min_p10: Option<f64>,
+    /// Whole parts the tool can still cut at its P10 remaining life.
+    parts_left_p10: Option<u64>,
+    /// `enough`, `not_enough`, or `no_prediction`.
+    verdict: &'static str,
+}
+
+/// `GET /api/life/prerun?program=NAME`: for each tool the program used before, the cutting
+/// minutes one part needs against the tool's predicted remaining life P10.
+pub async fn prerun(
+    Extract(app): Extract<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(program) = q.get("program").filter(|p| !p.is_empty()).cloned() else {
+        return bad(
+            "program",
+            "`program` is required, e.g. ?program=O1000".into(),
+        );
+    };
+    let path = app.store.path().to_path_buf();
+    let life = app.life.clone();
+    blocking_json(move || {
+        // The last 30 days are what the program looks like now (and bound the query).
+        let now = now_ms();
+        let ops = Records::open(&path)?.operations(now - 30 * 86_400_000, now, 10_000)?;
+        // Per tool: cutting seconds and the parts they belong to.
+        let mut per_tool: BTreeMap<String, (f64, BTreeSet<i64>)> = BTreeMap::new();
+        for o in ops
+            .iter()
+            .filter(|o| o.record.program.as_deref() == Some(program.as_str()))
+        {
+            let Some(tool) = &o.record.tool_id else {
+                continue;
+            };
+            let e = per_tool.entry(tool.clone()).or_default();
+            e.0 += o.record.cutting_s;
+            // An operation without a parts counter is its own part.
+            e.1.insert(o.record.part_no.map_or(-o.id, |p| p as i64));
+        }
+        let tools: Vec<PrerunTool> = per_tool
+            .into_iter()
+            .map(|(tool_id, (s, parts))| {
+                let needed = s / 60.0 / parts.len().max(1) as f64;
+                let p10 = life
+                    .tool(&tool_id)
+                    .and_then(|(_, p)| p)
+                    .map(|p| p.remaining_min.p10);
+                PrerunTool {
+                    verdict: match p10 {
+                        None => "no_prediction",
+                        Some(r) if r >= needed => "enough",
+                        Some(_) => "not_enough",
+                    },
+                    tool_id,
+                    needed_min_per_part: needed,
+                    parts_seen: parts.len(),
+                    remaining_min_p10: p10,
+                    parts_left_p10: p10
+                        .filter(|_| needed > 0.0)
+                        .map(|r| (r / needed).floor().max(0.0) as u64),
+                }
+            })
+            .collect();
+        let verdict = if tools.is_empty() {
+            "unknown_program"
+        } else if tools.iter().any(|t| t.verdict == "not_enough") {
+            "not_enough"
+        } else if tools.iter().all(|t| t.verdict == "enough") {
+            "enough"
+        } else {
+            "no_prediction"
+        };
+        Ok(serde_json::json!({ "program": program, "verdict": verdict, "tools": tools }))
+    })
+    .await
+}

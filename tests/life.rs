@@ -1,0 +1,309 @@
+//! Tool usage and remaining life end to end: the simulator over real sockets, the agent
+//! in-process with the NASA milling wear model from configs/agent.toml, read over HTTP.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use agent::Agent;
+use anyhow::{Context, Result};
+use e2e::{get_json, temp_dir, wait_for};
+use serde_json::Value as Json;
+use simulator::Simulator;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TOKEN: &str = "life-test-token-0123456789";
+
+fn config(store: &std::path::Path) -> agent::config::Config {
+    let mut cfg = agent::demo::simulator_config();
+    cfg.agent.listen = "127.0.0.1:0".into();
+    cfg.store.path = store.to_path_buf();
+    cfg.http.token = Some(TOKEN.into());
+    cfg
+}
+
+/// `POST path` with a JSON body and optional headers; status and body.
+async fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Result<(u16, Json)> {
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await??;
+    let text = String::from_utf8(buf)?;
+    let (head, body) = text.split_once("\r\n\r\n").context("no header end")?;
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .context("no status")?
+        .parse()?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        e2e::dechunk(body)?
+    } else {
+        body.to_string()
+    };
+    Ok((code, serde_json::from_str(&body).unwrap_or(Json::Null)))
+}
+
+fn counters(life: &Json) -> BTreeMap<String, Json> {
+    life["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["tool_id"].as_str().unwrap().to_string(),
+                t["counters"].clone(),
+            )
+        })
+        .collect()
+}
+
+fn ordered(q: &Json) -> bool {
+    let (a, b, c) = (q["p10"].as_f64(), q["p50"].as_f64(), q["p90"].as_f64());
+    matches!((a, b, c), (Some(a), Some(b), Some(c)) if a <= b && b <= c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_counts_while_cutting_predicts_after_cuts_and_survives_a_restart() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../configs/scenarios/normal-near-dry.toml");
+    let mut sc =
+        simulator::scenario::ScenarioConfig::from_toml_str(&std::fs::read_to_string(path).unwrap())
+            .unwrap();
+    sc.opcua.listen = "127.0.0.1:0".parse().unwrap();
+    sc.modbus.listen = "127.0.0.1:0".parse().unwrap();
+    sc.time_scale = 20.0;
+    let sim = Simulator::start(sc).await.unwrap();
+    let store = temp_dir("life").join("agent.db");
+    let mut cfg = config(&store);
+    agent::demo::point_at(&mut cfg, &sim.opcua_endpoint(), sim.modbus_addr());
+    let agent = Agent::start(cfg).await.unwrap();
+    let http = agent.http_addr.to_string();
+
+    // After a few cuts every tool that cut has a prediction, quantiles in order.
+    let life = wait_for(Duration::from_secs(60), || async {
+        let l = get_json(&http, "/api/life").await.ok()?;
+        let tools = l["tools"].as_array()?;
+        (tools.len() >= 2 && tools.iter().all(|t| t["prediction"].is_object())).then_some(l)
+    })
+    .await
+    .expect("no predictions for two tools within 60 s");
+    assert!(
+        life["model"]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("nasa-milling.json"),
+        "{life}"
+    );
+    assert!(life["model"]["method"]
+        .as_str()
+        .unwrap()
+        .contains("nasa-milling"));
+    for t in life["tools"].as_array().unwrap() {
+        let p = &t["prediction"];
+        assert!(ordered(&p["vb"]), "{t}");
+        assert!(ordered(&p["remaining_min"]), "{t}");
+        assert!(ordered(&p["remaining_cuts"]), "{t}");
+        assert_eq!(p["vb_unit"], "mm");
+        assert_eq!(p["class"], "steel", "workpiece group P");
+        let c = &t["counters"];
+        assert!(c["cutting_min"].as_f64().unwrap() > 0.0, "{t}");
+        assert!(c["distance_mm"].as_f64().unwrap() > 0.0, "{t}");
+        assert!(c["cuts"].as_u64().unwrap() >= 1, "{t}");
+    }
+
+    // Components: the pump's rated life from its stroke counter, the bearing's trend.
+    let comps = life["components"].as_array().unwrap();
+    let pump = comps.iter().find(|c| c["name"] == "mql-pump").unwrap();
+    assert!(pump["used"].as_f64().unwrap() > 0.0, "{pump}");
+    assert_eq!(pump["rated"], 50_000_000.0);
+    assert!(pump["consumed_fraction"].as_f64().unwrap() > 0.0, "{pump}");
+    assert!(pump["method"].as_str().unwrap().contains("MqlPump"));
+    let bearing = comps
+        .iter()
+        .find(|c| c["name"] == "spindle-bearing")
+        .unwrap();
+    assert!(bearing["method"]
+        .as_str()
+        .unwrap()
+        .contains("BearingMonitor"));
+    assert!(
+        bearing["used"].as_f64().unwrap() > 0.0,
+        "spindle running hours: {bearing}"
+    );
+    assert!(
+        bearing["remaining"].is_null(),
+        "no trend after seconds: {bearing}"
+    );
+
+    // A tool out of the spindle counted exactly the cutting time of its operations.
+    let ops = get_json(&http, "/api/operations?from_ms=0").await.unwrap();
+    let life = get_json(&http, "/api/life").await.unwrap();
+    for t in life["tools"].as_array().unwrap() {
+        if t["in_spindle"] == true {
+            continue;
+        }
+        let id = t["tool_id"].as_str().unwrap();
+        let ops_s: f64 = ops
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["tool_id"] == id)
+            .map(|o| o["cutting_s"].as_f64().unwrap())
+            .sum();
+        let counted_s = t["counters"]["cutting_min"].as_f64().unwrap() * 60.0;
+        assert!(
+            (counted_s - ops_s).abs() < 0.01,
+            "tool {id}: counted {counted_s} s, operations {ops_s} s"
+        );
+    }
+
+    // Pre-run check for the program that ran.
+    let program = ops[0]["program"].as_str().unwrap().to_string();
+    let pre = get_json(&http, &format!("/api/life/prerun?program={program}"))
+        .await
+        .unwrap();
+    assert!(!pre["tools"].as_array().unwrap().is_empty(), "{pre}");
+    for t in pre["tools"].as_array().unwrap() {
+        assert!(t["needed_min_per_part"].as_f64().unwrap() > 0.0, "{t}");
+        if let Some(p10) = t["remaining_min_p10"].as_f64() {
+            let need = t["needed_min_per_part"].as_f64().unwrap();
+            assert_eq!(t["verdict"] == "enough", p10 >= need, "{t}");
+            assert_eq!(
+                t["parts_left_p10"].as_u64().unwrap(),
+                (p10 / need).floor() as u64
+            );
+        }
+        assert!(["enough", "not_enough", "no_prediction"].contains(&t["verdict"].as_str().unwrap()));
+    }
+    let (code, body) = e2e::get(&http, "/api/life/prerun").await.unwrap();
+    assert_eq!(code, 400);
+    assert!(body.contains("\"field\":\"program\""), "{body}");
+
+    // With the machine gone nothing counts: no cutting, no usage.
+    sim.shutdown().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let before = counters(&get_json(&http, "/api/life").await.unwrap());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = counters(&get_json(&http, "/api/life").await.unwrap());
+    assert_eq!(before, after);
+
+    // A restart on the same store restores every counter and prediction.
+    let predictions = get_json(&http, "/api/life").await.unwrap();
+    agent.shutdown().await;
+    let agent = Agent::start(config(&store)).await.unwrap();
+    let http = agent.http_addr.to_string();
+    let restored = get_json(&http, "/api/life").await.unwrap();
+    assert_eq!(counters(&restored), after);
+    let running = |l: &Json| {
+        l["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "spindle-bearing")
+            .unwrap()["used"]
+            .clone()
+    };
+    assert_eq!(
+        running(&restored),
+        running(&predictions),
+        "spindle running hours kept"
+    );
+    for t in restored["tools"].as_array().unwrap() {
+        let was = predictions["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["tool_id"] == t["tool_id"])
+            .unwrap();
+        assert_eq!(t["prediction"], was["prediction"]);
+    }
+
+    // A tool change is a label from the shop floor: token needed, input checked, stored.
+    let tool = restored["tools"][0]["tool_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = format!("/api/tools/{tool}/change");
+    let good = r#"{"reason": "worn_out", "measured_vb_mm": 0.31}"#;
+    let (code, _) = post(&http, &url, &[], good).await.unwrap();
+    assert_eq!(code, 401, "a change without the token");
+    let auth = format!("Bearer {TOKEN}");
+    let with = [("Authorization", auth.as_str()), ("X-Agent-User", "li")];
+    for (body, field) in [
+        (r#"{"reason": "tired"}"#, "reason"),
+        (r#"{"measured_vb_mm": 0.2}"#, "reason"),
+        (
+            r#"{"reason": "broken", "measured_vb_mm": "a lot"}"#,
+            "measured_vb_mm",
+        ),
+        (
+            r#"{"reason": "broken", "measured_vb_mm": -1}"#,
+            "measured_vb_mm",
+        ),
+        ("not json", "reason"),
+    ] {
+        let (code, v) = post(&http, &url, &with, body).await.unwrap();
+        assert_eq!(
+            (code, v["field"].as_str()),
+            (400, Some(field)),
+            "{body}: {v}"
+        );
+    }
+    assert_eq!(
+        counters(&get_json(&http, "/api/life").await.unwrap()),
+        after
+    );
+    let (code, v) = post(&http, &url, &with, good).await.unwrap();
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["censored"], false);
+    assert_eq!(v["counters"], after[&tool]);
+    let life = get_json(&http, "/api/life").await.unwrap();
+    let ch = &life["recent_changes"][0];
+    assert_eq!(ch["tool_id"], tool.as_str());
+    assert_eq!(ch["reason"], "worn_out");
+    assert_eq!(ch["measured_vb_mm"], 0.31);
+    assert_eq!(ch["by"], "li");
+    assert!(
+        ch["prediction"].is_object(),
+        "the last prediction is kept with the label"
+    );
+    assert!(
+        !counters(&life).contains_key(&tool),
+        "the changed tool starts afresh"
+    );
+    let (_, v) = post(&http, &url, &with, r#"{"reason": "preventive"}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        v["censored"], true,
+        "a preventive change is a censored lifetime"
+    );
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_wear_model_the_api_says_counters_only() {
+    let mut cfg = config(&temp_dir("life-no-model").join("agent.db"));
+    cfg.life = agent::config::LifeSettings::default();
+    let agent = Agent::start(cfg).await.unwrap();
+    let life = get_json(&agent.http_addr.to_string(), "/api/life")
+        .await
+        .unwrap();
+    assert!(life["model"].is_null(), "{life}");
+    assert!(
+        life["note"].as_str().unwrap().contains("counters only"),
+        "{life}"
+    );
+    agent.shutdown().await;
+}
