@@ -10,90 +10,13 @@ use std::time::{Duration, Instant};
 
 use agent::Agent;
 use anyhow::{bail, Context, Result};
-use e2e::{free_port, get_json, temp_dir, wait_for};
+use e2e::{free_port, get_json, request, temp_dir, wait_for};
 use serde_json::{json, Value as Json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "test-token-0123456789";
 const DEAD_KEY: &str = "device:dead:unavailable";
 
 // --- helpers -----------------------------------------------------------------------------------
-
-/// A response: status, headers (lower-cased names), body.
-struct Reply {
-    code: u16,
-    head: String,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Json {
-        serde_json::from_str(&self.body).unwrap_or(Json::Null)
-    }
-}
-
-/// One HTTP/1.1 request over a fresh socket.
-async fn request(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Result<Reply> {
-    let mut s = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
-        .await
-        .context("connect timed out")??;
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).await?;
-    // Read to the end, or to Content-Length (Chromium's DevTools server keeps the socket open).
-    let mut buf = Vec::new();
-    let end = Instant::now() + Duration::from_secs(5);
-    loop {
-        let mut chunk = [0u8; 8192];
-        let n = tokio::time::timeout_at(end.into(), s.read(&mut chunk))
-            .await
-            .context("read timed out")??;
-        buf.extend_from_slice(&chunk[..n]);
-        if n == 0 || complete(&buf) {
-            break;
-        }
-    }
-    let text = String::from_utf8(buf)?;
-    let (head, body) = text.split_once("\r\n\r\n").context("no header end")?;
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .context("no status")?
-        .parse()?;
-    let head = head.to_ascii_lowercase();
-    let body = if head.contains("transfer-encoding: chunked") {
-        e2e::dechunk(body)?
-    } else {
-        body.to_string()
-    };
-    Ok(Reply { code, head, body })
-}
-
-/// A response with a Content-Length that has all its body.
-fn complete(buf: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(buf);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-        return false;
-    };
-    head.to_ascii_lowercase()
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|n| n.trim().parse::<usize>().ok())
-        .is_some_and(|n| body.len() >= n)
-}
 
 fn bearer() -> String {
     format!("Bearer {TOKEN}")

@@ -34,35 +34,86 @@ where
     }
 }
 
-/// `GET path` on `host:port`; the status code and body.
-pub async fn get(addr: &str, path: &str) -> Result<(u16, String)> {
+/// A response: status, headers (lower-cased names), body.
+pub struct Reply {
+    pub code: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// One HTTP/1.1 request over a fresh socket; headers are (name, value) pairs.
+pub async fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<Reply> {
     let mut s = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
         .await
         .context("connect timed out")??;
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await?;
+    // Read to the end, or to Content-Length (Chromium's DevTools server keeps the socket open).
     let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
-        .await
-        .context("read timed out")??;
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut chunk = [0u8; 8192];
+        let n = tokio::time::timeout_at(end.into(), s.read(&mut chunk))
+            .await
+            .context("read timed out")??;
+        buf.extend_from_slice(&chunk[..n]);
+        if n == 0 || complete(&buf) {
+            break;
+        }
+    }
     let text = String::from_utf8(buf)?;
     let (head, body) = text.split_once("\r\n\r\n").context("no header end")?;
-    let code: u16 = head
+    let code = head
         .split_whitespace()
         .nth(1)
         .context("no status")?
         .parse()?;
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
+    let head = head.to_ascii_lowercase();
+    let body = if head.contains("transfer-encoding: chunked") {
         dechunk(body)?
     } else {
         body.to_string()
     };
-    Ok((code, body))
+    Ok(Reply { code, head, body })
+}
+
+/// A response with a Content-Length that has all its body.
+fn complete(buf: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(buf);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return false;
+    };
+    head.to_ascii_lowercase()
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .is_some_and(|n| body.len() >= n)
+}
+
+/// `GET path` on `host:port`; the status code and body.
+pub async fn get(addr: &str, path: &str) -> Result<(u16, String)> {
+    let r = request(addr, "GET", path, &[], "").await?;
+    Ok((r.code, r.body))
 }
 
 /// Decodes a chunked HTTP/1.1 body.

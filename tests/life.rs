@@ -5,11 +5,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use agent::Agent;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use e2e::{get_json, temp_dir, wait_for};
 use serde_json::Value as Json;
 use simulator::Simulator;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "life-test-token-0123456789";
 
@@ -23,35 +22,10 @@ fn config(store: &std::path::Path) -> agent::config::Config {
 
 /// `POST path` with a JSON body and optional headers; status and body.
 async fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Result<(u16, Json)> {
-    let mut s = tokio::net::TcpStream::connect(addr).await?;
-    let mut req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).await?;
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await??;
-    let text = String::from_utf8(buf)?;
-    let (head, body) = text.split_once("\r\n\r\n").context("no header end")?;
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .context("no status")?
-        .parse()?;
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        e2e::dechunk(body)?
-    } else {
-        body.to_string()
-    };
-    Ok((code, serde_json::from_str(&body).unwrap_or(Json::Null)))
+    let mut with = vec![("Content-Type", "application/json")];
+    with.extend_from_slice(headers);
+    let r = e2e::request(addr, "POST", path, &with, body).await?;
+    Ok((r.code, r.json()))
 }
 
 fn counters(life: &Json) -> BTreeMap<String, Json> {
