@@ -211,31 +211,7 @@ async fn opcua_serves_the_cnc_nodes() {
     assert!(url.starts_with("opc.tcp://127.0.0.1:") && url.ends_with('/'));
 
     let pki = std::env::temp_dir().join(format!("sim-it-client-pki-{}", std::process::id()));
-    let mut client = ClientBuilder::new()
-        .application_name("simulator test client")
-        .application_uri("urn:green-machining:simulator:test-client")
-        .pki_dir(&pki)
-        .create_sample_keypair(false)
-        .trust_server_certs(true)
-        .session_retry_limit(3)
-        .client()
-        .unwrap();
-    let (session, event_loop) = with_timeout(client.connect_to_matching_endpoint(
-        (
-            url.as_str(),
-            SecurityPolicy::None.to_str(),
-            MessageSecurityMode::None,
-            UserTokenPolicy::anonymous(),
-        ),
-        IdentityToken::Anonymous,
-    ))
-    .await
-    .unwrap();
-    let handle = event_loop.spawn();
-    with_timeout(session.wait_for_connection()).await;
-    let ns = with_timeout(session.get_namespace_index(NAMESPACE_URI))
-        .await
-        .unwrap();
+    let (session, handle, ns) = connect(&url, &pki).await;
 
     pause_while_cutting(&sim).await;
     let snap = sim.snapshot();
@@ -268,31 +244,7 @@ async fn opcua_serves_the_cnc_nodes() {
     sim.stop_opcua().await;
     sim.start_opcua().await.unwrap();
     assert_eq!(sim.opcua_endpoint(), url);
-    let mut client = ClientBuilder::new()
-        .application_name("simulator test client")
-        .application_uri("urn:green-machining:simulator:test-client")
-        .pki_dir(&pki)
-        .create_sample_keypair(false)
-        .trust_server_certs(true)
-        .session_retry_limit(3)
-        .client()
-        .unwrap();
-    let (session, event_loop) = with_timeout(client.connect_to_matching_endpoint(
-        (
-            url.as_str(),
-            SecurityPolicy::None.to_str(),
-            MessageSecurityMode::None,
-            UserTokenPolicy::anonymous(),
-        ),
-        IdentityToken::Anonymous,
-    ))
-    .await
-    .unwrap();
-    let handle = event_loop.spawn();
-    with_timeout(session.wait_for_connection()).await;
-    let ns = with_timeout(session.get_namespace_index(NAMESPACE_URI))
-        .await
-        .unwrap();
+    let (session, handle, ns) = connect(&url, &pki).await;
     let v = with_timeout(session.read(
         &[NodeId::new(ns, "Tool.Identifier").into()],
         TimestampsToReturn::Both,
@@ -308,4 +260,42 @@ async fn opcua_serves_the_cnc_nodes() {
     handle.abort();
     sim.shutdown().await;
     std::fs::remove_dir_all(&pki).ok();
+}
+
+/// An anonymous, unsecured client session to the simulator, its event loop, and the index of
+/// the simulator's namespace.
+async fn connect(
+    url: &str,
+    pki: &std::path::Path,
+) -> (
+    std::sync::Arc<opcua::client::Session>,
+    tokio::task::JoinHandle<opcua::types::StatusCode>,
+    u16,
+) {
+    let mut client = ClientBuilder::new()
+        .application_name("simulator test client")
+        .application_uri("urn:green-machining:simulator:test-client")
+        .pki_dir(pki)
+        .create_sample_keypair(false)
+        .trust_server_certs(true)
+        .session_retry_limit(3)
+        .client()
+        .unwrap();
+    let (session, event_loop) = with_timeout(client.connect_to_matching_endpoint(
+        (
+            url,
+            SecurityPolicy::None.to_str(),
+            MessageSecurityMode::None,
+            UserTokenPolicy::anonymous(),
+        ),
+        IdentityToken::Anonymous,
+    ))
+    .await
+    .unwrap();
+    let handle = event_loop.spawn();
+    with_timeout(session.wait_for_connection()).await;
+    let ns = with_timeout(session.get_namespace_index(NAMESPACE_URI))
+        .await
+        .unwrap();
+    (session, handle, ns)
 }
