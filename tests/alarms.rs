@@ -720,12 +720,15 @@ impl Cdp {
     async fn wait_eval(&mut self, expr: &str, timeout: Duration) -> Result<Json> {
         let end = Instant::now() + timeout;
         loop {
-            let v = self.eval(expr).await?;
-            if !(v.is_null() || v == false || v == "") {
-                return Ok(v);
-            }
+            // While a navigation is under way the new document may be committed but not yet
+            // parsed, so the expression can throw; that counts as "not yet", not as a failure.
+            let last = match self.eval(expr).await {
+                Ok(v) if !(v.is_null() || v == false || v == "") => return Ok(v),
+                Ok(v) => v.to_string(),
+                Err(e) => format!("{e:#}"),
+            };
             if Instant::now() > end {
-                bail!("timed out waiting for `{expr}`");
+                bail!("timed out waiting for `{expr}` (last: {last})");
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
