@@ -49,14 +49,7 @@ fn ordered(q: &Json) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_counts_while_cutting_predicts_after_cuts_and_survives_a_restart() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../configs/scenarios/normal-near-dry.toml");
-    let mut sc =
-        simulator::scenario::ScenarioConfig::from_toml_str(&std::fs::read_to_string(path).unwrap())
-            .unwrap();
-    sc.opcua.listen = "127.0.0.1:0".parse().unwrap();
-    sc.modbus.listen = "127.0.0.1:0".parse().unwrap();
-    sc.time_scale = 20.0;
+    let sc = e2e::scenario("normal-near-dry.toml", 20.0);
     let sim = Simulator::start(sc).await.unwrap();
     let store = temp_dir("life").join("agent.db");
     let mut cfg = config(&store);
@@ -280,4 +273,130 @@ async fn without_a_wear_model_the_api_says_counters_only() {
         "{life}"
     );
     agent.shutdown().await;
+}
+
+/// Component life from the service history: the spindle bearing's ISO 281 rated life over the
+/// spindle's own speed × load spectrum (the example ratings of configs/agent.toml), growing
+/// with the running, ordered quantiles, the ball screws' travel, kept over a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn component_life_from_the_service_history() {
+    let sc = e2e::scenario("normal-near-dry.toml", 20.0);
+    let sim = Simulator::start(sc).await.unwrap();
+    let store = temp_dir("life-service").join("agent.db");
+    let start = |store: &std::path::Path| {
+        let mut cfg = config(store);
+        agent::demo::point_at(&mut cfg, &sim.opcua_endpoint(), sim.modbus_addr());
+        Agent::start(cfg)
+    };
+    let agent = start(&store).await.unwrap();
+    let http = agent.http_addr.to_string();
+    let component = |l: &Json, name: &str| -> Option<Json> {
+        l["components"]
+            .as_array()?
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+    };
+    let num = |v: &Json| v.as_f64().unwrap_or(f64::NAN);
+
+    // The bearing gets a figure once the spindle has turned under load.
+    let first = wait_for(Duration::from_secs(60), || async {
+        let l = get_json(&http, "/api/life").await.ok()?;
+        let b = component(&l, "spindle-bearing")?;
+        (b["remaining_h"].is_object() && num(&b["service"]["revolutions"]) > 0.0).then_some(b)
+    })
+    .await
+    .expect("no ISO 281 figure for the spindle bearing within 60 s");
+    assert!(
+        first["method"].as_str().unwrap().contains("ISO 281"),
+        "{first}"
+    );
+    assert_eq!(
+        first["remaining_method"], "iso281_miner",
+        "no onset in seconds"
+    );
+    assert_eq!(first["remaining_h_basis"], "spindle_running_h");
+    assert_eq!(first["parameters"]["c_kn"], 50.0, "the configured rating");
+    assert_eq!(first["service"]["kind"], "spindle");
+    assert!(ordered(&first["remaining_h"]), "{first}");
+    let q = &first["remaining_h"];
+    assert!(
+        num(&q["p10"]) > 0.0 && num(&q["p10"]) < num(&q["p90"]),
+        "{q}"
+    );
+    assert!(num(&first["life_used_fraction"]) > 0.0, "{first}");
+    let s = &first["service"];
+    assert!(num(&s["running_h"]) > 0.0 && num(&s["powered_h"]) >= num(&s["running_h"]));
+    let spectrum_h: f64 = s["spectrum"]["time_h"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(num))
+        .sum();
+    assert!(
+        spectrum_h > 0.0 && spectrum_h <= num(&s["running_h"]) + 1e-9,
+        "the spectrum holds running time only: {s}"
+    );
+
+    // Revolutions, hours and life used grow while the machine runs, and the axes travel.
+    let screws = ["ball-screw-x", "ball-screw-y", "ball-screw-z"];
+    let later = wait_for(Duration::from_secs(60), || async {
+        let l = get_json(&http, "/api/life").await.ok()?;
+        let b = component(&l, "spindle-bearing")?;
+        let s = &b["service"];
+        let travelled = screws
+            .iter()
+            .any(|n| component(&l, n).is_some_and(|c| num(&c["service"]["travel_mm"]) > 50.0));
+        (num(&s["revolutions"]) > 2.0 * num(&first["service"]["revolutions"])
+            && num(&s["running_h"]) > num(&first["service"]["running_h"])
+            && num(&b["life_used_fraction"]) > num(&first["life_used_fraction"])
+            && travelled)
+            .then_some(l)
+    })
+    .await
+    .expect("revolutions, running hours, life used or axis travel did not grow in 60 s");
+    let b = component(&later, "spindle-bearing").unwrap();
+    assert!(ordered(&b["remaining_h"]), "{b}");
+
+    // The ball screws: travel counted from the positions, revolutions = travel / lead.
+    let moved: Vec<Json> = screws
+        .iter()
+        .map(|n| component(&later, n).unwrap())
+        .filter(|c| num(&c["service"]["travel_mm"]) > 0.0)
+        .collect();
+    assert!(!moved.is_empty(), "no axis travelled: {later}");
+    for c in &moved {
+        let s = &c["service"];
+        assert_eq!(s["kind"], "ball_screw");
+        assert!(
+            (num(&s["revolutions"]) - num(&s["travel_mm"]) / 10.0).abs() < 1e-6,
+            "{c}"
+        );
+        assert!(c["method"].as_str().unwrap().contains("ISO 3408-5"));
+        if c["remaining_h"].is_object() {
+            assert!(ordered(&c["remaining_h"]), "{c}");
+            assert_eq!(c["remaining_method"], "iso3408_5_miner");
+        }
+    }
+    assert!(
+        moved.iter().any(|c| c["remaining_h"].is_object()),
+        "a loaded axis that travelled has a remaining life: {moved:?}"
+    );
+
+    // A clean stop stores the history; a restart goes on from it, not from zero.
+    let before = get_json(&http, "/api/life").await.unwrap();
+    let revs = num(&component(&before, "spindle-bearing").unwrap()["service"]["revolutions"]);
+    agent.shutdown().await;
+    let agent = start(&store).await.unwrap();
+    let restored = get_json(&agent.http_addr.to_string(), "/api/life")
+        .await
+        .unwrap();
+    let b = component(&restored, "spindle-bearing").unwrap();
+    assert!(
+        num(&b["service"]["revolutions"]) >= revs,
+        "restored {} < {revs} before the restart",
+        b["service"]["revolutions"]
+    );
+    agent.shutdown().await;
+    sim.shutdown().await;
 }

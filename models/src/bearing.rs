@@ -73,6 +73,49 @@ pub fn spectrum_l10_hours(c: f64, spectrum: &[LoadBin], kind: BearingKind) -> f6
 /// the ISO 281:1990 reliability factors (a1 = 0.62 at 95 %, 0.21 at 99 % reliability).
 pub const WEIBULL_SLOPE: f64 = 1.5;
 
+/// Life used under a load history, as a fraction of the basic rating life (Palmgren–Miner,
+/// the linear damage rule behind ISO 281's equivalent load for variable loads):
+/// D = Σ n_i / L10(P_i), with `bins` = (dynamic equivalent load P_i, revolutions n_i) and
+/// L10 in revolutions. D = 1 is the basic rating life (10 % of such bearings failed).
+/// A bin with no load does no damage.
+pub fn miner_damage(c: f64, bins: &[(f64, f64)], kind: BearingKind) -> f64 {
+    bins.iter()
+        .filter(|(p, n)| *p > 0.0 && *n > 0.0)
+        .map(|(p, n)| n / (l10_mrev(c, *p, kind) * 1e6))
+        .sum::<f64>()
+        + 0.0 // an empty sum is -0.0
+}
+
+/// Equivalent constant load of a load history (ISO 281 variable load):
+/// P = (Σ P_i^p · n_i / Σ n_i)^(1/p) over (load, revolutions) bins; 0 without revolutions.
+pub fn equivalent_load(bins: &[(f64, f64)], kind: BearingKind) -> f64 {
+    let p = kind.exponent();
+    let n: f64 = bins.iter().map(|(_, n)| n.max(0.0)).sum();
+    if n <= 0.0 {
+        return 0.0;
+    }
+    let s: f64 = bins
+        .iter()
+        .map(|(load, n)| load.abs().powf(p) * n.max(0.0))
+        .sum();
+    (s / n).powf(1.0 / p)
+}
+
+/// Remaining life, in units of the basic rating life L10, of a part that has survived a
+/// used fraction `used` of it (Miner's D): the conditional Weibull quantiles with slope
+/// [`WEIBULL_SLOPE`] and 10 % failures at 1.0. P10 of a new part is exactly 1.
+pub fn weibull_remaining(used: f64) -> Quantiles {
+    let e = WEIBULL_SLOPE;
+    let eta = 1.0 / (-(0.9f64).ln()).powf(1.0 / e);
+    let t = used.max(0.0);
+    let q = |p: f64| (eta * ((t / eta).powf(e) - (1.0 - p).ln()).powf(1.0 / e) - t).max(0.0);
+    Quantiles {
+        p10: q(0.1),
+        p50: q(0.5),
+        p90: q(0.9),
+    }
+}
+
 /// The rating-life prior of one bearing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Iso281Prior {
@@ -91,14 +134,11 @@ impl Iso281Prior {
     /// (conditional Weibull with L10 at 10 % failures).
     pub fn remaining(&self, hours_run: f64) -> Quantiles {
         let l10 = self.l10_hours();
-        let e = WEIBULL_SLOPE;
-        let eta = l10 / (-(0.9f64).ln()).powf(1.0 / e);
-        let t = hours_run.max(0.0);
-        let q = |p: f64| eta * ((t / eta).powf(e) - (1.0 - p).ln()).powf(1.0 / e) - t;
+        let q = weibull_remaining(hours_run.max(0.0) / l10);
         Quantiles {
-            p10: q(0.1),
-            p50: q(0.5),
-            p90: q(0.9),
+            p10: q.p10 * l10,
+            p50: q.p50 * l10,
+            p90: q.p90 * l10,
         }
     }
 }
@@ -390,6 +430,38 @@ mod tests {
         // Median life: L10 · (ln 2 / ln(1/0.9))^(1/1.5).
         let expected = l10 * (2f64.ln() / (1.0 / 0.9f64).ln()).powf(1.0 / 1.5);
         assert!((q.p50 - expected).abs() / expected < 1e-9);
+    }
+
+    /// Palmgren–Miner over a two-load history equals the revolutions over the L10 at the
+    /// ISO 281 equivalent load (the two are the same rule), and the Weibull remaining life
+    /// of a part at D = 1 is the conditional life past L10.
+    #[test]
+    fn miner_damage_and_equivalent_load_agree() {
+        let c = 30.7;
+        // 10⁸ revolutions at 3 kN and 10⁸ at 6 kN.
+        let bins = [(3.0, 1e8), (6.0, 1e8)];
+        let d = miner_damage(c, &bins, BearingKind::Ball);
+        let by_hand = 1e8 / (l10_mrev(c, 3.0, BearingKind::Ball) * 1e6)
+            + 1e8 / (l10_mrev(c, 6.0, BearingKind::Ball) * 1e6);
+        assert!((d - by_hand).abs() < 1e-12, "{d} {by_hand}");
+        // P = ((27 + 216) / 2)^(1/3) = 4.9534 kN.
+        let p = equivalent_load(&bins, BearingKind::Ball);
+        assert!((p - 121.5f64.cbrt()).abs() < 1e-9, "{p}");
+        let via_p = 2e8 / (l10_mrev(c, p, BearingKind::Ball) * 1e6);
+        assert!((d - via_p).abs() / d < 1e-9);
+        // No load, no damage.
+        assert_eq!(miner_damage(c, &[(0.0, 1e9)], BearingKind::Ball), 0.0);
+        // A new part: P10 of the remaining life is the rating life itself.
+        let q = weibull_remaining(0.0);
+        assert!((q.p10 - 1.0).abs() < 1e-12);
+        assert!(q.p10 < q.p50 && q.p50 < q.p90);
+        // Survivors of L10: P(T > 1 + r | T > 1) = 0.9 at r = p10 by definition of the
+        // conditional quantile; checked against the Weibull survival function.
+        let q = weibull_remaining(1.0);
+        let eta = 1.0 / (-(0.9f64).ln()).powf(1.0 / WEIBULL_SLOPE);
+        let surv = |t: f64| (-(t / eta).powf(WEIBULL_SLOPE)).exp();
+        assert!((surv(1.0 + q.p10) / surv(1.0) - 0.9).abs() < 1e-9);
+        assert!((surv(1.0 + q.p90) / surv(1.0) - 0.1).abs() < 1e-9);
     }
 
     #[test]

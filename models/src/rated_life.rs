@@ -59,6 +59,18 @@ pub fn mean_axial_load(spectrum: &[AxisLoadBin]) -> f64 {
     (cubes / revs).cbrt()
 }
 
+/// Mean axial load over (load N, revolutions) bins, cube-weighted by revolutions: the
+/// same Fm as [`mean_axial_load`] when the revolutions are counted directly (travel / lead)
+/// rather than as speed × time.
+pub fn mean_axial_load_by_revolutions(bins: &[(f64, f64)]) -> f64 {
+    let revs: f64 = bins.iter().map(|(_, n)| n.max(0.0)).sum();
+    if revs <= 0.0 {
+        return 0.0;
+    }
+    let cubes: f64 = bins.iter().map(|(f, n)| f.abs().powi(3) * n.max(0.0)).sum();
+    (cubes / revs).cbrt()
+}
+
 /// A ball screw's rating data.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BallScrew {
@@ -78,6 +90,16 @@ impl BallScrew {
             return f64::INFINITY;
         }
         (self.ca_n / (self.fw * mean_load_n)).powi(3) * 1e6
+    }
+
+    /// Life used as a fraction of the rating life over (axial load N, revolutions) bins
+    /// (Palmgren–Miner: Σ n_i / L(F_i), equal to Σ n_i / L(Fm)).
+    pub fn damage(&self, bins: &[(f64, f64)]) -> f64 {
+        bins.iter()
+            .filter(|(_, n)| *n > 0.0)
+            .map(|(f, n)| n / self.rating_life_rev(f.abs()))
+            .sum::<f64>()
+            + 0.0 // an empty sum is -0.0
     }
 
     /// Revolutions for a travelled distance.
@@ -148,6 +170,21 @@ mod tests {
         ];
         let fm = mean_axial_load(&spectrum);
         assert!((fm - 1000.0 * 4.5f64.cbrt()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn damage_by_revolutions_matches_the_mean_load() {
+        let s = BallScrew {
+            ca_n: 30_000.0,
+            lead_mm: 10.0,
+            fw: 1.2,
+        };
+        let bins = [(1000.0, 4e5), (2000.0, 1e5), (0.0, 1e6)];
+        let fm = mean_axial_load_by_revolutions(&bins);
+        // (1e9·4e5 + 8e9·1e5) / 1.5e6 = 8e8 → Fm = 928.3 N.
+        assert!((fm - 8e8f64.cbrt()).abs() < 1e-6, "{fm}");
+        let d = s.damage(&bins);
+        assert!((d - 1.5e6 / s.rating_life_rev(fm)).abs() / d < 1e-9, "{d}");
     }
 
     #[test]

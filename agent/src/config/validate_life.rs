@@ -23,6 +23,8 @@ pub struct LifeSettings {
     pub mql_pump_rated_strokes: Option<f64>,
     /// Minutes of spindle running per bearing health record (the IMS indicator: 10).
     pub bearing_record_min: f64,
+    /// `[life.components]`: component ratings for rated life from the service history.
+    pub components: super::ComponentSettings,
 }
 
 impl Default for LifeSettings {
@@ -32,6 +34,7 @@ impl Default for LifeSettings {
             depth_of_cut_mm: None,
             mql_pump_rated_strokes: None,
             bearing_record_min: 10.0,
+            components: Default::default(),
         }
     }
 }
@@ -64,6 +67,7 @@ pub fn check(d: &mut Diagnostics, raw: &RawConfig, file: &Path) -> LifeSettings 
         mql_pump_rated_strokes: positive(d, &l.mql_pump_rated_strokes, "mql_pump_rated_strokes"),
         bearing_record_min: positive(d, &l.bearing_record_min, "bearing_record_min")
             .unwrap_or(10.0),
+        components: super::validate_components::check(d, l.components.as_ref()),
     };
     let Some(p) = &l.wear_model else {
         return base;

@@ -1,16 +1,32 @@
-//! Remaining life of machine components from what the agent reads: the MQL pump's stroke
-//! counter against its rated strokes (`models::rated_life::MqlPump`) and the spindle bearing's
-//! vibration trend (`models::bearing::BearingMonitor`). Driven by `life::Life` on the
-//! compliance evaluator's tick; the bearing's history is kept in the store so a restart does
-//! not forget the healthy baseline it has learned.
+//! Remaining life of machine components from what the agent reads, each with the method named:
+//!
+//! - the spindle bearing: ISO 281 basic rating life (`models::bearing`) over the spindle's own
+//!   speed × load spectrum from the service history (`service.rs`), life used by
+//!   Palmgren–Miner, remaining hours at the recent duty with the Weibull dispersion of bearing
+//!   life; and the vibration trend (`models::bearing::BearingMonitor`), which takes over once
+//!   it has detected a degradation onset;
+//! - the ball screws of X, Y and Z: ISO 3408-5 style rating life (`models::rated_life`) from
+//!   the axis load histogram and the travel;
+//! - the MQL pump: its stroke counter against its rated strokes (`models::rated_life::MqlPump`).
+//!
+//! Driven by `life::Life` on the compliance evaluator's tick; the bearing's trend history and
+//! the service history are kept in the store so a restart forgets neither.
 
-use models::bearing::{BearingMonitor, BearingStatus, TrendConfig};
-use models::rated_life::MqlPump;
+use models::bearing::{
+    equivalent_load, l10_mrev, miner_damage, weibull_remaining, BearingKind, BearingMonitor,
+    BearingStatus, RulSource, TrendConfig, WEIBULL_SLOPE,
+};
+use models::rated_life::{mean_axial_load_by_revolutions, BallScrew, MqlPump};
 use models::Quantiles;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::frame::Frame;
-
+use super::service::{
+    AxisService, PumpService, ServiceHistory, SpindleService, RECENT_TAU_H, SAVE_EVERY_MS,
+};
+use super::Condition;
+use crate::config::{AssetIds, BallScrewSettings, ComponentSettings, SpindleBearingSettings};
 /// The bearing's persisted state: spindle running hours, the record being averaged, the
 /// monitor with its history.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,18 +50,157 @@ impl Default for BearingTrack {
     }
 }
 
-/// One component as `/api/life` shows it under `components`.
+/// A component's service history as `/api/life` shows it (`kind` names the variant).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ComponentService {
+    Spindle(Box<SpindleService>),
+    BallScrew(Box<AxisService>),
+    MqlPump(PumpService),
+}
+
+/// One component as `/api/life` shows it under `components`: one flat row per component,
+/// every field the same meaning for every component (`null` where it does not apply), so an
+/// export can map fields to columns one to one.
 #[derive(Debug, Clone, Serialize)]
 pub struct ComponentView {
+    /// `mql-pump`, `spindle-bearing`, `ball-screw-x`, `ball-screw-y`, `ball-screw-z`.
     pub name: String,
+    /// `mql_pump`, `spindle_bearing` or `ball_screw`.
+    pub kind: String,
+    /// From `[life.components.<component>]`, as configured.
+    pub asset_id: Option<String>,
+    pub serial_number: Option<String>,
+    pub position: Option<String>,
+    /// How the figures are obtained: the standard or model, its inputs, its assumptions.
     pub method: String,
+    /// Which method produced `remaining_h` (and `life_used_fraction`): `iso281_miner`,
+    /// `vibration_trend`, `iso3408_5_miner`, `rated_strokes`; `null` with no figure.
+    pub remaining_method: Option<String>,
+    /// The signal `used` is read or counted from.
     pub signal: String,
+    /// Unit of `used`, `rated` and `remaining`.
     pub unit: String,
+    /// Usage in `unit`: pump strokes (its counter), bearing spindle running hours, screw
+    /// revolutions.
     pub used: Option<f64>,
+    /// Rated life in `unit` where it is one number: pump rated strokes, screw rating life in
+    /// revolutions at the mean axial load so far.
     pub rated: Option<f64>,
+    /// `used / rated`.
     pub consumed_fraction: Option<f64>,
+    /// Remaining in `unit`: pump strokes (rated − used, P10 = P50 = P90); bearing: the
+    /// vibration trend's running hours after onset (`null` before); screws: `null` (see
+    /// `remaining_h`).
     pub remaining: Option<Quantiles>,
+    /// Life used as a fraction of the rating life (1 = L10 reached: 10 % of such parts have
+    /// failed): Palmgren–Miner Σ nᵢ / L10(Pᵢ) for bearing and screws, strokes / rated strokes
+    /// for the pump.
+    pub life_used_fraction: Option<f64>,
+    /// Predicted remaining life in hours of `remaining_h_basis`, P10/P50/P90, at the recent
+    /// duty; for the bearing after a vibration onset, the trend's figure.
+    pub remaining_h: Option<Quantiles>,
+    /// The clock of `remaining_h`: `spindle_running_h` (bearing) or `powered_h` (screws: hours
+    /// the CNC is on).
+    pub remaining_h_basis: Option<String>,
+    /// The method's inputs and intermediate figures (ratings, factors, equivalent loads,
+    /// rating lives), names with units.
+    pub parameters: Option<serde_json::Value>,
+    /// The component's service history (`service.rs`).
+    pub service: Option<ComponentService>,
+    /// Why a figure is missing, or what to know about it.
     pub note: Option<String>,
+}
+
+impl ComponentView {
+    fn new(name: &str, kind: &str, ids: &AssetIds) -> Self {
+        ComponentView {
+            name: name.into(),
+            kind: kind.into(),
+            asset_id: ids.asset_id.clone(),
+            serial_number: ids.serial_number.clone(),
+            position: ids.position.clone(),
+            method: String::new(),
+            remaining_method: None,
+            signal: String::new(),
+            unit: String::new(),
+            used: None,
+            rated: None,
+            consumed_fraction: None,
+            remaining: None,
+            life_used_fraction: None,
+            remaining_h: None,
+            remaining_h_basis: None,
+            parameters: None,
+            service: None,
+            note: None,
+        }
+    }
+}
+
+fn scale(q: Quantiles, f: f64) -> Quantiles {
+    Quantiles {
+        p10: q.p10 * f,
+        p50: q.p50 * f,
+        p90: q.p90 * f,
+    }
+}
+
+/// Rated life of the spindle bearing from the service history (ISO 281, Palmgren–Miner).
+struct BearingLife {
+    used: f64,
+    /// Rating life L10 in spindle running hours at the recent duty.
+    l10_h_recent: Option<f64>,
+    params: serde_json::Value,
+}
+
+fn bearing_life(b: &SpindleBearingSettings, sp: &SpindleService) -> BearingLife {
+    let kind = if b.roller {
+        BearingKind::Roller
+    } else {
+        BearingKind::Ball
+    };
+    // Bearing load of a spectrum cell: a configured linear map of the cell's mean spindle
+    // load (the agent measures no bearing force).
+    let loads = |cells: Vec<(f64, f64)>| -> Vec<(f64, f64)> {
+        cells
+            .into_iter()
+            .map(|(pct, n)| (b.preload_kn + b.load_kn_per_pct * pct, n))
+            .collect()
+    };
+    let all = loads(sp.spectrum.load_revolutions());
+    let recent = loads(sp.recent.load_revolutions());
+    let used = miner_damage(b.c_kn, &all, kind);
+    let recent_h = sp.recent.total_h();
+    let rate = if recent_h > 0.0 {
+        miner_damage(b.c_kn, &recent, kind) / recent_h
+    } else {
+        0.0
+    };
+    let l10_h_recent = (rate > 0.0).then(|| 1.0 / rate);
+    let p_all = equivalent_load(&all, kind);
+    let p_recent = equivalent_load(&recent, kind);
+    let spectrum_revs: f64 = all.iter().map(|(_, n)| n).sum();
+    let params = json!({
+        "c_kn": b.c_kn,
+        "bearing_kind": if b.roller { "roller" } else { "ball" },
+        "life_exponent": kind.exponent(),
+        "preload_kn": b.preload_kn,
+        "load_kn_per_pct": b.load_kn_per_pct,
+        "equivalent_load_kn": p_all,
+        "l10_mrev_at_equivalent_load": (p_all > 0.0).then(|| l10_mrev(b.c_kn, p_all, kind)),
+        "recent_equivalent_load_kn": p_recent,
+        "l10_h_at_recent_duty": l10_h_recent,
+        "recent_duty_tau_h": RECENT_TAU_H,
+        "weibull_slope": WEIBULL_SLOPE,
+        "spectrum_revolutions": spectrum_revs,
+        "revolutions_outside_spectrum": (sp.revolutions - spectrum_revs).max(0.0),
+    });
+    BearingLife {
+        used,
+        l10_h_recent,
+        params,
+    }
 }
 
 pub struct Components {
@@ -56,9 +211,17 @@ pub struct Components {
     pub bearing: BearingTrack,
     /// A record was added since the bearing was last stored.
     pub dirty: bool,
+    ratings: ComponentSettings,
+    /// The service history (`service.rs`), stored at most once a minute.
+    pub service: ServiceHistory,
+    service_saved_ms: i64,
+    /// Store the service history at the next flush whatever its age (a clean stop).
+    pub save_service_now: bool,
 }
 
 impl Components {
+    /// The pump and the bearing trend only; add ratings and a service history with
+    /// [`Components::with_ratings`], or restore everything with [`Components::restore`].
     pub fn new(pump_rated_strokes: Option<f64>, record_min: f64, bearing: BearingTrack) -> Self {
         Components {
             pump: pump_rated_strokes.map(|rated_strokes| MqlPump { rated_strokes }),
@@ -66,7 +229,48 @@ impl Components {
             record_h: record_min / 60.0,
             bearing,
             dirty: false,
+            ratings: ComponentSettings::default(),
+            service: ServiceHistory::new(0),
+            service_saved_ms: 0,
+            save_service_now: false,
         }
+    }
+
+    /// With the `[life.components]` ratings and a service history (restored or new).
+    pub fn with_ratings(mut self, ratings: ComponentSettings, service: ServiceHistory) -> Self {
+        self.ratings = ratings;
+        self.service_saved_ms = service.updated_ms;
+        self.service = service;
+        self
+    }
+
+    /// As the agent restores them at start: the bearing trend and the service history from
+    /// `component_life` in the store's file (fresh ones where there is none, or where a row
+    /// cannot be read: logged), with the configured ratings. Read-only on `db`.
+    pub fn restore(settings: &crate::config::LifeSettings, db: &rusqlite::Connection) -> Self {
+        let bearing: BearingTrack = db
+            .query_row(
+                "SELECT state FROM component_life WHERE name = 'spindle-bearing'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        let service = ServiceHistory::load(db)
+            .unwrap_or_else(|e| {
+                tracing::error!(
+                    "life: the stored service history is unreadable, starting afresh: {e:#}"
+                );
+                None
+            })
+            .unwrap_or_else(|| ServiceHistory::new(crate::value::now_ms()));
+        Components::new(
+            settings.mql_pump_rated_strokes,
+            settings.bearing_record_min,
+            bearing,
+        )
+        .with_ratings(settings.components.clone(), service)
     }
 
     pub fn step(&mut self, f: &Frame, dt_s: f64) {
@@ -98,78 +302,252 @@ impl Components {
         }
     }
 
+    /// Advances the service history (`cutting_s`: the segmentation's cutting seconds).
+    pub fn step_service(&mut self, f: &Frame, dt_s: f64, cutting_s: Option<f64>) {
+        self.service.step(f, dt_s, cutting_s);
+    }
+
+    /// The service history as JSON when it is due to be stored (a minute since the last
+    /// time, or a clean stop).
+    pub fn service_due(&mut self, now_ms: i64) -> Option<serde_json::Result<String>> {
+        if !self.save_service_now && now_ms - self.service_saved_ms < SAVE_EVERY_MS {
+            return None;
+        }
+        self.save_service_now = false;
+        self.service_saved_ms = now_ms;
+        Some(serde_json::to_string(&self.service))
+    }
+
     pub fn view(&self) -> Vec<ComponentView> {
-        let mut out = Vec::new();
+        let mut out = vec![self.pump_view(), self.bearing_view()];
+        for (i, axis) in ["x", "y", "z"].into_iter().enumerate() {
+            out.push(self.screw_view(axis, self.ratings.ball_screws[i].as_ref(), i));
+        }
+        out
+    }
+
+    /// `component:<name>:remaining-warning` / `:remaining-limit` from the predicted remaining
+    /// life (P10 of `remaining_h`) against `[life.components] remaining_warning_h` and
+    /// `remaining_limit_h`.
+    pub fn conditions(&self) -> Vec<Condition> {
+        super::tool_life::predicted_component_conditions(
+            &self.view(),
+            self.ratings.remaining_warning_h,
+            self.ratings.remaining_limit_h,
+        )
+    }
+
+    fn pump_view(&self) -> ComponentView {
+        let mut v = ComponentView::new("mql-pump", "mql_pump", &self.ratings.mql_pump);
         let c = self
             .pump
             .zip(self.pump_strokes)
             .map(|(p, s)| p.consumption(s));
-        out.push(ComponentView {
-            name: "mql-pump".into(),
-            method: match self.pump {
-                Some(p) => format!(
-                    "rated life: stroke counter against the maker's rated {} strokes (models::rated_life::MqlPump)",
-                    p.rated_strokes
-                ),
-                None => "rated life: not configured ([life] mql_pump_rated_strokes)".into(),
-            },
-            signal: "mql.pump_strokes".into(),
-            unit: "strokes".into(),
-            used: self.pump_strokes,
-            rated: self.pump.map(|p| p.rated_strokes),
-            consumed_fraction: c.map(|c| c.consumed_fraction),
-            remaining: c.map(|c| Quantiles {
-                p10: c.remaining,
-                p50: c.remaining,
-                p90: c.remaining,
-            }),
-            note: match (self.pump, self.pump_strokes) {
-                (None, _) => Some("no rated stroke count configured".into()),
-                (_, None) => Some("no good value of mql.pump_strokes".into()),
-                // A rated life is one number: no spread is claimed.
-                _ => Some("rated life, not a prediction: P10 = P50 = P90".into()),
-            },
+        v.method = match self.pump {
+            Some(p) => format!(
+                "rated life: stroke counter against the maker's rated {} strokes (models::rated_life::MqlPump)",
+                p.rated_strokes
+            ),
+            None => "rated life: not configured ([life] mql_pump_rated_strokes)".into(),
+        };
+        v.remaining_method = c.map(|_| "rated_strokes".into());
+        v.signal = "mql.pump_strokes".into();
+        v.unit = "strokes".into();
+        v.used = self.pump_strokes;
+        v.rated = self.pump.map(|p| p.rated_strokes);
+        v.consumed_fraction = c.map(|c| c.consumed_fraction);
+        v.life_used_fraction = v.consumed_fraction;
+        v.remaining = c.map(|c| Quantiles {
+            p10: c.remaining,
+            p50: c.remaining,
+            p90: c.remaining,
         });
+        v.parameters = self
+            .pump
+            .map(|p| json!({ "rated_strokes": p.rated_strokes }));
+        v.service = Some(ComponentService::MqlPump(self.service.mql_pump.clone()));
+        v.note = match (self.pump, self.pump_strokes) {
+            (None, _) => Some("no rated stroke count configured".into()),
+            (_, None) => Some("no good value of mql.pump_strokes".into()),
+            // A rated life is one number: no spread is claimed.
+            _ => Some("rated life, not a prediction: P10 = P50 = P90".into()),
+        };
+        v
+    }
+
+    fn bearing_view(&self) -> ComponentView {
         let b = &self.bearing;
         let cfg = b.monitor.config;
-        let note = match &b.last {
-            None => Some(format!(
-                "{:.2} spindle running hours so far; first record after {:.0} min of running",
+        let rating = self.ratings.spindle_bearing.as_ref();
+        let ids = rating.map(|r| r.ids.clone()).unwrap_or_default();
+        let mut v = ComponentView::new("spindle-bearing", "spindle_bearing", &ids);
+        let trend = format!(
+            "vibration trend (models::bearing::BearingMonitor): mean spindle.vibration_rms per \
+             {:.0} min of spindle running; healthy baseline over the first {} running hours, \
+             onset at baseline + {} spreads held for {} records, exponential fit to {} x \
+             baseline (an assumed threshold, see models/README.md)",
+            self.record_h * 60.0,
+            cfg.baseline_hours,
+            cfg.onset_sigmas,
+            cfg.onset_persistence,
+            cfg.failure_factor
+        );
+        v.method = match rating {
+            Some(r) => format!(
+                "ISO 281 basic rating life L10 = (C/P)^{} (models::bearing; no a_ISO life \
+                 modification for lubrication or contamination), C = {} kN from \
+                 [life.components.spindle_bearing]; bearing load P = {} kN + {} kN per % of \
+                 spindle.load (configured); life used by Palmgren-Miner over the spindle's \
+                 speed x load spectrum; remaining at the recent duty (last ~{} running hours) \
+                 with the Lundberg-Palmgren Weibull dispersion (slope {}). After a degradation \
+                 onset the {} gives the remaining life",
+                if r.roller { "10/3" } else { "3" },
+                r.c_kn,
+                r.preload_kn,
+                r.load_kn_per_pct,
+                RECENT_TAU_H,
+                WEIBULL_SLOPE,
+                trend
+            ),
+            None => {
+                format!("{trend}; no ISO 281 rating configured ([life.components.spindle_bearing])")
+            }
+        };
+        v.signal = "spindle.vibration_rms".into();
+        v.unit = "h".into();
+        v.used = Some(b.running_h);
+        v.remaining = b.last.and_then(|s| s.rul_hours);
+        v.remaining_h_basis = Some("spindle_running_h".into());
+        v.service = Some(ComponentService::Spindle(Box::new(
+            self.service.spindle.clone(),
+        )));
+        let iso = rating.map(|r| bearing_life(r, &self.service.spindle));
+        if let Some(iso) = &iso {
+            v.life_used_fraction = Some(iso.used);
+            v.parameters = Some(iso.params.clone());
+        }
+        let trend_rul = b
+            .last
+            .filter(|s| s.onset_hours.is_some() && s.source == RulSource::Trend)
+            .and_then(|s| s.rul_hours);
+        let iso_rul = iso
+            .as_ref()
+            .and_then(|i| Some(scale(weibull_remaining(i.used), i.l10_h_recent?)));
+        (v.remaining_h, v.remaining_method) = match (trend_rul, iso_rul) {
+            // After onset the bearing's own vibration says more than its rating.
+            (Some(q), _) => (Some(q), Some("vibration_trend".into())),
+            (None, Some(q)) => (Some(q), Some("iso281_miner".into())),
+            (None, None) => (None, None),
+        };
+        let trend_note = match &b.last {
+            None => format!(
+                "{:.2} spindle running hours so far; first vibration record after {:.0} min of running",
                 b.running_h,
                 self.record_h * 60.0
-            )),
-            Some(s) if s.baseline.is_none() => Some(format!(
-                "learning the healthy baseline: {:.2} of {} spindle running hours",
-                s.hours, cfg.baseline_hours
-            )),
-            Some(s) if s.onset_hours.is_none() => Some(
-                "no degradation onset; without an ISO 281 prior there is no remaining-life figure"
-                    .into(),
             ),
+            Some(s) if s.baseline.is_none() => format!(
+                "vibration trend learning the healthy baseline: {:.2} of {} spindle running hours",
+                s.hours, cfg.baseline_hours
+            ),
+            Some(s) if s.onset_hours.is_none() => "no degradation onset in the vibration trend".into(),
+            Some(s) => format!(
+                "degradation onset at {:.1} spindle running hours",
+                s.onset_hours.unwrap_or_default()
+            ),
+        };
+        v.note = Some(match (rating, &iso_rul, trend_rul) {
+            (None, _, _) => format!(
+                "{trend_note}; without an ISO 281 rating there is no remaining life before an onset"
+            ),
+            (Some(_), None, None) => {
+                format!("{trend_note}; ISO 281: no loaded spindle running in the recent duty yet")
+            }
+            (Some(_), _, None) => format!("{trend_note}; remaining life from ISO 281"),
+            (Some(_), _, Some(_)) => {
+                format!("{trend_note}; remaining life from the vibration trend, not ISO 281")
+            }
+        });
+        v
+    }
+
+    fn screw_view(
+        &self,
+        axis: &str,
+        rating: Option<&BallScrewSettings>,
+        i: usize,
+    ) -> ComponentView {
+        let ids = rating.map(|r| r.ids.clone()).unwrap_or_default();
+        let mut v = ComponentView::new(&format!("ball-screw-{axis}"), "ball_screw", &ids);
+        let mut hist = self.service.axes[i].clone();
+        hist.with_lead(rating.map(|r| r.lead_mm));
+        v.signal = format!("axis.{axis}.position");
+        v.unit = "rev".into();
+        v.used = hist.revolutions;
+        v.remaining_h_basis = Some("powered_h".into());
+        let Some(r) = rating else {
+            v.method = format!(
+                "ISO 3408-5 rating life: not configured ([life.components.ball_screw_{axis}] ca_kn, lead_mm, load_n_per_pct)"
+            );
+            v.note = Some("no ball screw rating configured: service history only".into());
+            v.service = Some(ComponentService::BallScrew(Box::new(hist)));
+            return v;
+        };
+        v.method = format!(
+            "ISO 3408-5 basic rating life L = (Ca / (fw Fm))^3 x 10^6 rev (models::rated_life::BallScrew), \
+             Ca = {} kN, fw = {}, lead {} mm from [life.components.ball_screw_{axis}]; axial load = {} N \
+             per % of axis.{axis}.load (configured); revolutions = travel / lead per load bin, life \
+             used by Palmgren-Miner; remaining at the recent duty (last ~{} powered hours) assuming \
+             the Weibull dispersion of rolling bearings (slope {}, Lundberg-Palmgren; not verified \
+             against ISO 3408-5's reliability factors)",
+            r.ca_kn, r.fw, r.lead_mm, r.load_n_per_pct, RECENT_TAU_H, WEIBULL_SLOPE
+        );
+        let screw = BallScrew {
+            ca_n: r.ca_kn * 1000.0,
+            lead_mm: r.lead_mm,
+            fw: r.fw,
+        };
+        let bins = |recent: bool| -> Vec<(f64, f64)> {
+            hist.load_travel(recent)
+                .into_iter()
+                .map(|(pct, mm)| (r.load_n_per_pct * pct, mm / r.lead_mm))
+                .collect()
+        };
+        let (all, recent) = (bins(false), bins(true));
+        let used = screw.damage(&all);
+        let fm = mean_axial_load_by_revolutions(&all);
+        let fm_recent = mean_axial_load_by_revolutions(&recent);
+        let rate = if hist.recent_powered_h > 0.0 {
+            screw.damage(&recent) / hist.recent_powered_h
+        } else {
+            0.0
+        };
+        let life_h_recent = (rate > 0.0).then(|| 1.0 / rate);
+        let rated = (fm > 0.0).then(|| screw.rating_life_rev(fm));
+        v.rated = rated;
+        v.consumed_fraction = rated.zip(hist.revolutions).map(|(l, n)| n / l);
+        v.life_used_fraction = Some(used);
+        v.remaining_h = life_h_recent.map(|l| scale(weibull_remaining(used), l));
+        v.remaining_method = v.remaining_h.map(|_| "iso3408_5_miner".into());
+        v.parameters = Some(json!({
+            "ca_kn": r.ca_kn,
+            "lead_mm": r.lead_mm,
+            "fw": r.fw,
+            "load_n_per_pct": r.load_n_per_pct,
+            "mean_axial_load_n": fm,
+            "rating_life_rev_at_mean_load": rated,
+            "recent_mean_axial_load_n": fm_recent,
+            "rating_life_h_at_recent_duty": life_h_recent,
+            "recent_duty_tau_h": RECENT_TAU_H,
+            "weibull_slope": WEIBULL_SLOPE,
+        }));
+        v.note = match v.remaining_h {
+            None => Some(format!(
+                "no loaded travel of axis {axis} in the recent duty yet: no remaining life"
+            )),
             Some(_) => None,
         };
-        out.push(ComponentView {
-            name: "spindle-bearing".into(),
-            method: format!(
-                "vibration trend (models::bearing::BearingMonitor): mean spindle.vibration_rms per \
-                 {:.0} min of spindle running; healthy baseline over the first {} running hours, \
-                 onset at baseline + {} spreads held for {} records, exponential fit to {} x \
-                 baseline (an assumed threshold, see models/README.md); no ISO 281 prior configured",
-                self.record_h * 60.0,
-                cfg.baseline_hours,
-                cfg.onset_sigmas,
-                cfg.onset_persistence,
-                cfg.failure_factor
-            ),
-            signal: "spindle.vibration_rms".into(),
-            unit: "h".into(),
-            used: Some(b.running_h),
-            rated: None,
-            consumed_fraction: None,
-            remaining: b.last.and_then(|s| s.rul_hours),
-            note,
-        });
-        out
+        v.service = Some(ComponentService::BallScrew(Box::new(hist)));
+        v
     }
 }
 
@@ -210,5 +588,170 @@ mod tests {
             .expect("one record after a minute of running");
         assert!((s.health - 0.8).abs() < 1e-9);
         assert!(v[1].note.as_deref().unwrap().contains("baseline"));
+    }
+
+    fn rated() -> ComponentSettings {
+        ComponentSettings {
+            remaining_warning_h: Some(1e9),
+            remaining_limit_h: Some(1.0),
+            spindle_bearing: Some(SpindleBearingSettings {
+                c_kn: 40.0,
+                roller: false,
+                load_kn_per_pct: 0.05,
+                preload_kn: 1.0,
+                ids: AssetIds {
+                    serial_number: Some("SB-1".into()),
+                    ..AssetIds::default()
+                },
+            }),
+            ball_screws: [
+                Some(BallScrewSettings {
+                    ca_kn: 30.0,
+                    lead_mm: 10.0,
+                    load_n_per_pct: 60.0,
+                    fw: 1.2,
+                    ids: AssetIds::default(),
+                }),
+                None,
+                None,
+            ],
+            mql_pump: AssetIds::default(),
+        }
+    }
+
+    /// An hour of spindle running at 6000 rpm and 20 % load (bearing load 1 + 0.05·20 = 2 kN)
+    /// with X moving back and forth at 25 % load (1500 N): life used and remaining follow
+    /// ISO 281 / ISO 3408-5 with Palmgren-Miner, computed here by hand.
+    #[test]
+    fn iso281_and_iso3408_life_from_the_service_history() {
+        let mut c = Components::new(None, 10.0, BearingTrack::default())
+            .with_ratings(rated(), ServiceHistory::new(0));
+        let mut x = 0.0f64;
+        let mut dir = 1.0;
+        for i in 0..36_000 {
+            // 100 mm/s: 10 mm per 0.1 s tick, between 0 and 500 mm.
+            x += dir * 10.0;
+            if !(0.0..=500.0).contains(&x) {
+                dir = -dir;
+                x += 2.0 * dir * 10.0;
+            }
+            let f = Frame::from_values(
+                i * 100,
+                [
+                    ("spindle.speed", Value::Number(6000.0)),
+                    ("spindle.load", Value::Number(20.0)),
+                    ("axis.x.position", Value::Number(x)),
+                    ("axis.x.load", Value::Number(25.0)),
+                ],
+            );
+            c.step_service(&f, 0.1, None);
+        }
+        let v = c.view();
+        let names: Vec<&str> = v.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "mql-pump",
+                "spindle-bearing",
+                "ball-screw-x",
+                "ball-screw-y",
+                "ball-screw-z"
+            ]
+        );
+        let b = &v[1];
+        assert!(b.method.contains("ISO 281") && b.method.contains("BearingMonitor"));
+        assert_eq!(b.remaining_method.as_deref(), Some("iso281_miner"));
+        assert_eq!(b.serial_number.as_deref(), Some("SB-1"));
+        // 360 000 revolutions at P = 2 kN; L10 = (40/2)³ = 8000 Mrev.
+        let revs = 6000.0 * 60.0;
+        let used = revs / 8000e6;
+        let got = b.life_used_fraction.unwrap();
+        assert!((got - used).abs() / used < 1e-6, "{got} vs {used}");
+        // At this duty L10h = 8000e6 / 360 000 per hour = 22 222 h; a nearly new bearing has
+        // P10 of its remaining life just under that.
+        let l10h = 8000e6 / revs;
+        let q = b.remaining_h.unwrap();
+        assert!(q.p10 < l10h && q.p10 > 0.99 * l10h, "{q:?} vs {l10h}");
+        assert!(q.p10 < q.p50 && q.p50 < q.p90);
+        assert!(b.remaining.is_none(), "no vibration trend figure");
+        assert!(b.note.as_deref().unwrap().contains("from ISO 281"));
+
+        let s = &v[2];
+        assert_eq!(s.remaining_method.as_deref(), Some("iso3408_5_miner"));
+        // 100 mm/s for an hour (the first position only starts the count): 359.99 m =
+        // 35 999 revolutions at 1500 N; L = (30 000 / (1.2 · 1500))³ · 10⁶ rev.
+        let l = (30_000.0f64 / 1800.0).powi(3) * 1e6;
+        let (travel, reversals) = match &s.service {
+            Some(ComponentService::BallScrew(h)) => (h.travel_mm, h.reversals),
+            _ => panic!("no axis history"),
+        };
+        assert!((travel - 359_990.0).abs() < 1e-6, "{travel}");
+        assert_eq!(s.used, Some(35_999.0));
+        // A stroke of 500 mm each 5 s: 720 reversals in an hour, less the first half-stroke.
+        assert!((715..=721).contains(&reversals), "{reversals}");
+        let used = 35_999.0 / l;
+        assert!((s.life_used_fraction.unwrap() - used).abs() / used < 1e-6);
+        assert!((s.rated.unwrap() - l).abs() / l < 1e-9);
+        let q = s.remaining_h.unwrap();
+        assert!(q.p10 <= q.p50 && q.p50 <= q.p90, "{q:?}");
+        // Y has no rating: a history, no figure.
+        assert!(v[3].remaining_h.is_none() && v[3].service.is_some());
+
+        // Remaining P10 below the warning level (1e9 h) and above the limit (1 h): one
+        // warning per rated component, no critical.
+        let cs = c.conditions();
+        let active: Vec<&str> = cs
+            .iter()
+            .filter(|c| c.active)
+            .map(|c| c.key.as_str())
+            .collect();
+        assert_eq!(
+            active,
+            [
+                "component:spindle-bearing:remaining-warning",
+                "component:ball-screw-x:remaining-warning"
+            ]
+        );
+    }
+
+    /// After a vibration onset the trend's remaining life replaces the ISO 281 figure.
+    #[test]
+    fn the_vibration_trend_wins_after_onset() {
+        let mut c = Components::new(None, 10.0, BearingTrack::default())
+            .with_ratings(rated(), ServiceHistory::new(0));
+        for i in 0..600 {
+            let f = Frame::from_values(
+                i * 100,
+                [
+                    ("spindle.speed", Value::Number(6000.0)),
+                    ("spindle.load", Value::Number(20.0)),
+                ],
+            );
+            c.step_service(&f, 0.1, None);
+        }
+        assert_eq!(
+            c.view()[1].remaining_method.as_deref(),
+            Some("iso281_miner")
+        );
+        // Synthetic degradation as in models::bearing's test: healthy 100 h, then growth.
+        let base = 0.06;
+        for i in 0..800 {
+            let t = i as f64 / 6.0;
+            let ripple = if i % 2 == 0 { 1.01 } else { 0.99 };
+            let v = base * ripple
+                + if t > 100.0 {
+                    0.002 * ((t - 100.0) / 8.0).exp()
+                } else {
+                    0.0
+                };
+            c.bearing.last = Some(c.bearing.monitor.push(t, v));
+            if v - base > 4.0 * base {
+                break;
+            }
+        }
+        let b = &c.view()[1];
+        assert_eq!(b.remaining_method.as_deref(), Some("vibration_trend"));
+        assert_eq!(b.remaining_h, b.remaining);
+        assert!(b.note.as_deref().unwrap().contains("onset"));
     }
 }

@@ -18,7 +18,7 @@ use models::{CutRecord, Quantiles, ToolState, WearModel};
 use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
-use super::component_life::{BearingTrack, ComponentView, Components};
+use super::component_life::{ComponentView, Components};
 use super::frame::Frame;
 use super::operations::OperationRecord;
 use crate::config::LifeSettings;
@@ -69,7 +69,7 @@ CREATE TABLE IF NOT EXISTS tool_change (
 CREATE INDEX IF NOT EXISTS tool_change_ts ON tool_change(ts_ms);
 CREATE TABLE IF NOT EXISTS component_life (
     name TEXT PRIMARY KEY,
-    state TEXT NOT NULL,              -- e.g. the spindle bearing's monitor and history as JSON
+    state TEXT NOT NULL,              -- the spindle bearing's monitor, the service history (JSON)
     updated_ms INTEGER NOT NULL
 );
 ";
@@ -193,6 +193,8 @@ enum Write {
         /// tool id, counters, model state, prediction (JSON).
         tools: Vec<(String, String, Option<String>, Option<String>)>,
         bearing: Option<String>,
+        /// The service history (`service.rs`), at most once a minute.
+        service: Option<String>,
         now: i64,
     },
     /// A tool was changed: its stored usage goes (after any rows queued before).
@@ -216,9 +218,13 @@ fn write(db: &mut Connection, w: Write) -> Result<()> {
         Write::Rows {
             tools,
             bearing,
+            service,
             now,
         } => {
             let tx = db.transaction()?;
+            if let Some(s) = service {
+                super::service::save_json(&tx, &s, now)?;
+            }
             if let Some(b) = bearing {
                 tx.execute(
                     "INSERT INTO component_life (name, state, updated_ms) VALUES ('spindle-bearing', ?1, ?2)
@@ -311,20 +317,7 @@ impl Life {
                 );
             }
         }
-        let bearing: BearingTrack = db
-            .query_row(
-                "SELECT state FROM component_life WHERE name = 'spindle-bearing'",
-                [],
-                |r| r.get::<_, String>(0),
-            )
-            .ok()
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default();
-        let components = Components::new(
-            settings.mql_pump_rated_strokes,
-            settings.bearing_record_min,
-            bearing,
-        );
+        let components = Components::restore(settings, &db);
         let model = settings.wear_model.as_ref().map(|m| Model {
             model: m.model.clone(),
             file: m.path.display().to_string(),
@@ -364,6 +357,8 @@ impl Life {
             .filter(|s| !s.is_empty())
             .map(str::to_string);
         t.components.step(frame, dt_s);
+        t.components
+            .step_service(frame, dt_s, cutting.map(|(_, s)| s));
         if let Some((id, cut_s)) = cutting {
             let feed = frame.num("channel.feedrate").unwrap_or(0.0).max(0.0);
             let e = t.tools.entry(id.to_string()).or_default();
@@ -419,6 +414,7 @@ impl Life {
         {
             let mut t = self.inner.lock().unwrap();
             t.components.dirty = true;
+            t.components.save_service_now = true;
             if let Err(e) = flush(&mut t, crate::value::now_ms()) {
                 tracing::error!("life: storing tool usage failed: {e:#}");
             }
@@ -471,6 +467,11 @@ impl Life {
             counters: old.counters,
             prediction: old.prediction,
         })
+    }
+
+    /// Predicted component life against `[life.components]` levels, for the alarm engine.
+    pub fn component_conditions(&self) -> Vec<super::Condition> {
+        self.inner.lock().unwrap().components.conditions()
     }
 
     /// One tool's counters and latest prediction.
@@ -566,7 +567,8 @@ fn changes(db: &Connection, limit: usize) -> Result<Vec<ToolChange>> {
 
 /// Hands what changed to the writer thread (serialising is cheap; the commit is not).
 fn flush(t: &mut Tracker, now: i64) -> Result<()> {
-    if !t.tools.values().any(|e| e.dirty) && !t.components.dirty {
+    let service = t.components.service_due(now).transpose()?;
+    if !t.tools.values().any(|e| e.dirty) && !t.components.dirty && service.is_none() {
         return Ok(());
     }
     let bearing = if t.components.dirty {
@@ -591,6 +593,7 @@ fn flush(t: &mut Tracker, now: i64) -> Result<()> {
     t.writer.send(Write::Rows {
         tools,
         bearing,
+        service,
         now,
     })?;
     Ok(())

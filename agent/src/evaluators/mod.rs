@@ -37,5 +37,6 @@ pub mod operations;
 pub mod profile;
 pub mod records;
 pub mod rules;
+pub mod service;
 pub mod tool_life;
 pub mod window;

@@ -1,7 +1,7 @@
 //! Tool life and component life against their warning and limit levels, from measured
 //! counters: the CNC's own tool-life counter (`tool.life_*`, per the tool in the spindle) and
-//! configured component counters (pump hours, strokes). Predicted remaining life from the
-//! models will feed the same keys when it lands.
+//! configured component counters (pump hours, strokes); and predicted component life
+//! (`component_life.rs`: P10 of the remaining hours) against `[life.components]` levels.
 
 use std::collections::HashMap;
 
@@ -104,6 +104,52 @@ pub fn component_conditions(
             ),
             source,
         });
+    }
+    out
+}
+
+/// `component:<name>:remaining-warning` / `:remaining-limit` from predicted remaining life:
+/// the P10 of `remaining_h` (the cautious end: one in ten such parts fails sooner) below
+/// `warning_h` / `limit_h` (`[life.components] remaining_warning_h`, `remaining_limit_h`).
+/// Components without a prediction report nothing (no verdict without a figure).
+pub fn predicted_component_conditions(
+    views: &[super::component_life::ComponentView],
+    warning_h: Option<f64>,
+    limit_h: Option<f64>,
+) -> Vec<Condition> {
+    let mut out = Vec::new();
+    for v in views {
+        let (Some(q), Some(method)) = (v.remaining_h, v.remaining_method.as_deref()) else {
+            continue;
+        };
+        let basis = v.remaining_h_basis.as_deref().unwrap_or("h");
+        let source =
+            format!("predicted remaining life ({method}) against [life.components] levels");
+        let p10 = q.p10;
+        if let Some(w) = warning_h {
+            out.push(Condition {
+                key: format!("component:{}:remaining-warning", v.name),
+                active: p10 < w && limit_h.is_none_or(|l| p10 >= l),
+                severity: Severity::Warning,
+                message: format!(
+                    "{}: predicted remaining life P10 {p10:.0} h ({basis}), warning below {w:.0} h",
+                    v.name
+                ),
+                source: source.clone(),
+            });
+        }
+        if let Some(l) = limit_h {
+            out.push(Condition {
+                key: format!("component:{}:remaining-limit", v.name),
+                active: p10 < l,
+                severity: Severity::Critical,
+                message: format!(
+                    "{}: predicted remaining life P10 {p10:.0} h ({basis}) below the limit {l:.0} h; plan the replacement",
+                    v.name
+                ),
+                source,
+            });
+        }
     }
     out
 }
