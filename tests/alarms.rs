@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use agent::Agent;
 use anyhow::{bail, Context, Result};
+use e2e::mosquitto::{subscriber, Mosquitto};
 use e2e::{free_port, get_json, request, temp_dir, wait_for};
 use serde_json::{json, Value as Json};
 
@@ -174,107 +175,18 @@ template = '{{"text": "{{{{severity}}}} on {{{{machine_id}}}}: {{{{message}}}} (
 
 // --- MQTT ------------------------------------------------------------------------------------
 
-/// Mosquitto on a loopback port, stopped when dropped.
-struct Mosquitto {
-    child: Child,
-}
-
-fn mosquitto_binary() -> PathBuf {
-    for p in [
-        "/usr/sbin/mosquitto",
-        "/usr/bin/mosquitto",
-        "/usr/local/sbin/mosquitto",
-    ] {
-        if Path::new(p).exists() {
-            return p.into();
-        }
-    }
-    if let Ok(out) = Command::new("sh")
-        .args(["-c", "command -v mosquitto"])
-        .output()
-    {
-        let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if !p.is_empty() {
-            return p.into();
-        }
-    }
-    panic!("mosquitto not found: install mosquitto (apt-get install mosquitto)");
-}
-
-impl Mosquitto {
-    async fn start(dir: &Path, port: u16) -> Mosquitto {
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-        )
-        .unwrap();
-        let child = Command::new(mosquitto_binary())
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting mosquitto");
-        let up = wait_for(Duration::from_secs(10), || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .ok()
-        })
-        .await;
-        assert!(up.is_some(), "mosquitto did not listen on {port}");
-        Mosquitto { child }
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Subscribes to `topic` and collects (topic, retained, payload); resubscribes after every
-/// reconnect.
-fn subscriber(port: u16, topic: &str) -> Arc<Mutex<Vec<(String, bool, Json)>>> {
-    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let mut o = MqttOptions::new(format!("test-sub-{port}"), "127.0.0.1", port);
-    o.set_keep_alive(Duration::from_secs(5));
-    let (client, mut el) = AsyncClient::new(o, 16);
-    let (topic, out) = (topic.to_string(), got.clone());
-    tokio::spawn(async move {
-        loop {
-            match el.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    let _ = client.subscribe(&topic, QoS::AtLeastOnce).await;
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let v = serde_json::from_slice(&p.payload).unwrap_or_else(|_| {
-                        Json::String(String::from_utf8_lossy(&p.payload).into())
-                    });
-                    out.lock().unwrap().push((p.topic.clone(), p.retain, v));
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-    });
-    got
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt_delivers_events_and_state_to_mosquitto_and_catches_up_after_an_outage() {
     let dir = temp_dir("alarm-mqtt");
     let port = free_port();
     let broker = Mosquitto::start(&dir, port).await;
-    let got = subscriber(port, "plant/vmc-test/#");
+    let got = subscriber(port, "green-machining/plant/l1/vmc-test/#", None);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let cfg = config(
         &dir,
         None,
-        &format!("[notify.mqtt]\nhost = \"127.0.0.1\"\nport = {port}\ntopic_prefix = \"plant/vmc-test\"\n"),
+        &format!("[mqtt]\nhost = \"127.0.0.1\"\nport = {port}\nsite = \"plant\"\nline = \"l1\"\nsignals = false\n"),
     );
     let agent = Agent::start(cfg).await.unwrap();
     let http = agent.http_addr.to_string();
@@ -293,26 +205,29 @@ async fn mqtt_delivers_events_and_state_to_mosquitto_and_catches_up_after_an_out
     };
     let ev = wait_for(
         Duration::from_secs(10),
-        has("plant/vmc-test/alarms/events", |v| {
+        has("green-machining/plant/l1/vmc-test/alarms/events", |v| {
             v["key"] == DEAD_KEY && v["state"] == "active_unacked"
         }),
     )
     .await
-    .expect("no alarm event on plant/vmc-test/alarms/events");
+    .expect("no alarm event on alarms/events");
     assert_eq!(ev.2["machine_id"], "vmc-test");
     assert_eq!(ev.2["previous"], "normal");
     wait_for(
         Duration::from_secs(10),
-        has("plant/vmc-test/alarms/state", |v| {
-            v.as_array()
+        has("green-machining/plant/l1/vmc-test/alarms/state", |v| {
+            v["alarms"]
+                .as_array()
                 .is_some_and(|a| a.iter().any(|x| x["key"] == DEAD_KEY))
         }),
     )
     .await
-    .expect("no alarm state on plant/vmc-test/alarms/state");
+    .expect("no alarm state on alarms/state");
     wait_for(
         Duration::from_secs(10),
-        has("plant/vmc-test/status", |v| v == "online"),
+        has("green-machining/plant/l1/vmc-test/status", |v| {
+            v["state"] == "online"
+        }),
     )
     .await
     .expect("no online status");
@@ -334,7 +249,7 @@ async fn mqtt_delivers_events_and_state_to_mosquitto_and_catches_up_after_an_out
     let _broker = Mosquitto::start(&dir, port).await;
     let ack = wait_for(
         Duration::from_secs(40),
-        has("plant/vmc-test/alarms/events", |v| {
+        has("green-machining/plant/l1/vmc-test/alarms/events", |v| {
             v["key"] == DEAD_KEY && v["state"] == "active_acked"
         }),
     )
@@ -344,8 +259,8 @@ async fn mqtt_delivers_events_and_state_to_mosquitto_and_catches_up_after_an_out
     // The retained state is refreshed after the reconnect.
     wait_for(
         Duration::from_secs(10),
-        has("plant/vmc-test/alarms/state", |v| {
-            v.as_array().is_some_and(|a| {
+        has("green-machining/plant/l1/vmc-test/alarms/state", |v| {
+            v["alarms"].as_array().is_some_and(|a| {
                 a.iter()
                     .any(|x| x["key"] == DEAD_KEY && x["state"] == "active_acked")
             })

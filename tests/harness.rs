@@ -139,6 +139,19 @@ pub async fn get_json(addr: &str, path: &str) -> Result<serde_json::Value> {
     Ok(serde_json::from_str(&body)?)
 }
 
+/// A scenario from `configs/scenarios/` on free loopback ports, at `time_scale`.
+pub fn scenario(file: &str, time_scale: f64) -> simulator::scenario::ScenarioConfig {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../configs/scenarios")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut sc = simulator::scenario::ScenarioConfig::from_toml_str(&text).unwrap();
+    sc.opcua.listen = "127.0.0.1:0".parse().unwrap();
+    sc.modbus.listen = "127.0.0.1:0".parse().unwrap();
+    sc.time_scale = time_scale;
+    sc
+}
+
 /// A fresh directory under the system temp dir.
 pub fn temp_dir(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!(
@@ -152,6 +165,9 @@ pub fn temp_dir(tag: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+#[path = "support/mosquitto.rs"]
+pub mod mosquitto;
 
 pub mod devices {
     //! Small Modbus TCP devices for tests and the benchmark, on real loopback sockets.

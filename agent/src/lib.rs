@@ -12,6 +12,8 @@ pub mod codec;
 pub mod config;
 pub mod demo;
 pub mod evaluators;
+pub mod export;
+pub mod fleet;
 pub mod http;
 pub mod notify;
 pub mod sources;
@@ -39,6 +41,8 @@ pub struct Agent {
     pub alarms: Arc<alarms::Alarms>,
     /// Where the HTTP server actually listens (the configured port may be 0).
     pub http_addr: SocketAddr,
+    /// Publishing to the plant's broker, when `[mqtt]` is configured.
+    fleet: Option<fleet::Fleet>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -57,11 +61,17 @@ impl Agent {
         let mut tasks = sources::spawn_all(&config, &state);
         // rustls (MQTT, webhooks, HTTPS) with ring: it cross-compiles to aarch64 with gcc alone.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let (notifier, channels) = alarms::start_channels(&config);
+        let fleet = config
+            .mqtt
+            .as_ref()
+            .map(|m| fleet::Fleet::start(m, state.clone(), store.path(), life.clone()));
+        let (notifier, channels) = alarms::start_channels(&config, fleet.as_ref());
         let alarms = alarms::Alarms::open(&config, state.clone(), notifier)?;
         {
             let c = compliance.clone();
             alarms.add_producer(Box::new(move || c.conditions()));
+            let l = life.clone();
+            alarms.add_producer(Box::new(move || l.component_conditions()));
         }
         tasks.push(alarms.spawn(config.alarms.tick));
         tasks.extend(channels.into_iter().map(|start| start(&alarms)));
@@ -73,6 +83,7 @@ impl Agent {
             shifts: config.shifts.clone(),
             alarms: alarms.clone(),
             auth: http::auth::Auth::new(&config.http),
+            fleet: fleet.as_ref().map(|f| f.stats.clone()),
         };
         let (http_addr, http_task) = match &config.http.tls {
             Some((cert, key)) => {
@@ -97,14 +108,19 @@ impl Agent {
             life,
             alarms,
             http_addr,
+            fleet,
             tasks,
         })
     }
 
-    /// Stops the sources and the HTTP server and flushes the store.
+    /// Stops the sources and the HTTP server, marks the machine offline on the broker (what
+    /// it has not acknowledged stays in the outbox) and flushes the store.
     pub async fn shutdown(self) {
         for t in &self.tasks {
             t.abort();
+        }
+        if let Some(f) = self.fleet {
+            f.shutdown().await;
         }
         let (store, compliance) = (self.store.clone(), self.compliance.clone());
         let _ = tokio::task::spawn_blocking(move || {

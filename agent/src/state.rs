@@ -351,7 +351,9 @@ impl State {
     }
 }
 
-fn changed(last: &Value, new: &Value, deadband: f64) -> bool {
+/// Whether `new` differs from `last` by more than the signal's deadband: the one definition of
+/// a change, for the store and for publishing.
+pub fn changed(last: &Value, new: &Value, deadband: f64) -> bool {
     match (last, new) {
         (Value::Number(a), Value::Number(b)) => {
             (a - b).abs() > deadband || (deadband == 0.0 && a != b)

@@ -43,6 +43,14 @@ impl Quality {
     }
 }
 
+/// A time for people and other systems (exports, MQTT payloads): RFC 3339 in UTC with
+/// milliseconds, e.g. `2026-03-01T06:00:00.000Z`.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
 /// Milliseconds since the Unix epoch, the one time format of the store and the API.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

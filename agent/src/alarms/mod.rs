@@ -316,8 +316,12 @@ fn unknown_view(t: &Transition) -> AlarmView {
 /// Starts one channel's task once the service exists.
 pub type ChannelStarter = Box<dyn FnOnce(&Arc<Alarms>) -> tokio::task::JoinHandle<()> + Send>;
 
-/// The channels configured in `[notify]`: the notifier that feeds them, and their starters.
-pub fn start_channels(config: &Config) -> (Notifier, Vec<ChannelStarter>) {
+/// The channels configured in `[notify]` (and MQTT through `fleet`): the notifier that feeds
+/// them, and their starters.
+pub fn start_channels(
+    config: &Config,
+    fleet: Option<&crate::fleet::Fleet>,
+) -> (Notifier, Vec<ChannelStarter>) {
     let mut notifier = Notifier::new(&config.agent.machine_id);
     let mut starters: Vec<ChannelStarter> = Vec::new();
     for w in &config.notify.webhooks {
@@ -327,11 +331,21 @@ pub fn start_channels(config: &Config) -> (Notifier, Vec<ChannelStarter>) {
             tokio::spawn(crate::notify::webhook::run(w, rx, stats))
         }));
     }
-    if let Some(m) = &config.notify.mqtt {
+    // MQTT: alarm events and the active set go out with everything else the agent publishes,
+    // through the fleet publisher's outbox (one connection to the broker, one last will).
+    if let Some(f) = fleet.filter(|_| config.mqtt.as_ref().is_some_and(|m| m.alarms)) {
         let (rx, stats) = notifier.channel("mqtt");
-        let m = m.clone();
+        let (tx, base) = (f.sender(), f.base_topic.clone());
+        let machine_id = config.agent.machine_id.clone();
         starters.push(Box::new(move |a: &Arc<Alarms>| {
-            tokio::spawn(crate::notify::mqtt::run(m, rx, a.subscribe(), stats))
+            tokio::spawn(crate::fleet::producers::alarms(
+                rx,
+                a.subscribe(),
+                machine_id,
+                base,
+                tx,
+                stats,
+            ))
         }));
     }
     if let Some(g) = &config.notify.gpio {

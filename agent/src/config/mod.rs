@@ -5,13 +5,19 @@
 
 pub(crate) mod diagnostic;
 mod green;
+mod mqtt;
 mod raw;
 mod validate;
 mod validate_alarms;
+mod validate_components;
 mod validate_green;
 mod validate_life;
 
 pub use green::{Lubricant, OperationSettings, Shifts};
+pub use mqtt::{MqttSettings, SignalPublishing};
+pub use validate_components::{
+    AssetIds, BallScrewSettings, ComponentSettings, SpindleBearingSettings,
+};
 pub use validate_life::{LifeSettings, WearModelSettings};
 
 use std::path::{Path, PathBuf};
@@ -39,6 +45,8 @@ pub struct Config {
     pub shifts: Shifts,
     /// `[life]`: the wear model for remaining-life predictions, if any.
     pub life: LifeSettings,
+    /// `[mqtt]`: the plant's broker, for fleet publishing and alarm events.
+    pub mqtt: Option<MqttSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -243,7 +251,6 @@ pub struct Component {
 #[derive(Debug, Clone, Default)]
 pub struct NotifySettings {
     pub webhooks: Vec<WebhookTarget>,
-    pub mqtt: Option<MqttSettings>,
     pub gpio: Option<GpioSettings>,
 }
 
@@ -262,21 +269,6 @@ pub struct WebhookTarget {
     /// Events waiting for delivery; beyond it the oldest are dropped and counted.
     pub backlog: usize,
     pub headers: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone)]
-pub struct MqttSettings {
-    pub host: String,
-    pub port: u16,
-    pub client_id: String,
-    /// Events go to `<prefix>/alarms/events`, the active set (retained) to `<prefix>/alarms/state`.
-    pub topic_prefix: String,
-    pub credentials: Option<(String, String)>,
-    pub tls: bool,
-    pub ca_file: Option<PathBuf>,
-    pub qos: u8,
-    pub keep_alive: Duration,
-    pub backlog: usize,
 }
 
 /// BCM pin numbers of the stack light, buzzer and acknowledge button.

@@ -34,6 +34,7 @@ pub struct RawConfig {
     pub shifts: Option<RawShifts>,
     #[serde(default)]
     pub life: RawLife,
+    pub mqtt: Option<super::mqtt::RawMqtt>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -176,7 +177,6 @@ pub struct RawComponent {
 pub struct RawNotify {
     #[serde(default)]
     pub webhook: Vec<RawWebhook>,
-    pub mqtt: Option<RawMqtt>,
     pub gpio: Option<RawGpio>,
 }
 
@@ -193,22 +193,6 @@ pub struct RawWebhook {
     pub retry_max_ms: Option<Spanned<u64>>,
     pub backlog: Option<Spanned<usize>>,
     pub headers: Option<Spanned<BTreeMap<String, String>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawMqtt {
-    pub host: Spanned<String>,
-    pub port: Option<Spanned<u16>>,
-    pub client_id: Option<Spanned<String>>,
-    pub topic_prefix: Option<Spanned<String>>,
-    pub username: Option<Spanned<String>>,
-    pub password: Option<Spanned<String>>,
-    pub tls: Option<Spanned<bool>>,
-    pub ca_file: Option<Spanned<String>>,
-    pub qos: Option<Spanned<u8>>,
-    pub keep_alive_s: Option<Spanned<u64>>,
-    pub backlog: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -268,4 +252,6 @@ pub struct RawLife {
     pub depth_of_cut_mm: Option<Spanned<f64>>,
     pub mql_pump_rated_strokes: Option<Spanned<f64>>,
     pub bearing_record_min: Option<Spanned<f64>>,
+    /// `[life.components]`: ratings of the spindle bearing, ball screws (validate_components.rs).
+    pub components: Option<super::validate_components::RawLifeComponents>,
 }

@@ -178,11 +178,11 @@ pub fn check(file: &Path, source: &str) -> Result<Config, ConfigError> {
         .iter()
         .flat_map(|dev| dev.tags.iter().map(|t| t.signal.clone()))
         .collect();
-    let (alarms, notify, http) =
-        super::validate_alarms::check(&mut d, &raw, &fed, &agent.machine_id);
+    let (alarms, notify, http) = super::validate_alarms::check(&mut d, &raw, &fed);
     let (operations, profiles, lubricant, shifts) =
         super::validate_green::check(&mut d, &raw, file);
     let life = super::validate_life::check(&mut d, &raw, file);
+    let mqtt = super::mqtt::check(&mut d, &raw, &agent.machine_id);
 
     d.into_result(Config {
         file: file.to_path_buf(),
@@ -197,6 +197,7 @@ pub fn check(file: &Path, source: &str) -> Result<Config, ConfigError> {
         lubricant,
         shifts,
         life,
+        mqtt,
     })
 }
 

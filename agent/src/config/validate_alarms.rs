@@ -8,7 +8,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::diagnostic::Diagnostics;
-use super::raw::{RawConfig, RawHttp, RawMqtt, RawWebhook};
+use super::raw::{RawConfig, RawHttp, RawWebhook};
 use super::*;
 use crate::evaluators::Severity;
 
@@ -36,7 +36,6 @@ pub fn check(
     d: &mut Diagnostics,
     raw: &RawConfig,
     signals: &HashSet<String>,
-    machine_id: &str,
 ) -> (AlarmSettings, NotifySettings, HttpSettings) {
     let notify = NotifySettings {
         webhooks: raw
@@ -46,7 +45,6 @@ pub fn check(
             .enumerate()
             .map(|(i, w)| webhook(d, w, i))
             .collect(),
-        mqtt: raw.notify.mqtt.as_ref().map(|m| mqtt(d, m, machine_id)),
         gpio: raw.notify.gpio.as_ref().map(|g| {
             let pins = [&g.red, &g.amber, &g.green, &g.buzzer, &g.ack_button];
             let mut used = HashSet::new();
@@ -203,56 +201,6 @@ fn backlog(d: &mut Diagnostics, v: &Option<Spanned<usize>>) -> usize {
     }
 }
 
-fn mqtt(d: &mut Diagnostics, m: &RawMqtt, machine_id: &str) -> MqttSettings {
-    let qos = m.qos.as_ref().map_or(1, |q| *q.get_ref());
-    if let Some(q) = &m.qos {
-        if qos > 2 {
-            d.at(q.span(), "qos must be 0, 1 or 2");
-        }
-    }
-    let prefix = m
-        .topic_prefix
-        .as_ref()
-        .map_or(format!("green-machining/{machine_id}"), |p| {
-            p.get_ref().clone()
-        });
-    if prefix.contains(['+', '#']) || prefix.ends_with('/') || prefix.is_empty() {
-        d.at(
-            m.topic_prefix.as_ref().unwrap().span(),
-            "topic_prefix must not be empty, end with '/' or contain wildcards (+, #)",
-        );
-    }
-    let credentials = match (&m.username, &m.password) {
-        (Some(u), Some(p)) => Some((u.get_ref().clone(), p.get_ref().clone())),
-        (None, None) => None,
-        (Some(s), None) | (None, Some(s)) => {
-            d.at(s.span(), "username and password go together");
-            None
-        }
-    };
-    let tls = m.tls.as_ref().is_some_and(|t| *t.get_ref()) || m.ca_file.is_some();
-    MqttSettings {
-        host: m.host.get_ref().clone(),
-        port: m
-            .port
-            .as_ref()
-            .map_or(if tls { 8883 } else { 1883 }, |p| *p.get_ref()),
-        client_id: m
-            .client_id
-            .as_ref()
-            .map_or(format!("green-agent-{machine_id}"), |c| c.get_ref().clone()),
-        topic_prefix: prefix,
-        credentials,
-        tls,
-        ca_file: m.ca_file.as_ref().map(|c| c.get_ref().into()),
-        qos: qos.min(2),
-        keep_alive: Duration::from_secs(
-            m.keep_alive_s.as_ref().map_or(30, |k| *k.get_ref()).max(5),
-        ),
-        backlog: backlog(d, &m.backlog),
-    }
-}
-
 fn http(d: &mut Diagnostics, h: &RawHttp) -> HttpSettings {
     let token = match (&h.token, &h.token_file) {
         (Some(t), Some(_)) => {
@@ -260,7 +208,7 @@ fn http(d: &mut Diagnostics, h: &RawHttp) -> HttpSettings {
             None
         }
         (Some(t), None) => Some((t.get_ref().clone(), t.span())),
-        (None, Some(f)) => read_token_file(d, f),
+        (None, Some(f)) => read_secret_file(d, f, "token_file"),
         (None, None) => None,
     };
     let token = token.and_then(|(t, span)| {
@@ -296,16 +244,17 @@ fn positive_hours(d: &mut Diagnostics, v: &Option<Spanned<u64>>) -> u64 {
     }
 }
 
-/// The token file must not be readable by anyone but its owner: it is a password.
-fn read_token_file(
+/// A token or password file must not be readable by anyone but its owner: it is a password.
+pub(super) fn read_secret_file(
     d: &mut Diagnostics,
     f: &Spanned<String>,
+    key: &str,
 ) -> Option<(String, std::ops::Range<usize>)> {
     let path = Path::new(f.get_ref());
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
-            d.at(f.span(), format!("token_file `{}`: {e}", path.display()));
+            d.at(f.span(), format!("{key} `{}`: {e}", path.display()));
             return None;
         }
     };
@@ -317,7 +266,7 @@ fn read_token_file(
             d.at(
                 f.span(),
                 format!(
-                    "token_file `{}` has mode {mode:o}: readable by others (chmod 600 it)",
+                    "{key} `{}` has mode {mode:o}: readable by others (chmod 600 it)",
                     path.display()
                 ),
             );
@@ -329,7 +278,7 @@ fn read_token_file(
     match std::fs::read_to_string(path) {
         Ok(t) => Some((t.trim().to_string(), f.span())),
         Err(e) => {
-            d.at(f.span(), format!("token_file `{}`: {e}", path.display()));
+            d.at(f.span(), format!("{key} `{}`: {e}", path.display()));
             None
         }
     }
@@ -378,8 +327,6 @@ limit = 2000
 url = "https://chat.example/hook"
 tier = 1
 template = '{"text": "{{severity}}: {{message}}"}'
-[notify.mqtt]
-host = "127.0.0.1"
 [notify.gpio]
 red = 17
 buzzer = 23
@@ -390,10 +337,6 @@ token = "0123456789abcdef"
         let c = crate::config::parse(Path::new("t.toml"), &src).unwrap();
         assert_eq!(c.alarms.max_tier, 1, "from the webhook tiers");
         assert_eq!(c.alarms.delays[0].off_delay, c.alarms.off_delay);
-        assert_eq!(
-            c.notify.mqtt.unwrap().topic_prefix,
-            "green-machining/machine"
-        );
         assert_eq!(c.http.token.as_deref(), Some("0123456789abcdef"));
     }
 

@@ -23,6 +23,14 @@ pub async fn healthz(Extract(app): Extract<AppState>) -> Json<serde_json::Value>
         "devices_total": devices.len(),
         "devices_connected": devices.iter().filter(|d| d.connected).count(),
         "store_dropped_samples": app.state.dropped_samples(),
+        "mqtt": app.fleet.as_ref().map(|f| {
+            use std::sync::atomic::Ordering::Relaxed;
+            json!({
+                "connected": f.connected.load(Relaxed),
+                "queued": f.queued.load(Relaxed),
+                "dropped": f.dropped.load(Relaxed),
+            })
+        }),
     }))
 }
 

@@ -1,6 +1,6 @@
 //! `GET /metrics` in the Prometheus text format, written by hand (a few dozen lines, no
 //! registry crate): per device polls, errors, latency and signal qualities; alarms by state and
-//! severity; channel delivery; store size.
+//! severity; channel delivery; MQTT publishing; store size.
 
 use std::fmt::Write;
 
@@ -162,6 +162,50 @@ pub async fn metrics(Extract(app): Extract<AppState>) -> Response {
         for (ch, s) in channels {
             let v = [&s.delivered, &s.failures, &s.dropped, &s.backlog][get].load(Relaxed);
             o.line(name, &[("channel", ch)], v as f64);
+        }
+    }
+
+    if let Some(f) = &app.fleet {
+        for (name, kind, help, v) in [
+            (
+                "agent_mqtt_connected",
+                "gauge",
+                "1 while connected to the broker",
+                u64::from(f.connected.load(Relaxed)),
+            ),
+            (
+                "agent_mqtt_delivered_total",
+                "counter",
+                "messages the broker acknowledged",
+                f.delivered.load(Relaxed),
+            ),
+            (
+                "agent_mqtt_dropped_total",
+                "counter",
+                "messages dropped: the outbox budget was exceeded",
+                f.dropped.load(Relaxed),
+            ),
+            (
+                "agent_mqtt_queued",
+                "gauge",
+                "messages waiting for the broker (memory and disk)",
+                f.queued.load(Relaxed),
+            ),
+            (
+                "agent_mqtt_queued_on_disk",
+                "gauge",
+                "messages waiting in the outbox file",
+                f.queued_on_disk.load(Relaxed),
+            ),
+            (
+                "agent_mqtt_outbox_bytes",
+                "gauge",
+                "bytes of the messages in the outbox file",
+                f.disk_bytes.load(Relaxed),
+            ),
+        ] {
+            o.head(name, kind, help);
+            o.line(name, &[], v as f64);
         }
     }
 

@@ -1,12 +1,12 @@
-//! Channels that carry alarm events to people: the stack light and buzzer (`gpio`), webhooks
-//! (`webhook`) and MQTT (`mqtt`).
+//! Channels that carry alarm events to people: the stack light and buzzer (`gpio`) and
+//! webhooks (`webhook`). MQTT is a channel too, but its messages go through the fleet
+//! publisher (`fleet::producers::alarms`), which owns the one connection to the broker.
 //!
 //! The engine hands each event to every channel through that channel's own bounded queue with
 //! `try_send`: a slow or dead channel fills its own queue and loses its own oldest events
 //! (counted), and never blocks the engine, another channel or acquisition.
 
 pub mod gpio;
-pub mod mqtt;
 pub mod webhook;
 
 use std::sync::atomic::{AtomicU64, Ordering};
