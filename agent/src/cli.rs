@@ -43,6 +43,8 @@ enum Command {
         #[arg(long, default_value = "data/demo.db")]
         store: PathBuf,
     },
+    /// Export residual life, operations or signals from the store as CSV or Parquet.
+    Export(crate::export::CliArgs),
     /// Check configuration files and print every problem with file, line and column.
     CheckConfig {
         #[arg(required = true)]
@@ -82,6 +84,7 @@ where
     };
     match cli.command {
         Command::CheckConfig { files } => check_config(&files),
+        Command::Export(args) => crate::export::cli(args),
         Command::Run { config, listen } => {
             let mut cfg = match crate::config::load(&config) {
                 Ok(c) => c,

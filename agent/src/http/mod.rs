@@ -29,6 +29,8 @@ pub struct AppState {
     pub shifts: Shifts,
     pub alarms: Arc<crate::alarms::Alarms>,
     pub auth: Arc<auth::Auth>,
+    /// Publishing to the broker, when configured.
+    pub fleet: Option<Arc<crate::fleet::FleetStats>>,
 }
 
 pub fn router(app: AppState) -> Router {
@@ -84,6 +86,7 @@ fn changing(a: Arc<auth::Auth>) -> Router<AppState> {
             post(alarms::reset_component),
         )
         .route("/api/tools/{id}/change", post(life::change))
+        .route("/api/export", get(crate::export::http::download))
         .route_layer(from_fn_with_state(a, auth::require))
 }
 

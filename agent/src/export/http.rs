@@ -1,0 +1,147 @@
+//! `GET /api/export?what=&from=&to=&format=`: the same export as `agent export`, as a
+//! download. Behind the token always (routed with the changing routes): an export hands out
+//! the machine's whole history, more than the open read-only page shows.
+//!
+//! The body is streamed: the export runs on the blocking pool and writes into a bounded
+//! channel of 64 KiB pieces that the response body drains, so neither memory nor the SD card
+//! (no temporary file) pays for a long history. A failure after the first bytes aborts the
+//! response (no final chunk), which clients report as an incomplete transfer.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State as Extract};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::{BadArg, LifeContext, Request};
+use crate::http::AppState;
+use crate::value::now_ms;
+
+/// Pieces of this size go to the client; at most [`IN_FLIGHT`] wait.
+const PIECE: usize = 64 * 1024;
+const IN_FLIGHT: usize = 8;
+
+const FIELDS: &[&str] = &["what", "format", "from", "to"];
+
+fn bad(b: BadArg) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": b.message, "field": b.field })),
+    )
+        .into_response()
+}
+
+fn server_error(e: impl std::fmt::Display) -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({ "error": e.to_string() })),
+    )
+        .into_response()
+}
+
+/// A `Write` into the response body's channel; blocks (on the blocking pool) while the client
+/// is slow, fails once it has gone.
+struct ChannelWriter {
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let piece = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(PIECE)));
+        self.tx
+            .blocking_send(Ok(piece))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= PIECE {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+pub async fn download(
+    Extract(app): Extract<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    // A misspelt field (`form=`) would otherwise silently export the whole history.
+    if let Some(k) = q.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        let body = json!({ "error": format!("unknown field `{k}`: use what, format, from, to"), "field": k });
+        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    }
+    let Some(what) = q.get("what") else {
+        return bad(BadArg {
+            field: "what",
+            message: "`what` is required: residual-life, operations or signals".into(),
+        });
+    };
+    let req = match Request::parse(
+        what,
+        q.get("format").map_or("csv", String::as_str),
+        q.get("from").map(String::as_str),
+        q.get("to").map(String::as_str),
+        now_ms(),
+    ) {
+        Ok(r) => r,
+        Err(b) => return bad(b),
+    };
+    let machine_id = app.state.machine_id().to_string();
+    let store = app.store.path().to_path_buf();
+    let life = app.life.clone();
+    // Everything that can fail before the first byte fails here, with a status code.
+    let ctx = match tokio::task::spawn_blocking({
+        let machine_id = machine_id.clone();
+        move || {
+            super::open_store(&store)?;
+            let view = life.view(0)?;
+            Ok::<_, anyhow::Error>((LifeContext::from_view(&machine_id, view, now_ms()), store))
+        }
+    })
+    .await
+    {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return server_error(format!("{e:#}")),
+        Err(e) => return server_error(e),
+    };
+    let (tx, mut rx) = mpsc::channel(IN_FLIGHT);
+    tokio::task::spawn_blocking(move || {
+        let (life, store) = ctx;
+        let out = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(PIECE),
+        };
+        if let Err(e) = super::write(&store, &life, &req, Box::new(out)) {
+            tracing::warn!("export {} failed: {e:#}", req.what.name());
+            let _ = tx.blocking_send(Err(std::io::Error::other(format!("{e:#}"))));
+        }
+    });
+    let body = Body::from_stream(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+    (
+        [
+            (header::CONTENT_TYPE, req.format.content_type().to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", req.file_name(&machine_id)),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        body,
+    )
+        .into_response()
+}
