@@ -79,7 +79,7 @@ impl Store {
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || writer.run(rx))?;
-        let reader = Connection::open_with_flags(&settings.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let reader = open_read_only(&settings.path)?;
         Ok(Arc::new(Store {
             path: settings.path.clone(),
             reader: Mutex::new(reader),
@@ -279,6 +279,17 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// A read-only connection to a store file, for readers beside the writer (API, fleet tailing,
+/// exports): WAL lets them read a consistent snapshot without ever blocking the writer.
+pub fn open_read_only(path: &std::path::Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
 }
 
 #[cfg(test)]

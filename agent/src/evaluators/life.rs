@@ -482,7 +482,17 @@ impl Life {
             .map(|e| (e.counters.clone(), e.prediction.clone()))
     }
 
+    /// The life view with the latest tool changes from the store (`/api/life`).
     pub fn view(&self, max_tools: usize) -> Result<LifeView> {
+        let mut view = self.current(max_tools);
+        // Read on a connection of its own, without holding up the evaluator's tick.
+        view.recent_changes = changes(&Connection::open(&self.path)?, 20)?;
+        Ok(view)
+    }
+
+    /// What is held in memory (tools, model, components), without `recent_changes`: no store
+    /// access, for callers that do not show the changes (fleet publishing, exports).
+    pub fn current(&self, max_tools: usize) -> LifeView {
         let t = self.inner.lock().unwrap();
         let mut tools: Vec<ToolView> = t
             .tools
@@ -514,18 +524,14 @@ impl Life {
         let note = self.model.is_none().then(|| {
             "no [life] wear_model configured: usage counters only, no prediction".to_string()
         });
-        let mut view = LifeView {
+        LifeView {
             model,
             note,
             tool_in_spindle: t.spindle.clone(),
             tools,
             recent_changes: Vec::new(),
             components: t.components.view(),
-        };
-        // Read on a connection of its own, without holding up the evaluator's tick.
-        drop(t);
-        view.recent_changes = changes(&Connection::open(&self.path)?, 20)?;
-        Ok(view)
+        }
     }
 }
 

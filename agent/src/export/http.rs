@@ -109,7 +109,7 @@ pub async fn download(
         let machine_id = machine_id.clone();
         move || {
             super::open_store(&store)?;
-            let view = life.view(0)?;
+            let view = life.current(0);
             Ok::<_, anyhow::Error>((LifeContext::from_view(&machine_id, view, now_ms()), store))
         }
     })

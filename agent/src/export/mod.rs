@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
 pub use residual_life::LifeContext;
 use sink::Sink;
@@ -209,13 +209,8 @@ pub fn open_store(path: &Path) -> Result<Connection> {
         "store file {} does not exist (the [store] path of the configuration)",
         path.display()
     );
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .with_context(|| format!("opening store {} read-only", path.display()))?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    Ok(conn)
+    crate::store::open_read_only(path)
+        .with_context(|| format!("opening store {} read-only", path.display()))
 }
 
 /// Whether a table exists (a store from an agent that never ran life tracking has no

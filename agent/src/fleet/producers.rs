@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 use serde_json::{json, Map, Value as Json};
 use tokio::sync::{mpsc, watch};
 
@@ -152,7 +152,7 @@ pub async fn tail(
     loop {
         tick.tick().await;
         if db.is_none() {
-            db = Connection::open_with_flags(&store, OpenFlags::SQLITE_OPEN_READ_ONLY).ok();
+            db = crate::store::open_read_only(&store).ok();
         }
         let Some(conn) = &db else { continue };
         let mut out = Vec::new();
@@ -189,7 +189,7 @@ fn read_after(
 
 /// The newest id of a table now (where a first run starts), 0 if it is empty or absent.
 pub fn newest_id(store: &std::path::Path, table: &str) -> i64 {
-    Connection::open_with_flags(store, OpenFlags::SQLITE_OPEN_READ_ONLY)
+    crate::store::open_read_only(store)
         .and_then(|db| {
             db.query_row(
                 &format!("SELECT COALESCE(MAX(id), 0) FROM {table}"),
@@ -247,10 +247,7 @@ pub async fn life(life: Arc<Life>, machine_id: String, base: String, tx: mpsc::S
     let mut tick = tokio::time::interval(LIFE_SCAN);
     loop {
         tick.tick().await;
-        let l = life.clone();
-        let Ok(Ok(view)) = tokio::task::spawn_blocking(move || l.view(500)).await else {
-            continue;
-        };
+        let view = life.current(500);
         let parts = [
             (
                 "tools",

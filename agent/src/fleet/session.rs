@@ -171,12 +171,13 @@ struct Session {
 
 impl Session {
     fn status(&self, state: &str, reason: &str) -> Vec<u8> {
+        let now = now_ms();
         json!({
             "state": state,
             "reason": reason,
             "machine_id": machine(&self.s),
-            "ts": rfc3339(now_ms()),
-            "ts_ms": now_ms(),
+            "ts": rfc3339(now),
+            "ts_ms": now,
             "agent_version": env!("CARGO_PKG_VERSION"),
         })
         .to_string()
