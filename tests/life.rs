@@ -400,3 +400,114 @@ async fn component_life_from_the_service_history() {
     agent.shutdown().await;
     sim.shutdown().await;
 }
+
+/// Tool changes reported from the shop floor become the machine's own tool-life data: once a
+/// tool class has three worn-out lives, its remaining life comes from them (conditional on what
+/// the tool has cut, censoring the preventive changes), and `agent train` prints and saves the
+/// same fit from the store with a leave-one-out check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labelled_tool_changes_train_the_machines_own_tool_life() {
+    let sc = e2e::scenario("normal-near-dry.toml", 60.0);
+    let sim = Simulator::start(sc).await.unwrap();
+    let dir = temp_dir("lifetimes");
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    // Where configs/agent.toml puts the store, relative to the directory `agent train` runs in.
+    let store = dir.join("data/agent.db");
+    let mut cfg = config(&store);
+    agent::demo::point_at(&mut cfg, &sim.opcua_endpoint(), sim.modbus_addr());
+    let agent = Agent::start(cfg).await.unwrap();
+    let http = agent.http_addr.to_string();
+    let auth = format!("Bearer {TOKEN}");
+    let with = [("Authorization", auth.as_str()), ("X-Agent-User", "wang")];
+
+    // Every tool that has cut a little is changed: three of four as worn out, the fourth as
+    // preventive (a censored life). Until a class has three worn-out lives, predictions come
+    // from the wear model file.
+    let mut changes = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let store_based = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no prediction from the store's lifetimes after {changes} changes"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let life = get_json(&http, "/api/life").await.unwrap();
+        let tools = life["tools"].as_array().unwrap();
+        if let Some(t) = tools
+            .iter()
+            .find(|t| t["prediction"]["model_file"] == "store")
+        {
+            break t.clone();
+        }
+        for t in tools {
+            let c = &t["counters"];
+            if c["cutting_min"].as_f64().unwrap() >= 0.2 && c["cuts"].as_u64().unwrap() >= 1 {
+                let reason = if changes % 4 == 3 {
+                    "preventive"
+                } else {
+                    "worn_out"
+                };
+                let url = format!("/api/tools/{}/change", t["tool_id"].as_str().unwrap());
+                let body = format!(r#"{{"reason": "{reason}"}}"#);
+                let (code, v) = post(&http, &url, &with, &body).await.unwrap();
+                assert_eq!(code, 200, "{v}");
+                changes += 1;
+            }
+        }
+    };
+    let p = &store_based["prediction"];
+    let q = &p["remaining_min"];
+    let (p10, p50, p90) = (
+        q["p10"].as_f64().unwrap(),
+        q["p50"].as_f64().unwrap(),
+        q["p90"].as_f64().unwrap(),
+    );
+    assert!(0.0 <= p10 && p10 < p50 && p50 < p90, "{p}");
+    let method = p["method"].as_str().unwrap();
+    assert!(
+        method.contains("Weibull") && method.contains("worn out"),
+        "{method}"
+    );
+    assert!(
+        p["vb"].is_object(),
+        "flank wear still from the wear model: {p}"
+    );
+    assert!(
+        p["limit"].is_null(),
+        "the end of life is the shop's own: {p}"
+    );
+    agent.shutdown().await;
+    sim.shutdown().await;
+
+    // `agent train` on the same store: the same classes, with the check, saved as JSON.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agent-e2e"))
+        .current_dir(&dir)
+        .args(["train", "--config"])
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/agent.toml"))
+        .args(["--out", "tool-life.json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Weibull shape"), "{stdout}");
+    assert!(
+        stdout.contains(store_based["prediction"]["class"].as_str().unwrap()),
+        "{stdout}"
+    );
+    let saved: Json =
+        serde_json::from_slice(&std::fs::read(dir.join("tool-life.json")).unwrap()).unwrap();
+    let class = saved["model"]["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["class"] == store_based["prediction"]["class"])
+        .expect("the class predicted from is in the saved model");
+    assert!(class["ended"].as_u64().unwrap() >= 3, "{class}");
+    assert!(saved["leave_one_out"].is_array(), "{saved}");
+    assert_eq!(saved["kind"], "tool-lifetime-model");
+}

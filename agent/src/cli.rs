@@ -1,6 +1,6 @@
-//! The `agent` command line: run the agent, run the demo (agent + built-in simulator), or check
-//! configurations. It lives in the library so that tests and benchmarks run the very same
-//! program as a child process.
+//! The `agent` command line: run the agent, run the demo (agent + built-in simulator), export,
+//! train tool life from the store, or check configurations. It lives in the library so that
+//! tests and benchmarks run the very same program as a child process.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +45,16 @@ enum Command {
     },
     /// Export residual life, operations or signals from the store as CSV or Parquet.
     Export(crate::export::CliArgs),
+    /// Fit tool life per tool class from the tool changes in the store (worn out, or censored:
+    /// preventive and broken), print it with a leave-one-out check, and save it with `--out`.
+    /// The running agent refits the same model by itself after every change.
+    Train {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Write the fitted model and its check as JSON.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Check configuration files and print every problem with file, line and column.
     CheckConfig {
         #[arg(required = true)]
@@ -85,6 +95,13 @@ where
     match cli.command {
         Command::CheckConfig { files } => check_config(&files),
         Command::Export(args) => crate::export::cli(args),
+        Command::Train { config, out } => match crate::config::load(&config) {
+            Ok(cfg) => crate::evaluators::lifetimes::train_cli(&cfg.store.path, out.as_deref()),
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Run { config, listen } => {
             let mut cfg = match crate::config::load(&config) {
                 Ok(c) => c,

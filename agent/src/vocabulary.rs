@@ -144,6 +144,11 @@ pub const SIGNALS: &[SignalDef] = &[
     num("machine.parts_count", "count", "parts finished"),
     text("machine.operation_mode", "automatic, manual or mdi"),
     flag("machine.door_open", "operator door open"),
+    num(
+        "machine.clock",
+        "s",
+        "the machine's running clock (e.g. power-on time); when mapped, energy, oil and usage are counted on it",
+    ),
     num("axis.x.load", "%", "X axis drive load"),
     num("axis.y.load", "%", "Y axis drive load"),
     num("axis.z.load", "%", "Z axis drive load"),

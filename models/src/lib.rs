@@ -7,6 +7,8 @@
 //!   useful life to a wear limit ([`rul`]).
 //! - Component life: spindle bearings ([`bearing`]: ISO 281 prior and vibration trend),
 //!   ball screws and the MQL pump ([`rated_life`]).
+//! - Tool life from a machine's own tool changes ([`lifetime`]): Weibull per tool class with
+//!   censored (preventive) changes, remaining life conditional on the life survived.
 //! - Data sets ([`data`]), leave-one-group-out evaluation ([`evaluate`]), model files
 //!   ([`model_file`]).
 //!
@@ -18,6 +20,7 @@ pub mod conformal;
 pub mod data;
 pub mod evaluate;
 pub mod features;
+pub mod lifetime;
 pub mod metrics;
 pub mod model_file;
 pub mod rated_life;

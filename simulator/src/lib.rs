@@ -101,6 +101,7 @@ impl Engine {
         let steps = (self.owed_s / self.step_s).floor() as u64;
         self.owed_s -= steps as f64 * self.step_s;
         let t_end = self.machine.t_s + steps as f64 * self.step_s;
+        let energy_before_kwh = self.machine.energy_kwh();
         let mut actions = Vec::new();
         for _ in 0..steps {
             self.machine.step(self.step_s);
@@ -128,10 +129,16 @@ impl Engine {
             let _ = self.machine.take_log();
         }
         if steps > 0 {
-            shared.publish(Snapshot::from_observation(
-                &self.machine.observe(),
-                wall_end_ms,
-            ));
+            let mut snap = Snapshot::from_observation(&self.machine.observe(), wall_end_ms);
+            // The power served is the mean over this tick (its energy over its duration), as a
+            // drive's power reading is a mean over its own measuring interval. A client that
+            // reads every publication then integrates exactly the energy, at any time scale;
+            // an instantaneous value would alias short peaks (spindle run-up) once a tick
+            // spans a good part of a second of simulated time.
+            let tick_s = steps as f64 * self.step_s;
+            snap.cnc.spindle_power_kw =
+                (self.machine.energy_kwh() - energy_before_kwh) * 3600.0 / tick_s;
+            shared.publish(snap);
         }
         if let Some(w) = &mut self.truth {
             if let Err(e) = w.flush() {

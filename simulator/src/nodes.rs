@@ -161,6 +161,9 @@ pub const NODES: &[NodeDef] = &[
     n("Machine.DoorOpen", T::Boolean, "", |c| {
         V::Boolean(c.door_open)
     }),
+    n("Machine.PowerOnTime", T::Double, "s", |c| {
+        V::Double(c.power_on_time_s)
+    }),
     n("Axes.X.ActLoad", T::Double, "%", |c| {
         V::Double(c.axis_load_pct[0])
     }),
@@ -221,6 +224,6 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), NODES.len());
-        assert_eq!(NODES.len(), 33);
+        assert_eq!(NODES.len(), 34);
     }
 }

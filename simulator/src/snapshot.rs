@@ -35,6 +35,9 @@ pub struct CncValues {
     pub parts_counter: u32,
     pub operation_mode: String,
     pub door_open: bool,
+    /// The machine's running clock: simulated seconds since start (a CNC's power-on time
+    /// counter). An agent integrates on it so that a faster-than-real-time run counts right.
+    pub power_on_time_s: f64,
     /// X, Y, Z.
     pub axis_load_pct: [f64; 3],
     pub axis_position_mm: [f64; 3],
@@ -95,6 +98,9 @@ pub struct TruthValues {
     /// Defined from the degradation onset on.
     pub bearing_remaining_fraction: Option<f64>,
     pub bearing_running_h: f64,
+    /// Spindle energy (kWh) and oil used (ml) since start at the instant the last part was
+    /// finished: exact part boundaries for a test that notices the counter a little late.
+    pub at_last_part: (f64, f64),
     pub tool_changes: u32,
     pub breakages: u32,
 }
@@ -179,6 +185,7 @@ impl Snapshot {
             parts_counter: o.parts,
             operation_mode: o.operation_mode.to_string(),
             door_open: o.door_open,
+            power_on_time_s: o.sim_time_s,
             axis_load_pct: o.axis_load_pct,
             axis_position_mm: o.axis_position_mm,
         };
@@ -197,6 +204,7 @@ impl Snapshot {
             vibration_rms_mm_s: o.vibration_rms_mm_s,
             bearing_remaining_fraction: o.bearing_remaining_fraction,
             bearing_running_h: o.bearing_running_h,
+            at_last_part: o.at_last_part,
             tool_changes: o.tool_changes,
             breakages: o.breakages,
         };
@@ -278,7 +286,7 @@ mod tests {
         assert_eq!(s.sensor.vibration_peak_mm_s, o.vibration_peak_mm_s as f32);
         // Cutting 26 s in: aerosol on, spindle turning.
         assert!(s.truth.cutting && s.mql.aerosol_on && s.cnc.spindle_is_rotating);
-        assert_eq!(s.opcua_values().len(), 33);
+        assert_eq!(s.opcua_values().len(), 34);
         assert_eq!(s.modbus_values().len(), 20);
         assert_eq!(
             s.opcua_value("Tool.Identifier"),

@@ -415,7 +415,7 @@ fn replay(
                 p10: p.remaining_min.p10,
                 p50: p.remaining_min.p50,
                 p90: p.remaining_min.p90,
-                vb_p50: p.vb.p50,
+                vb_p50: p.vb.map_or(f64::NAN, |v| v.p50),
             });
         }
     }
@@ -675,7 +675,7 @@ async fn main() -> Result<()> {
                             p.remaining_min.p10,
                             p.remaining_min.p50,
                             p.remaining_min.p90,
-                            p.vb.p50,
+                            p.vb.map_or(f64::NAN, |v| v.p50),
                         ],
                     ),
                 );

@@ -7,11 +7,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use serde::Serialize;
 
+use super::clock::StepClock;
 use super::frame::Frame;
 use super::life::Life;
 use super::operations::{Meters, OperationRecord, Parts, Segmenter};
@@ -83,6 +84,7 @@ impl Compliance {
                 config.lubricant.as_ref(),
             ),
             segmenter: Segmenter::new(config.operations.clone()),
+            clock: StepClock::default(),
             meters: Meters::default(),
             parts: Parts::default(),
             records,
@@ -128,6 +130,7 @@ impl Compliance {
 struct Runner {
     rules: RuleSet,
     segmenter: Segmenter,
+    clock: StepClock,
     meters: Meters,
     parts: Parts,
     records: Records,
@@ -138,9 +141,8 @@ struct Runner {
 }
 
 impl Runner {
-    fn tick(&mut self, frame: &Frame, dt_s: f64, out: &Compliance) {
-        // A long pause (suspend, a stalled thread) must not be integrated as if it were cutting.
-        let dt_s = dt_s.min(Duration::from_secs(2).as_secs_f64());
+    fn tick(&mut self, frame: &Frame, wall_dt_s: f64, out: &Compliance) {
+        let dt_s = self.clock.step(frame.num("machine.clock"), wall_dt_s);
         self.meters.step(frame, dt_s);
         let violated = self.rules.violated();
         let finished = self.segmenter.step(frame, &self.meters, dt_s, violated);
@@ -169,7 +171,7 @@ impl Runner {
             }
         }
         // Keep the worst value of ongoing episodes current, once a second is plenty.
-        if frame.now_ms % 1000 < (dt_s * 1000.0) as i64 {
+        if frame.now_ms % 1000 < (wall_dt_s * 1000.0) as i64 {
             for (rule, ep) in self.open_episodes.iter().enumerate() {
                 if let Some(id) = ep {
                     let _ = self

@@ -28,11 +28,13 @@ pub struct Condition {
     pub source: String,
 }
 
+pub mod clock;
 pub mod compliance;
 pub mod component_life;
 pub mod frame;
 pub mod health;
 pub mod life;
+pub mod lifetimes;
 pub mod operations;
 pub mod profile;
 pub mod records;

@@ -519,7 +519,7 @@ fn tool_row(t: &ToolLife, life: &LifeContext, spindle: Option<&str>, cond: &Cond
             );
             quantile_cells(&mut r, "remaining_cuts_", "", Some(&p.remaining_cuts), 1.0);
             if p.vb_unit == "mm" {
-                quantile_cells(&mut r, "vb_", "_mm", Some(&p.vb), 1.0);
+                quantile_cells(&mut r, "vb_", "_mm", p.vb.as_ref(), 1.0);
                 r.set("vb_limit_mm", p.limit);
             }
         }

@@ -132,6 +132,8 @@ pub struct Observation {
     pub energy_kwh: f64,
     pub bearing_remaining_fraction: Option<f64>,
     pub bearing_running_h: f64,
+    /// Spindle energy and oil used since start at the instant the last part was finished.
+    pub at_last_part: (f64, f64),
     pub tool_changes: u32,
     pub breakages: u32,
 }
@@ -158,6 +160,8 @@ pub struct Machine {
     energy_kwh: f64,
     stopped: Option<bool>,
     pending_breakage: bool,
+    /// (energy kWh, oil ml) when the last part was finished.
+    at_last_part: (f64, f64),
     fired_start: Vec<bool>,
     fired_end: Vec<bool>,
     tool_changes: u32,
@@ -221,6 +225,7 @@ impl Machine {
             energy_kwh: 0.0,
             stopped: None,
             pending_breakage: false,
+            at_last_part: (0.0, 0.0),
             fired_start: vec![false; cfg.events.len()],
             fired_end: vec![false; cfg.events.len()],
             tool_changes: 0,
@@ -393,6 +398,7 @@ impl Machine {
                     SeqEvent::ToolChangeDone { op } => self.tool_change_done(op),
                     SeqEvent::PartFinished => {
                         let n = self.seq.parts;
+                        self.at_last_part = (self.energy_kwh, self.mql.oil_used_ml);
                         self.note(format!("part_finished:{n}"));
                     }
                 }
@@ -668,6 +674,11 @@ impl Machine {
     }
 
     /// The state in engineering units (served values before Modbus quantisation) and truth.
+    /// Spindle energy since start (the truth, ∫ power dt over every step).
+    pub fn energy_kwh(&self) -> f64 {
+        self.energy_kwh
+    }
+
     pub fn observe(&self) -> Observation {
         let m = &self.cfg.machine;
         let slot = &self.tools[self.spindle_tool];
@@ -757,6 +768,7 @@ impl Machine {
             energy_kwh: self.energy_kwh,
             bearing_remaining_fraction: self.bearing.remaining_fraction(),
             bearing_running_h: self.bearing.running_h,
+            at_last_part: self.at_last_part,
             tool_changes: self.tool_changes,
             breakages: self.breakages,
         }

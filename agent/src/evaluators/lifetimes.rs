@@ -1,0 +1,190 @@
+//! Tool lifetimes from the store: every tool change reported from the shop floor is one
+//! lifetime (minutes of cutting until the change), worn out or censored, with the tool class
+//! read off the operations the tool cut. The life evaluator refits its lifetime model from
+//! these at start and after every change; `agent train` shows the same fit with a
+//! leave-one-out check and can save it.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use models::lifetime::{leave_one_out, Lifetime, LifetimeModel};
+use rusqlite::Connection;
+
+use super::life::{Counters, USAGE_UNIT};
+use super::operations::OperationRecord;
+
+/// Worn-out ends a class needs before its life is predicted from them. Three is the fewest
+/// that keeps the band's coverage near its nominal 80 % (see `models::lifetime`'s tests).
+pub const MIN_ENDED: usize = 3;
+
+/// The class a tool belongs to: tools of one specification on one workpiece material are
+/// taken to wear out alike. Built from what the CNC reports for the tool and the workpiece.
+pub fn class_of(op: &OperationRecord) -> String {
+    let text = |s: &Option<String>| s.clone().unwrap_or_else(|| "?".into());
+    let num = |x: Option<f64>| x.map_or_else(|| "?".into(), |v| format!("{v}"));
+    format!(
+        "{} {} Ø{} mm z{} on {}",
+        text(&op.tool_material),
+        text(&op.tool_coating),
+        num(op.tool_diameter_mm),
+        num(op.tool_edges),
+        text(&op.workpiece_material)
+    )
+}
+
+/// Whether a change reason ends a wear-out life. A preventive change leaves the end unseen;
+/// a breakage ends the tool but not by wear (a competing risk), so for the wear-out life it
+/// is censored too.
+pub fn ends_life(reason: &str) -> bool {
+    reason == "worn_out"
+}
+
+/// Every lifetime in the store whose class is known (the tool cut at least one recorded
+/// operation before its change).
+pub fn read(db: &Connection) -> Result<Vec<Lifetime>> {
+    let mut changes =
+        db.prepare("SELECT tool_id, ts_ms, reason, counters FROM tool_change ORDER BY ts_ms")?;
+    let rows = changes.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    // The operations table is the compliance evaluator's; a store without it has no classes.
+    let has_ops: bool = db.query_row(
+        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'operation')",
+        [],
+        |r| r.get(0),
+    )?;
+    let mut last_op = has_ops
+        .then(|| {
+            db.prepare(
+                "SELECT record FROM operation
+                 WHERE end_ms <= ?2 AND json_extract(record, '$.tool_id') = ?1
+                 ORDER BY end_ms DESC LIMIT 1",
+            )
+        })
+        .transpose()?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (tool, ts, reason, counters) = row?;
+        let counters: Counters = serde_json::from_str(&counters)
+            .with_context(|| format!("tool change of {tool} at {ts}: counters"))?;
+        let Some(stmt) = last_op.as_mut() else {
+            continue;
+        };
+        let op: Option<String> = stmt
+            .query_row(rusqlite::params![tool, ts], |r| r.get(0))
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })?;
+        let Some(op) = op else { continue };
+        let op: OperationRecord = serde_json::from_str(&op)
+            .with_context(|| format!("operation of tool {tool} before {ts}"))?;
+        out.push(Lifetime {
+            class: class_of(&op),
+            used: counters.cutting_min,
+            ended: ends_life(&reason),
+        });
+    }
+    Ok(out)
+}
+
+/// The lifetime model of a store.
+pub fn fit(db: &Connection) -> Result<LifetimeModel> {
+    Ok(LifetimeModel::fit(&read(db)?, USAGE_UNIT, MIN_ENDED))
+}
+
+/// `agent train`: fits tool life from the store's tool changes, prints it per class with a
+/// leave-one-out check, and saves it as JSON when asked.
+pub fn train_cli(store: &Path, out: Option<&Path>) -> ExitCode {
+    match train(store, out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn train(store: &Path, out: Option<&Path>) -> Result<()> {
+    let db = crate::store::open_read_only(store)
+        .with_context(|| format!("opening the store {}", store.display()))?;
+    let has_changes: bool = db.query_row(
+        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tool_change')",
+        [],
+        |r| r.get(0),
+    )?;
+    let lives = if has_changes { read(&db)? } else { Vec::new() };
+    let model = LifetimeModel::fit(&lives, USAGE_UNIT, MIN_ENDED);
+    let loo = leave_one_out(&lives, MIN_ENDED);
+    println!(
+        "{} tool lifetimes in {} ({} worn out, {} censored: preventive changes and breakages)",
+        lives.len(),
+        store.display(),
+        lives.iter().filter(|l| l.ended).count(),
+        lives.iter().filter(|l| !l.ended).count()
+    );
+    let mut classes: Vec<&str> = lives.iter().map(|l| l.class.as_str()).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    for class in classes {
+        println!("\n{class}");
+        match model.class(class) {
+            Some(c) => {
+                let q = c.remaining(0.0);
+                println!(
+                    "  {} lifetimes, {} worn out, {} censored; Weibull shape {:.2}, scale {:.1} {USAGE_UNIT}",
+                    c.lifetimes, c.ended, c.censored, c.fit.shape, c.fit.scale
+                );
+                println!(
+                    "  life of a new tool: P10 {:.1}  P50 {:.1}  P90 {:.1} {USAGE_UNIT} of cutting",
+                    q.p10, q.p50, q.p90
+                );
+                match loo.iter().find(|l| l.class == class) {
+                    Some(l) => println!(
+                        "  leave-one-out over {} worn-out tools: P10..P90 covered {:.0} %, P50 RMSE {:.1} {USAGE_UNIT}, bias {:+.1} {USAGE_UNIT}",
+                        l.n,
+                        l.coverage_80 * 100.0,
+                        l.rmse,
+                        l.bias
+                    ),
+                    None => println!(
+                        "  leave-one-out: needs {} worn-out tools besides the held-out one",
+                        MIN_ENDED
+                    ),
+                }
+            }
+            None => {
+                let n = lives.iter().filter(|l| l.class == class).count();
+                let ended = lives.iter().filter(|l| l.class == class && l.ended).count();
+                println!(
+                    "  {n} lifetimes, {ended} worn out: not fitted (needs {MIN_ENDED} worn out); \
+                     the wear model, if configured, predicts for this class"
+                );
+            }
+        }
+    }
+    if let Some(out) = out {
+        let doc = serde_json::json!({
+            "kind": "tool-lifetime-model",
+            "agent_version": env!("CARGO_PKG_VERSION"),
+            "store": store.display().to_string(),
+            "trained_ms": crate::value::now_ms(),
+            "method": "Weibull per tool class by maximum likelihood with right-censoring \
+                       (preventive changes and breakages); 80 % band from a bias-corrected \
+                       parametric bootstrap",
+            "model": model,
+            "leave_one_out": loo,
+        });
+        std::fs::write(out, serde_json::to_vec_pretty(&doc)?)
+            .with_context(|| format!("writing {}", out.display()))?;
+        println!("\nsaved to {}", out.display());
+    }
+    Ok(())
+}
