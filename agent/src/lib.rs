@@ -71,7 +71,7 @@ impl Agent {
             let c = compliance.clone();
             alarms.add_producer(Box::new(move || c.conditions()));
             let l = life.clone();
-            alarms.add_producer(Box::new(move || l.component_conditions()));
+            alarms.add_producer(Box::new(move || l.conditions()));
         }
         tasks.push(alarms.spawn(config.alarms.tick));
         tasks.extend(channels.into_iter().map(|start| start(&alarms)));

@@ -252,6 +252,8 @@ pub struct RawLife {
     pub depth_of_cut_mm: Option<Spanned<f64>>,
     pub mql_pump_rated_strokes: Option<Spanned<f64>>,
     pub bearing_record_min: Option<Spanned<f64>>,
+    pub tool_remaining_warning_min: Option<Spanned<f64>>,
+    pub tool_remaining_limit_min: Option<Spanned<f64>>,
     /// `[life.components]`: ratings of the spindle bearing, ball screws (validate_components.rs).
     pub components: Option<super::validate_components::RawLifeComponents>,
 }

@@ -23,6 +23,11 @@ pub struct LifeSettings {
     pub mql_pump_rated_strokes: Option<f64>,
     /// Minutes of spindle running per bearing health record (the IMS indicator: 10).
     pub bearing_record_min: f64,
+    /// Alarms on the predicted remaining life of the tool in the spindle: its P10 (minutes of
+    /// cutting) below these levels. A shop's choice (how long a tool change takes to prepare),
+    /// not a standard's; unset, no predicted-life alarms for tools.
+    pub tool_remaining_warning_min: Option<f64>,
+    pub tool_remaining_limit_min: Option<f64>,
     /// `[life.components]`: component ratings for rated life from the service history.
     pub components: super::ComponentSettings,
 }
@@ -34,6 +39,8 @@ impl Default for LifeSettings {
             depth_of_cut_mm: None,
             mql_pump_rated_strokes: None,
             bearing_record_min: 10.0,
+            tool_remaining_warning_min: None,
+            tool_remaining_limit_min: None,
             components: Default::default(),
         }
     }
@@ -67,8 +74,27 @@ pub fn check(d: &mut Diagnostics, raw: &RawConfig, file: &Path) -> LifeSettings 
         mql_pump_rated_strokes: positive(d, &l.mql_pump_rated_strokes, "mql_pump_rated_strokes"),
         bearing_record_min: positive(d, &l.bearing_record_min, "bearing_record_min")
             .unwrap_or(10.0),
+        tool_remaining_warning_min: positive(
+            d,
+            &l.tool_remaining_warning_min,
+            "tool_remaining_warning_min",
+        ),
+        tool_remaining_limit_min: positive(
+            d,
+            &l.tool_remaining_limit_min,
+            "tool_remaining_limit_min",
+        ),
         components: super::validate_components::check(d, l.components.as_ref()),
     };
+    if let (Some(w), Some(lim)) = (&l.tool_remaining_warning_min, base.tool_remaining_limit_min) {
+        if *w.get_ref() <= lim {
+            d.at(
+                w.span(),
+                "tool_remaining_warning_min must be greater than tool_remaining_limit_min \
+                 (the warning comes first)",
+            );
+        }
+    }
     let Some(p) = &l.wear_model else {
         return base;
     };

@@ -291,6 +291,8 @@ struct Tracker {
 pub struct Life {
     path: PathBuf,
     model: Option<Model>,
+    /// `[life] tool_remaining_warning_min`, `tool_remaining_limit_min`.
+    tool_levels: (Option<f64>, Option<f64>),
     inner: Mutex<Tracker>,
 }
 
@@ -340,6 +342,10 @@ impl Life {
         Ok(Life {
             path: store_path.to_path_buf(),
             model,
+            tool_levels: (
+                settings.tool_remaining_warning_min,
+                settings.tool_remaining_limit_min,
+            ),
             inner: Mutex::new(Tracker {
                 writer: spawn_writer(store_path)?,
                 db,
@@ -497,9 +503,21 @@ impl Life {
         })
     }
 
-    /// Predicted component life against `[life.components]` levels, for the alarm engine.
-    pub fn component_conditions(&self) -> Vec<super::Condition> {
-        self.inner.lock().unwrap().components.conditions()
+    /// Predicted life against its levels, for the alarm engine: components against
+    /// `[life.components]`, the tool in the spindle against `[life] tool_remaining_*_min`.
+    pub fn conditions(&self) -> Vec<super::Condition> {
+        let t = self.inner.lock().unwrap();
+        let mut out = t.components.conditions();
+        if let Some(id) = &t.spindle {
+            let p = t.tools.get(id).and_then(|e| e.prediction.as_ref());
+            out.extend(super::tool_life::predicted_tool_conditions(
+                id,
+                p,
+                self.tool_levels.0,
+                self.tool_levels.1,
+            ));
+        }
+        out
     }
 
     /// One tool's counters and latest prediction.

@@ -1,7 +1,8 @@
 //! Tool life and component life against their warning and limit levels, from measured
 //! counters: the CNC's own tool-life counter (`tool.life_*`, per the tool in the spindle) and
-//! configured component counters (pump hours, strokes); and predicted component life
-//! (`component_life.rs`: P10 of the remaining hours) against `[life.components]` levels.
+//! configured component counters (pump hours, strokes); predicted component life
+//! (`component_life.rs`: P10 of the remaining hours) against `[life.components]` levels; and
+//! the predicted remaining life of the tool in the spindle against `[life]` levels.
 
 use std::collections::HashMap;
 
@@ -154,6 +155,54 @@ pub fn predicted_component_conditions(
     out
 }
 
+/// `tool:<id>:predicted-warning` / `:predicted-limit` for the tool in the spindle: the P10 of
+/// its predicted remaining minutes of cutting (the cautious end: one tool in ten goes sooner)
+/// below `warning_min` / `limit_min`. Without a prediction, nothing (no verdict without a
+/// figure); a tool change makes the keys vanish, which clears the alarms.
+pub fn predicted_tool_conditions(
+    id: &str,
+    prediction: Option<&super::life::Prediction>,
+    warning_min: Option<f64>,
+    limit_min: Option<f64>,
+) -> Vec<Condition> {
+    let Some(p) = prediction else {
+        return Vec::new();
+    };
+    let p10 = p.remaining_min.p10;
+    let source = format!(
+        "predicted remaining tool life ({}) against [life] tool_remaining levels",
+        if p.model_file == "store" {
+            "this machine's tool lifetimes"
+        } else {
+            "wear model"
+        }
+    );
+    let mut out = Vec::new();
+    if let Some(w) = warning_min {
+        out.push(Condition {
+            key: format!("tool:{id}:predicted-warning"),
+            active: p10 < w && limit_min.is_none_or(|l| p10 >= l),
+            severity: Severity::Warning,
+            message: format!(
+                "tool {id}: predicted remaining life P10 {p10:.1} min of cutting, warning below {w:.1} min; prepare a tool"
+            ),
+            source: source.clone(),
+        });
+    }
+    if let Some(l) = limit_min {
+        out.push(Condition {
+            key: format!("tool:{id}:predicted-limit"),
+            active: p10 < l,
+            severity: Severity::Critical,
+            message: format!(
+                "tool {id}: predicted remaining life P10 {p10:.1} min of cutting, below the limit {l:.1} min; change the tool"
+            ),
+            source,
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +295,50 @@ endpoint = "opc.tcp://127.0.0.1:1/"
         );
         let reset = HashMap::from([("pump".to_string(), 130.0)]);
         assert!(active(&component_conditions(&s, &comps, &reset)).is_empty());
+    }
+
+    #[test]
+    fn predicted_tool_life_warns_then_reaches_the_limit() {
+        let at = |p10: f64| super::super::life::Prediction {
+            at_ms: 0,
+            after_cut: 1,
+            cutting_min: 10.0,
+            vb: None,
+            vb_unit: String::new(),
+            limit: None,
+            remaining_min: models::Quantiles {
+                p10,
+                p50: p10 + 5.0,
+                p90: p10 + 10.0,
+            },
+            remaining_cuts: models::Quantiles {
+                p10: 1.0,
+                p50: 2.0,
+                p90: 3.0,
+            },
+            class: "c".into(),
+            model_file: "store".into(),
+            method: String::new(),
+        };
+        let cs = |p10: f64| {
+            let p = at(p10);
+            active(&predicted_tool_conditions(
+                "T1",
+                Some(&p),
+                Some(5.0),
+                Some(1.0),
+            ))
+        };
+        assert!(cs(8.0).is_empty());
+        assert_eq!(cs(4.0), ["tool:T1:predicted-warning"]);
+        assert_eq!(cs(0.5), ["tool:T1:predicted-limit"]);
+        assert!(predicted_tool_conditions("T1", None, Some(5.0), Some(1.0)).is_empty());
+        assert!(predicted_tool_conditions("T1", Some(&at(0.5)), None, None).is_empty());
+        let c = predicted_tool_conditions("T1", Some(&at(0.5)), None, Some(1.0));
+        assert!(
+            c[0].source.contains("this machine's tool lifetimes"),
+            "{}",
+            c[0].source
+        );
     }
 }
