@@ -402,7 +402,7 @@ async fn component_life_from_the_service_history() {
 }
 
 /// Tool changes reported from the shop floor become the machine's own tool-life data: once a
-/// tool class has three worn-out lives, its remaining life comes from them (conditional on what
+/// tool class has five worn-out lives, its remaining life comes from them (conditional on what
 /// the tool has cut, censoring the preventive changes), and `agent train` prints and saves the
 /// same fit from the store with a leave-one-out check.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -421,7 +421,7 @@ async fn labelled_tool_changes_train_the_machines_own_tool_life() {
     let with = [("Authorization", auth.as_str()), ("X-Agent-User", "wang")];
 
     // Every tool that has cut a little is changed: three of four as worn out, the fourth as
-    // preventive (a censored life). Until a class has three worn-out lives, predictions come
+    // preventive (a censored life). Until a class has five worn-out lives, predictions come
     // from the wear model file.
     let mut changes = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(120);

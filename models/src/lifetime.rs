@@ -362,7 +362,7 @@ mod tests {
     fn bootstrap_bands_are_calibrated_on_held_out_lives() {
         // A few lifetimes per class, as a machine has after some weeks: the band for the next
         // tool must cover its life about as often as it says.
-        for (n, shape) in [(4, 4.0), (6, 4.0), (10, 2.0)] {
+        for (n, shape) in [(3, 4.0), (4, 4.0), (5, 4.0), (6, 4.0), (10, 2.0)] {
             let truth = Weibull { shape, scale: 30.0 };
             let mut inside = 0;
             let trials = 200;

@@ -3,26 +3,27 @@
 //! against the true remaining minutes, over a run of at least `--tools` tools.
 //!
 //! `cargo run --release -p e2e --bin rul-report -- [--tools 20] [--time-scale 100] [--seed 1]
-//! [--scenario FILE] [--verbose] [--json]`
+//! [--scenario FILE] [--run-to-wear] [--verbose] [--json]`
 //!
 //! The simulator runs in-process with its ground-truth CSV on; the agent runs in-process against
-//! it with `configs/agent.toml` (its `[life]` wear model). Two sets of figures come out of one
-//! run, because of time bases:
+//! it with `configs/agent.toml` (its `[life]` wear model). Three sets of figures come out of one
+//! run:
 //!
-//! - The agent counts cutting minutes on **its own (wall) clock**: `Counters.cutting_min` is the
-//!   sum of its evaluator's ticks while an operation is open, and the wear model is fed that as
-//!   usage. At time scale X one wall minute is X simulated minutes, so the live agent feeds the
-//!   model 1/X of the tool's usage (less still: the segmenter's 300 ms start delay, i.e. 0.3·X
-//!   simulated seconds of every cut, is not counted, and a cut shorter than that is never an
-//!   operation). The **live** figures convert the agent's remaining minutes to simulated
-//!   minutes (× X) and show what the agent says on a sped-up machine: they measure mostly the
-//!   time base, not the model.
+//! - **live**: what the running agent predicted. It counts cutting minutes on the machine's
+//!   clock (`machine.clock`, the simulator's simulated time), so its minutes are simulated
+//!   minutes; its segmentation (the 300 ms start delay of every cut, ticks of 100 ms of wall
+//!   time, i.e. X·0.1 s of machine time) is coarser than at time scale 1.
 //! - **sim-clock**: the agent's own life evaluator (`agent::evaluators::life::Life`, the same
-//!   `[life]` settings and model file) driven cut by cut on the simulator's clock: each cut the
-//!   simulator made (from the truth CSV) with its simulated cutting time and its cutting
-//!   conditions (feed per revolution from the program, speed, load, power, cutting speed as
-//!   served). That is what the agent predicts on a machine running this program in real time
-//!   with exact segmentation; these are the figures to quote.
+//!   `[life]` settings and model file) driven cut by cut with the simulator's exact cuts: each
+//!   cut the simulator made (from the truth CSV) with its simulated cutting time and its
+//!   cutting conditions (feed per revolution from the program, speed, load, power, cutting
+//!   speed as served). That is what the wear model predicts with exact segmentation.
+//! - **own lifetimes**: the same replay, with every tool change reported as the shop floor
+//!   would (replaced at the wear limit: `worn_out`; by the CNC's life counter: `preventive`;
+//!   broken: `broken`), so that once a tool class has five worn-out lives the agent predicts
+//!   from the machine's own tool lifetimes (`models::lifetime`). Scored on the tools predicted
+//!   that way. `--run-to-wear` lifts the CNC's life limits so that tools go to the wear limit
+//!   (a shop that changes tools when they are worn), which gives that model its labels.
 //!
 //! Truth: per tool, its true life T = minutes of cutting (the CNC's tool-life counter, simulated
 //! time) at which the consumed life fraction reached 1 (VB = VB_limit), interpolated between
@@ -38,6 +39,7 @@ use std::time::{Duration, Instant};
 use agent::evaluators::frame::Frame;
 use agent::evaluators::life::Life;
 use agent::evaluators::operations::OperationRecord;
+use agent::evaluators::records::Records;
 use agent::value::Value;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -58,6 +60,9 @@ struct Args {
     /// Scenario (default: configs/scenarios/normal-near-dry.toml).
     #[arg(long)]
     scenario: Option<PathBuf>,
+    /// Lift the CNC's tool-life limits: tools are replaced at the wear limit.
+    #[arg(long)]
+    run_to_wear: bool,
     /// Stop after this many simulated hours even if fewer tools ended.
     #[arg(long, default_value_t = 24.0)]
     max_sim_h: f64,
@@ -361,21 +366,30 @@ struct Point {
 }
 
 /// The sim-clock replay: the agent's life evaluator fed every cut on the simulator's clock.
+/// With `labels` (tool id → change reason), each tool's change is reported after its last cut
+/// and only predictions from the machine's own lifetimes are kept.
 fn replay(
     cfg: &agent::config::Config,
     sc: &ScenarioConfig,
     cuts: &[Cut],
     store: &Path,
+    labels: Option<&HashMap<String, &'static str>>,
 ) -> Result<HashMap<String, Vec<Point>>> {
     let life = Life::open(&cfg.life, store)?;
+    // The operations table, where the lifetimes find each tool's class.
+    let records = Records::open(store)?;
     let group = sc.workpiece.group.as_str().to_string();
     let t0: i64 = 1_700_000_000_000;
+    let last_cut: HashMap<&str, usize> = cuts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.tool.as_str(), i))
+        .collect();
     let mut out: HashMap<String, Vec<Point>> = HashMap::new();
-    for c in cuts {
+    for (i, c) in cuts.iter().enumerate() {
         let op = sc.program.operations.iter().find(|o| o.name == c.operation);
-        let edges = op
-            .and_then(|o| sc.tools.iter().find(|t| t.pocket == o.tool))
-            .map(|t| t.edges as f64);
+        let tool_cfg = op.and_then(|o| sc.tools.iter().find(|t| t.pocket == o.tool));
+        let edges = tool_cfg.map(|t| t.edges as f64);
         let speed = mean(&c.speed);
         let feed = match (op, edges, speed) {
             (Some(o), Some(z), Some(n)) => Some(o.fz * z * n),
@@ -388,6 +402,11 @@ fn replay(
             end_ms: now,
             operation: Some(c.operation.clone()),
             tool_id: Some(c.tool.clone()),
+            tool_material: tool_cfg.map(|t| t.material.as_str().to_string()),
+            tool_coating: tool_cfg.map(|t| t.coating.as_str().to_string()),
+            tool_diameter_mm: tool_cfg.map(|t| t.diameter_mm),
+            tool_edges: edges,
+            workpiece_material: Some(sc.workpiece.material.clone()),
             workpiece_group: Some(group.clone()),
             cutting_s: cut_s,
             speed_rpm: speed,
@@ -407,16 +426,26 @@ fn replay(
                 ("channel.feedrate", Value::Number(feed.unwrap_or(0.0))),
             ],
         );
+        records.insert_operation(&rec)?;
         life.step(&frame, cut_s, Some((&c.tool, cut_s)), &[rec], false);
+        let own = |p: &agent::evaluators::life::Prediction| p.model_file == "store";
         if let Some((counters, Some(p))) = life.tool(&c.tool) {
-            out.entry(c.tool.clone()).or_default().push(Point {
-                used_true: c.used_after,
-                agent_used: counters.cutting_min,
-                p10: p.remaining_min.p10,
-                p50: p.remaining_min.p50,
-                p90: p.remaining_min.p90,
-                vb_p50: p.vb.map_or(f64::NAN, |v| v.p50),
-            });
+            // Labelled: only what the machine's own lifetimes predicted is scored.
+            if labels.is_none() || own(&p) {
+                out.entry(c.tool.clone()).or_default().push(Point {
+                    used_true: c.used_after,
+                    agent_used: counters.cutting_min,
+                    p10: p.remaining_min.p10,
+                    p50: p.remaining_min.p50,
+                    p90: p.remaining_min.p90,
+                    vb_p50: p.vb.map_or(f64::NAN, |v| v.p50),
+                });
+            }
+        }
+        if let Some(reason) = labels.and_then(|l| l.get(&c.tool)) {
+            if last_cut.get(c.tool.as_str()) == Some(&i) {
+                life.change(&c.tool, reason, None, "rul-report", now + 1)?;
+            }
         }
     }
     life.flush();
@@ -632,6 +661,12 @@ async fn main() -> Result<()> {
     sc.seed = args.seed;
     sc.truth.csv = Some(truth_csv.clone());
     sc.truth.interval_s = 1.0;
+    if args.run_to_wear {
+        for t in &mut sc.tools {
+            t.life_warning_min = 1e6;
+            t.life_limit_min = 1e6;
+        }
+    }
     let x = args.time_scale;
 
     let sim = Simulator::start(sc.clone()).await?;
@@ -725,7 +760,7 @@ async fn main() -> Result<()> {
             .count()
     };
 
-    // Live points: the agent's clock → truth by wall time; remaining × X into simulated minutes.
+    // Live points: the agent's predictions → truth by wall time; minutes are machine minutes.
     let by_id: HashMap<&str, &ToolTruth> = truth.iter().map(|t| (t.id.as_str(), t)).collect();
     let mut live_points: HashMap<String, Vec<Point>> = HashMap::new();
     for (tool, preds) in &live {
@@ -736,10 +771,10 @@ async fn main() -> Result<()> {
             if let Some(used) = t.used_at(*at_ms) {
                 live_points.entry(tool.clone()).or_default().push(Point {
                     used_true: used,
-                    agent_used: counted * x,
-                    p10: p10 * x,
-                    p50: p50 * x,
-                    p90: p90 * x,
+                    agent_used: *counted,
+                    p10: *p10,
+                    p50: *p50,
+                    p90: *p90,
                     vb_p50: *vb,
                 });
             }
@@ -750,12 +785,34 @@ async fn main() -> Result<()> {
     }
 
     let cut_list = cuts(&rows);
-    let sim_points = replay(&replay_cfg, &sc, &cut_list, &dir.join("replay.db"))?;
+    let sim_points = replay(&replay_cfg, &sc, &cut_list, &dir.join("replay.db"), None)?;
+    let labels: HashMap<String, &'static str> = truth
+        .iter()
+        .filter_map(|t| match &t.end {
+            End::Replaced(r) => Some((
+                t.id.clone(),
+                match r.as_str() {
+                    "vb_limit" => "worn_out",
+                    "breakage" => "broken",
+                    _ => "preventive",
+                },
+            )),
+            End::Running => None,
+        })
+        .collect();
+    let own_points = replay(
+        &replay_cfg,
+        &sc,
+        &cut_list,
+        &dir.join("replay-labelled.db"),
+        Some(&labels),
+    )?;
 
     let live_samples = samples(&ended, &live_points);
     let sim_samples = samples(&ended, &sim_points);
+    let own_samples = samples(&ended, &own_points);
 
-    // How much of the true cutting time the live agent counted (× X), over ended tools.
+    // How much of the true cutting time the live agent counted, over ended tools.
     let (mut counted, mut true_used) = (0.0, 0.0);
     for t in &ended {
         if let Some(ps) = live_points.get(&t.id) {
@@ -779,6 +836,8 @@ async fn main() -> Result<()> {
         })
         .collect();
     let sim_table = table("sim-clock", &sim_samples);
+    let own_table = table("own-lifetimes", &own_samples);
+    let own_tools = own_points.len();
     let live_table = table("live", &live_samples);
     let sim_h = rows.last().map_or(0.0, |r| r.sim_s / 3600.0);
 
@@ -795,8 +854,11 @@ async fn main() -> Result<()> {
             "ended_life_counter": by_reason("life_counter"),
             "life_projected": ended.iter().filter(|t| t.projected).count(),
             "breakages": broken,
-            "live_counted_share_of_true_cutting": counted_share.map(|s| s / x),
+            "run_to_wear": args.run_to_wear,
+            "live_counted_share_of_true_cutting": counted_share,
             "sim_clock": sim_table,
+            "own_lifetimes": own_table,
+            "own_lifetimes_tools_predicted": own_tools,
             "live": live_table,
             "tools": tools_json,
         });
@@ -838,8 +900,15 @@ async fn main() -> Result<()> {
     print_table(&sim_table, args.verbose);
     println!();
     println!(
-        "live: the running agent at time scale {x}, its remaining minutes × {x} (it counts wall \
-         minutes; it counted {} of the true cutting time, × {x}):",
+        "own lifetimes: the same replay with every tool change reported (wear limit: worn_out; \
+         life counter: preventive; breakage: broken); scored on the {own_tools} tools predicted \
+         from the machine's own lifetimes (a class needs five worn-out lives first):"
+    );
+    print_table(&own_table, args.verbose);
+    println!();
+    println!(
+        "live: the running agent at time scale {x}, on the machine's clock (it counted {} of the \
+         true cutting time):",
         counted_share.map_or("n/a".into(), |s| format!("{:.1} %", 100.0 * s))
     );
     print_table(&live_table, args.verbose);

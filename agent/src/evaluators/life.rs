@@ -904,6 +904,8 @@ mod tests {
             ("A2", 24.0, "worn_out"),
             ("A3", 15.0, "preventive"),
             ("A4", 22.0, "worn_out"),
+            ("A5", 21.0, "worn_out"),
+            ("A6", 23.0, "worn_out"),
         ] {
             let at = cut(tool, minutes);
             assert!(
@@ -913,29 +915,29 @@ mod tests {
             life.change(tool, reason, None, "test", at).unwrap();
         }
         let read = lifetimes::read(&Connection::open(&path).unwrap()).unwrap();
-        assert_eq!(read.len(), 4);
-        assert_eq!(read.iter().filter(|l| l.ended).count(), 3);
+        assert_eq!(read.len(), 6);
+        assert_eq!(read.iter().filter(|l| l.ended).count(), 5);
         assert_eq!(read[0].class, "carbide TiAlN Ø10 mm z4 on C45");
         assert!((read[2].used - 15.0).abs() < 1e-9);
 
-        // A new tool of the class, 10 minutes in: its remaining life comes from the three
-        // worn-out lives (20, 22, 24 min) and the censored one, conditional on the 10 it cut.
-        cut("A5", 10.0);
+        // A new tool of the class, 10 minutes in: its remaining life comes from the five
+        // worn-out lives (20-24 min) and the censored one, conditional on the 10 it cut.
+        cut("A7", 10.0);
         let p = life
-            .tool("A5")
+            .tool("A7")
             .unwrap()
             .1
             .expect("a prediction from the lifetimes");
         assert_eq!(p.model_file, "store");
         assert!(p.vb.is_none() && p.limit.is_none());
-        assert!(p.method.contains("3 worn out"), "{}", p.method);
+        assert!(p.method.contains("5 worn out"), "{}", p.method);
         let q = p.remaining_min;
         assert!(q.p10 < q.p50 && q.p50 < q.p90, "{q:?}");
         assert!((6.0..16.0).contains(&q.p50), "{q:?}");
         assert!(q.p10 > 0.0, "{q:?}");
         // Further in, less is left.
-        cut("A5", 8.0);
-        let later = life.tool("A5").unwrap().1.unwrap().remaining_min;
+        cut("A7", 8.0);
+        let later = life.tool("A7").unwrap().1.unwrap().remaining_min;
         assert!(later.p50 < q.p50, "{later:?} after {q:?}");
         // Another class has no lifetimes and, without a wear model, no prediction.
         life.step(
