@@ -52,8 +52,19 @@ impl Mosquitto {
     async fn launch(dir: &Path, port: u16, persistent: bool) -> Mosquitto {
         let conf = dir.join(format!("mosquitto-{port}.conf"));
         let persistence = if persistent {
+            // Started as root, Mosquitto drops to the `mosquitto` user, which cannot write the
+            // persistence file into our directory: it would then lose every session at a
+            // restart, silently. `user` names who runs it now (ignored when not root).
+            let me = Command::new("id")
+                .arg("-un")
+                .output()
+                .ok()
+                .and_then(|o| String::from_utf8(o.stdout).ok())
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "root".into());
             format!(
-                "persistence true\npersistence_location {}/\nmax_queued_messages 0\n",
+                "persistence true\npersistence_location {}/\nmax_queued_messages 0\nuser {me}\n",
                 dir.display()
             )
         } else {
