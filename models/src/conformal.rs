@@ -9,6 +9,10 @@
 //! coverage guarantee when tools are exchangeable. Rows of one tool are not independent,
 //! so the guarantee is per tool, and with few tools the realised coverage is noisy; the
 //! evaluation reports it per fold.
+//!
+//! The wear model uses these quantiles in the CV+ form (`wear::combined::cv_plus_interval`):
+//! each held-out residual is added to the prediction of the inner model that produced it,
+//! not to the final model's, because the inner models saw one tool fewer and err more.
 
 use serde::{Deserialize, Serialize};
 

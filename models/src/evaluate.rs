@@ -51,6 +51,9 @@ pub struct Overall {
     pub mean_mae: f64,
     /// Share of all held-out truths inside the 80 % interval.
     pub coverage80: f64,
+    /// Mean width of the 80 % interval over all held-out cuts.
+    #[serde(default)]
+    pub width80: f64,
     pub rul: Option<RulScores>,
 }
 
@@ -163,6 +166,7 @@ pub fn leave_one_group_out(
         pooled_rmse: rmse(&all_vb.p50, &all_vb.truth),
         mean_mae: folds.iter().map(|f| f.vb.mae).sum::<f64>() / n,
         coverage80: coverage(&all_vb.p10, &all_vb.p90, &all_vb.truth),
+        width80: Scores::of(&all_vb.p50, &all_vb.p10, &all_vb.p90, &all_vb.truth).width80,
         rul: all_rul.rul_scores(),
     };
     Ok(EvaluationReport {
@@ -253,6 +257,17 @@ pub fn render(report: &EvaluationReport) -> String {
         s,
         "overall RMSE = mean of fold RMSEs; pooled RMSE over all held-out cuts = {:.4}{u}; coverage and RUL pooled over all folds",
         o.pooled_rmse
+    );
+    let widths: Vec<String> = report
+        .folds
+        .iter()
+        .map(|f| format!("{:.4}", f.vb.width80))
+        .collect();
+    let _ = writeln!(
+        s,
+        "mean 80 % interval width{u}: per fold {}, pooled {:.4}",
+        widths.join(" / "),
+        o.width80
     );
     s
 }

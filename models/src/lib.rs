@@ -3,7 +3,7 @@
 //! - Tool wear ([`wear`]): flank wear VB per cut from usage and signal features, as a
 //!   physics prior (extended Taylor law, [`wear::taylor`]) blended with a learned linear
 //!   model ([`wear::learned`]), passed through a monotone state filter
-//!   ([`wear::monotone`]), with split-conformal intervals ([`conformal`]) and remaining
+//!   ([`wear::monotone`]), with conformal (CV+ over tools) intervals ([`conformal`]) and remaining
 //!   useful life to a wear limit ([`rul`]).
 //! - Component life: spindle bearings ([`bearing`]: ISO 281 prior and vibration trend),
 //!   ball screws and the MQL pump ([`rated_life`]).

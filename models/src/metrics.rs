@@ -64,6 +64,9 @@ pub struct Scores {
     pub rmse: f64,
     pub mae: f64,
     pub coverage80: f64,
+    /// Mean width P90 − P10 (coverage alone rewards wide intervals).
+    #[serde(default)]
+    pub width80: f64,
 }
 
 impl Scores {
@@ -73,6 +76,8 @@ impl Scores {
             rmse: rmse(p50, truth),
             mae: mae(p50, truth),
             coverage80: coverage(p10, p90, truth),
+            width80: p90.iter().zip(p10).map(|(h, l)| h - l).sum::<f64>()
+                / truth.len().max(1) as f64,
         }
     }
 }

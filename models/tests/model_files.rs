@@ -153,3 +153,42 @@ fn csv_in_the_wear_shape_is_evaluated_without_code_changes() {
     assert!(report.overall.mean_rmse.is_finite());
     std::fs::remove_file(&path).ok();
 }
+
+/// Model files and tool states written before the CV+ intervals and the blended prior
+/// (no `inner`, no `class_weight`) still load; such a state falls back to the
+/// split-conformal interval, and the quantiles stay ordered.
+#[test]
+fn files_and_tool_states_without_inner_models_still_work() {
+    let data = common::synthetic(3, 60);
+    let cfg = TrainConfig::default();
+    let model = WearModel::fit(&data, &cfg).unwrap();
+    assert_eq!(model.inner.len(), 3);
+    let file = WearModelFile::new(model.clone(), &data, cfg, 0.0, None);
+    let mut json = serde_json::to_value(&file).unwrap();
+    let m = json["model"].as_object_mut().unwrap();
+    m.remove("inner");
+    m["prior"].as_object_mut().unwrap().remove("class_weight");
+    m["selection"]
+        .as_object_mut()
+        .unwrap()
+        .remove("class_weight");
+    let path = temp("before-cv-plus.json");
+    std::fs::write(&path, serde_json::to_string(&json).unwrap()).unwrap();
+    let old = load_wear_model(&path).unwrap();
+    assert!(old.inner.is_empty());
+    assert_eq!(old.prior.class_weight, 1.0);
+    std::fs::remove_file(&path).ok();
+
+    // A state persisted by an agent before this change has no inner filters.
+    let seq = &data.sequences[2];
+    let mut state = serde_json::to_value(model.new_tool(&seq.class)).unwrap();
+    state.as_object_mut().unwrap().remove("inner");
+    let mut state: models::ToolState = serde_json::from_value(state).unwrap();
+    for (u, f) in seq.usage.iter().zip(&seq.features) {
+        let cut = CutRecord::from_row(*u, &data.feature_names, f);
+        let p = model.predict_cut(&mut state, &cut).unwrap();
+        let (lo, hi) = model.vb_interval.around(p.vb.p50);
+        assert_eq!(p.vb.p90, hi.max(p.vb.p50));
+        assert_eq!(p.vb.p10, lo.max(0.0).min(p.vb.p50));
+    }
+}

@@ -167,6 +167,75 @@ pub struct TaylorPrior {
     pub conditions: Vec<String>,
     pub per_class: BTreeMap<String, TaylorLaw>,
     pub pooled: TaylorLaw,
+    /// Weight of the class's own law against the pooled law, w·class + (1−w)·pooled.
+    /// A class law is fitted on a few tools (high variance); the pooled law shares its
+    /// exponents across classes (bias when classes differ). The weight is chosen by the
+    /// inner leave-one-group-out; files written before it existed used the class law only.
+    #[serde(default = "one")]
+    pub class_weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Candidate class weights searched by the inner leave-one-group-out.
+pub const CLASS_WEIGHTS: [f64; 5] = [1.0, 0.75, 0.5, 0.25, 0.0];
+
+/// The prior for one class: its own law blended with the pooled law.
+#[derive(Debug, Clone, Copy)]
+pub struct BlendedLaw<'a> {
+    pub class: &'a TaylorLaw,
+    pub pooled: &'a TaylorLaw,
+    pub weight: f64,
+}
+
+impl BlendedLaw<'_> {
+    fn is_single(&self) -> bool {
+        self.weight >= 1.0 || std::ptr::eq(self.class, self.pooled)
+    }
+
+    pub fn predict(&self, names: &[String], conditions: &[f64], usage: f64) -> f64 {
+        if self.is_single() {
+            return self.class.predict(names, conditions, usage);
+        }
+        self.weight * self.class.predict(names, conditions, usage)
+            + (1.0 - self.weight) * self.pooled.predict(names, conditions, usage)
+    }
+
+    pub fn rate(&self, names: &[String], conditions: &[f64], usage: f64) -> f64 {
+        if self.is_single() {
+            return self.class.rate(names, conditions, usage);
+        }
+        self.weight * self.class.rate(names, conditions, usage)
+            + (1.0 - self.weight) * self.pooled.rate(names, conditions, usage)
+    }
+
+    /// Usage at which the blend reaches `limit`. Both laws grow monotonically where
+    /// they have a life, so the blend's life lies between theirs; it is found by
+    /// bisection on ln(1 + u).
+    pub fn life(&self, names: &[String], conditions: &[f64], limit: f64) -> Option<f64> {
+        if self.is_single() || self.weight <= 0.0 {
+            let law = if self.weight <= 0.0 {
+                self.pooled
+            } else {
+                self.class
+            };
+            return law.life(names, conditions, limit);
+        }
+        let a = self.class.life(names, conditions, limit)?;
+        let b = self.pooled.life(names, conditions, limit)?;
+        let (mut lo, mut hi) = (a.min(b).ln_1p(), a.max(b).ln_1p());
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            if self.predict(names, conditions, mid.exp() - 1.0) < limit {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Some((0.5 * (lo + hi)).exp() - 1.0)
+    }
 }
 
 /// A labelled row for the prior: (class, usage, conditions, VB).
@@ -203,11 +272,16 @@ impl TaylorPrior {
             conditions: names,
             per_class,
             pooled,
+            class_weight: 1.0,
         })
     }
 
-    pub fn law(&self, class: &str) -> &TaylorLaw {
-        self.per_class.get(class).unwrap_or(&self.pooled)
+    pub fn law(&self, class: &str) -> BlendedLaw<'_> {
+        BlendedLaw {
+            class: self.per_class.get(class).unwrap_or(&self.pooled),
+            pooled: &self.pooled,
+            weight: self.class_weight,
+        }
     }
 
     /// Condition values in the prior's order, picked from the model's condition list.
@@ -279,9 +353,51 @@ mod tests {
             }
         }
         let prior = TaylorPrior::fit(&["material".to_string()], &rows).unwrap();
-        assert!((prior.law("iron").ln_k + 2.0).abs() < 1e-3);
-        assert!((prior.law("steel").ln_k + 1.0).abs() < 1e-3);
+        assert!((prior.law("iron").class.ln_k + 2.0).abs() < 1e-3);
+        assert!((prior.law("steel").class.ln_k + 1.0).abs() < 1e-3);
         // unknown class falls back to the pooled law
-        assert_eq!(prior.law("titanium"), &prior.pooled);
+        assert_eq!(prior.law("titanium").class, &prior.pooled);
+    }
+
+    #[test]
+    fn blended_law_life_reaches_the_limit_between_the_two_lives() {
+        let names = vec!["feed".to_string()];
+        let class = TaylorLaw {
+            ln_k: -3.0,
+            m: 0.8,
+            exponents: [("feed".to_string(), 0.5)].into(),
+        };
+        let pooled = TaylorLaw {
+            ln_k: -2.5,
+            m: 0.6,
+            exponents: [("feed".to_string(), 0.3)].into(),
+        };
+        let c = [0.2];
+        let blend = BlendedLaw {
+            class: &class,
+            pooled: &pooled,
+            weight: 0.4,
+        };
+        let t = blend.life(&names, &c, 0.3).unwrap();
+        assert!((blend.predict(&names, &c, t) - 0.3).abs() < 1e-9);
+        let (a, b) = (
+            class.life(&names, &c, 0.3).unwrap(),
+            pooled.life(&names, &c, 0.3).unwrap(),
+        );
+        assert!(a.min(b) <= t && t <= a.max(b));
+        // Weight 1 is the class law alone, weight 0 the pooled law.
+        let only = BlendedLaw {
+            weight: 1.0,
+            ..blend
+        };
+        assert_eq!(
+            only.predict(&names, &c, 10.0),
+            class.predict(&names, &c, 10.0)
+        );
+        let none = BlendedLaw {
+            weight: 0.0,
+            ..blend
+        };
+        assert_eq!(none.life(&names, &c, 0.3), Some(b));
     }
 }
