@@ -154,22 +154,42 @@ pub struct TrendConfig {
     pub onset_sigmas: f64,
     /// ... for this many records in a row.
     pub onset_persistence: usize,
-    /// Failure threshold as a multiple of the healthy baseline level. An assumption:
-    /// no standard gives one for this indicator (ISO 10816/20816 zones are vibration
-    /// velocity, not mean absolute acceleration). The IMS bearing that failed ended
-    /// near 5.7 × its baseline; 5 is the default.
+    /// Failure threshold as a multiple of the healthy baseline level: the P50 is the time
+    /// to reach it. An assumption: no standard gives one for this indicator (ISO
+    /// 10816/20816 zones are vibration velocity, not mean absolute acceleration). The IMS
+    /// bearing that failed ended near 5.7 × its baseline; 5 is the default.
     pub failure_factor: f64,
+    /// The failure level is not known, so the band spans a range of it: P10 is the time
+    /// to reach the low end, P90 to reach the high end (each also over the fits and the
+    /// bootstrap below). Default 3–7 × baseline, ±40 % around `failure_factor`.
+    #[serde(default = "default_failure_factor_range")]
+    pub failure_factor_range: [f64; 2],
     /// Besides the fit over everything since onset, a second fit uses only the records
     /// of this many last hours: growth accelerates and the long fit lags behind it. The
-    /// shorter of the two remaining lives is reported (the cautious side: a late
+    /// shorter of the two remaining lives is the P50 (the cautious side: a late
     /// estimate costs a failure, an early one a bearing change too soon).
     pub fit_window_hours: f64,
-    /// Bootstrap resamples of the degradation fit for P10/P90.
+    /// More fits over these last hours widen the band (not the P50): a degrading
+    /// bearing's indicator rises, settles and rises again, so the slope of the trend
+    /// itself moves, and how much it differs between recent windows measures that.
+    /// A bootstrap of one fit's residuals sees only the noise around one trend (6 % of
+    /// the IMS truths fell inside that band).
+    #[serde(default = "default_band_windows_hours")]
+    pub band_windows_hours: [f64; 3],
+    /// Bootstrap resamples of each degradation fit for P10/P90.
     pub bootstrap: usize,
     /// Residuals are resampled in blocks of this many records (moving-block bootstrap)
     /// because consecutive residuals of a trend fit are correlated; resampling them one
     /// by one would give far too narrow intervals.
     pub block: usize,
+}
+
+fn default_failure_factor_range() -> [f64; 2] {
+    [3.0, 7.0]
+}
+
+fn default_band_windows_hours() -> [f64; 3] {
+    [48.0, 12.0, 6.0]
 }
 
 impl Default for TrendConfig {
@@ -180,7 +200,9 @@ impl Default for TrendConfig {
             onset_sigmas: 6.0,
             onset_persistence: 6,
             failure_factor: 5.0,
+            failure_factor_range: default_failure_factor_range(),
             fit_window_hours: 24.0,
+            band_windows_hours: default_band_windows_hours(),
             bootstrap: 200,
             block: 12,
         }
@@ -268,14 +290,7 @@ impl BearingMonitor {
         }
 
         let (rul, source) = match (self.onset, self.baseline) {
-            (Some(i0), Some((m, _))) => match [
-                self.trend_rul(i0, m, f64::INFINITY),
-                self.trend_rul(i0, m, cfg.fit_window_hours),
-            ]
-            .into_iter()
-            .flatten()
-            .min_by(|a, b| a.p50.total_cmp(&b.p50))
-            {
+            (Some(i0), Some((m, _))) => match self.trend_rul(i0, m) {
                 Some(q) => (Some(q), RulSource::Trend),
                 None => self.prior_rul(hours),
             },
@@ -301,10 +316,53 @@ impl BearingMonitor {
         }
     }
 
-    /// Fit ln(h − baseline) = a + b·t over the records since onset (and within the last
-    /// `window_hours`) and solve for the time the indicator reaches the threshold;
-    /// bootstrap the residuals for P10/P90.
-    fn trend_rul(&self, i0: usize, base: f64, window_hours: f64) -> Option<Quantiles> {
+    /// Remaining life from the trend: P50 from the fits over everything since onset and
+    /// over the last `fit_window_hours` (the shorter), P10/P90 from those and the
+    /// `band_windows_hours` fits, their bootstraps and the range of failure levels.
+    fn trend_rul(&self, i0: usize, base: f64) -> Option<Quantiles> {
+        let cfg = self.config;
+        let now = *self.hours.last()?;
+        let level = |factor: f64| ((factor - 1.0).max(1e-9) * base).ln();
+        let (target, [low, high]) = (
+            level(cfg.failure_factor),
+            cfg.failure_factor_range.map(level),
+        );
+        let remaining = |(a, b): (f64, f64), target: f64| {
+            if b <= 0.0 {
+                f64::INFINITY
+            } else {
+                ((target - a) / b - now).max(0.0)
+            }
+        };
+        let central = [f64::INFINITY, cfg.fit_window_hours];
+        let p50 = central
+            .iter()
+            .filter_map(|w| self.trend_fit(i0, base, *w))
+            .map(|f| remaining(f.line, target))
+            .min_by(f64::total_cmp)?;
+        let (mut p10, mut p90) = (p50, p50);
+        for w in central.iter().chain(&cfg.band_windows_hours) {
+            let Some(fit) = self.trend_fit(i0, base, *w) else {
+                continue;
+            };
+            let q = |draws: &mut Vec<f64>, p: f64| {
+                draws.sort_by(f64::total_cmp);
+                draws[((draws.len() - 1) as f64 * p).round() as usize]
+            };
+            // The fitted line itself is one of the draws, so neither list is empty.
+            let lines = || std::iter::once(&fit.line).chain(&fit.draws);
+            let mut early: Vec<f64> = lines().map(|l| remaining(*l, low)).collect();
+            let mut late: Vec<f64> = lines().map(|l| remaining(*l, high)).collect();
+            p10 = p10.min(q(&mut early, 0.1));
+            p90 = p90.max(q(&mut late, 0.9));
+        }
+        Some(Quantiles { p10, p50, p90 })
+    }
+
+    /// Fit ln(h − baseline) = a + b·t over the records since onset within the last
+    /// `window_hours`, and bootstrap its residuals; `None` with fewer than three records
+    /// or a trend that does not grow.
+    fn trend_fit(&self, i0: usize, base: f64, window_hours: f64) -> Option<TrendFit> {
         let cfg = self.config;
         let (mut t, mut y) = (Vec::new(), Vec::new());
         let now = *self.hours.last()?;
@@ -321,25 +379,16 @@ impl BearingMonitor {
         if t.len() < 3 {
             return None;
         }
-        let target = ((cfg.failure_factor - 1.0) * base).ln();
         let (a, b) = line_fit(&t, &y)?;
         if b <= 0.0 {
             return None;
         }
-        let remaining = |a: f64, b: f64| {
-            if b <= 0.0 {
-                f64::INFINITY
-            } else {
-                ((target - a) / b - now).max(0.0)
-            }
-        };
-        let p50 = remaining(a, b);
         let resid: Vec<f64> = t.iter().zip(&y).map(|(t, y)| y - (a + b * t)).collect();
         // Fixed seed: the same history always gives the same answer.
         let mut rng = StdRng::seed_from_u64(281);
         let n = resid.len();
         let block = cfg.block.clamp(1, n);
-        let mut draws: Vec<f64> = (0..cfg.bootstrap.max(1))
+        let draws = (0..cfg.bootstrap.max(1))
             .filter_map(|_| {
                 let mut e = Vec::with_capacity(n);
                 while e.len() < n {
@@ -347,17 +396,20 @@ impl BearingMonitor {
                     e.extend_from_slice(&resid[start..start + block]);
                 }
                 let yb: Vec<f64> = t.iter().zip(&e).map(|(ti, ei)| a + b * ti + ei).collect();
-                line_fit(&t, &yb).map(|(a, b)| remaining(a, b))
+                line_fit(&t, &yb)
             })
             .collect();
-        draws.sort_by(f64::total_cmp);
-        let q = |p: f64| draws[((draws.len() - 1) as f64 * p).round() as usize];
-        Some(Quantiles {
-            p10: q(0.1).min(p50),
-            p50,
-            p90: q(0.9).max(p50),
+        Some(TrendFit {
+            line: (a, b),
+            draws,
         })
     }
+}
+
+/// One degradation fit: the line (a, b) of ln(excess) over hours and its bootstrap lines.
+struct TrendFit {
+    line: (f64, f64),
+    draws: Vec<(f64, f64)>,
 }
 
 /// Least-squares line y = a + b·x.

@@ -16,12 +16,35 @@ use serde::{Deserialize, Serialize};
 
 use crate::conformal::ConformalInterval;
 
-/// P10 / P50 / P90 of one quantity.
+/// P10 / P50 / P90 of one quantity. A remaining life may have no upper bound (a trend
+/// that may not grow never reaches its threshold): that is `f64::INFINITY`, which JSON
+/// cannot hold, so it is written as `null` and read back as infinity (a stored state with
+/// an unbounded P90 must load again, not be dropped).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Quantiles {
+    #[serde(with = "unbounded")]
     pub p10: f64,
+    #[serde(with = "unbounded")]
     pub p50: f64,
+    #[serde(with = "unbounded")]
     pub p90: f64,
+}
+
+/// `null` in JSON for +infinity (no bound), both ways.
+mod unbounded {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
+    }
 }
 
 /// Usage at which a measured sequence first reaches `limit`, interpolated linearly
@@ -187,6 +210,19 @@ impl RulCalibration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An unbounded P90 is written as null and read back as infinity.
+    #[test]
+    fn unbounded_quantiles_round_trip_through_json() {
+        let q = Quantiles {
+            p10: 2.5,
+            p50: 40.0,
+            p90: f64::INFINITY,
+        };
+        let text = serde_json::to_string(&q).unwrap();
+        assert_eq!(text, r#"{"p10":2.5,"p50":40.0,"p90":null}"#);
+        assert_eq!(serde_json::from_str::<Quantiles>(&text).unwrap(), q);
+    }
 
     #[test]
     fn limit_crossing_is_interpolated_and_skips_missing() {

@@ -255,7 +255,16 @@ impl Components {
                 |r| r.get::<_, String>(0),
             )
             .ok()
-            .and_then(|s| serde_json::from_str(&s).ok())
+            .and_then(|s| {
+                serde_json::from_str(&s)
+                    .inspect_err(|e| {
+                        tracing::error!(
+                            "life: the stored spindle-bearing trend is unreadable, starting \
+                             afresh: {e}"
+                        )
+                    })
+                    .ok()
+            })
             .unwrap_or_default();
         let service = ServiceHistory::load(db)
             .unwrap_or_else(|e| {
@@ -385,12 +394,17 @@ impl Components {
             "vibration trend (models::bearing::BearingMonitor): mean spindle.vibration_rms per \
              {:.0} min of spindle running; healthy baseline over the first {} running hours, \
              onset at baseline + {} spreads held for {} records, exponential fit to {} x \
-             baseline (an assumed threshold, see models/README.md)",
+             baseline for P50; P10/P90 over fits since onset and over the last {}, {} h, a failure level of {} \
+             to {} x baseline (assumed thresholds, see models/README.md)",
             self.record_h * 60.0,
             cfg.baseline_hours,
             cfg.onset_sigmas,
             cfg.onset_persistence,
-            cfg.failure_factor
+            cfg.failure_factor,
+            cfg.fit_window_hours,
+            cfg.band_windows_hours.map(|h| h.to_string()).join(", "),
+            cfg.failure_factor_range[0],
+            cfg.failure_factor_range[1],
         );
         v.method = match rating {
             Some(r) => format!(
@@ -753,5 +767,17 @@ mod tests {
         assert_eq!(b.remaining_method.as_deref(), Some("vibration_trend"));
         assert_eq!(b.remaining_h, b.remaining);
         assert!(b.note.as_deref().unwrap().contains("onset"));
+        assert!(b.method.contains("3 to 7 x baseline"), "{}", b.method);
+
+        // The state is stored as JSON: a trend with no upper bound (P90 infinite) must
+        // load again rather than be dropped with the bearing's whole history.
+        let mut track = c.bearing.clone();
+        let mut last = track.last.unwrap();
+        last.rul_hours.as_mut().unwrap().p90 = f64::INFINITY;
+        track.last = Some(last);
+        let back: BearingTrack =
+            serde_json::from_str(&serde_json::to_string(&track).unwrap()).unwrap();
+        assert_eq!(back.last, track.last);
+        assert_eq!(back.monitor, track.monitor);
     }
 }

@@ -184,9 +184,15 @@ struct Model {
 
 impl Model {
     fn method(&self) -> String {
+        // A model file written before CV+ holds no inner models and falls back.
+        let interval = if self.model.inner.is_empty() {
+            "split-conformal"
+        } else {
+            "CV+ (jackknife+ over the training tools)"
+        };
         format!(
             "wear model trained on the `{}` data set (models crate: Taylor prior per material, \
-             ElasticNet on the inputs, monotone filter, split-conformal P10/P90); usage = minutes \
+             ElasticNet on the inputs, monotone filter, {interval} P10/P90); usage = minutes \
              of cutting counted by this agent, inputs from each operation; not validated on this \
              machine: tool-change labels will tell",
             self.dataset
