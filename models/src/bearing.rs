@@ -334,17 +334,20 @@ impl BearingMonitor {
                 ((target - a) / b - now).max(0.0)
             }
         };
-        let central = [f64::INFINITY, cfg.fit_window_hours];
-        let p50 = central
+        // Each window is fitted (and bootstrapped) once; the first two make the P50.
+        let fits: Vec<(bool, TrendFit)> = [f64::INFINITY, cfg.fit_window_hours]
             .iter()
-            .filter_map(|w| self.trend_fit(i0, base, *w))
-            .map(|f| remaining(f.line, target))
+            .map(|w| (true, *w))
+            .chain(cfg.band_windows_hours.iter().map(|w| (false, *w)))
+            .filter_map(|(central, w)| Some((central, self.trend_fit(i0, base, w)?)))
+            .collect();
+        let p50 = fits
+            .iter()
+            .filter(|(central, _)| *central)
+            .map(|(_, f)| remaining(f.line, target))
             .min_by(f64::total_cmp)?;
         let (mut p10, mut p90) = (p50, p50);
-        for w in central.iter().chain(&cfg.band_windows_hours) {
-            let Some(fit) = self.trend_fit(i0, base, *w) else {
-                continue;
-            };
+        for (_, fit) in &fits {
             let q = |draws: &mut Vec<f64>, p: f64| {
                 draws.sort_by(f64::total_cmp);
                 draws[((draws.len() - 1) as f64 * p).round() as usize]
