@@ -161,12 +161,13 @@ pub fn leave_one_group_out(
         });
     }
     let n = folds.len().max(1) as f64;
+    let pooled = Scores::of(&all_vb.p50, &all_vb.p10, &all_vb.p90, &all_vb.truth);
     let overall = Overall {
         mean_rmse: folds.iter().map(|f| f.vb.rmse).sum::<f64>() / n,
-        pooled_rmse: rmse(&all_vb.p50, &all_vb.truth),
+        pooled_rmse: pooled.rmse,
         mean_mae: folds.iter().map(|f| f.vb.mae).sum::<f64>() / n,
-        coverage80: coverage(&all_vb.p10, &all_vb.p90, &all_vb.truth),
-        width80: Scores::of(&all_vb.p50, &all_vb.p10, &all_vb.p90, &all_vb.truth).width80,
+        coverage80: pooled.coverage80,
+        width80: pooled.width80,
         rul: all_rul.rul_scores(),
     };
     Ok(EvaluationReport {

@@ -64,12 +64,8 @@ pub struct Selection {
     pub inner_rmse_filtered: f64,
     pub inner_rul_points: usize,
     /// Weight of the class's own Taylor law against the pooled law.
-    #[serde(default = "one")]
+    #[serde(default = "super::taylor::one")]
     pub class_weight: f64,
-}
-
-fn one() -> f64 {
-    1.0
 }
 
 /// A fitted wear model for one kind of tool.
@@ -470,26 +466,30 @@ impl WearModel {
         let conditions = self.inputs.condition_values(cut)?;
         state.features = features;
 
-        let pc = self.prior.select(&self.inputs.conditions, &conditions);
-        let law = self.prior.law(&state.class);
-        let prior = law.predict(&self.prior.conditions, &pc, cut.usage);
-        let prior_rate = law.rate(&self.prior.conditions, &pc, cut.usage);
-        let z = self.learned.predict_with(&row, prior);
-        let level = self
-            .filter
-            .step(&mut state.filter, cut.usage, z, prior_rate);
+        let level = self.step_level(
+            &self.prior,
+            &self.learned,
+            &mut state.filter,
+            &state.class,
+            &conditions,
+            &row,
+            cut.usage,
+        );
         // A state saved before the model had inner models (or for another model) cannot
         // run them from mid-life: it falls back to the split-conformal interval.
         let cv_plus = !self.inner.is_empty() && state.inner.len() == self.inner.len();
         let mut inner_levels = Vec::with_capacity(self.inner.len());
         if cv_plus {
             for (m, st) in self.inner.iter().zip(state.inner.iter_mut()) {
-                let law = m.prior.law(&state.class);
-                let pc = m.prior.select(&self.inputs.conditions, &conditions);
-                let p = law.predict(&m.prior.conditions, &pc, cut.usage);
-                let r = law.rate(&m.prior.conditions, &pc, cut.usage);
-                let z = m.learned.predict_with(&row, p);
-                inner_levels.push(self.filter.step(st, cut.usage, z, r));
+                inner_levels.push(self.step_level(
+                    &m.prior,
+                    &m.learned,
+                    st,
+                    &state.class,
+                    &conditions,
+                    &row,
+                    cut.usage,
+                ));
             }
         }
         state.cuts += 1;
@@ -499,7 +499,11 @@ impl WearModel {
         } else {
             self.vb_interval.around(level)
         };
-        let life_now = law.life(&self.prior.conditions, &pc, state.limit);
+        let pc = self.prior.select(&self.inputs.conditions, &conditions);
+        let life_now = self
+            .prior
+            .law(&state.class)
+            .life(&self.prior.conditions, &pc, state.limit);
         let rul_raw = estimate(&self.references, level, state.limit, life_now, self.rul.cap);
         Ok(WearPrediction {
             usage: cut.usage,
@@ -514,6 +518,28 @@ impl WearModel {
             rul: self.rul.quantiles(rul_raw),
             limit: state.limit,
         })
+    }
+
+    /// One cut through one model (the final one or an inner one): the prior's wear and
+    /// rate at the cut's conditions, the learned model stacked on the prior, and the
+    /// monotone filter; returns the filtered level.
+    #[allow(clippy::too_many_arguments)]
+    fn step_level(
+        &self,
+        prior: &TaylorPrior,
+        learned: &LinearModel,
+        filter: &mut FilterState,
+        class: &str,
+        conditions: &[f64],
+        row: &[f64],
+        usage: f64,
+    ) -> f64 {
+        let pc = prior.select(&self.inputs.conditions, conditions);
+        let law = prior.law(class);
+        let wear = law.predict(&prior.conditions, &pc, usage);
+        let rate = law.rate(&prior.conditions, &pc, usage);
+        let z = learned.predict_with(row, wear);
+        self.filter.step(filter, usage, z, rate)
     }
 
     /// Predictions for every row of a sequence, as a new tool.

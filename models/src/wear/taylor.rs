@@ -175,7 +175,8 @@ pub struct TaylorPrior {
     pub class_weight: f64,
 }
 
-fn one() -> f64 {
+/// The weight of files written before the blend: the class law alone.
+pub(super) fn one() -> f64 {
     1.0
 }
 
@@ -191,36 +192,43 @@ pub struct BlendedLaw<'a> {
 }
 
 impl BlendedLaw<'_> {
-    fn is_single(&self) -> bool {
-        self.weight >= 1.0 || std::ptr::eq(self.class, self.pooled)
+    /// The one law in play where the blend is not a mix: the class law at weight 1 (or
+    /// where the class is the pooled law), the pooled law at weight 0.
+    fn single(&self) -> Option<&TaylorLaw> {
+        if self.weight >= 1.0 || std::ptr::eq(self.class, self.pooled) {
+            Some(self.class)
+        } else if self.weight <= 0.0 {
+            Some(self.pooled)
+        } else {
+            None
+        }
     }
 
     pub fn predict(&self, names: &[String], conditions: &[f64], usage: f64) -> f64 {
-        if self.is_single() {
-            return self.class.predict(names, conditions, usage);
+        match self.single() {
+            Some(law) => law.predict(names, conditions, usage),
+            None => {
+                self.weight * self.class.predict(names, conditions, usage)
+                    + (1.0 - self.weight) * self.pooled.predict(names, conditions, usage)
+            }
         }
-        self.weight * self.class.predict(names, conditions, usage)
-            + (1.0 - self.weight) * self.pooled.predict(names, conditions, usage)
     }
 
     pub fn rate(&self, names: &[String], conditions: &[f64], usage: f64) -> f64 {
-        if self.is_single() {
-            return self.class.rate(names, conditions, usage);
+        match self.single() {
+            Some(law) => law.rate(names, conditions, usage),
+            None => {
+                self.weight * self.class.rate(names, conditions, usage)
+                    + (1.0 - self.weight) * self.pooled.rate(names, conditions, usage)
+            }
         }
-        self.weight * self.class.rate(names, conditions, usage)
-            + (1.0 - self.weight) * self.pooled.rate(names, conditions, usage)
     }
 
     /// Usage at which the blend reaches `limit`. Both laws grow monotonically where
     /// they have a life, so the blend's life lies between theirs; it is found by
     /// bisection on ln(1 + u).
     pub fn life(&self, names: &[String], conditions: &[f64], limit: f64) -> Option<f64> {
-        if self.is_single() || self.weight <= 0.0 {
-            let law = if self.weight <= 0.0 {
-                self.pooled
-            } else {
-                self.class
-            };
+        if let Some(law) = self.single() {
             return law.life(names, conditions, limit);
         }
         let a = self.class.life(names, conditions, limit)?;
