@@ -7,8 +7,10 @@
 //! same place. See ARCHITECTURE.md.
 
 pub mod alarms;
+pub mod backoff;
 pub mod cli;
 pub mod codec;
+pub mod condition;
 pub mod config;
 pub mod demo;
 pub mod evaluators;
@@ -16,6 +18,7 @@ pub mod export;
 pub mod fleet;
 pub mod http;
 pub mod notify;
+pub mod records;
 pub mod sources;
 pub mod state;
 pub mod store;
@@ -65,8 +68,13 @@ impl Agent {
             .mqtt
             .as_ref()
             .map(|m| fleet::Fleet::start(m, state.clone(), store.path(), life.clone()));
-        let (notifier, channels) = alarms::start_channels(&config, fleet.as_ref());
-        let alarms = alarms::Alarms::open(&config, state.clone(), notifier)?;
+        let (notifier, channels) = channels(&config, fleet.as_ref());
+        let notifier = Arc::new(notifier);
+        let publish = {
+            let n = notifier.clone();
+            Box::new(move |t: &records::alarm::Transition| n.publish(t))
+        };
+        let alarms = alarms::Alarms::open(&config, state.clone(), publish)?;
         {
             let c = compliance.clone();
             alarms.add_producer(Box::new(move || c.conditions()));
@@ -82,6 +90,7 @@ impl Agent {
             life: life.clone(),
             shifts: config.shifts.clone(),
             alarms: alarms.clone(),
+            notifier,
             auth: http::auth::Auth::new(&config.http),
             fleet: fleet.as_ref().map(|f| f.stats.clone()),
         };
@@ -129,6 +138,54 @@ impl Agent {
         })
         .await;
     }
+}
+
+/// Starts one channel's task once the alarm service exists.
+type ChannelStarter = Box<dyn FnOnce(&Arc<alarms::Alarms>) -> tokio::task::JoinHandle<()> + Send>;
+
+/// The channels configured in `[notify]` (and MQTT through `fleet`): the notifier that feeds
+/// them, and their starters.
+fn channels(
+    config: &Config,
+    fleet: Option<&fleet::Fleet>,
+) -> (notify::Notifier, Vec<ChannelStarter>) {
+    let mut notifier = notify::Notifier::new(&config.agent.machine_id);
+    let mut starters: Vec<ChannelStarter> = Vec::new();
+    for w in &config.notify.webhooks {
+        let (rx, stats) = notifier.channel(&format!("webhook:{}", w.name));
+        let w = w.clone();
+        starters.push(Box::new(move |_| {
+            tokio::spawn(notify::webhook::run(w, rx, stats))
+        }));
+    }
+    // MQTT: alarm events and the active set go out with everything else the agent publishes,
+    // through the fleet publisher's outbox (one connection to the broker, one last will).
+    if let Some(f) = fleet.filter(|_| config.mqtt.as_ref().is_some_and(|m| m.alarms)) {
+        let (rx, stats) = notifier.channel("mqtt");
+        let (tx, base) = (f.sender(), f.base_topic.clone());
+        let machine_id = config.agent.machine_id.clone();
+        starters.push(Box::new(move |a: &Arc<alarms::Alarms>| {
+            tokio::spawn(fleet::producers::alarms(
+                rx,
+                a.subscribe(),
+                machine_id,
+                base,
+                tx,
+                stats,
+            ))
+        }));
+    }
+    if let Some(g) = &config.notify.gpio {
+        let g = g.clone();
+        starters.push(Box::new(move |a: &Arc<alarms::Alarms>| {
+            let me = a.clone();
+            let ack: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+                me.acknowledge_all("button");
+            });
+            tokio::spawn(notify::gpio::run(g, a.subscribe(), ack))
+        }));
+    }
+    (notifier, starters)
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM, as systemd sends).

@@ -11,9 +11,10 @@ use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-use super::engine::{Engine, Entry, Transition};
-use super::lifecycle::{AlarmState, Lifecycle, Suppression};
-use crate::evaluators::Severity;
+use super::engine::{Engine, Entry};
+use super::lifecycle::Lifecycle;
+use crate::condition::Severity;
+use crate::records::alarm::{AlarmState, Suppression, Transition};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS alarm_event (
@@ -284,8 +285,8 @@ impl Audit {
 mod tests {
     use super::*;
     use crate::alarms::lifecycle::Action;
+    use crate::condition::Condition;
     use crate::config::AlarmSettings;
-    use crate::evaluators::Condition;
 
     fn cond(key: &str, active: bool, severity: Severity) -> Condition {
         Condition {

@@ -11,27 +11,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::lifecycle::{Action, AlarmState, Lifecycle, Refused, Suppression};
+use super::lifecycle::{Action, Lifecycle, Refused};
+use crate::condition::{Condition, Severity};
 use crate::config::AlarmSettings;
-use crate::evaluators::{Condition, Severity};
-
-/// One change of an alarm, as stored in the audit trail and sent to the channels.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Transition {
-    pub ts_ms: i64,
-    pub key: String,
-    pub state: AlarmState,
-    pub previous: AlarmState,
-    pub severity: Severity,
-    pub message: String,
-    pub source: String,
-    /// Why: the condition, an operator's action, a shelve running out, an escalation.
-    pub cause: String,
-    /// Who: `system`, `button`, or the name the HTTP layer gives an authenticated user.
-    pub by: String,
-    /// Escalation tier the alarm has reached (0 = first responders).
-    pub tier: u8,
-}
+use crate::records::alarm::{AlarmState, Suppression, Transition};
 
 /// An alarm as the API and the page show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

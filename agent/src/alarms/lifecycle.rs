@@ -7,73 +7,7 @@
 //! (shelved for a time, or out of service for maintenance). While suppressed, the condition is
 //! still tracked, so that when the suppression ends the alarm shows what is true then.
 
-use serde::{Deserialize, Serialize};
-
-/// What a person sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlarmState {
-    /// Condition inactive, nothing to acknowledge.
-    Normal,
-    /// Condition active, nobody has acknowledged it yet.
-    ActiveUnacked,
-    /// Condition active, acknowledged.
-    ActiveAcked,
-    /// Condition returned to normal before anybody acknowledged it: still needs an
-    /// acknowledgement, so a short fault is not missed.
-    ClearedUnacked,
-    /// Suppressed by an operator until a set time.
-    Shelved,
-    /// Removed from service (maintenance, a broken sensor) until returned by hand.
-    OutOfService,
-}
-
-impl AlarmState {
-    pub const ALL: [AlarmState; 6] = [
-        AlarmState::Normal,
-        AlarmState::ActiveUnacked,
-        AlarmState::ActiveAcked,
-        AlarmState::ClearedUnacked,
-        AlarmState::Shelved,
-        AlarmState::OutOfService,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlarmState::Normal => "normal",
-            AlarmState::ActiveUnacked => "active_unacked",
-            AlarmState::ActiveAcked => "active_acked",
-            AlarmState::ClearedUnacked => "cleared_unacked",
-            AlarmState::Shelved => "shelved",
-            AlarmState::OutOfService => "out_of_service",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<AlarmState> {
-        AlarmState::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
-    /// Needs someone's acknowledgement.
-    pub fn unacked(self) -> bool {
-        matches!(self, AlarmState::ActiveUnacked | AlarmState::ClearedUnacked)
-    }
-
-    /// The condition is active and annunciated (not suppressed).
-    pub fn active(self) -> bool {
-        matches!(self, AlarmState::ActiveUnacked | AlarmState::ActiveAcked)
-    }
-}
-
-/// An operator's suppression of an alarm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Suppression {
-    #[default]
-    None,
-    Shelved {
-        until_ms: i64,
-    },
-    OutOfService,
-}
+use crate::records::alarm::{AlarmState, Suppression};
 
 /// What a person (or the acknowledge button) asks of an alarm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! Alarms: conditions from the evaluators become alarms with an ISA-18.2 lifecycle
 //! (`lifecycle`), deduplicated, delayed against flicker, shelved, escalated (`engine`), every
-//! transition stored (`audit`) and handed to the channels (`crate::notify`).
+//! transition stored (`audit`) and handed to whoever the composition root wired in (the
+//! channels of `notify` and `fleet`).
 //!
 //! `Alarms` is the running service: one tick every `[alarms] tick_ms` collects the conditions
 //! of every producer, runs the engine, stores and publishes what changed. Operators act through
@@ -19,14 +20,19 @@ use std::time::Instant;
 use anyhow::Result;
 use tokio::sync::watch;
 
+use crate::condition::Condition;
 use crate::config::{Component, Config};
-use crate::evaluators::{health, tool_life, Condition};
-use crate::notify::Notifier;
+use crate::evaluators::{health, tool_life};
+use crate::records::alarm::Transition;
 use crate::state::State;
 use crate::value::now_ms;
 use audit::{Audit, HistoryFilter, HistoryRow};
-use engine::{ActError, AlarmView, Engine, Transition};
+use engine::{ActError, AlarmView, Engine};
 use lifecycle::Action;
+
+/// Where every transition goes once stored: the channels (`notify`, and MQTT through `fleet`),
+/// wired by the composition root. It must not block (the channels `try_send`).
+pub type Publisher = Box<dyn Fn(&Transition) + Send + Sync>;
 
 /// Something that reports conditions every tick. Adding an evaluator is one line in
 /// `producers`.
@@ -75,7 +81,7 @@ pub struct Alarms {
     engine: Mutex<Engine>,
     audit: Mutex<Audit>,
     producers: Mutex<Vec<Producer>>,
-    notifier: Notifier,
+    publish: Publisher,
     current: watch::Sender<Arc<Vec<AlarmView>>>,
     state: Arc<State>,
     components: Vec<Component>,
@@ -88,7 +94,7 @@ pub struct Alarms {
 impl Alarms {
     /// Opens the audit trail in the store file, restores the alarms that were not normal, and
     /// builds the service. Start ticking with `spawn`.
-    pub fn open(config: &Config, state: Arc<State>, notifier: Notifier) -> Result<Arc<Alarms>> {
+    pub fn open(config: &Config, state: Arc<State>, publish: Publisher) -> Result<Arc<Alarms>> {
         let audit = Audit::open(&config.store.path)?;
         let mut engine = Engine::new(config.alarms.clone(), config.alarms.max_tier);
         let restored = audit.load()?;
@@ -112,7 +118,7 @@ impl Alarms {
             engine: Mutex::new(engine),
             audit: Mutex::new(audit),
             producers: Mutex::new(producers),
-            notifier,
+            publish,
             current,
             state,
             components: config.alarms.components.clone(),
@@ -161,7 +167,7 @@ impl Alarms {
                 x.cause,
                 x.by
             );
-            self.notifier.publish(x);
+            (self.publish)(x);
         }
         self.current.send_replace(Arc::new(engine.views()));
     }
@@ -196,10 +202,6 @@ impl Alarms {
 
     pub fn history(&self, f: &HistoryFilter) -> Result<Vec<HistoryRow>> {
         self.audit.lock().unwrap().history(f)
-    }
-
-    pub fn notifier(&self) -> &Notifier {
-        &self.notifier
     }
 
     /// Transitions stored since the audit trail began, and storage failures since start.
@@ -311,52 +313,4 @@ fn unknown_view(t: &Transition) -> AlarmView {
         shelved_until_ms: None,
         tier: t.tier,
     }
-}
-
-/// Starts one channel's task once the service exists.
-pub type ChannelStarter = Box<dyn FnOnce(&Arc<Alarms>) -> tokio::task::JoinHandle<()> + Send>;
-
-/// The channels configured in `[notify]` (and MQTT through `fleet`): the notifier that feeds
-/// them, and their starters.
-pub fn start_channels(
-    config: &Config,
-    fleet: Option<&crate::fleet::Fleet>,
-) -> (Notifier, Vec<ChannelStarter>) {
-    let mut notifier = Notifier::new(&config.agent.machine_id);
-    let mut starters: Vec<ChannelStarter> = Vec::new();
-    for w in &config.notify.webhooks {
-        let (rx, stats) = notifier.channel(&format!("webhook:{}", w.name));
-        let w = w.clone();
-        starters.push(Box::new(move |_| {
-            tokio::spawn(crate::notify::webhook::run(w, rx, stats))
-        }));
-    }
-    // MQTT: alarm events and the active set go out with everything else the agent publishes,
-    // through the fleet publisher's outbox (one connection to the broker, one last will).
-    if let Some(f) = fleet.filter(|_| config.mqtt.as_ref().is_some_and(|m| m.alarms)) {
-        let (rx, stats) = notifier.channel("mqtt");
-        let (tx, base) = (f.sender(), f.base_topic.clone());
-        let machine_id = config.agent.machine_id.clone();
-        starters.push(Box::new(move |a: &Arc<Alarms>| {
-            tokio::spawn(crate::fleet::producers::alarms(
-                rx,
-                a.subscribe(),
-                machine_id,
-                base,
-                tx,
-                stats,
-            ))
-        }));
-    }
-    if let Some(g) = &config.notify.gpio {
-        let g = g.clone();
-        starters.push(Box::new(move |a: &Arc<Alarms>| {
-            let me = a.clone();
-            let ack: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
-                me.acknowledge_all("button");
-            });
-            tokio::spawn(crate::notify::gpio::run(g, a.subscribe(), ack))
-        }));
-    }
-    (notifier, starters)
 }

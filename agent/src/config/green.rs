@@ -42,8 +42,8 @@ impl Lubricant {
         }
     }
 
-    pub fn property(&self, property: &str) -> Option<crate::evaluators::profile::PropertyValue> {
-        use crate::evaluators::profile::PropertyValue;
+    pub fn property(&self, property: &str) -> Option<crate::config::profile::PropertyValue> {
+        use crate::config::profile::PropertyValue;
         match property {
             "biocides" => self.biocides.map(PropertyValue::Bool),
             "base_oil" => self.base_oil.clone().map(PropertyValue::Text),

@@ -6,7 +6,10 @@
 pub(crate) mod diagnostic;
 mod green;
 mod mqtt;
+pub mod opcua_node;
+pub mod profile;
 mod raw;
+pub mod template;
 mod validate;
 mod validate_alarms;
 mod validate_components;
@@ -18,7 +21,7 @@ pub use mqtt::{MqttSettings, SignalPublishing};
 pub use validate_components::{
     AssetIds, BallScrewSettings, ComponentSettings, SpindleBearingSettings,
 };
-pub use validate_life::{LifeSettings, WearModelSettings};
+pub use validate_life::{wear_model_inputs, LifeSettings, WearModelSettings, USAGE_UNIT};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -40,7 +43,7 @@ pub struct Config {
     pub http: HttpSettings,
     pub operations: OperationSettings,
     /// Standards profiles, loaded and checked with the configuration.
-    pub profiles: Vec<crate::evaluators::profile::Profile>,
+    pub profiles: Vec<crate::config::profile::Profile>,
     pub lubricant: Option<Lubricant>,
     pub shifts: Shifts,
     /// `[life]`: the wear model for remaining-life predictions, if any.
@@ -212,7 +215,7 @@ pub struct AlarmSettings {
     /// The highest tier escalation goes to (default: the highest webhook tier).
     pub max_tier: u8,
     /// Severity of device unavailable / stale alarms.
-    pub device_severity: crate::evaluators::Severity,
+    pub device_severity: crate::condition::Severity,
     /// Component life counters with their warning and limit levels.
     pub components: Vec<Component>,
 }
@@ -226,7 +229,7 @@ impl Default for AlarmSettings {
             delays: Vec::new(),
             escalate_after: None,
             max_tier: 0,
-            device_severity: crate::evaluators::Severity::Warning,
+            device_severity: crate::condition::Severity::Warning,
             components: Vec::new(),
         }
     }
@@ -261,9 +264,9 @@ pub struct WebhookTarget {
     pub timeout: Duration,
     /// Escalation tier: 0 gets every event; tier n gets the events of alarms escalated to n.
     pub tier: u8,
-    pub min_severity: crate::evaluators::Severity,
+    pub min_severity: crate::condition::Severity,
     /// Body template with `{{field}}` placeholders (JSON-escaped); the event as JSON when absent.
-    pub template: Option<String>,
+    pub template: Option<template::Template>,
     pub retry_initial: Duration,
     pub retry_max: Duration,
     /// Events waiting for delivery; beyond it the oldest are dropped and counted.

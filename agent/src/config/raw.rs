@@ -148,7 +148,7 @@ pub struct RawAlarms {
     pub off_delay_ms: Option<Spanned<u64>>,
     pub escalate_after_s: Option<Spanned<u64>>,
     pub max_tier: Option<Spanned<u8>>,
-    pub device_severity: Option<Spanned<crate::evaluators::Severity>>,
+    pub device_severity: Option<Spanned<crate::condition::Severity>>,
     #[serde(default, rename = "delay")]
     pub delays: Vec<RawDelay>,
     #[serde(default, rename = "component")]
@@ -187,7 +187,7 @@ pub struct RawWebhook {
     pub url: Spanned<String>,
     pub timeout_ms: Option<Spanned<u64>>,
     pub tier: Option<Spanned<u8>>,
-    pub min_severity: Option<Spanned<crate::evaluators::Severity>>,
+    pub min_severity: Option<Spanned<crate::condition::Severity>>,
     pub template: Option<Spanned<String>>,
     pub retry_initial_ms: Option<Spanned<u64>>,
     pub retry_max_ms: Option<Spanned<u64>>,

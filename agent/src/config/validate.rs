@@ -534,7 +534,7 @@ fn tag(
                 );
                 return None;
             };
-            if let Err(e) = crate::sources::opcua::parse_node_id(node.get_ref()) {
+            if let Err(e) = super::opcua_node::parse_node_id(node.get_ref()) {
                 d.at(
                     node.span(),
                     format!("{here}: node `{}`: {e}", node.get_ref()),

@@ -9,8 +9,9 @@ use toml::Spanned;
 
 use super::diagnostic::Diagnostics;
 use super::raw::{RawConfig, RawHttp, RawWebhook};
+use super::template::Template;
 use super::*;
-use crate::evaluators::Severity;
+use crate::condition::Severity;
 
 fn ms(v: &Option<Spanned<u64>>, default: u64) -> Duration {
     Duration::from_millis(v.as_ref().map_or(default, |x| *x.get_ref()))
@@ -153,12 +154,12 @@ fn webhook(d: &mut Diagnostics, w: &RawWebhook, i: usize) -> WebhookTarget {
         ),
         Err(e) => d.at(w.url.span(), format!("webhook url `{url}`: {e}")),
     }
-    if let Some(t) = &w.template {
-        // A template is checked with a sample event now, not at 3 a.m. when it is first used.
-        if let Err(e) = crate::notify::webhook::check_template(t.get_ref()) {
-            d.at(t.span(), format!("webhook template: {e}"));
-        }
-    }
+    let template = w.template.as_ref().and_then(|t| {
+        // Checked with a sample event now, not at 3 a.m. when it is first used.
+        Template::parse(t.get_ref())
+            .inspect_err(|e| d.at(t.span(), format!("webhook template: {e}")))
+            .ok()
+    });
     let retry_initial = positive_ms(d, &w.retry_initial_ms, "retry_initial_ms", 1000);
     let retry_max = ms(&w.retry_max_ms, 60_000).max(retry_initial);
     WebhookTarget {
@@ -173,7 +174,7 @@ fn webhook(d: &mut Diagnostics, w: &RawWebhook, i: usize) -> WebhookTarget {
             .min_severity
             .as_ref()
             .map_or(Severity::Info, |s| *s.get_ref()),
-        template: w.template.as_ref().map(|t| t.get_ref().clone()),
+        template,
         retry_initial,
         retry_max,
         backlog: backlog(d, &w.backlog),

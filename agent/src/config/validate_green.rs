@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::diagnostic::Diagnostics;
 use super::green::{Lubricant, OperationSettings, Shifts};
 use super::raw::RawConfig;
-use crate::evaluators::profile::{self, Profile};
+use crate::config::profile::{self, Profile};
 
 pub fn check(
     d: &mut Diagnostics,

@@ -10,7 +10,30 @@ use models::WearModel;
 
 use super::diagnostic::Diagnostics;
 use super::raw::RawConfig;
-use crate::evaluators::life::{inputs_supplied, USAGE_UNIT};
+
+/// The usage unit of the counters a wear model is fed with.
+pub const USAGE_UNIT: &str = "min";
+
+/// Inputs the life evaluator gives a wear model per cut: cutting conditions of the operation (feed
+/// per revolution, material code as in the NASA milling data: 1 cast iron, 2 steel, the
+/// configured depth of cut) and the operation's spindle statistics.
+pub fn wear_model_inputs(depth_of_cut: bool) -> Vec<&'static str> {
+    let mut v = vec![
+        "feed",
+        "material",
+        "vc_m_min",
+        "fz_mm",
+        "speed_rpm",
+        "load_mean_pct",
+        "load_max_pct",
+        "power_mean_kw",
+        "power_max_kw",
+    ];
+    if depth_of_cut {
+        v.push("DOC");
+    }
+    v
+}
 
 /// `[life]`: remaining-life prediction settings. Without a wear model the agent keeps the
 /// per-tool usage counters only.
@@ -117,7 +140,7 @@ pub fn check(d: &mut Diagnostics, raw: &RawConfig, file: &Path) -> LifeSettings 
             ),
         );
     }
-    let supplied = inputs_supplied(depth_of_cut_mm.is_some());
+    let supplied = wear_model_inputs(depth_of_cut_mm.is_some());
     let missing: Vec<String> = model
         .feature_names()
         .into_iter()

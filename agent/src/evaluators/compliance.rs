@@ -18,7 +18,7 @@ use super::life::Life;
 use super::operations::{Meters, OperationRecord, Parts, Segmenter};
 use super::records::Records;
 use super::rules::{Context, RuleSet, RuleState, RuleStatus, Transition};
-use super::Condition;
+use crate::condition::Condition;
 use crate::config::{Config, Lubricant};
 use crate::state::State;
 

@@ -25,7 +25,7 @@ use super::frame::Frame;
 use super::service::{
     AxisService, PumpService, ServiceHistory, SpindleService, RECENT_TAU_H, SAVE_EVERY_MS,
 };
-use super::Condition;
+use crate::condition::Condition;
 use crate::config::{AssetIds, BallScrewSettings, ComponentSettings, SpindleBearingSettings};
 /// The bearing's persisted state: spindle running hours, the record being averaged, the
 /// monitor with its history.

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Condition, Severity};
+use crate::condition::{Condition, Severity};
 use crate::state::State;
 
 /// A device still connecting for the first time (no poll, no error yet) is not reported during

@@ -24,30 +24,7 @@ use super::frame::Frame;
 use super::lifetimes;
 use super::operations::OperationRecord;
 use crate::config::LifeSettings;
-
-/// The usage unit of the counters a wear model is fed with.
-pub const USAGE_UNIT: &str = "min";
-
-/// Inputs the agent can give a wear model per cut: cutting conditions of the operation (feed
-/// per revolution, material code as in the NASA milling data: 1 cast iron, 2 steel, the
-/// configured depth of cut) and the operation's spindle statistics.
-pub fn inputs_supplied(depth_of_cut: bool) -> Vec<&'static str> {
-    let mut v = vec![
-        "feed",
-        "material",
-        "vc_m_min",
-        "fz_mm",
-        "speed_rpm",
-        "load_mean_pct",
-        "load_max_pct",
-        "power_mean_kw",
-        "power_max_kw",
-    ];
-    if depth_of_cut {
-        v.push("DOC");
-    }
-    v
-}
+use crate::config::USAGE_UNIT;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tool_usage (
@@ -511,7 +488,7 @@ impl Life {
 
     /// Predicted life against its levels, for the alarm engine: components against
     /// `[life.components]`, the tool in the spindle against `[life] tool_remaining_*_min`.
-    pub fn conditions(&self) -> Vec<super::Condition> {
+    pub fn conditions(&self) -> Vec<crate::condition::Condition> {
         let t = self.inner.lock().unwrap();
         let mut out = t.components.conditions();
         if let Some(id) = &t.spindle {

@@ -11,8 +11,9 @@ use anyhow::{Context, Result};
 use models::lifetime::{leave_one_out, Lifetime, LifetimeModel};
 use rusqlite::Connection;
 
-use super::life::{Counters, USAGE_UNIT};
+use super::life::Counters;
 use super::operations::OperationRecord;
+use crate::config::USAGE_UNIT;
 
 /// Worn-out ends a class needs before its life is predicted from them. From five on, the
 /// band covers the next tool's life about as often as it says (`models::lifetime`'s tests:

@@ -6,9 +6,9 @@
 use serde::Serialize;
 
 use super::frame::Frame;
-use super::profile::{Check, Pairing, Profile, PropertyValue, Rule, When};
 use super::window::WindowMean;
-use super::{Condition, Severity};
+use crate::condition::{Condition, Severity};
+use crate::config::profile::{Check, Pairing, Profile, PropertyValue, Rule, When};
 use crate::config::Lubricant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -323,7 +323,7 @@ fn describe(c: &Check) -> (&'static str, String, String) {
                 Some(PropertyValue::Text(t)) => format!("{property} = {t}"),
                 None => format!("{property} {}", fmt_bounds(*min, *max, "")),
             },
-            super::profile::PROPERTIES
+            crate::config::profile::PROPERTIES
                 .iter()
                 .find(|(n, _)| n == property)
                 .map_or("", |(_, u)| u)
@@ -670,7 +670,7 @@ mod tests {
     use std::path::Path;
 
     fn profile(name: &str) -> Profile {
-        super::super::profile::load(
+        crate::config::profile::load(
             &Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../configs/standards")
                 .join(name),

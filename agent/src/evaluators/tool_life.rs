@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::{Condition, Severity};
+use crate::condition::{Condition, Severity};
 use crate::config::Component;
 use crate::state::State;
 use crate::value::Value;

@@ -9,7 +9,6 @@
 //! `dictionary.rs`, which also renders `agent/EXPORT.md`.
 
 pub mod dictionary;
-pub mod http;
 mod operations;
 mod residual_life;
 mod signals;

@@ -494,7 +494,7 @@ fn tool_row(t: &ToolLife, life: &LifeContext, spindle: Option<&str>, cond: &Cond
                         "limit": p.limit,
                         "inputs": model.map(|m| m.inputs.clone()),
                         "class": p.class,
-                        "usage_unit": crate::evaluators::life::USAGE_UNIT,
+                        "usage_unit": crate::config::USAGE_UNIT,
                         "after_cut": p.after_cut,
                     })
                     .to_string(),

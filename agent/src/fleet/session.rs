@@ -22,8 +22,8 @@ use tokio::sync::{mpsc, watch};
 
 use super::outbox::{Outbox, Publish, SPILL_AFTER};
 use super::FleetStats;
+use crate::backoff::Backoff;
 use crate::config::MqttSettings;
-use crate::sources::backoff::Backoff;
 use crate::value::{now_ms, rfc3339};
 
 /// Messages in flight at once: enough to keep a LAN broker busy, small enough that a

@@ -14,8 +14,9 @@ use super::auth::Who;
 use super::AppState;
 use crate::alarms::audit::{parse_severity, HistoryFilter};
 use crate::alarms::engine::ActError;
-use crate::alarms::lifecycle::{Action, AlarmState};
+use crate::alarms::lifecycle::Action;
 use crate::alarms::ResetError;
+use crate::records::alarm::AlarmState;
 use crate::value::now_ms;
 
 fn bad(field: &'static str, message: String) -> Response {

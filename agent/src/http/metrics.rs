@@ -9,8 +9,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use crate::alarms::lifecycle::AlarmState;
-use crate::evaluators::Severity;
+use crate::condition::Severity;
+use crate::records::alarm::AlarmState;
 
 /// Label values escaped as the text format wants.
 fn esc(s: &str) -> String {
@@ -146,7 +146,7 @@ pub async fn metrics(Extract(app): Extract<AppState>) -> Response {
     );
     o.line("agent_alarm_audit_errors_total", &[], audit_errors as f64);
 
-    let channels = app.alarms.notifier().channels();
+    let channels = app.notifier.channels();
     use std::sync::atomic::Ordering::Relaxed;
     for (name, help, get) in [
         ("agent_notify_delivered_total", "events delivered", 0),

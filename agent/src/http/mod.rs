@@ -4,6 +4,7 @@ mod alarms;
 mod api;
 pub mod auth;
 mod compliance;
+mod export;
 mod life;
 mod metrics;
 pub mod tls;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub life: Arc<crate::evaluators::life::Life>,
     pub shifts: Shifts,
     pub alarms: Arc<crate::alarms::Alarms>,
+    /// The alarm channels, for their delivery counters.
+    pub notifier: Arc<crate::notify::Notifier>,
     pub auth: Arc<auth::Auth>,
     /// Publishing to the broker, when configured.
     pub fleet: Option<Arc<crate::fleet::FleetStats>>,
@@ -86,7 +89,7 @@ fn changing(a: Arc<auth::Auth>) -> Router<AppState> {
             post(alarms::reset_component),
         )
         .route("/api/tools/{id}/change", post(life::change))
-        .route("/api/export", get(crate::export::http::download))
+        .route("/api/export", get(export::download))
         .route_layer(from_fn_with_state(a, auth::require))
 }
 

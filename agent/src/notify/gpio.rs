@@ -9,8 +9,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::alarms::engine::AlarmView;
-use crate::alarms::lifecycle::AlarmState;
-use crate::evaluators::Severity;
+use crate::condition::Severity;
+use crate::records::alarm::AlarmState;
 
 /// What the stack light and the buzzer show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]

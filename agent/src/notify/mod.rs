@@ -15,7 +15,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::alarms::engine::Transition;
+use crate::records::alarm::Transition;
 
 /// One alarm event as the channels send it.
 #[derive(Debug, Clone, Serialize)]
@@ -156,8 +156,8 @@ impl Backlog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alarms::lifecycle::AlarmState;
-    use crate::evaluators::Severity;
+    use crate::condition::Severity;
+    use crate::records::alarm::AlarmState;
 
     fn t(i: i64) -> Transition {
         Transition {

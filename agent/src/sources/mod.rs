@@ -2,7 +2,6 @@
 //! device (or shared Modbus link) runs in its own task, so a dead or slow device never delays
 //! the others.
 
-pub mod backoff;
 pub mod modbus;
 pub mod modbus_plan;
 pub mod opcua;
@@ -41,7 +40,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     tokio::spawn(async move {
-        let mut backoff = backoff::Backoff::default();
+        let mut backoff = crate::backoff::Backoff::default();
         loop {
             let mut inner = AbortOnDrop(tokio::spawn(make()));
             match (&mut inner.0).await {

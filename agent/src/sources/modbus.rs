@@ -13,9 +13,9 @@ use tokio_modbus::client::{Client, Context, Reader};
 use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::Slave;
 
-use super::backoff::Backoff;
 use super::modbus_plan::{plan, PollGroup, Read};
 use super::to_value;
+use crate::backoff::Backoff;
 use crate::codec;
 use crate::config::{Config, Connection, Parity, Table, Tag, TagSource};
 use crate::state::State;

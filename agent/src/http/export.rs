@@ -18,8 +18,8 @@ use axum::Json;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::{BadArg, LifeContext, Request};
-use crate::http::AppState;
+use super::AppState;
+use crate::export::{BadArg, LifeContext, Request};
 use crate::value::now_ms;
 
 /// Pieces of this size go to the client; at most [`IN_FLIGHT`] wait.
@@ -108,7 +108,7 @@ pub async fn download(
     let ctx = match tokio::task::spawn_blocking({
         let machine_id = machine_id.clone();
         move || {
-            super::open_store(&store)?;
+            crate::export::open_store(&store)?;
             let view = life.current(0);
             Ok::<_, anyhow::Error>((LifeContext::from_view(&machine_id, view, now_ms()), store))
         }
@@ -126,7 +126,7 @@ pub async fn download(
             tx: tx.clone(),
             buf: Vec::with_capacity(PIECE),
         };
-        if let Err(e) = super::write(&store, &life, &req, Box::new(out)) {
+        if let Err(e) = crate::export::write(&store, &life, &req, Box::new(out)) {
             tracing::warn!("export {} failed: {e:#}", req.what.name());
             let _ = tx.blocking_send(Err(std::io::Error::other(format!("{e:#}"))));
         }

@@ -12,9 +12,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::Severity;
-use crate::config::diagnostic::{line_column, Diagnostics};
-use crate::config::{ConfigError, Problem};
+use super::diagnostic::{line_column, Diagnostics};
+use super::{ConfigError, Problem};
+use crate::condition::Severity;
 use crate::vocabulary::{self, Kind};
 
 /// A checked profile.

@@ -1,0 +1,28 @@
+//! Conditions: named facts that are either active or not (a rule violated, a device
+//! unavailable, a tool past its warning level), as the evaluators report them and the alarm
+//! engine turns them into alarms, with how much each matters.
+
+use serde::{Deserialize, Serialize};
+
+/// How much a condition matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+/// One condition as an evaluator sees it at one tick.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Condition {
+    /// Stable identity across ticks and restarts, e.g. `rule:gbt31210.mql-starvation`,
+    /// `device:mql:unavailable`, `tool:T2-0007:life-warning`. One alarm per key.
+    pub key: String,
+    pub active: bool,
+    pub severity: Severity,
+    /// What a person needs to read: what is wrong, by how much.
+    pub message: String,
+    /// Where the limit comes from (a standard, a guideline, the CNC's own tool life setting).
+    pub source: String,
+}

@@ -1,0 +1,5 @@
+//! What the agent concludes and keeps, as plain data: made by the evaluators and the alarm
+//! engine, kept by the store, shown and sent by the sinks. No behaviour beyond small
+//! derivations, no I/O; these types are the vocabulary the layers above share.
+
+pub mod alarm;
