@@ -96,7 +96,9 @@ where
         Command::CheckConfig { files } => check_config(&files),
         Command::Export(args) => crate::export::cli(args),
         Command::Train { config, out } => match crate::config::load(&config) {
-            Ok(cfg) => crate::evaluators::lifetimes::train_cli(&cfg.store.path, out.as_deref()),
+            Ok(cfg) => {
+                crate::evaluators::life::lifetimes::train_cli(&cfg.store.path, out.as_deref())
+            }
             Err(e) => {
                 eprintln!("{e}");
                 ExitCode::from(2)

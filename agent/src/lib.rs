@@ -39,27 +39,45 @@ pub struct Agent {
     pub config: Config,
     pub state: Arc<State>,
     pub store: Arc<Store>,
-    pub compliance: Arc<evaluators::compliance::Compliance>,
+    pub compliance: Arc<evaluators::compliance::Live>,
     pub life: Arc<evaluators::life::Life>,
     pub alarms: Arc<alarms::Alarms>,
     /// Where the HTTP server actually listens (the configured port may be 0).
     pub http_addr: SocketAddr,
+    evaluators: evaluators::Evaluators,
     /// Publishing to the plant's broker, when `[mqtt]` is configured.
     fleet: Option<fleet::Fleet>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Agent {
-    /// Opens the store, starts every source and the HTTP server.
+    /// The composition root: opens the store, builds every part and wires them, starts the
+    /// sources, the evaluator loop, the alarm service, its channels and the HTTP server.
     pub async fn start(config: Config) -> Result<Agent> {
         let state = Arc::new(State::new(&config));
         let store = Store::open(&config.store, &state)?;
-        let life = Arc::new(evaluators::life::Life::open(&config.life, store.path())?);
-        let compliance = evaluators::compliance::Compliance::start(
-            &config,
+        let closed = store.call(|tx| tx.close_dangling_violations(value::now_ms()))?;
+        if closed > 0 {
+            tracing::warn!(
+                "compliance: closed {closed} violation episodes left open by an unclean stop"
+            );
+        }
+        let life = evaluators::life::Life::open(&config, store.clone())?;
+        let compliance = Arc::new(evaluators::compliance::Live::default());
+        let evaluators = evaluators::Evaluators::start(
+            &config.operations,
             state.clone(),
-            store.path(),
-            life.clone(),
+            store.clone(),
+            vec![
+                Box::new(evaluators::health::Health::new(
+                    config.alarms.device_severity,
+                )),
+                Box::new(evaluators::compliance::Compliance::new(
+                    &config,
+                    compliance.clone(),
+                )),
+                Box::new(life.clone()),
+            ],
         )?;
         let mut tasks = sources::spawn_all(&config, &state);
         // rustls (MQTT, webhooks, HTTPS) with ring: it cross-compiles to aarch64 with gcc alone.
@@ -67,20 +85,15 @@ impl Agent {
         let fleet = config
             .mqtt
             .as_ref()
-            .map(|m| fleet::Fleet::start(m, state.clone(), store.path(), life.clone()));
+            .map(|m| fleet::Fleet::start(m, state.clone(), store.clone(), life.clone()));
         let (notifier, channels) = channels(&config, fleet.as_ref());
         let notifier = Arc::new(notifier);
         let publish = {
             let n = notifier.clone();
             Box::new(move |t: &records::alarm::Transition| n.publish(t))
         };
-        let alarms = alarms::Alarms::open(&config, state.clone(), publish)?;
-        {
-            let c = compliance.clone();
-            alarms.add_producer(Box::new(move || c.conditions()));
-            let l = life.clone();
-            alarms.add_producer(Box::new(move || l.conditions()));
-        }
+        let alarms =
+            alarms::Alarms::open(&config, store.clone(), evaluators.conditions(), publish)?;
         tasks.push(alarms.spawn(config.alarms.tick));
         tasks.extend(channels.into_iter().map(|start| start(&alarms)));
         let app = http::AppState {
@@ -117,13 +130,15 @@ impl Agent {
             life,
             alarms,
             http_addr,
+            evaluators,
             fleet,
             tasks,
         })
     }
 
     /// Stops the sources and the HTTP server, marks the machine offline on the broker (what
-    /// it has not acknowledged stays in the outbox) and flushes the store.
+    /// it has not acknowledged stays in the outbox), stops the evaluators and flushes the
+    /// store.
     pub async fn shutdown(self) {
         for t in &self.tasks {
             t.abort();
@@ -131,9 +146,9 @@ impl Agent {
         if let Some(f) = self.fleet {
             f.shutdown().await;
         }
-        let (store, compliance) = (self.store.clone(), self.compliance.clone());
+        let (store, evaluators) = (self.store.clone(), self.evaluators);
         let _ = tokio::task::spawn_blocking(move || {
-            compliance.stop();
+            evaluators.stop();
             store.close()
         })
         .await;

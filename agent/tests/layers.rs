@@ -1,5 +1,6 @@
 //! The agent's layers, checked: every `crate::…` path in `agent/src` must point down the table
-//! in ARCHITECTURE.md ("Who may import whom"), or sideways along an arrow the table lists. The table is read from ARCHITECTURE.md itself, so the map and the
+//! in ARCHITECTURE.md ("Who may import whom"), or sideways along an arrow the table lists, and
+//! SQL stays in `store/`. The table is read from ARCHITECTURE.md itself, so the map and the
 //! code cannot drift apart: change one and this test says what the other must say.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -252,6 +253,21 @@ fn sideways_arrows_exist_and_form_no_cycle() {
             "ARCHITECTURE.md's sideways arrows form a cycle through `{a} → {b}`"
         );
     }
+}
+
+#[test]
+fn sql_lives_in_the_store_only() {
+    let mut outside = Vec::new();
+    for (module, path) in sources() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        if module != "store" && text.contains("rusqlite") {
+            outside.push(path.strip_prefix(root()).unwrap().display().to_string());
+        }
+    }
+    assert!(
+        outside.is_empty(),
+        "rusqlite used outside agent/src/store/ (the store owns the file): {outside:?}"
+    );
 }
 
 #[test]

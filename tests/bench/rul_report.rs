@@ -34,12 +34,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agent::evaluators::frame::Frame;
 use agent::evaluators::life::Life;
-use agent::evaluators::operations::OperationRecord;
-use agent::evaluators::records::Records;
+use agent::records::operation::OperationRecord;
+use agent::records::tool::{ChangeReason, Prediction};
+use agent::state::State;
+use agent::store::{Record, Store};
 use agent::value::Value;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -373,11 +376,12 @@ fn replay(
     sc: &ScenarioConfig,
     cuts: &[Cut],
     store: &Path,
-    labels: Option<&HashMap<String, &'static str>>,
+    labels: Option<&HashMap<String, ChangeReason>>,
 ) -> Result<HashMap<String, Vec<Point>>> {
-    let life = Life::open(&cfg.life, store)?;
-    // The operations table, where the lifetimes find each tool's class.
-    let records = Records::open(store)?;
+    let mut cfg = cfg.clone();
+    cfg.store.path = store.to_path_buf();
+    let store = Store::open(&cfg.store, &Arc::new(State::new(&cfg)))?;
+    let life = Life::open(&cfg, store.clone())?;
     let group = sc.workpiece.group.as_str().to_string();
     let t0: i64 = 1_700_000_000_000;
     let last_cut: HashMap<&str, usize> = cuts
@@ -426,9 +430,12 @@ fn replay(
                 ("channel.feedrate", Value::Number(feed.unwrap_or(0.0))),
             ],
         );
-        records.insert_operation(&rec)?;
-        life.step(&frame, cut_s, Some((&c.tool, cut_s)), &[rec], false);
-        let own = |p: &agent::evaluators::life::Prediction| p.model_file == "store";
+        // The operation table is where the lifetimes find each tool's class.
+        store.record(Record::Operation(Box::new(rec.clone())));
+        for r in life.advance(&frame, cut_s, Some((&c.tool, cut_s)), &[rec], false) {
+            store.record(r);
+        }
+        let own = |p: &Prediction| p.from_own_lifetimes();
         if let Some((counters, Some(p))) = life.tool(&c.tool) {
             // Labelled: only what the machine's own lifetimes predicted is scored.
             if labels.is_none() || own(&p) {
@@ -444,11 +451,13 @@ fn replay(
         }
         if let Some(reason) = labels.and_then(|l| l.get(&c.tool)) {
             if last_cut.get(c.tool.as_str()) == Some(&i) {
-                life.change(&c.tool, reason, None, "rul-report", now + 1)?;
+                life.change(&c.tool, *reason, None, "rul-report", now + 1)?;
+                // The next cut is predicted from the lifetimes refitted with this one.
+                life.settle();
             }
         }
     }
-    life.flush();
+    store.close();
     Ok(out)
 }
 
@@ -786,15 +795,15 @@ async fn main() -> Result<()> {
 
     let cut_list = cuts(&rows);
     let sim_points = replay(&replay_cfg, &sc, &cut_list, &dir.join("replay.db"), None)?;
-    let labels: HashMap<String, &'static str> = truth
+    let labels: HashMap<String, ChangeReason> = truth
         .iter()
         .filter_map(|t| match &t.end {
             End::Replaced(r) => Some((
                 t.id.clone(),
                 match r.as_str() {
-                    "vb_limit" => "worn_out",
-                    "breakage" => "broken",
-                    _ => "preventive",
+                    "vb_limit" => ChangeReason::WornOut,
+                    "breakage" => ChangeReason::Broken,
+                    _ => ChangeReason::Preventive,
                 },
             )),
             End::Running => None,

@@ -53,6 +53,33 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// An entry as the audit trail kept it: the condition as last reported is taken to be the
+    /// debounced one, since when the state last changed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn restored(
+        life: Lifecycle,
+        severity: Severity,
+        message: String,
+        source: String,
+        tier: u8,
+        since_ms: i64,
+        active_since_ms: Option<i64>,
+        notice_ms: i64,
+    ) -> Entry {
+        Entry {
+            raw: life.condition,
+            raw_since_ms: since_ms,
+            life,
+            severity,
+            message,
+            source,
+            tier,
+            since_ms,
+            active_since_ms,
+            notice_ms,
+        }
+    }
+
     pub fn view(&self, key: &str) -> AlarmView {
         AlarmView {
             key: key.to_string(),

@@ -1,164 +1,91 @@
 //! Alarms: conditions from the evaluators become alarms with an ISA-18.2 lifecycle
 //! (`lifecycle`), deduplicated, delayed against flicker, shelved, escalated (`engine`), every
-//! transition stored (`audit`) and handed to whoever the composition root wired in (the
-//! channels of `notify` and `fleet`).
+//! transition kept in the store's audit trail and handed to whoever the composition root wired
+//! in (the channels of `notify` and `fleet`).
 //!
-//! `Alarms` is the running service: one tick every `[alarms] tick_ms` collects the conditions
-//! of every producer, runs the engine, stores and publishes what changed. Operators act through
-//! `act` (the HTTP API) and `acknowledge_all` (the push-button). The tick runs on a blocking
-//! thread (it writes SQLite) and only reads the state, so it never delays acquisition.
+//! `Alarms` is the running service: one tick every `[alarms] tick_ms` takes the conditions of
+//! the evaluators' latest tick, runs the engine, queues what changed for the store and hands
+//! it to the channels. Operators act through `act` (the HTTP API) and `acknowledge_all` (the
+//! push-button). Nothing in a tick waits: the store's writer and the channels have queues of
+//! their own, so a slow SD card or a dead webhook never delays an alarm.
 
-pub mod audit;
 pub mod engine;
 pub mod lifecycle;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use tokio::sync::watch;
 
 use crate::condition::Condition;
-use crate::config::{Component, Config};
-use crate::evaluators::{health, tool_life};
+use crate::config::Config;
 use crate::records::alarm::Transition;
-use crate::state::State;
+use crate::store::{CurrentAlarm, HistoryFilter, HistoryRow, Record, Store};
 use crate::value::now_ms;
-use audit::{Audit, HistoryFilter, HistoryRow};
-use engine::{ActError, AlarmView, Engine};
-use lifecycle::Action;
+use engine::{ActError, AlarmView, Engine, Entry};
+use lifecycle::{Action, Lifecycle};
 
 /// Where every transition goes once stored: the channels (`notify`, and MQTT through `fleet`),
 /// wired by the composition root. It must not block (the channels `try_send`).
 pub type Publisher = Box<dyn Fn(&Transition) + Send + Sync>;
 
-/// Something that reports conditions every tick. Adding an evaluator is one line in
-/// `producers`.
-pub type Producer = Box<dyn Fn() -> Vec<Condition> + Send + Sync>;
-
-/// The evaluators built into the agent: device health, tool life, component life.
-pub fn producers(
-    config: &Config,
-    state: &Arc<State>,
-    alarms_baselines: &Baselines,
-) -> Vec<Producer> {
-    let started = Instant::now();
-    let severity = config.alarms.device_severity;
-    let components = config.alarms.components.clone();
-    let (s1, s2, s3) = (state.clone(), state.clone(), state.clone());
-    let baselines = alarms_baselines.clone();
-    vec![
-        Box::new(move || health::conditions(&s1, started, severity)),
-        Box::new(move || tool_life::tool_conditions(&s2)),
-        Box::new(move || {
-            tool_life::component_conditions(&s3, &components, &baselines.read().unwrap())
-        }),
-    ]
-}
-
-/// Component counter baselines (component name → counter value at its last reset).
-pub type Baselines = Arc<RwLock<HashMap<String, f64>>>;
-
-/// A component's life as the maintenance page shows it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ComponentView {
-    pub name: String,
-    pub signal: String,
-    pub unit: String,
-    pub quality: crate::value::Quality,
-    /// Counter less the baseline of the last reset; `null` while the counter is not good.
-    pub used: Option<f64>,
-    pub warning: f64,
-    pub limit: f64,
-    pub remaining: Option<f64>,
-    pub last_reset_ms: Option<i64>,
-    pub last_reset_by: Option<String>,
-}
-
 pub struct Alarms {
     engine: Mutex<Engine>,
-    audit: Mutex<Audit>,
-    producers: Mutex<Vec<Producer>>,
+    store: Arc<Store>,
+    /// The evaluators' conditions at their latest tick.
+    conditions: watch::Receiver<Arc<Vec<Condition>>>,
     publish: Publisher,
     current: watch::Sender<Arc<Vec<AlarmView>>>,
-    state: Arc<State>,
-    components: Vec<Component>,
-    baselines: Baselines,
-    resets: Mutex<HashMap<String, (i64, String)>>,
     transitions: AtomicU64,
-    audit_errors: AtomicU64,
 }
 
 impl Alarms {
-    /// Opens the audit trail in the store file, restores the alarms that were not normal, and
-    /// builds the service. Start ticking with `spawn`.
-    pub fn open(config: &Config, state: Arc<State>, publish: Publisher) -> Result<Arc<Alarms>> {
-        let audit = Audit::open(&config.store.path)?;
+    /// Restores the alarms that were not normal from the audit trail in the store and builds
+    /// the service. Start ticking with `spawn`.
+    pub fn open(
+        config: &Config,
+        store: Arc<Store>,
+        conditions: watch::Receiver<Arc<Vec<Condition>>>,
+        publish: Publisher,
+    ) -> Result<Arc<Alarms>> {
         let mut engine = Engine::new(config.alarms.clone(), config.alarms.max_tier);
-        let restored = audit.load()?;
+        let (restored, count) =
+            store.read(|r| Ok((r.current_alarms()?, r.alarm_event_count()?)))?;
         if !restored.is_empty() {
             tracing::info!("alarms: {} restored from the audit trail", restored.len());
         }
-        for (k, e) in restored {
-            engine.restore(k, e);
+        for (k, c) in restored {
+            engine.restore(k, entry(c));
         }
-        let mut baselines = HashMap::new();
-        let mut resets = HashMap::new();
-        for (name, base, ts, by) in audit.component_baselines()? {
-            baselines.insert(name.clone(), base);
-            resets.insert(name, (ts, by));
-        }
-        let baselines: Baselines = Arc::new(RwLock::new(baselines));
-        let producers = producers(config, &state, &baselines);
         let (current, _) = watch::channel(Arc::new(engine.views()));
-        let transitions = AtomicU64::new(audit.count().unwrap_or(0));
         Ok(Arc::new(Alarms {
             engine: Mutex::new(engine),
-            audit: Mutex::new(audit),
-            producers: Mutex::new(producers),
+            store,
+            conditions,
             publish,
             current,
-            state,
-            components: config.alarms.components.clone(),
-            baselines,
-            resets: Mutex::new(resets),
-            transitions,
-            audit_errors: AtomicU64::new(0),
+            transitions: AtomicU64::new(count),
         }))
     }
 
-    /// Adds a producer (for evaluators started after the service, e.g. green-cutting rules).
-    pub fn add_producer(&self, p: Producer) {
-        self.producers.lock().unwrap().push(p);
-    }
-
-    /// One evaluation: every producer's conditions through the engine.
+    /// One evaluation: the evaluators' latest conditions through the engine.
     pub fn tick(&self, now_ms: i64) {
-        let conditions: Vec<Condition> = {
-            let producers = self.producers.lock().unwrap();
-            producers.iter().flat_map(|p| p()).collect()
-        };
+        let conditions = self.conditions.borrow().clone();
         let mut engine = self.engine.lock().unwrap();
         let t = engine.tick(now_ms, &conditions);
-        self.commit(&engine, &t);
+        self.commit(&engine, t);
     }
 
     /// Stores, publishes and shows transitions. Called with the engine locked, so the audit
     /// trail gets them in the order they happened.
-    fn commit(&self, engine: &Engine, t: &[Transition]) {
+    fn commit(&self, engine: &Engine, t: Vec<Transition>) {
         if t.is_empty() {
             return;
         }
-        if let Err(e) = self.audit.lock().unwrap().record(t, engine) {
-            // The alarm still reaches people; the failure is logged and counted.
-            self.audit_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!("alarms: storing {} transitions failed: {e:#}", t.len());
-        }
         self.transitions
             .fetch_add(t.len() as u64, Ordering::Relaxed);
-        for x in t {
+        for x in &t {
             tracing::info!(
                 "alarm {} {} -> {} ({}, by {})",
                 x.key,
@@ -169,25 +96,46 @@ impl Alarms {
             );
             (self.publish)(x);
         }
+        // The trail and the alarms it touched, as they are now, in one record: stored together.
+        let current = t
+            .iter()
+            .map(|x| (x.key.clone(), engine.entry(&x.key).and_then(current)))
+            .collect();
+        self.store.record(Record::Alarms {
+            transitions: t,
+            current,
+        });
         self.current.send_replace(Arc::new(engine.views()));
     }
 
     /// An operator's action; `by` names who did it in the audit trail.
     pub fn act(&self, key: &str, action: Action, by: &str) -> Result<AlarmView, ActError> {
+        self.act_at(key, action, by, now_ms())
+    }
+
+    fn act_at(
+        &self,
+        key: &str,
+        action: Action,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<AlarmView, ActError> {
         let mut engine = self.engine.lock().unwrap();
-        let t = engine.act(key, action, by, now_ms())?;
-        self.commit(&engine, std::slice::from_ref(&t));
-        Ok(engine
+        let t = engine.act(key, action, by, now_ms)?;
+        let view = engine
             .entry(key)
-            .map_or_else(|| unknown_view(&t), |e| e.view(key)))
+            .map_or_else(|| unknown_view(&t), |e| e.view(key));
+        self.commit(&engine, vec![t]);
+        Ok(view)
     }
 
     /// The push-button: acknowledges everything that waits for it.
     pub fn acknowledge_all(&self, by: &str) -> usize {
         let mut engine = self.engine.lock().unwrap();
         let t = engine.acknowledge_all(by, now_ms());
-        self.commit(&engine, &t);
-        t.len()
+        let n = t.len();
+        self.commit(&engine, t);
+        n
     }
 
     /// Every alarm that is not normal.
@@ -200,75 +148,15 @@ impl Alarms {
         self.current.subscribe()
     }
 
+    /// Stored transitions, newest first. Blocking (reads the store on a handle of its own,
+    /// never holding up the tick).
     pub fn history(&self, f: &HistoryFilter) -> Result<Vec<HistoryRow>> {
-        self.audit.lock().unwrap().history(f)
+        self.store.read(|r| r.alarm_history(f))
     }
 
-    /// Transitions stored since the audit trail began, and storage failures since start.
-    pub fn counts(&self) -> (u64, u64) {
-        (
-            self.transitions.load(Ordering::Relaxed),
-            self.audit_errors.load(Ordering::Relaxed),
-        )
-    }
-
-    pub fn components(&self) -> Vec<ComponentView> {
-        let baselines = self.baselines.read().unwrap();
-        let resets = self.resets.lock().unwrap();
-        self.components
-            .iter()
-            .map(|c| {
-                let id = self.state.id(&c.signal);
-                let view = id.map(|i| self.state.view(i));
-                let used = tool_life::component_used(&self.state, c, &baselines);
-                ComponentView {
-                    name: c.name.clone(),
-                    signal: c.signal.clone(),
-                    unit: view.as_ref().map_or(String::new(), |v| v.unit.clone()),
-                    quality: view.map_or(crate::value::Quality::Unavailable, |v| v.quality),
-                    used,
-                    warning: c.warning,
-                    limit: c.limit,
-                    remaining: used.map(|u| c.limit - u),
-                    last_reset_ms: resets.get(&c.name).map(|r| r.0),
-                    last_reset_by: resets.get(&c.name).map(|r| r.1.clone()),
-                }
-            })
-            .collect()
-    }
-
-    /// Maintenance replaced a component: its life counts from the counter's value now.
-    pub fn reset_component(&self, name: &str, by: &str) -> Result<ComponentView, ResetError> {
-        let c = self
-            .components
-            .iter()
-            .find(|c| c.name == name)
-            .ok_or_else(|| ResetError::Unknown(name.to_string()))?;
-        let counter = self
-            .state
-            .good_value(&c.signal)
-            .and_then(|v| v.as_f64())
-            .ok_or_else(|| ResetError::NoValue(c.signal.clone()))?;
-        let ts = now_ms();
-        self.audit
-            .lock()
-            .unwrap()
-            .reset_component(name, counter, by, ts)
-            .map_err(|e| ResetError::Store(format!("{e:#}")))?;
-        self.baselines
-            .write()
-            .unwrap()
-            .insert(name.to_string(), counter);
-        self.resets
-            .lock()
-            .unwrap()
-            .insert(name.to_string(), (ts, by.to_string()));
-        tracing::info!("component {name} reset by {by} at counter {counter}");
-        Ok(self
-            .components()
-            .into_iter()
-            .find(|v| v.name == name)
-            .unwrap())
+    /// Transitions since the audit trail began.
+    pub fn transitions(&self) -> u64 {
+        self.transitions.load(Ordering::Relaxed)
     }
 
     /// Ticks until the task is aborted.
@@ -279,23 +167,44 @@ impl Alarms {
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
-                let m = me.clone();
-                if let Err(e) = tokio::task::spawn_blocking(move || m.tick(now_ms())).await {
-                    tracing::error!("alarm tick failed: {e}");
-                }
+                me.tick(now_ms());
             }
         })
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ResetError {
-    #[error("no component `{0}` is configured")]
-    Unknown(String),
-    #[error("the counter `{0}` has no good value now")]
-    NoValue(String),
-    #[error("storing the reset failed: {0}")]
-    Store(String),
+/// What the store keeps of an alarm that is not normal (`None`: back to normal).
+fn current(e: &Entry) -> Option<CurrentAlarm> {
+    (e.life.state() != crate::records::alarm::AlarmState::Normal).then(|| CurrentAlarm {
+        condition: e.life.condition,
+        acked: e.life.acked,
+        suppression: e.life.suppression,
+        severity: e.severity,
+        message: e.message.clone(),
+        source: e.source.clone(),
+        tier: e.tier,
+        since_ms: e.since_ms,
+        active_since_ms: e.active_since_ms,
+        notice_ms: e.notice_ms,
+    })
+}
+
+/// An engine entry restored from the store.
+fn entry(c: CurrentAlarm) -> Entry {
+    Entry::restored(
+        Lifecycle {
+            condition: c.condition,
+            acked: c.acked,
+            suppression: c.suppression,
+        },
+        c.severity,
+        c.message,
+        c.source,
+        c.tier,
+        c.since_ms,
+        c.active_since_ms,
+        c.notice_ms,
+    )
 }
 
 /// The view of an alarm that returned to normal with this action (no longer in the engine).
@@ -312,5 +221,101 @@ fn unknown_view(t: &Transition) -> AlarmView {
         active_since_ms: None,
         shelved_until_ms: None,
         tier: t.tier,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::condition::Severity;
+    use crate::records::alarm::AlarmState;
+    use std::time::Duration;
+
+    fn cond(key: &str, active: bool, severity: Severity) -> Condition {
+        Condition {
+            key: key.into(),
+            active,
+            severity,
+            message: format!("{key} msg"),
+            source: "test".into(),
+        }
+    }
+
+    /// An alarm service on `store`, fed by hand through the returned sender.
+    fn service(
+        store: &Arc<Store>,
+        mut config: crate::config::Config,
+    ) -> (Arc<Alarms>, watch::Sender<Arc<Vec<Condition>>>) {
+        config.alarms.on_delay = Duration::ZERO;
+        config.alarms.off_delay = Duration::ZERO;
+        let (tx, rx) = watch::channel(Arc::new(Vec::new()));
+        let a = Alarms::open(&config, store.clone(), rx, Box::new(|_| {})).unwrap();
+        (a, tx)
+    }
+
+    #[test]
+    fn the_trail_and_the_current_state_survive_a_restart() {
+        let (store, _, config) = crate::store::test_store("audit");
+        {
+            let (a, conditions) = service(&store, config.clone());
+            conditions.send_replace(Arc::new(vec![
+                cond("a", true, Severity::Critical),
+                cond("b", true, Severity::Warning),
+            ]));
+            a.tick(1000);
+            a.act_at("a", Action::Acknowledge, "anna", 2000).unwrap();
+            a.act_at("b", Action::Shelve { until_ms: 99_000 }, "bob", 3000)
+                .unwrap();
+            // b clears while shelved: still shelved, no transition.
+            conditions.send_replace(Arc::new(vec![cond("a", true, Severity::Critical)]));
+            let before = a.transitions();
+            a.tick(4000);
+            assert_eq!(a.transitions(), before);
+            store.sync();
+        }
+        // A new service on the same file: a fresh engine.
+        let (a, _) = service(&store, config);
+        let v = a.views();
+        assert_eq!(v.len(), 2);
+        assert_eq!(
+            (v[0].key.as_str(), v[0].state),
+            ("a", AlarmState::ActiveAcked)
+        );
+        assert_eq!((v[1].key.as_str(), v[1].state), ("b", AlarmState::Shelved));
+        assert_eq!(v[1].shelved_until_ms, Some(99_000));
+
+        let all = HistoryFilter {
+            from_ms: 0,
+            to_ms: i64::MAX,
+            limit: 100,
+            ..Default::default()
+        };
+        let h = a.history(&all).unwrap();
+        assert_eq!(h.len(), 4);
+        assert_eq!(h[0].transition.by, "bob", "newest first");
+        assert_eq!(h[1].transition.cause, "acknowledged");
+        let crit = a
+            .history(&HistoryFilter {
+                severity: Some(Severity::Critical),
+                ..all.clone()
+            })
+            .unwrap();
+        assert_eq!(crit.len(), 2);
+        let acked = a
+            .history(&HistoryFilter {
+                state: Some(AlarmState::ActiveAcked),
+                ..all.clone()
+            })
+            .unwrap();
+        assert_eq!(acked.len(), 1);
+        let window = a
+            .history(&HistoryFilter {
+                from_ms: 1500,
+                to_ms: 2500,
+                ..all
+            })
+            .unwrap();
+        assert_eq!(window.len(), 1);
+        assert_eq!(a.transitions(), 4);
     }
 }

@@ -4,17 +4,47 @@
 
 use std::time::{Duration, Instant};
 
+use super::{Evaluator, Output, Tick};
 use crate::condition::{Condition, Severity};
-use crate::state::State;
+use crate::state::DeviceView;
 
 /// A device still connecting for the first time (no poll, no error yet) is not reported during
 /// this grace after the agent starts: an OPC UA session takes seconds to open, that is no fault.
 pub const START_GRACE: Duration = Duration::from_secs(20);
 
-pub fn conditions(state: &State, started: Instant, severity: Severity) -> Vec<Condition> {
+/// The device health evaluator; its grace starts when it is built (with the agent).
+pub struct Health {
+    started: Instant,
+    severity: Severity,
+}
+
+impl Health {
+    /// `severity`: of device unavailable / stale alarms (`[alarms] device_severity`).
+    pub fn new(severity: Severity) -> Health {
+        Health {
+            started: Instant::now(),
+            severity,
+        }
+    }
+}
+
+impl Evaluator for Health {
+    fn name(&self) -> &'static str {
+        "health"
+    }
+
+    fn step(&mut self, tick: &Tick) -> Output {
+        Output {
+            conditions: conditions(tick.devices, self.started, self.severity),
+            records: Vec::new(),
+        }
+    }
+}
+
+pub fn conditions(devices: &[DeviceView], started: Instant, severity: Severity) -> Vec<Condition> {
     let starting = started.elapsed() < START_GRACE;
     let mut out = Vec::new();
-    for d in state.device_views() {
+    for d in devices {
         // Still connecting for the first time: no poll, no error yet.
         let never_seen = d.polls == 0 && !d.connected && d.last_error.is_none();
         let down = !(d.connected || (starting && never_seen));
@@ -48,6 +78,7 @@ pub fn conditions(state: &State, started: Instant, severity: Severity) -> Vec<Co
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::State;
     use std::path::Path;
 
     fn state() -> State {
@@ -78,11 +109,16 @@ stale_after_ms = 100
         let s = state();
         let long_ago = Instant::now() - START_GRACE - Duration::from_secs(1);
         assert!(
-            active(&conditions(&s, Instant::now(), Severity::Warning)).is_empty(),
+            active(&conditions(
+                &s.device_views(),
+                Instant::now(),
+                Severity::Warning
+            ))
+            .is_empty(),
             "grace"
         );
         assert_eq!(
-            active(&conditions(&s, long_ago, Severity::Warning)),
+            active(&conditions(&s.device_views(), long_ago, Severity::Warning)),
             vec!["device:mql:unavailable"]
         );
         s.device_connected(0);
@@ -92,13 +128,13 @@ stale_after_ms = 100
             Instant::now() - Duration::from_secs(1),
         );
         assert_eq!(
-            active(&conditions(&s, long_ago, Severity::Warning)),
+            active(&conditions(&s.device_views(), long_ago, Severity::Warning)),
             vec!["device:mql:stale"]
         );
         s.update(0, crate::value::Value::Number(1.0), Instant::now());
-        assert!(active(&conditions(&s, long_ago, Severity::Warning)).is_empty());
+        assert!(active(&conditions(&s.device_views(), long_ago, Severity::Warning)).is_empty());
         s.device_lost(0, "connection refused");
-        let c = conditions(&s, Instant::now(), Severity::Critical);
+        let c = conditions(&s.device_views(), Instant::now(), Severity::Critical);
         assert_eq!(
             active(&c),
             vec!["device:mql:unavailable"],

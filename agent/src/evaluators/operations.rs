@@ -3,15 +3,90 @@
 //! spindle is loaded; idle, rapid moves and tool changes are not cutting. A little hysteresis
 //! (start and end delays) keeps a flickering value from splitting an operation; a change of
 //! program, operation name or tool ends one at once.
-
-use serde::{Deserialize, Serialize};
+//!
+//! This is not an evaluator but the stage every evaluator reads (`Activity`): the green-cutting
+//! checks judge the operations it cuts, the life evaluator counts tool usage over exactly the
+//! seconds it counts as cutting. It knows nothing of rules: the compliance evaluator adds an
+//! operation's compliant seconds and verdict to the records it stores.
 
 use super::frame::Frame;
 use crate::config::OperationSettings;
+use crate::records::operation::{OperationRecord, PartRecord};
+
+/// The machine's activity at a tick: the meters, the open operation, and what finished.
+pub struct Activity {
+    meters: Meters,
+    segmenter: Segmenter,
+    parts: Parts,
+    finished: Vec<OperationRecord>,
+    part: Option<PartRecord>,
+}
+
+impl Activity {
+    pub fn new(settings: OperationSettings) -> Activity {
+        Activity {
+            meters: Meters::default(),
+            segmenter: Segmenter::new(settings),
+            parts: Parts::default(),
+            finished: Vec::new(),
+            part: None,
+        }
+    }
+
+    /// Advances one tick of `dt_s` seconds.
+    pub fn step(&mut self, f: &Frame, dt_s: f64) {
+        self.meters.step(f, dt_s);
+        self.finished = self.segmenter.step(f, &self.meters, dt_s);
+        self.part = self
+            .parts
+            .step(f, &self.meters, dt_s, self.segmenter.in_operation());
+    }
+
+    /// An operation is open: what the rules take as "cutting".
+    pub fn cutting(&self) -> bool {
+        self.segmenter.in_operation()
+    }
+
+    /// The operation under way (its compliance figures not filled in).
+    pub fn current(&self) -> Option<&OperationRecord> {
+        self.segmenter.current()
+    }
+
+    /// The tool and the cutting seconds this tick added to the open operation, if any.
+    pub fn counted(&self) -> Option<(&str, f64)> {
+        self.segmenter.counted()
+    }
+
+    /// Cutting seconds this tick added to the open operation (0 when none).
+    pub fn counted_s(&self) -> f64 {
+        self.segmenter.counted_s
+    }
+
+    /// Operations that finished at this tick (at most two), compliance figures not filled in.
+    pub fn finished(&self) -> &[OperationRecord] {
+        &self.finished
+    }
+
+    /// The part that finished at this tick.
+    pub fn part(&self) -> Option<&PartRecord> {
+        self.part.as_ref()
+    }
+
+    /// The parts counter went up at this tick (also for the first part seen, which is
+    /// incomplete and has no record).
+    pub fn part_boundary(&self) -> bool {
+        self.parts.boundary
+    }
+
+    /// Energy (kWh) and oil (ml) counted since the agent started.
+    pub fn meters(&self) -> (f64, f64) {
+        (self.meters.energy_kwh, self.meters.oil_ml)
+    }
+}
 
 /// Energy and oil counted since the agent started.
 #[derive(Debug, Clone, Default)]
-pub struct Meters {
+struct Meters {
     /// ∫ spindle power dt.
     pub energy_kwh: f64,
     /// From the MQL unit's own dispensed-oil counter where it is good (a metered total beats an
@@ -21,7 +96,7 @@ pub struct Meters {
 }
 
 impl Meters {
-    pub fn step(&mut self, f: &Frame, dt_s: f64) {
+    fn step(&mut self, f: &Frame, dt_s: f64) {
         if let Some(p) = f.num("spindle.power") {
             self.energy_kwh += p.max(0.0) * dt_s / 3600.0;
         }
@@ -44,41 +119,6 @@ impl Meters {
             }
         }
     }
-}
-
-/// A finished operation with its key figures. Units are in the field names.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct OperationRecord {
-    pub start_ms: i64,
-    pub end_ms: i64,
-    pub program: Option<String>,
-    pub operation: Option<String>,
-    pub tool_id: Option<String>,
-    pub tool_material: Option<String>,
-    pub tool_coating: Option<String>,
-    pub tool_diameter_mm: Option<f64>,
-    pub tool_edges: Option<f64>,
-    pub workpiece_material: Option<String>,
-    pub workpiece_group: Option<String>,
-    pub workpiece_hardness_hrc: Option<f64>,
-    pub cooling_mode: Option<String>,
-    pub part_no: Option<f64>,
-    pub cutting_s: f64,
-    pub compliant_s: f64,
-    pub speed_rpm: Option<f64>,
-    pub feed_mm_min: Option<f64>,
-    /// Cutting speed π·D·n/1000.
-    pub vc_m_min: Option<f64>,
-    /// Feed per tooth vf/(n·z).
-    pub fz_mm: Option<f64>,
-    pub load_mean_pct: Option<f64>,
-    pub load_max_pct: Option<f64>,
-    pub power_mean_kw: Option<f64>,
-    pub power_max_kw: Option<f64>,
-    pub energy_kwh: f64,
-    pub oil_ml: f64,
-    /// `compliant` when every applicable rule held for the whole cut, else `violation`.
-    pub verdict: String,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -113,7 +153,6 @@ struct Open {
     fz: Mean,
     load: Mean,
     power: Mean,
-    violated: bool,
     last_cut_ms: i64,
 }
 
@@ -124,7 +163,7 @@ fn identity(f: &Frame) -> Identity {
     (t("channel.program"), t("channel.operation"), t("tool.id"))
 }
 
-pub struct Segmenter {
+struct Segmenter {
     settings: OperationSettings,
     open: Option<Open>,
     /// Cutting first seen (with the meters then), waiting for `start_delay`.
@@ -176,16 +215,9 @@ impl Segmenter {
         self.open.is_some()
     }
 
-    /// Advances one tick. `violated`: a rule of warning or worse is violated now. Returns the
-    /// operations that finished at this tick (at most two: a change of tool or program ends one
-    /// and may start the next).
-    pub fn step(
-        &mut self,
-        f: &Frame,
-        meters: &Meters,
-        dt_s: f64,
-        violated: bool,
-    ) -> Vec<OperationRecord> {
+    /// Advances one tick. Returns the operations that finished at this tick (at most two: a
+    /// change of tool or program ends one and may start the next).
+    fn step(&mut self, f: &Frame, meters: &Meters, dt_s: f64) -> Vec<OperationRecord> {
         let now = f.now_ms;
         let cutting = self.cutting_now(f);
         self.counted_s = 0.0;
@@ -209,10 +241,6 @@ impl Segmenter {
                     open.last_cut_ms = now;
                     open.rec.cutting_s += dt_s;
                     self.counted_s = dt_s;
-                    if !violated {
-                        open.rec.compliant_s += dt_s;
-                    }
-                    open.violated |= violated;
                     let n = f.num("spindle.speed");
                     let vf = f.num("channel.feedrate");
                     let d = f.num("tool.diameter");
@@ -291,7 +319,6 @@ impl Segmenter {
             fz: Mean::default(),
             load: Mean::default(),
             power: Mean::default(),
-            violated: false,
             last_cut_ms: start_ms,
         });
     }
@@ -311,48 +338,26 @@ impl Segmenter {
             power_max_kw: o.power.max,
             energy_kwh: meters.energy_kwh - o.energy0,
             oil_ml: meters.oil_ml - o.oil0,
-            verdict: if o.violated { "violation" } else { "compliant" }.into(),
             ..o.rec
         }
     }
 }
 
-/// A finished part: from one increment of the parts counter to the next.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct PartRecord {
-    pub part_no: f64,
-    pub program: Option<String>,
-    pub start_ms: i64,
-    pub end_ms: i64,
-    pub energy_kwh: f64,
-    pub oil_ml: f64,
-    pub cutting_s: f64,
-    pub compliant_s: f64,
-}
-
 /// Watches the parts counter; the first part seen is incomplete and not recorded.
 #[derive(Default)]
-pub struct Parts {
+struct Parts {
     last: Option<f64>,
     started: Option<(i64, f64, f64)>,
     cutting_s: f64,
-    compliant_s: f64,
+    /// The counter went up at the last step.
+    boundary: bool,
 }
 
 impl Parts {
-    pub fn step(
-        &mut self,
-        f: &Frame,
-        meters: &Meters,
-        dt_s: f64,
-        cutting: bool,
-        violated: bool,
-    ) -> Option<PartRecord> {
+    fn step(&mut self, f: &Frame, meters: &Meters, dt_s: f64, cutting: bool) -> Option<PartRecord> {
+        self.boundary = false;
         if cutting {
             self.cutting_s += dt_s;
-            if !violated {
-                self.compliant_s += dt_s;
-            }
         }
         let count = f.num("machine.parts_count")?;
         let last = self.last.replace(count);
@@ -366,11 +371,11 @@ impl Parts {
                     energy_kwh: meters.energy_kwh - e0,
                     oil_ml: meters.oil_ml - o0,
                     cutting_s: self.cutting_s,
-                    compliant_s: self.compliant_s,
+                    compliant_s: 0.0,
                 });
                 self.started = Some((f.now_ms, meters.energy_kwh, meters.oil_ml));
                 self.cutting_s = 0.0;
-                self.compliant_s = 0.0;
+                self.boundary = true;
                 done
             }
             Some(prev) if count < prev => {
@@ -442,7 +447,7 @@ mod tests {
             *t += 100;
             let f = frame(*t, tool, cutting);
             meters.step(&f, 0.1);
-            done.extend(seg.step(&f, meters, 0.1, false));
+            done.extend(seg.step(&f, meters, 0.1));
         }
         done
     }
@@ -462,7 +467,6 @@ mod tests {
         assert!((op.energy_kwh - 0.015).abs() < 0.0003, "{}", op.energy_kwh);
         assert!((op.vc_m_min.unwrap() - std::f64::consts::PI * 10.0 * 5.0).abs() < 1e-9);
         assert!((op.fz_mm.unwrap() - 0.05).abs() < 1e-12);
-        assert_eq!(op.verdict, "compliant");
     }
 
     #[test]

@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use rusqlite::Connection;
 
 pub use residual_life::LifeContext;
 use sink::Sink;
@@ -200,28 +199,6 @@ pub fn parse_time(field: &'static str, s: &str) -> Result<i64, BadArg> {
     })
 }
 
-/// Opens the store read-only. The agent may be writing at the same time: WAL lets this reader
-/// see a consistent snapshot without ever blocking the writer.
-pub fn open_store(path: &Path) -> Result<Connection> {
-    anyhow::ensure!(
-        path.is_file(),
-        "store file {} does not exist (the [store] path of the configuration)",
-        path.display()
-    );
-    crate::store::open_read_only(path)
-        .with_context(|| format!("opening store {} read-only", path.display()))
-}
-
-/// Whether a table exists (a store from an agent that never ran life tracking has no
-/// `tool_change`, for instance; its export is empty, not an error).
-pub(crate) fn has_table(conn: &Connection, name: &str) -> Result<bool> {
-    Ok(conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
-        [name],
-        |r| r.get::<_, i64>(0),
-    )? > 0)
-}
-
 /// Writes one export to `out`; returns the number of rows. All of it is read in one read
 /// transaction, so the file is one consistent snapshot of the store. While it lasts (a slow
 /// download, say) the agent keeps writing; its WAL cannot be checkpointed past the snapshot
@@ -232,18 +209,14 @@ pub fn write(
     req: &Request,
     out: Box<dyn Write + Send>,
 ) -> Result<u64> {
-    let mut conn = open_store(store)?;
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
+    let mut reader = crate::store::open_reader(store)?;
     let mut sink = Sink::new(dictionary::table(req.what), req.format, out)?;
-    match req.what {
-        What::Signals => signals::export(&tx, life, req, &mut sink)?,
-        What::Operations => operations::export(&tx, life, req, &mut sink)?,
-        What::ResidualLife => residual_life::export(&tx, life, req, &mut sink)?,
-    }
-    let rows = sink.finish()?;
-    // Read-only: nothing to commit; ending the transaction releases the snapshot.
-    tx.rollback()?;
-    Ok(rows)
+    reader.snapshot(|r| match req.what {
+        What::Signals => signals::export(r, life, req, &mut sink),
+        What::Operations => operations::export(r, life, req, &mut sink),
+        What::ResidualLife => residual_life::export(r, life, req, &mut sink),
+    })?;
+    sink.finish()
 }
 
 /// Writes an export to `out`, through a temporary file beside it renamed at the end: a failed

@@ -2,52 +2,15 @@
 //! the violation episodes that overlapped it.
 
 use anyhow::Result;
-use rusqlite::{params, Connection};
-use serde_json::json;
 
 use super::dictionary::OPERATIONS;
 use super::residual_life::LifeContext;
 use super::sink::{Cell, Row, Sink};
-use super::{has_table, Request};
-use crate::evaluators::operations::OperationRecord;
+use super::Request;
+use crate::records::operation::{OperationRecord, Violation};
+use crate::store::Reader;
 
-/// A violation episode as far as the export tells it.
-struct Episode {
-    rule_id: String,
-    json: serde_json::Value,
-}
-
-fn episodes(conn: &Connection, from_ms: i64, to_ms: i64) -> Result<Vec<Episode>> {
-    // As `/api/operations` shows them: overlapping the cut, `info` left out.
-    let mut stmt = conn.prepare_cached(
-        "SELECT rule_id, profile, standard, severity, start_ms, end_ms, worst_value, limit_text, unit, source, verified, message
-         FROM violation WHERE start_ms <= ?2 AND (end_ms IS NULL OR end_ms >= ?1) AND severity != 'info'
-         ORDER BY start_ms, id",
-    )?;
-    let rows = stmt.query_map([from_ms, to_ms], |r| {
-        let rule_id: String = r.get(0)?;
-        Ok(Episode {
-            json: json!({
-                "rule_id": rule_id,
-                "profile": r.get::<_, String>(1)?,
-                "standard": r.get::<_, String>(2)?,
-                "severity": r.get::<_, String>(3)?,
-                "start_ms": r.get::<_, i64>(4)?,
-                "end_ms": r.get::<_, Option<i64>>(5)?,
-                "worst_value": r.get::<_, Option<f64>>(6)?,
-                "limit": r.get::<_, String>(7)?,
-                "unit": r.get::<_, String>(8)?,
-                "source": r.get::<_, String>(9)?,
-                "verified": r.get::<_, bool>(10)?,
-                "message": r.get::<_, String>(11)?,
-            }),
-            rule_id,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-fn row(id: i64, o: &OperationRecord, machine_id: &str, eps: &[Episode]) -> Row {
+fn row(id: i64, o: &OperationRecord, machine_id: &str, eps: &[Violation]) -> Row {
     let mut r = Row::new(&OPERATIONS);
     let per_cut = |x: f64| (o.cutting_s > 0.0).then(|| x / o.cutting_s);
     r.set("operation_id", id)
@@ -94,31 +57,14 @@ fn row(id: i64, o: &OperationRecord, machine_id: &str, eps: &[Episode]) -> Row {
         )
         .set(
             "violations_json",
-            serde_json::Value::Array(eps.iter().map(|e| e.json.clone()).collect()).to_string(),
+            serde_json::to_string(eps).unwrap_or_else(|_| "[]".into()),
         );
     r
 }
 
-pub fn export(conn: &Connection, life: &LifeContext, req: &Request, sink: &mut Sink) -> Result<()> {
-    if !has_table(conn, "operation")? {
-        return Ok(());
-    }
-    let with_violations = has_table(conn, "violation")?;
-    let mut stmt = conn.prepare(
-        "SELECT id, record FROM operation WHERE end_ms >= ?1 AND end_ms < ?2 ORDER BY end_ms, id",
-    )?;
-    let mut rows = stmt.query(params![req.from_ms, req.to_ms])?;
-    while let Some(r) = rows.next()? {
-        let id: i64 = r.get(0)?;
-        let json: String = r.get(1)?;
-        let op: OperationRecord = serde_json::from_str(&json)
-            .map_err(|e| anyhow::anyhow!("operation {id}: stored record unreadable: {e}"))?;
-        let eps = if with_violations {
-            episodes(conn, op.start_ms, op.end_ms)?
-        } else {
-            Vec::new()
-        };
-        sink.push_named(row(id, &op, &life.machine_id, &eps))?;
-    }
-    Ok(())
+pub fn export(r: &Reader, life: &LifeContext, req: &Request, sink: &mut Sink) -> Result<()> {
+    r.each_operation(req.from_ms, req.to_ms, |id, op| {
+        let eps = r.violations_during(op)?;
+        sink.push_named(row(id, op, &life.machine_id, &eps))
+    })
 }

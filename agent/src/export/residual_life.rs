@@ -13,16 +13,17 @@
 use std::collections::BTreeSet;
 
 use anyhow::Result;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Map, Value as Json};
 
 use super::dictionary::RESIDUAL_LIFE;
 use super::sink::{Cell, Row, Sink};
-use super::{has_table, Request};
-use crate::evaluators::component_life::{ComponentView, Components};
+use super::Request;
 use crate::evaluators::frame::Frame;
-use crate::evaluators::life::{Counters, LifeView, Prediction};
-use crate::evaluators::operations::OperationRecord;
+use crate::evaluators::life::components::{ComponentView, Components};
+use crate::evaluators::life::LifeView;
+use crate::records::operation::OperationRecord;
+use crate::records::tool::{Counters, Prediction, ToolChange};
+use crate::store::Reader;
 use crate::value::Value;
 
 /// The wear model the agent predicts with, as far as the export names it.
@@ -69,11 +70,14 @@ impl LifeContext {
     /// agent): the components are restored from the store as the agent restores them at start
     /// (`Life::open`), read-only, and assessed by the same `Components::view`.
     pub fn from_config(cfg: &crate::config::Config) -> Result<LifeContext> {
-        let conn = super::open_store(&cfg.store.path)?;
-        let mut components = Components::restore(&cfg.life, &conn);
+        let reader = crate::store::open_reader(&cfg.store.path)?;
+        let mut components = Components::restore(&cfg.life, &reader);
         let now = crate::value::now_ms();
         // The pump's counter as last stored; a frame without a turning spindle ages nothing.
-        if let Some(strokes) = last_number(&conn, "mql.pump_strokes")? {
+        if let Some(strokes) = reader
+            .last_value("mql.pump_strokes")?
+            .and_then(|v| v.as_f64())
+        {
             components.step(
                 &Frame::from_values(now, [("mql.pump_strokes", Value::Number(strokes))]),
                 0.0,
@@ -93,26 +97,6 @@ impl LifeContext {
             assessed_ms: now,
         })
     }
-}
-
-/// The last value a signal had (a row marking it unavailable is no value).
-fn last_sample(conn: &Connection, signal: &str) -> Result<Option<(Option<f64>, Option<String>)>> {
-    if !has_table(conn, "sample")? {
-        return Ok(None);
-    }
-    Ok(conn
-        .query_row(
-            "SELECT s.num, s.txt FROM sample s JOIN signal g ON g.id = s.signal_id
-             WHERE g.name = ?1 AND (s.num IS NOT NULL OR s.txt IS NOT NULL)
-             ORDER BY s.ts_ms DESC LIMIT 1",
-            [signal],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?)
-}
-
-fn last_number(conn: &Connection, signal: &str) -> Result<Option<f64>> {
-    Ok(last_sample(conn, signal)?.and_then(|(n, _)| n))
 }
 
 /// Identity of the components the agent assesses: name → (type, position).
@@ -165,30 +149,12 @@ struct MachineTotals {
     parts: Option<i64>,
 }
 
-fn machine_totals(conn: &Connection, to_ms: i64) -> Result<MachineTotals> {
-    let (cuts, cutting_s) = if has_table(conn, "operation")? {
-        conn.query_row(
-            "SELECT count(*), coalesce(sum(json_extract(record, '$.cutting_s')), 0.0)
-             FROM operation WHERE end_ms < ?1",
-            [to_ms],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)),
-        )?
-    } else {
-        (0, 0.0)
-    };
-    let parts = if has_table(conn, "part")? {
-        Some(conn.query_row(
-            "SELECT count(*) FROM part WHERE end_ms < ?1",
-            [to_ms],
-            |r| r.get(0),
-        )?)
-    } else {
-        None
-    };
+fn machine_totals(r: &Reader, to_ms: i64) -> Result<MachineTotals> {
+    let (cuts, cutting_s, parts) = r.totals_before(to_ms)?;
     Ok(MachineTotals {
         cuts,
         cutting_h: cutting_s / 3600.0,
-        parts,
+        parts: Some(parts),
     })
 }
 
@@ -196,17 +162,8 @@ fn machine_totals(conn: &Connection, to_ms: i64) -> Result<MachineTotals> {
 /// monitor), the last [`EVIDENCE_RECORDS`] records: enough to see the trend and its onset.
 const EVIDENCE_RECORDS: usize = 500;
 
-fn component_evidence(conn: &Connection, name: &str, signal: &str) -> Result<Option<String>> {
-    if !has_table(conn, "component_life")? {
-        return Ok(None);
-    }
-    let state: Option<String> = conn
-        .query_row(
-            "SELECT state FROM component_life WHERE name = ?1",
-            [name],
-            |r| r.get(0),
-        )
-        .optional()?;
+fn component_evidence(r: &Reader, name: &str, signal: &str) -> Result<Option<String>> {
+    let state = r.component_state(name)?;
     let Some(state) = state.and_then(|s| serde_json::from_str::<Json>(&s).ok()) else {
         return Ok(None);
     };
@@ -218,11 +175,7 @@ fn component_evidence(conn: &Connection, name: &str, signal: &str) -> Result<Opt
     if !m["hours"].is_array() {
         return Ok(None);
     }
-    let unit = conn
-        .query_row("SELECT unit FROM signal WHERE name = ?1", [signal], |r| {
-            r.get::<_, String>(0)
-        })
-        .optional()?;
+    let unit = r.unit_of(signal)?;
     let records = m["hours"].as_array().map_or(0, Vec::len);
     Ok(Some(
         json!({
@@ -335,9 +288,8 @@ struct ToolLife {
     tool_id: String,
     counters: Counters,
     prediction: Option<Prediction>,
-    prediction_json: Option<String>,
-    /// (change time, reason, censored, measured VB, by) for an ended life.
-    change: Option<(i64, String, bool, Option<f64>, String)>,
+    /// The change that ended it.
+    change: Option<ToolChange>,
 }
 
 /// Cutting conditions of a tool life from its operations, means weighted by cutting time.
@@ -396,20 +348,10 @@ impl Conditions {
     }
 }
 
-fn conditions(conn: &Connection, tool: &str, from_ms: i64, to_ms: i64) -> Result<Conditions> {
+fn conditions(r: &Reader, tool: &str, from_ms: i64, to_ms: i64) -> Result<Conditions> {
     let mut c = Conditions::default();
-    if !has_table(conn, "operation")? {
-        return Ok(c);
-    }
-    let mut stmt = conn.prepare_cached(
-        "SELECT record FROM operation WHERE end_ms >= ?1 AND end_ms <= ?2
-         AND json_extract(record, '$.tool_id') = ?3",
-    )?;
-    let mut rows = stmt.query(params![from_ms, to_ms, tool])?;
-    while let Some(r) = rows.next()? {
-        if let Ok(o) = serde_json::from_str::<OperationRecord>(&r.get::<_, String>(0)?) {
-            c.add(&o);
-        }
+    for o in r.operations_of_tool(tool, from_ms, to_ms)? {
+        c.add(&o);
     }
     Ok(c)
 }
@@ -446,15 +388,18 @@ fn tool_row(t: &ToolLife, life: &LifeContext, spindle: Option<&str>, cond: &Cond
         .set("cooling_modes", Conditions::join(&cond.cooling))
         .set("life_unit", "min")
         .set("life_used", c.cutting_min)
-        .set("evidence_json", t.prediction_json.clone());
+        .set(
+            "evidence_json",
+            p.map(|p| serde_json::to_string(p).unwrap_or_default()),
+        );
     match &t.change {
-        Some((ts, reason, censored, vb, by)) => {
+        Some(c) => {
             r.set("life_record", "ended")
-                .set("life_end_utc", Cell::Ts(*ts))
-                .set("censored", *censored)
-                .set("change_reason", reason.as_str())
-                .set("changed_by", by.as_str())
-                .set("measured_vb_mm", *vb);
+                .set("life_end_utc", Cell::Ts(c.ts_ms))
+                .set("censored", c.censored)
+                .set("change_reason", c.reason.as_str())
+                .set("changed_by", c.by.as_str())
+                .set("measured_vb_mm", c.measured_vb_mm);
         }
         None => {
             let here = if spindle == Some(t.tool_id.as_str()) {
@@ -542,90 +487,49 @@ fn same_file(a: &str, b: &str) -> bool {
     a == b || matches!((canon(a), canon(b)), (Some(x), Some(y)) if x == y)
 }
 
-fn ended_lives(conn: &Connection, req: &Request) -> Result<Vec<ToolLife>> {
-    if !has_table(conn, "tool_change")? {
-        return Ok(Vec::new());
-    }
-    let mut stmt = conn.prepare(
-        "SELECT tool_id, ts_ms, reason, censored, measured_vb_mm, counters, prediction, by
-         FROM tool_change WHERE ts_ms >= ?1 AND ts_ms < ?2 ORDER BY ts_ms, id",
-    )?;
-    let rows = stmt.query_map([req.from_ms, req.to_ms], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, bool>(3)?,
-            r.get::<_, Option<f64>>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, Option<String>>(6)?,
-            r.get::<_, String>(7)?,
-        ))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (tool_id, ts, reason, censored, vb, counters, prediction, by) = row?;
-        out.push(ToolLife {
-            tool_id,
-            counters: serde_json::from_str(&counters).unwrap_or_default(),
-            prediction: prediction
-                .as_deref()
-                .and_then(|p| serde_json::from_str(p).ok()),
-            prediction_json: prediction,
-            change: Some((ts, reason, censored, vb, by)),
-        });
-    }
-    Ok(out)
+fn ended_lives(r: &Reader, req: &Request) -> Result<Vec<ToolLife>> {
+    Ok(r.tool_changes_between(req.from_ms, req.to_ms)?
+        .into_iter()
+        .map(|c| ToolLife {
+            tool_id: c.tool_id.clone(),
+            counters: c.counters.clone(),
+            prediction: c.prediction.clone(),
+            change: Some(c),
+        })
+        .collect())
 }
 
-fn lives_in_service(conn: &Connection, req: &Request) -> Result<Vec<ToolLife>> {
-    if !has_table(conn, "tool_usage")? {
-        return Ok(Vec::new());
-    }
-    let mut stmt =
-        conn.prepare("SELECT tool_id, counters, prediction FROM tool_usage ORDER BY tool_id")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Option<String>>(2)?,
-        ))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (tool_id, counters, prediction) = row?;
-        let counters: Counters = serde_json::from_str(&counters).unwrap_or_default();
-        if counters.since_ms >= req.to_ms {
-            continue;
-        }
-        out.push(ToolLife {
-            tool_id,
-            counters,
-            prediction: prediction
-                .as_deref()
-                .and_then(|p| serde_json::from_str(p).ok()),
-            prediction_json: prediction,
+fn lives_in_service(r: &Reader, req: &Request) -> Result<Vec<ToolLife>> {
+    Ok(r.tool_usage()?
+        .into_iter()
+        .filter(|u| u.counters.since_ms < req.to_ms)
+        .map(|u| ToolLife {
+            tool_id: u.tool_id,
+            counters: u.counters,
+            prediction: u.prediction,
             change: None,
-        });
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
-pub fn export(conn: &Connection, life: &LifeContext, req: &Request, sink: &mut Sink) -> Result<()> {
-    let totals = machine_totals(conn, req.to_ms)?;
+pub fn export(r: &Reader, life: &LifeContext, req: &Request, sink: &mut Sink) -> Result<()> {
+    let totals = machine_totals(r, req.to_ms)?;
     for c in &life.components {
-        let evidence = component_evidence(conn, &c.name, &c.signal)?;
+        let evidence = component_evidence(r, &c.name, &c.signal)?;
         let view = serde_json::to_value(c)?;
         sink.push_named(component_row(&view, life, &totals, evidence))?;
     }
-    let spindle = last_sample(conn, "tool.id")?.and_then(|(_, t)| t);
-    for t in ended_lives(conn, req)? {
-        let end = t.change.as_ref().map_or(i64::MAX, |c| c.0);
-        let cond = conditions(conn, &t.tool_id, t.counters.since_ms, end)?;
+    let spindle = match r.last_value("tool.id")? {
+        Some(Value::Text(t)) => Some(t),
+        _ => None,
+    };
+    for t in ended_lives(r, req)? {
+        let end = t.change.as_ref().map_or(i64::MAX, |c| c.ts_ms);
+        let cond = conditions(r, &t.tool_id, t.counters.since_ms, end)?;
         sink.push_named(tool_row(&t, life, spindle.as_deref(), &cond))?;
     }
-    for t in lives_in_service(conn, req)? {
-        let cond = conditions(conn, &t.tool_id, t.counters.since_ms, i64::MAX)?;
+    for t in lives_in_service(r, req)? {
+        let cond = conditions(r, &t.tool_id, t.counters.since_ms, i64::MAX)?;
         sink.push_named(tool_row(&t, life, spindle.as_deref(), &cond))?;
     }
     Ok(())
@@ -712,8 +616,17 @@ mod tests {
                 last_cut_ms: Some(900),
             },
             prediction: None,
-            prediction_json: None,
-            change: Some((1_000, "preventive".into(), true, Some(0.12), "li".into())),
+            change: Some(ToolChange {
+                id: 1,
+                tool_id: "T9".into(),
+                ts_ms: 1_000,
+                reason: crate::records::tool::ChangeReason::Preventive,
+                censored: true,
+                measured_vb_mm: Some(0.12),
+                by: "li".into(),
+                counters: Counters::default(),
+                prediction: None,
+            }),
         };
         let r = tool_row(&t, &context(), Some("T9"), &Conditions::default());
         assert_eq!(

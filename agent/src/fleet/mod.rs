@@ -26,7 +26,6 @@ pub mod outbox;
 pub mod producers;
 pub mod session;
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 
@@ -35,6 +34,7 @@ use tokio::sync::{mpsc, watch};
 use crate::config::MqttSettings;
 use crate::evaluators::life::Life;
 use crate::state::State;
+use crate::store::Store;
 use outbox::{Outbox, Publish};
 
 /// Publishing counters, for `/metrics` and `/healthz`.
@@ -67,12 +67,12 @@ pub struct Fleet {
 
 impl Fleet {
     /// Opens the outbox and starts the session and the producers that need no other service.
-    pub fn start(s: &MqttSettings, state: Arc<State>, store: &Path, life: Arc<Life>) -> Fleet {
+    pub fn start(s: &MqttSettings, state: Arc<State>, store: Arc<Store>, life: Arc<Life>) -> Fleet {
         let stats = Arc::new(FleetStats::default());
         let path = s
             .outbox_path
             .clone()
-            .unwrap_or_else(|| store.with_extension("outbox.db"));
+            .unwrap_or_else(|| store.path().with_extension("outbox.db"));
         let outbox = Outbox::open(&path, s.outbox_bytes, stats.clone());
         let machine_id = state.machine_id().to_string();
         let base = s.base_topic.clone();
@@ -86,26 +86,26 @@ impl Fleet {
                 tx.clone(),
             )));
         }
-        let mut tails = Vec::new();
+        let mut feeds = Vec::new();
         if s.operations {
-            tails.extend([("operation", "operations"), ("part", "parts")]);
+            feeds.extend([producers::Feed::Operations, producers::Feed::Parts]);
         }
         if s.life {
-            tails.push(("tool_change", "life/tool-changes"));
+            feeds.push(producers::Feed::ToolChanges);
         }
-        if !tails.is_empty() {
-            let tails = tails
+        if !feeds.is_empty() {
+            let tails = feeds
                 .into_iter()
-                .map(|(table, topic)| producers::Tail {
-                    table,
-                    topic: format!("{base}/{topic}"),
+                .map(|feed| producers::Tail {
+                    feed,
+                    topic: format!("{base}/{}", feed.topic()),
                     after: outbox
-                        .cursor(table)
-                        .unwrap_or_else(|| producers::newest_id(store, table)),
+                        .cursor(feed.cursor())
+                        .unwrap_or_else(|| producers::newest_id(&store, feed)),
                 })
                 .collect();
             producers.push(tokio::spawn(producers::tail(
-                store.to_path_buf(),
+                store,
                 machine_id.clone(),
                 tails,
                 tx.clone(),

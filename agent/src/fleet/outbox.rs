@@ -24,9 +24,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection, OptionalExtension};
-
 use super::FleetStats;
+use crate::store::outbox::{OutboxFile, StoredMessage};
 
 /// Unacknowledged messages older than this go to disk.
 pub const SPILL_AFTER: Duration = Duration::from_secs(1);
@@ -37,21 +36,6 @@ const MEM_MAX_BYTES: usize = 16 << 20;
 const SEQ_BLOCK: u64 = 10_000;
 /// Bytes counted per message besides topic and payload (row and index overhead, roughly).
 const ROW_OVERHEAD: u64 = 32;
-
-const SCHEMA: &str = "
-PRAGMA journal_mode = WAL;
-PRAGMA synchronous = NORMAL;
-CREATE TABLE IF NOT EXISTS outbox (
-    pos INTEGER PRIMARY KEY,
-    topic TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    retain INTEGER NOT NULL,
-    bytes INTEGER NOT NULL,
-    cursor TEXT,            -- producer position this message carries, e.g. operation:412
-    cursor_id INTEGER
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-";
 
 /// What a producer hands in.
 #[derive(Debug, Clone)]
@@ -79,6 +63,17 @@ impl Message {
     fn bytes(&self) -> u64 {
         (self.topic.len() + self.payload.len()) as u64 + ROW_OVERHEAD
     }
+
+    fn stored(&self) -> StoredMessage {
+        StoredMessage {
+            pos: self.pos,
+            topic: self.topic.clone(),
+            payload: self.payload.clone(),
+            retain: self.retain,
+            bytes: self.bytes(),
+            cursor: self.cursor.clone(),
+        }
+    }
 }
 
 struct Fresh {
@@ -87,7 +82,7 @@ struct Fresh {
 }
 
 pub struct Outbox {
-    db: Option<Connection>,
+    db: Option<OutboxFile>,
     mem: VecDeque<Fresh>,
     mem_bytes: usize,
     disk_rows: u64,
@@ -107,7 +102,7 @@ impl Outbox {
     /// Opens (or creates) the file. If it cannot be used the outbox works in memory only, and
     /// says so: publishing goes on, only an outage's backlog is smaller.
     pub fn open(path: &Path, budget: u64, stats: Arc<FleetStats>) -> Outbox {
-        let db = match open_db(path) {
+        let db = match OutboxFile::open(path) {
             Ok(c) => Some(c),
             Err(e) => {
                 tracing::error!(
@@ -133,22 +128,17 @@ impl Outbox {
             drop_log: (None, 0),
         };
         if let Some(db) = &o.db {
-            let (rows, bytes, max_pos): (i64, i64, Option<i64>) = db
-                .query_row(
-                    "SELECT COUNT(*), COALESCE(SUM(bytes), 0), MAX(pos) FROM outbox",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .unwrap_or((0, 0, None));
-            o.disk_rows = rows as u64;
-            o.disk_bytes = bytes as u64;
-            o.next_pos = max_pos.map_or(1, |p| p as u64 + 1);
+            let (rows, bytes, max_pos) = db.totals().unwrap_or((0, 0, None));
+            o.disk_rows = rows;
+            o.disk_bytes = bytes;
+            o.next_pos = max_pos.map_or(1, |p| p + 1);
             // After a clean stop the sequence goes on where it stopped; after a crash it goes
             // on after the reserved block, a gap that is honest: messages may have been lost.
-            let reserved = meta(db, "seq_reserved").unwrap_or(0).max(1) as u64;
-            o.next_seq = meta(db, "seq_next").map_or(reserved, |n| n as u64);
+            let meta = |k: &str| db.meta(k).ok().flatten();
+            let reserved = meta("seq_reserved").unwrap_or(0).max(1) as u64;
+            o.next_seq = meta("seq_next").map_or(reserved, |n| n as u64);
             o.seq_reserved = reserved;
-            let _ = db.execute("DELETE FROM meta WHERE key = 'seq_next'", []);
+            let _ = db.delete_meta("seq_next");
             if rows > 0 {
                 tracing::info!(
                     "mqtt outbox {}: {rows} messages ({} KiB) from before the restart to send",
@@ -163,7 +153,7 @@ impl Outbox {
 
     /// Where a table-tailing producer left off, as far as the broker or the disk has it.
     pub fn cursor(&self, name: &str) -> Option<i64> {
-        self.db.as_ref().and_then(|db| meta(db, &cursor_key(name)))
+        self.db.as_ref().and_then(|db| db.cursor(name))
     }
 
     /// Queues a message; events get the next `seq`.
@@ -200,10 +190,7 @@ impl Outbox {
         if self.next_seq >= self.seq_reserved {
             let reserve = self.next_seq + SEQ_BLOCK;
             if let Some(db) = &self.db {
-                if let Err(e) = db.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('seq_reserved', ?1)",
-                    [reserve as i64],
-                ) {
+                if let Err(e) = db.set_meta("seq_reserved", reserve as i64) {
                     tracing::warn!("mqtt outbox: reserving sequence numbers: {e}");
                 }
             }
@@ -219,27 +206,20 @@ impl Outbox {
         let mut out = Vec::with_capacity(n);
         if self.disk_rows > 0 {
             if let Some(db) = &self.db {
-                let read = (|| -> rusqlite::Result<Vec<Message>> {
-                    let mut st = db.prepare_cached(
-                        "SELECT pos, topic, payload, retain, cursor, cursor_id FROM outbox
-                         WHERE pos > ?1 ORDER BY pos LIMIT ?2",
-                    )?;
-                    let rows = st.query_map(params![after as i64, n as i64], |r| {
-                        let cursor: Option<String> = r.get(4)?;
-                        let cursor_id: Option<i64> = r.get(5)?;
-                        Ok(Message {
-                            pos: r.get::<_, i64>(0)? as u64,
-                            topic: r.get(1)?,
-                            payload: r.get(2)?,
-                            retain: r.get(3)?,
-                            cursor: cursor.zip(cursor_id),
+                let read = db.after(after, n).map(|rows| {
+                    rows.into_iter()
+                        .map(|m| Message {
+                            pos: m.pos,
+                            topic: m.topic,
+                            payload: m.payload,
+                            retain: m.retain,
+                            cursor: m.cursor,
                         })
-                    })?;
-                    rows.collect()
-                })();
+                        .collect()
+                });
                 match read {
                     Ok(v) => out = v,
-                    Err(e) => tracing::warn!("mqtt outbox: reading: {e}"),
+                    Err(e) => tracing::warn!("mqtt outbox: reading: {e:#}"),
                 }
             }
         }
@@ -266,23 +246,13 @@ impl Outbox {
         if self.disk_rows > 0 {
             if let Some(db) = &self.db {
                 // Cursors of rows on disk were written down when they were spilled.
-                let done = (|| -> rusqlite::Result<(u64, u64)> {
-                    let tx = db.unchecked_transaction()?;
-                    let (rows, bytes) = tx.query_row(
-                        "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM outbox WHERE pos <= ?1",
-                        [pos as i64],
-                        |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
-                    )?;
-                    tx.execute("DELETE FROM outbox WHERE pos <= ?1", [pos as i64])?;
-                    tx.commit()?;
-                    Ok((rows, bytes))
-                })();
+                let done = db.delete_through(pos);
                 match done {
                     Ok((rows, bytes)) => {
                         self.disk_rows -= rows.min(self.disk_rows);
                         self.disk_bytes -= bytes.min(self.disk_bytes);
                     }
-                    Err(e) => tracing::warn!("mqtt outbox: removing delivered messages: {e}"),
+                    Err(e) => tracing::warn!("mqtt outbox: removing delivered messages: {e:#}"),
                 }
             }
         }
@@ -305,55 +275,12 @@ impl Outbox {
         if (take == 0 && self.cursors.is_empty()) || self.db.is_none() {
             return;
         }
-        let batch: Vec<Message> = self.mem.iter().take(take).map(|f| f.msg.clone()).collect();
+        let batch: Vec<StoredMessage> =
+            self.mem.iter().take(take).map(|f| f.msg.stored()).collect();
         let cursors = std::mem::take(&mut self.cursors);
         let db = self.db.as_ref().unwrap();
-        let written = (|| -> rusqlite::Result<(i64, i64)> {
-            let tx = db.unchecked_transaction()?;
-            let (mut rows, mut bytes) = (0i64, 0i64);
-            {
-                let mut ins = tx.prepare_cached(
-                    "INSERT INTO outbox (pos, topic, payload, retain, bytes, cursor, cursor_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?;
-                let mut sup = tx.prepare_cached(
-                    "DELETE FROM outbox WHERE topic = ?1 AND retain = 1
-                     RETURNING bytes",
-                )?;
-                for m in &batch {
-                    if m.retain {
-                        // A newer retained state supersedes the older one still waiting.
-                        let gone: Vec<i64> = sup
-                            .query_map([&m.topic], |r| r.get(0))?
-                            .collect::<rusqlite::Result<_>>()?;
-                        rows -= gone.len() as i64;
-                        bytes -= gone.iter().sum::<i64>();
-                    }
-                    let (c, id) = m.cursor.clone().unzip();
-                    ins.execute(params![
-                        m.pos as i64,
-                        m.topic,
-                        m.payload,
-                        m.retain,
-                        m.bytes() as i64,
-                        c,
-                        id
-                    ])?;
-                    rows += 1;
-                    bytes += m.bytes() as i64;
-                }
-                for m in &batch {
-                    if let Some((name, id)) = &m.cursor {
-                        set_meta(&tx, &cursor_key(name), *id)?;
-                    }
-                }
-                for (name, id) in &cursors {
-                    set_meta(&tx, &cursor_key(name), *id)?;
-                }
-            }
-            tx.commit()?;
-            Ok((rows, bytes))
-        })();
+        let delivered: Vec<(String, i64)> = cursors.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let written = db.spill(&batch, &delivered);
         match written {
             Ok((rows, bytes)) => {
                 self.disk_rows = self.disk_rows.saturating_add_signed(rows);
@@ -366,7 +293,7 @@ impl Outbox {
             }
             Err(e) => {
                 // Kept in memory (bounded) and tried again next tick.
-                tracing::warn!("mqtt outbox: writing to disk: {e}");
+                tracing::warn!("mqtt outbox: writing to disk: {e:#}");
                 for (k, v) in cursors {
                     self.cursors.entry(k).or_insert(v);
                 }
@@ -379,8 +306,8 @@ impl Outbox {
     pub fn close(mut self) {
         self.spill(Duration::ZERO);
         if let Some(db) = &self.db {
-            if let Err(e) = set_meta(db, "seq_next", self.next_seq as i64) {
-                tracing::warn!("mqtt outbox: saving the sequence: {e}");
+            if let Err(e) = db.set_meta("seq_next", self.next_seq as i64) {
+                tracing::warn!("mqtt outbox: saving the sequence: {e:#}");
             }
         }
     }
@@ -391,38 +318,14 @@ impl Outbox {
         }
         let Some(db) = &self.db else { return };
         let over = self.disk_bytes - self.budget;
-        // Walk the oldest rows in pages until their bytes cover the excess, then cut there.
-        let result = (|| -> rusqlite::Result<(u64, u64)> {
-            let (mut rows, mut bytes, mut last) = (0u64, 0u64, 0i64);
-            let mut st = db.prepare_cached(
-                "SELECT pos, bytes FROM outbox WHERE pos > ?1 ORDER BY pos LIMIT 512",
-            )?;
-            'pages: loop {
-                let page: Vec<(i64, i64)> = st
-                    .query_map([last], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<rusqlite::Result<_>>()?;
-                if page.is_empty() {
-                    break;
-                }
-                for (pos, b) in page {
-                    last = pos;
-                    rows += 1;
-                    bytes += b as u64;
-                    if bytes >= over {
-                        break 'pages;
-                    }
-                }
-            }
-            db.execute("DELETE FROM outbox WHERE pos <= ?1", [last])?;
-            Ok((rows, bytes))
-        })();
+        let result = db.trim_oldest(over);
         match result {
             Ok((rows, bytes)) => {
                 self.disk_rows -= rows.min(self.disk_rows);
                 self.disk_bytes -= bytes.min(self.disk_bytes);
                 self.dropped(rows);
             }
-            Err(e) => tracing::warn!("mqtt outbox: trimming to the budget: {e}"),
+            Err(e) => tracing::warn!("mqtt outbox: trimming to the budget: {e:#}"),
         }
     }
 
@@ -450,35 +353,6 @@ impl Outbox {
     }
 }
 
-fn open_db(path: &Path) -> anyhow::Result<Connection> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let db = Connection::open(path)?;
-    db.busy_timeout(Duration::from_secs(5))?;
-    db.execute_batch(SCHEMA)?;
-    Ok(db)
-}
-
-fn cursor_key(name: &str) -> String {
-    format!("cursor:{name}")
-}
-
-fn meta(db: &Connection, key: &str) -> Option<i64> {
-    db.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-        .optional()
-        .ok()
-        .flatten()
-}
-
-fn set_meta(db: &Connection, key: &str, value: i64) -> rusqlite::Result<()> {
-    db.execute(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-        params![key, value],
-    )
-    .map(|_| ())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,11 +371,8 @@ mod tests {
         v["seq"].as_u64().unwrap()
     }
 
-    fn rows(path: &Path) -> i64 {
-        Connection::open(path)
-            .unwrap()
-            .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
-            .unwrap()
+    fn rows(path: &Path) -> u64 {
+        OutboxFile::open(path).unwrap().count().unwrap()
     }
 
     fn dir(tag: &str) -> std::path::PathBuf {

@@ -3,11 +3,9 @@
 //! alarm events and the active set from the alarm service, life predictions from the life
 //! evaluator. The topics are listed in `fleet/mod.rs`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
 use serde_json::{json, Map, Value as Json};
 use tokio::sync::{mpsc, watch};
 
@@ -16,6 +14,7 @@ use crate::alarms::engine::AlarmView;
 use crate::evaluators::life::Life;
 use crate::notify::{ChannelStats, Event};
 use crate::state::{changed, State};
+use crate::store::{Reader, Store};
 use crate::value::{now_ms, rfc3339, Quality, Value};
 
 /// A JSON object stamped with the machine and the time.
@@ -106,65 +105,106 @@ pub async fn signals(
     }
 }
 
-/// A store table whose rows become messages, in id order, each row once.
+/// What is published row by row from the store: finished operations and parts (the
+/// compliance evaluator's records) and tool changes (the life evaluator's labels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feed {
+    Operations,
+    Parts,
+    ToolChanges,
+}
+
+impl Feed {
+    /// Under the machine's base topic.
+    pub fn topic(self) -> &'static str {
+        match self {
+            Feed::Operations => "operations",
+            Feed::Parts => "parts",
+            Feed::ToolChanges => "life/tool-changes",
+        }
+    }
+
+    /// The name of its position in the outbox (the table it follows, as before versions).
+    pub fn cursor(self) -> &'static str {
+        match self {
+            Feed::Operations => "operation",
+            Feed::Parts => "part",
+            Feed::ToolChanges => "tool_change",
+        }
+    }
+
+    /// Rows with an id above `after`, oldest first, as (id, time, record as JSON).
+    fn after(self, r: &Reader, after: i64) -> anyhow::Result<Vec<(i64, i64, Json)>> {
+        const PAGE: usize = 200;
+        Ok(match self {
+            Feed::Operations => r
+                .operations_after(after, PAGE)?
+                .into_iter()
+                .map(|(id, o)| (id, o.end_ms, serde_json::to_value(o).unwrap_or_default()))
+                .collect(),
+            Feed::Parts => r
+                .parts_after(after, PAGE)?
+                .into_iter()
+                .map(|(id, p)| (id, p.end_ms, serde_json::to_value(p).unwrap_or_default()))
+                .collect(),
+            Feed::ToolChanges => r
+                .tool_changes_after(after, PAGE)?
+                .into_iter()
+                .map(|c| (c.id, c.ts_ms, serde_json::to_value(c).unwrap_or_default()))
+                .collect(),
+        })
+    }
+}
+
+/// A feed whose rows become messages, in id order, each row once.
 pub struct Tail {
-    /// The table (`operation`, `part` or `tool_change`), also the cursor's name in the outbox.
-    pub table: &'static str,
+    pub feed: Feed,
     pub topic: String,
     /// The last row published (or on disk in the outbox); on the very first run, the newest
     /// row at start.
     pub after: i64,
 }
 
-/// Each table's rows as (id, time, JSON record). Operations and parts are stored as JSON
-/// already; a tool change is assembled from its columns by SQLite.
-fn select(table: &str) -> &'static str {
-    match table {
-        "operation" => {
-            "SELECT id, end_ms, record FROM operation WHERE id > ?1 ORDER BY id LIMIT 200"
-        }
-        "part" => "SELECT id, end_ms, record FROM part WHERE id > ?1 ORDER BY id LIMIT 200",
-        "tool_change" => {
-            "SELECT id, ts_ms, json_object(
-                 'tool_id', tool_id, 'reason', reason,
-                 'censored', json(CASE WHEN censored THEN 'true' ELSE 'false' END),
-                 'measured_vb_mm', measured_vb_mm, 'by', by,
-                 'counters', json(counters), 'prediction', json(prediction))
-             FROM tool_change WHERE id > ?1 ORDER BY id LIMIT 200"
-        }
-        other => unreachable!("no tail for table {other}"),
-    }
-}
-
-/// Follows store tables and publishes every new row: finished operations and parts (the
-/// compliance evaluator's records) and tool changes (the life evaluator's labels). On the very
-/// first run it starts at the end: a fleet wants what happens from now on, the history is in
-/// the store and the exports.
+/// Follows the feeds and publishes every new row. On the very first run it starts at the end:
+/// a fleet wants what happens from now on, the history is in the store and the exports.
 pub async fn tail(
-    store: PathBuf,
+    store: Arc<Store>,
     machine_id: String,
     mut tails: Vec<Tail>,
     tx: mpsc::Sender<Publish>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut db: Option<Connection> = None;
     loop {
         tick.tick().await;
-        if db.is_none() {
-            db = crate::store::open_read_only(&store).ok();
-        }
-        let Some(conn) = &db else { continue };
+        let s = store.clone();
+        let wanted: Vec<(Feed, i64)> = tails.iter().map(|t| (t.feed, t.after)).collect();
+        // SQLite on the blocking pool, never on the runtime's workers.
+        let rows = tokio::task::spawn_blocking(move || {
+            s.read(|r| {
+                wanted
+                    .iter()
+                    .map(|(feed, after)| feed.after(r, *after))
+                    .collect::<anyhow::Result<Vec<_>>>()
+            })
+        })
+        .await;
+        let rows = match rows {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(e)) => {
+                tracing::warn!("mqtt: reading new records from the store: {e:#}");
+                continue;
+            }
+            Err(_) => continue,
+        };
         let mut out = Vec::new();
-        for t in &mut tails {
-            // The table appears when its evaluator first writes; until then, nothing.
-            for (id, ts_ms, record) in read_after(conn, t.table, t.after).unwrap_or_default() {
-                let record: Json = serde_json::from_str(&record).unwrap_or(Json::Null);
+        for (t, rows) in tails.iter_mut().zip(rows) {
+            for (id, ts_ms, record) in rows {
                 out.push(Publish {
                     topic: t.topic.clone(),
                     retain: false,
                     body: body(&machine_id, ts_ms, json!({ "id": id, "record": record })),
-                    cursor: Some((t.table.to_string(), id)),
+                    cursor: Some((t.feed.cursor().to_string(), id)),
                 });
                 t.after = id;
             }
@@ -177,25 +217,13 @@ pub async fn tail(
     }
 }
 
-fn read_after(
-    db: &Connection,
-    table: &str,
-    after: i64,
-) -> rusqlite::Result<Vec<(i64, i64, String)>> {
-    let mut st = db.prepare_cached(select(table))?;
-    let rows = st.query_map([after], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    rows.collect()
-}
-
-/// The newest id of a table now (where a first run starts), 0 if it is empty or absent.
-pub fn newest_id(store: &std::path::Path, table: &str) -> i64 {
-    crate::store::open_read_only(store)
-        .and_then(|db| {
-            db.query_row(
-                &format!("SELECT COALESCE(MAX(id), 0) FROM {table}"),
-                [],
-                |r| r.get(0),
-            )
+/// The newest id of a feed now (where a first run starts), 0 if there is none.
+pub fn newest_id(store: &Store, feed: Feed) -> i64 {
+    store
+        .read(|r| match feed {
+            Feed::Operations => Ok(r.newest_operation_and_part()?.0),
+            Feed::Parts => Ok(r.newest_operation_and_part()?.1),
+            Feed::ToolChanges => r.newest_tool_change(),
         })
         .unwrap_or(0)
 }

@@ -12,11 +12,12 @@ use serde_json::json;
 
 use super::auth::Who;
 use super::AppState;
-use crate::alarms::audit::{parse_severity, HistoryFilter};
 use crate::alarms::engine::ActError;
 use crate::alarms::lifecycle::Action;
-use crate::alarms::ResetError;
+use crate::condition::Severity;
+use crate::evaluators::life::ResetError;
 use crate::records::alarm::AlarmState;
+use crate::store::HistoryFilter;
 use crate::value::now_ms;
 
 fn bad(field: &'static str, message: String) -> Response {
@@ -93,7 +94,7 @@ pub async fn history(
     };
     let severity = match q.get("severity").filter(|s| !s.is_empty()) {
         None => None,
-        Some(s) => match parse_severity(s) {
+        Some(s) => match Severity::parse(s) {
             Some(x) => Some(x),
             None => {
                 return bad(
@@ -203,7 +204,7 @@ pub async fn return_to_service(
 
 /// `GET /api/components`: component life used, remaining, last reset.
 pub async fn components(Extract(app): Extract<AppState>) -> Response {
-    Json(json!({ "components": app.alarms.components() })).into_response()
+    Json(json!({ "components": app.life.counter_views(&app.state) })).into_response()
 }
 
 /// `POST /api/components/{name}/reset`: the component was replaced.
@@ -212,8 +213,8 @@ pub async fn reset_component(
     Extension(Who(who)): Extension<Who>,
     Path(name): Path<String>,
 ) -> Response {
-    let alarms = app.alarms.clone();
-    match tokio::task::spawn_blocking(move || alarms.reset_component(&name, &who)).await {
+    let (life, state) = (app.life.clone(), app.state.clone());
+    match tokio::task::spawn_blocking(move || life.reset_component(&state, &name, &who)).await {
         Ok(Ok(view)) => Json(json!({ "component": view })).into_response(),
         Ok(Err(e @ ResetError::Unknown(_))) => (
             StatusCode::NOT_FOUND,

@@ -110,7 +110,7 @@ pub async fn history(
         .clone();
     let sig = signal.clone();
     blocking_json(move || {
-        let samples = store.history(&sig, from, to, limit as usize)?;
+        let samples = store.read(|r| r.history(&sig, from, to, limit as usize))?;
         Ok(json!({ "signal": signal, "unit": unit, "samples": samples }))
     })
     .await

@@ -8,21 +8,21 @@ use axum::Json;
 
 use super::api::{blocking_json, int_param, BadField};
 use super::AppState;
-use crate::evaluators::records::Records;
+use crate::store::Reader;
 use crate::value::now_ms;
 
 /// `GET /api/compliance`: every rule's live state with value, limit, since and source.
 pub async fn live(Extract(app): Extract<AppState>) -> Response {
-    Json(app.compliance.live()).into_response()
+    Json(app.compliance.get()).into_response()
 }
 
-/// Runs a records query on the blocking pool, on a connection of its own.
+/// Runs a store query on the blocking pool, on a read-only handle.
 async fn query<T: serde::Serialize + Send + 'static>(
     app: &AppState,
-    f: impl FnOnce(&Records) -> anyhow::Result<T> + Send + 'static,
+    f: impl FnOnce(&Reader) -> anyhow::Result<T> + Send + 'static,
 ) -> Response {
-    let path = app.store.path().to_path_buf();
-    blocking_json(move || f(&Records::open(&path)?)).await
+    let store = app.store.clone();
+    blocking_json(move || store.read(f)).await
 }
 
 fn window(q: &HashMap<String, String>, default_span_ms: i64) -> Result<(i64, i64), BadField> {

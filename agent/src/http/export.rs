@@ -108,7 +108,8 @@ pub async fn download(
     let ctx = match tokio::task::spawn_blocking({
         let machine_id = machine_id.clone();
         move || {
-            crate::export::open_store(&store)?;
+            // Fails here (a 500 with the reason) rather than after the headers are sent.
+            drop(crate::store::open_reader(&store)?);
             let view = life.current(0);
             Ok::<_, anyhow::Error>((LifeContext::from_view(&machine_id, view, now_ms()), store))
         }

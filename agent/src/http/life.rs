@@ -10,8 +10,7 @@ use serde::Serialize;
 use super::api::{blocking_json, BadField};
 use super::auth::Who;
 use super::AppState;
-use crate::evaluators::life::REASONS;
-use crate::evaluators::records::Records;
+use crate::records::tool::ChangeReason;
 use crate::value::now_ms;
 
 /// Tools shown: the one in the spindle and the most recently used.
@@ -43,17 +42,22 @@ pub async fn change(
                 .into(),
         ),
     };
-    let reason = match v.get("reason").and_then(|r| r.as_str()) {
-        Some(r) if REASONS.contains(&r) => r.to_string(),
-        _ => {
+    let reason = match v
+        .get("reason")
+        .and_then(|r| r.as_str())
+        .and_then(ChangeReason::parse)
+    {
+        Some(r) => r,
+        None => {
+            let all: Vec<&str> = ChangeReason::ALL.iter().map(|r| r.as_str()).collect();
             return bad(
                 "reason",
                 format!(
                     "`reason` must be one of {}, got {}",
-                    REASONS.join(", "),
+                    all.join(", "),
                     v.get("reason").unwrap_or(&serde_json::Value::Null)
                 ),
-            )
+            );
         }
     };
     let vb = match v.get("measured_vb_mm") {
@@ -73,7 +77,7 @@ pub async fn change(
         return bad("id", "the tool id in the path is empty".into());
     }
     let life = app.life.clone();
-    blocking_json(move || life.change(&id, &reason, vb, &who, now_ms())).await
+    blocking_json(move || life.change(&id, reason, vb, &who, now_ms())).await
 }
 
 /// One tool in a pre-run check.
@@ -102,12 +106,11 @@ pub async fn prerun(
             "`program` is required, e.g. ?program=O1000".into(),
         );
     };
-    let path = app.store.path().to_path_buf();
-    let life = app.life.clone();
+    let (store, life) = (app.store.clone(), app.life.clone());
     blocking_json(move || {
         // The last 30 days are what the program looks like now (and bound the query).
         let now = now_ms();
-        let ops = Records::open(&path)?.operations(now - 30 * 86_400_000, now, 10_000)?;
+        let ops = store.read(|r| r.operations(now - 30 * 86_400_000, now, 10_000))?;
         // Per tool: cutting seconds and the parts they belong to.
         let mut per_tool: BTreeMap<String, (f64, BTreeSet<i64>)> = BTreeMap::new();
         for o in ops

@@ -124,27 +124,31 @@ pub async fn metrics(Extract(app): Extract<AppState>) -> Response {
                 .count();
             o.line(
                 "agent_alarms",
-                &[
-                    ("state", s.as_str()),
-                    ("severity", crate::alarms::audit::severity_str(sev)),
-                ],
+                &[("state", s.as_str()), ("severity", sev.as_str())],
                 n as f64,
             );
         }
     }
-    let (transitions, audit_errors) = app.alarms.counts();
     o.head(
         "agent_alarm_transitions_total",
         "counter",
         "alarm transitions in the audit trail",
     );
-    o.line("agent_alarm_transitions_total", &[], transitions as f64);
-    o.head(
-        "agent_alarm_audit_errors_total",
-        "counter",
-        "transitions that could not be stored",
+    o.line(
+        "agent_alarm_transitions_total",
+        &[],
+        app.alarms.transitions() as f64,
     );
-    o.line("agent_alarm_audit_errors_total", &[], audit_errors as f64);
+    o.head(
+        "agent_store_write_failures_total",
+        "counter",
+        "store writes that failed (what they held is kept and retried)",
+    );
+    o.line(
+        "agent_store_write_failures_total",
+        &[],
+        app.store.write_failures() as f64,
+    );
 
     let channels = app.notifier.channels();
     use std::sync::atomic::Ordering::Relaxed;

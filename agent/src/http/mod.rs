@@ -17,7 +17,6 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::config::Shifts;
-use crate::evaluators::compliance::Compliance;
 use crate::state::State;
 use crate::store::Store;
 
@@ -25,7 +24,7 @@ use crate::store::Store;
 pub struct AppState {
     pub state: Arc<State>,
     pub store: Arc<Store>,
-    pub compliance: Arc<Compliance>,
+    pub compliance: Arc<crate::evaluators::compliance::Live>,
     pub life: Arc<crate::evaluators::life::Life>,
     pub shifts: Shifts,
     pub alarms: Arc<crate::alarms::Alarms>,

@@ -3,3 +3,5 @@
 //! derivations, no I/O; these types are the vocabulary the layers above share.
 
 pub mod alarm;
+pub mod operation;
+pub mod tool;

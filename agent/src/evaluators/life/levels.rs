@@ -1,39 +1,33 @@
-//! Tool life and component life against their warning and limit levels, from measured
-//! counters: the CNC's own tool-life counter (`tool.life_*`, per the tool in the spindle) and
-//! configured component counters (pump hours, strokes); predicted component life
-//! (`component_life.rs`: P10 of the remaining hours) against `[life.components]` levels; and
-//! the predicted remaining life of the tool in the spindle against `[life]` levels.
+//! Life against its warning and limit levels, as conditions for the alarm engine: the CNC's
+//! own tool-life counter (`tool.life_*`, per the tool in the spindle); configured component
+//! counters (`[[alarms.component]]`: pump hours, strokes) from their last reset; predicted
+//! component life (`components.rs`: P10 of the remaining hours) against `[life.components]`
+//! levels; and the predicted remaining life of the tool in the spindle against `[life]`
+//! levels.
 
 use std::collections::HashMap;
 
 use crate::condition::{Condition, Severity};
 use crate::config::Component;
-use crate::state::State;
-use crate::value::Value;
-
-fn num(state: &State, name: &str) -> Option<f64> {
-    state.good_value(name).and_then(|v| v.as_f64())
-}
+use crate::evaluators::frame::Frame;
+use crate::records::tool::Prediction;
 
 /// Conditions of the tool in the spindle: `tool:<id>:life-warning` and `tool:<id>:life-limit`.
 /// A tool change makes the old tool's keys vanish, which clears its alarms.
-pub fn tool_conditions(state: &State) -> Vec<Condition> {
-    let id = match state.good_value("tool.id") {
-        Some(Value::Text(t)) if !t.is_empty() => t,
+pub fn tool_conditions(f: &Frame) -> Vec<Condition> {
+    let id = match f.text("tool.id") {
+        Some(t) if !t.is_empty() => t,
         _ => return Vec::new(),
     };
     let (Some(value), Some(warning), Some(limit)) = (
-        num(state, "tool.life_value"),
-        num(state, "tool.life_warning"),
-        num(state, "tool.life_limit"),
+        f.num("tool.life_value"),
+        f.num("tool.life_warning"),
+        f.num("tool.life_limit"),
     ) else {
         return Vec::new();
     };
     // OPC 40501 ToolLife: counting up from 0 towards the limit, or down towards it.
-    let up = !matches!(
-        state.good_value("tool.life_counting_up"),
-        Some(Value::Bool(false))
-    );
+    let up = f.flag("tool.life_counting_up") != Some(false);
     let reached = |level: f64| if up { value >= level } else { value <= level };
     let remaining = if up { limit - value } else { value - limit };
     let source = "tool life setting of the CNC".to_string();
@@ -57,30 +51,29 @@ pub fn tool_conditions(state: &State) -> Vec<Condition> {
     ]
 }
 
-/// Life used of a component: its counter less the baseline of its last reset.
-pub fn component_used(
-    state: &State,
+/// Life used of a counter component: its counter less the baseline of its last reset.
+pub fn counter_used(
+    counter: Option<f64>,
     c: &Component,
     baselines: &HashMap<String, f64>,
 ) -> Option<f64> {
-    let v = num(state, &c.signal)?;
-    Some(v - baselines.get(&c.name).copied().unwrap_or(0.0))
+    Some(counter? - baselines.get(&c.name).copied().unwrap_or(0.0))
 }
 
-/// `component:<name>:life-warning` / `:life-limit` for every configured component.
-pub fn component_conditions(
-    state: &State,
+/// `component:<name>:life-warning` / `:life-limit` for every configured counter component;
+/// `unit_of` gives a signal's unit.
+pub fn counter_conditions(
+    f: &Frame,
     components: &[Component],
     baselines: &HashMap<String, f64>,
+    unit_of: impl Fn(&str) -> String,
 ) -> Vec<Condition> {
     let mut out = Vec::new();
     for c in components {
-        let Some(used) = component_used(state, c, baselines) else {
+        let Some(used) = counter_used(f.num(&c.signal), c, baselines) else {
             continue;
         };
-        let unit = state
-            .id(&c.signal)
-            .map_or(String::new(), |i| state.signals()[i].unit.clone());
+        let unit = unit_of(&c.signal);
         let source = format!(
             "component life levels in the agent configuration ({})",
             c.signal
@@ -114,7 +107,7 @@ pub fn component_conditions(
 /// `warning_h` / `limit_h` (`[life.components] remaining_warning_h`, `remaining_limit_h`).
 /// Components without a prediction report nothing (no verdict without a figure).
 pub fn predicted_component_conditions(
-    views: &[super::component_life::ComponentView],
+    views: &[super::components::ComponentView],
     warning_h: Option<f64>,
     limit_h: Option<f64>,
 ) -> Vec<Condition> {
@@ -161,7 +154,7 @@ pub fn predicted_component_conditions(
 /// figure); a tool change makes the keys vanish, which clears the alarms.
 pub fn predicted_tool_conditions(
     id: &str,
-    prediction: Option<&super::life::Prediction>,
+    prediction: Option<&Prediction>,
     warning_min: Option<f64>,
     limit_min: Option<f64>,
 ) -> Vec<Condition> {
@@ -171,7 +164,7 @@ pub fn predicted_tool_conditions(
     let p10 = p.remaining_min.p10;
     let source = format!(
         "predicted remaining tool life ({}) against [life] tool_remaining levels",
-        if p.model_file == "store" {
+        if p.from_own_lifetimes() {
             "this machine's tool lifetimes"
         } else {
             "wear model"
@@ -206,43 +199,11 @@ pub fn predicted_tool_conditions(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
-    use std::time::Instant;
+    use crate::value::Value;
 
-    fn state() -> State {
-        let src = r#"
-[[device]]
-name = "cnc"
-protocol = "opcua"
-endpoint = "opc.tcp://127.0.0.1:1/"
-  [[device.tag]]
-  name = "id"
-  node = "ns=2;s=a"
-  signal = "tool.id"
-  [[device.tag]]
-  name = "v"
-  node = "ns=2;s=b"
-  signal = "tool.life_value"
-  [[device.tag]]
-  name = "w"
-  node = "ns=2;s=c"
-  signal = "tool.life_warning"
-  [[device.tag]]
-  name = "l"
-  node = "ns=2;s=d"
-  signal = "tool.life_limit"
-  [[device.tag]]
-  name = "h"
-  node = "ns=2;s=e"
-  signal = "mql.pump_operating_time"
-"#;
-        let s = State::new(&crate::config::parse(Path::new("t.toml"), src).unwrap());
-        s.device_connected(0);
-        s
-    }
-
-    fn set(s: &State, name: &str, v: Value) {
-        s.update(s.id(name).unwrap(), v, Instant::now());
+    /// A frame of these values, the way the state's good values make one.
+    fn frame(values: &[(&'static str, Value)]) -> Frame {
+        Frame::from_values(0, values.iter().cloned())
     }
 
     fn active(cs: &[Condition]) -> Vec<String> {
@@ -254,52 +215,59 @@ endpoint = "opc.tcp://127.0.0.1:1/"
 
     #[test]
     fn warning_then_limit_then_a_new_tool() {
-        let s = state();
-        assert!(tool_conditions(&s).is_empty(), "no values yet: no verdict");
-        set(&s, "tool.id", Value::Text("T1".into()));
-        set(&s, "tool.life_warning", Value::Number(12.0));
-        set(&s, "tool.life_limit", Value::Number(15.0));
-        set(&s, "tool.life_value", Value::Number(11.9));
-        assert!(active(&tool_conditions(&s)).is_empty());
-        set(&s, "tool.life_value", Value::Number(12.0));
-        assert_eq!(active(&tool_conditions(&s)), vec!["tool:T1:life-warning"]);
-        set(&s, "tool.life_value", Value::Number(15.5));
-        let c = tool_conditions(&s);
+        assert!(
+            tool_conditions(&frame(&[])).is_empty(),
+            "no values yet: no verdict"
+        );
+        let mut v = vec![
+            ("tool.id", Value::Text("T1".into())),
+            ("tool.life_warning", Value::Number(12.0)),
+            ("tool.life_limit", Value::Number(15.0)),
+            ("tool.life_value", Value::Number(11.9)),
+        ];
+        assert!(active(&tool_conditions(&frame(&v))).is_empty());
+        v[3].1 = Value::Number(12.0);
+        assert_eq!(
+            active(&tool_conditions(&frame(&v))),
+            vec!["tool:T1:life-warning"]
+        );
+        v[3].1 = Value::Number(15.5);
+        let c = tool_conditions(&frame(&v));
         assert_eq!(active(&c), vec!["tool:T1:life-limit"]);
         assert_eq!(c[1].severity, Severity::Critical);
-        set(&s, "tool.id", Value::Text("T2".into()));
-        set(&s, "tool.life_value", Value::Number(0.0));
-        let c = tool_conditions(&s);
+        v[0].1 = Value::Text("T2".into());
+        v[3].1 = Value::Number(0.0);
+        let c = tool_conditions(&frame(&v));
         assert!(c.iter().all(|c| c.key.starts_with("tool:T2:")) && active(&c).is_empty());
     }
 
     #[test]
     fn component_life_counts_from_the_last_reset() {
-        let s = state();
         let comps = vec![Component {
             name: "pump".into(),
             signal: "mql.pump_operating_time".into(),
             warning: 100.0,
             limit: 120.0,
         }];
-        set(&s, "mql.pump_operating_time", Value::Number(130.0));
+        let f = frame(&[("mql.pump_operating_time", Value::Number(130.0))]);
+        let unit = |_: &str| "h".to_string();
         let none = HashMap::new();
         assert_eq!(
-            active(&component_conditions(&s, &comps, &none)),
+            active(&counter_conditions(&f, &comps, &none, unit)),
             vec!["component:pump:life-limit"]
         );
         let reset = HashMap::from([("pump".to_string(), 20.0)]);
         assert_eq!(
-            active(&component_conditions(&s, &comps, &reset)),
+            active(&counter_conditions(&f, &comps, &reset, unit)),
             vec!["component:pump:life-warning"]
         );
         let reset = HashMap::from([("pump".to_string(), 130.0)]);
-        assert!(active(&component_conditions(&s, &comps, &reset)).is_empty());
+        assert!(active(&counter_conditions(&f, &comps, &reset, unit)).is_empty());
     }
 
     #[test]
     fn predicted_tool_life_warns_then_reaches_the_limit() {
-        let at = |p10: f64| super::super::life::Prediction {
+        let at = |p10: f64| Prediction {
             at_ms: 0,
             after_cut: 1,
             cutting_min: 10.0,

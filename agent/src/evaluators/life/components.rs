@@ -9,8 +9,8 @@
 //!   the axis load histogram and the travel;
 //! - the MQL pump: its stroke counter against its rated strokes (`models::rated_life::MqlPump`).
 //!
-//! Driven by `life::Life` on the compliance evaluator's tick; the bearing's trend history and
-//! the service history are kept in the store so a restart forgets neither.
+//! Driven by the life evaluator (`life/mod.rs`) on the evaluator tick; the bearing's trend
+//! history and the service history are kept in the store so a restart forgets neither.
 
 use models::bearing::{
     equivalent_load, l10_mrev, miner_damage, weibull_remaining, BearingKind, BearingMonitor,
@@ -21,12 +21,16 @@ use models::Quantiles;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::frame::Frame;
 use super::service::{
-    AxisService, PumpService, ServiceHistory, SpindleService, RECENT_TAU_H, SAVE_EVERY_MS,
+    AxisService, PumpService, ServiceHistory, SpindleService, RECENT_TAU_H, ROW, SAVE_EVERY_MS,
 };
 use crate::condition::Condition;
 use crate::config::{AssetIds, BallScrewSettings, ComponentSettings, SpindleBearingSettings};
+use crate::evaluators::frame::Frame;
+use crate::store::{Reader, Record};
+/// The spindle bearing's row among the stored component states.
+const BEARING: &str = "spindle-bearing";
+
 /// The bearing's persisted state: spindle running hours, the record being averaged, the
 /// monitor with its history.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -215,8 +219,6 @@ pub struct Components {
     /// The service history (`service.rs`), stored at most once a minute.
     pub service: ServiceHistory,
     service_saved_ms: i64,
-    /// Store the service history at the next flush whatever its age (a clean stop).
-    pub save_service_now: bool,
 }
 
 impl Components {
@@ -232,7 +234,6 @@ impl Components {
             ratings: ComponentSettings::default(),
             service: ServiceHistory::new(0),
             service_saved_ms: 0,
-            save_service_now: false,
         }
     }
 
@@ -245,16 +246,16 @@ impl Components {
     }
 
     /// As the agent restores them at start: the bearing trend and the service history from
-    /// `component_life` in the store's file (fresh ones where there is none, or where a row
-    /// cannot be read: logged), with the configured ratings. Read-only on `db`.
-    pub fn restore(settings: &crate::config::LifeSettings, db: &rusqlite::Connection) -> Self {
-        let bearing: BearingTrack = db
-            .query_row(
-                "SELECT state FROM component_life WHERE name = 'spindle-bearing'",
-                [],
-                |r| r.get::<_, String>(0),
-            )
-            .ok()
+    /// the store (fresh ones where there is none, or where a stored one cannot be read:
+    /// logged), with the configured ratings.
+    pub fn restore(settings: &crate::config::LifeSettings, r: &Reader) -> Self {
+        let stored = |name: &str| {
+            r.component_state(name).unwrap_or_else(|e| {
+                tracing::error!("life: reading the stored {name} failed, starting afresh: {e:#}");
+                None
+            })
+        };
+        let bearing: BearingTrack = stored(BEARING)
             .and_then(|s| {
                 serde_json::from_str(&s)
                     .inspect_err(|e| {
@@ -266,12 +267,15 @@ impl Components {
                     .ok()
             })
             .unwrap_or_default();
-        let service = ServiceHistory::load(db)
-            .unwrap_or_else(|e| {
-                tracing::error!(
-                    "life: the stored service history is unreadable, starting afresh: {e:#}"
-                );
-                None
+        let service = stored(ROW)
+            .and_then(|s| {
+                ServiceHistory::from_json(&s)
+                    .inspect_err(|e| {
+                        tracing::error!(
+                            "life: the stored service history is unreadable, starting afresh: {e:#}"
+                        )
+                    })
+                    .ok()
             })
             .unwrap_or_else(|| ServiceHistory::new(crate::value::now_ms()));
         Components::new(
@@ -316,15 +320,27 @@ impl Components {
         self.service.step(f, dt_s, cutting_s);
     }
 
-    /// The service history as JSON when it is due to be stored (a minute since the last
-    /// time, or a clean stop).
-    pub fn service_due(&mut self, now_ms: i64) -> Option<serde_json::Result<String>> {
-        if !self.save_service_now && now_ms - self.service_saved_ms < SAVE_EVERY_MS {
-            return None;
+    /// What is due to be stored: the bearing's trend after a new record, the service history
+    /// a minute after it was last stored (both whatever their age with `all`, at a clean stop).
+    pub fn records(&mut self, now_ms: i64, all: bool) -> Vec<Record> {
+        let mut out = Vec::new();
+        let mut put = |name: &str, json: serde_json::Result<String>| match json {
+            Ok(json) => out.push(Record::ComponentState {
+                name: name.into(),
+                json,
+                now_ms,
+            }),
+            Err(e) => tracing::error!("life: serialising the {name} failed: {e}"),
+        };
+        if self.dirty || all {
+            self.dirty = false;
+            put(BEARING, serde_json::to_string(&self.bearing));
         }
-        self.save_service_now = false;
-        self.service_saved_ms = now_ms;
-        Some(serde_json::to_string(&self.service))
+        if all || now_ms - self.service_saved_ms >= SAVE_EVERY_MS {
+            self.service_saved_ms = now_ms;
+            put(ROW, serde_json::to_string(&self.service));
+        }
+        out
     }
 
     pub fn view(&self) -> Vec<ComponentView> {
@@ -339,7 +355,7 @@ impl Components {
     /// life (P10 of `remaining_h`) against `[life.components] remaining_warning_h` and
     /// `remaining_limit_h`.
     pub fn conditions(&self) -> Vec<Condition> {
-        super::tool_life::predicted_component_conditions(
+        super::levels::predicted_component_conditions(
             &self.view(),
             self.ratings.remaining_warning_h,
             self.ratings.remaining_limit_h,

@@ -9,11 +9,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use models::lifetime::{leave_one_out, Lifetime, LifetimeModel};
-use rusqlite::Connection;
 
-use super::life::Counters;
-use super::operations::OperationRecord;
 use crate::config::USAGE_UNIT;
+use crate::records::operation::OperationRecord;
+use crate::store::Reader;
 
 /// Worn-out ends a class needs before its life is predicted from them. From five on, the
 /// band covers the next tool's life about as often as it says (`models::lifetime`'s tests:
@@ -36,71 +35,25 @@ pub fn class_of(op: &OperationRecord) -> String {
     )
 }
 
-/// Whether a change reason ends a wear-out life. A preventive change leaves the end unseen;
-/// a breakage ends the tool but not by wear (a competing risk), so for the wear-out life it
-/// is censored too.
-pub fn ends_life(reason: &str) -> bool {
-    reason == "worn_out"
-}
-
 /// Every lifetime in the store whose class is known (the tool cut at least one recorded
-/// operation before its change).
-pub fn read(db: &Connection) -> Result<Vec<Lifetime>> {
-    let mut changes =
-        db.prepare("SELECT tool_id, ts_ms, reason, counters FROM tool_change ORDER BY ts_ms")?;
-    let rows = changes.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-        ))
-    })?;
-    // The operations table is the compliance evaluator's; a store without it has no classes.
-    let has_ops: bool = db.query_row(
-        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'operation')",
-        [],
-        |r| r.get(0),
-    )?;
-    let mut last_op = has_ops
-        .then(|| {
-            db.prepare(
-                "SELECT record FROM operation
-                 WHERE end_ms <= ?2 AND json_extract(record, '$.tool_id') = ?1
-                 ORDER BY end_ms DESC LIMIT 1",
-            )
+/// operation before its change). A preventive change leaves the end unseen; a breakage ends
+/// the tool but not by wear (a competing risk): for the wear-out life both are censored.
+pub fn read(r: &Reader) -> Result<Vec<Lifetime>> {
+    Ok(r.lifetimes()?
+        .into_iter()
+        .filter_map(|l| {
+            Some(Lifetime {
+                class: class_of(l.last_operation.as_ref()?),
+                used: l.change.counters.cutting_min,
+                ended: l.change.reason.ends_wear_life(),
+            })
         })
-        .transpose()?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (tool, ts, reason, counters) = row?;
-        let counters: Counters = serde_json::from_str(&counters)
-            .with_context(|| format!("tool change of {tool} at {ts}: counters"))?;
-        let Some(stmt) = last_op.as_mut() else {
-            continue;
-        };
-        let op: Option<String> = stmt
-            .query_row(rusqlite::params![tool, ts], |r| r.get(0))
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })?;
-        let Some(op) = op else { continue };
-        let op: OperationRecord = serde_json::from_str(&op)
-            .with_context(|| format!("operation of tool {tool} before {ts}"))?;
-        out.push(Lifetime {
-            class: class_of(&op),
-            used: counters.cutting_min,
-            ended: ends_life(&reason),
-        });
-    }
-    Ok(out)
+        .collect())
 }
 
 /// The lifetime model of a store.
-pub fn fit(db: &Connection) -> Result<LifetimeModel> {
-    Ok(LifetimeModel::fit(&read(db)?, USAGE_UNIT, MIN_ENDED))
+pub fn fit(r: &Reader) -> Result<LifetimeModel> {
+    Ok(LifetimeModel::fit(&read(r)?, USAGE_UNIT, MIN_ENDED))
 }
 
 /// `agent train`: fits tool life from the store's tool changes, prints it per class with a
@@ -116,14 +69,9 @@ pub fn train_cli(store: &Path, out: Option<&Path>) -> ExitCode {
 }
 
 fn train(store: &Path, out: Option<&Path>) -> Result<()> {
-    let db = crate::store::open_read_only(store)
+    let reader = crate::store::open_reader(store)
         .with_context(|| format!("opening the store {}", store.display()))?;
-    let has_changes: bool = db.query_row(
-        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tool_change')",
-        [],
-        |r| r.get(0),
-    )?;
-    let lives = if has_changes { read(&db)? } else { Vec::new() };
+    let lives = read(&reader)?;
     let model = LifetimeModel::fit(&lives, USAGE_UNIT, MIN_ENDED);
     let loo = leave_one_out(&lives, MIN_ENDED);
     println!(

@@ -12,10 +12,9 @@
 //! most the last minute of counting** (the counters restart from the last stored row).
 
 use anyhow::Result;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use super::frame::Frame;
+use crate::evaluators::frame::Frame;
 
 /// Row name in `component_life`.
 pub const ROW: &str = "service-history";
@@ -417,45 +416,10 @@ impl ServiceHistory {
         self
     }
 
-    /// The stored history, if there is one (none in a file without `component_life`).
-    pub fn load(db: &Connection) -> Result<Option<ServiceHistory>> {
-        let table: Option<i64> = db
-            .query_row(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'component_life'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if table.is_none() {
-            return Ok(None);
-        }
-        let json: Option<String> = db
-            .query_row(
-                "SELECT state FROM component_life WHERE name = ?1",
-                [ROW],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match json {
-            None => Ok(None),
-            Some(j) => Ok(Some(serde_json::from_str::<ServiceHistory>(&j)?.upgrade())),
-        }
+    /// A history as stored (JSON), brought to this agent's binning.
+    pub fn from_json(json: &str) -> Result<ServiceHistory> {
+        Ok(serde_json::from_str::<ServiceHistory>(json)?.upgrade())
     }
-
-    /// Stores the history (one row, replaced).
-    pub fn save(&self, db: &Connection, now_ms: i64) -> Result<()> {
-        save_json(db, &serde_json::to_string(self)?, now_ms)
-    }
-}
-
-/// Stores an already serialised history (the life writer thread's path).
-pub fn save_json(db: &Connection, json: &str, now_ms: i64) -> Result<()> {
-    db.execute(
-        "INSERT INTO component_life (name, state, updated_ms) VALUES (?1, ?2, ?3)
-         ON CONFLICT(name) DO UPDATE SET state = ?2, updated_ms = ?3",
-        params![ROW, json, now_ms],
-    )?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -613,11 +577,7 @@ mod tests {
 
     #[test]
     fn stored_in_a_real_sqlite_file_and_restored_after_a_restart() {
-        let dir = std::env::temp_dir().join(format!("service-unit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("s.db");
-        let _ = std::fs::remove_file(&path);
-        let schema = "CREATE TABLE IF NOT EXISTS component_life (name TEXT PRIMARY KEY, state TEXT NOT NULL, updated_ms INTEGER NOT NULL)";
+        let (store, _, _) = crate::store::test_store("service");
         let mut s = ServiceHistory::new(5);
         let run = |s: &mut ServiceHistory, n: i64| {
             for i in 0..n {
@@ -636,17 +596,25 @@ mod tests {
                 );
             }
         };
+        let save = |json: String, now_ms: i64| {
+            store.record(crate::store::Record::ComponentState {
+                name: ROW.into(),
+                json,
+                now_ms,
+            });
+            store.sync();
+        };
+        let load = || {
+            store
+                .read(|r| r.component_state(ROW))
+                .unwrap()
+                .map(|j| ServiceHistory::from_json(&j).unwrap())
+        };
         run(&mut s, 300);
-        {
-            let db = Connection::open(&path).unwrap();
-            assert!(ServiceHistory::load(&db).unwrap().is_none(), "no table");
-            db.execute_batch(schema).unwrap();
-            assert!(ServiceHistory::load(&db).unwrap().is_none(), "no row");
-            s.save(&db, 10).unwrap();
-        }
-        // A new process: a new connection on the same file.
-        let db = Connection::open(&path).unwrap();
-        let mut back = ServiceHistory::load(&db).unwrap().expect("stored");
+        assert!(load().is_none(), "no row");
+        save(serde_json::to_string(&s).unwrap(), 10);
+        // Read back through another connection on the same file.
+        let mut back = load().expect("stored");
         assert_eq!(back, s);
         // Counting goes on from the stored values.
         run(&mut back, 300);
@@ -657,8 +625,8 @@ mod tests {
         // A history from another binning keeps its totals, restarts its histograms.
         let mut old = serde_json::to_value(&back).unwrap();
         old["spindle"]["spectrum"]["speed_edges_rpm"] = serde_json::json!([0.0, 1.0]);
-        save_json(&db, &old.to_string(), 20).unwrap();
-        let up = ServiceHistory::load(&db).unwrap().unwrap();
+        save(old.to_string(), 20);
+        let up = load().unwrap();
         assert_eq!(up.spindle.revolutions, back.spindle.revolutions);
         assert_eq!(up.spindle.spectrum.total_h(), 0.0);
     }

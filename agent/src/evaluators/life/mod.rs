@@ -1,0 +1,727 @@
+//! The life evaluator: remaining life of the tools and of the machine's components.
+//!
+//! - `tools.rs`: per tool (`tool.id`), usage counted only while it cuts (the activity stage's
+//!   cutting seconds, the same the operations count): cutting minutes, cuts, parts, cutting
+//!   distance; after each finished operation the predicted flank wear and remaining life.
+//! - `lifetimes.rs`: every tool change the shop floor reports is one lifetime; per tool class
+//!   a censored Weibull life is fitted from them (refitted after each change, off the tick)
+//!   and takes over the remaining life once a class has enough worn-out tools.
+//! - `components.rs`, `service.rs`: the spindle bearing, ball screws and MQL pump from the
+//!   service history the agent counts (and the bearing's vibration trend).
+//! - `levels.rs`: life against its warning and limit levels, as conditions: the CNC's tool
+//!   life counter, configured component counters (with maintenance's resets), and predicted
+//!   remaining life.
+//!
+//! [`Life`] is shared: the evaluator loop advances it, the HTTP server reads its views and
+//! reports tool changes and component resets to it. Counters are handed to the store at most
+//! once a second (a power cut loses at most a second of counting), the service history once
+//! a minute.
+
+pub mod components;
+pub mod levels;
+pub mod lifetimes;
+pub mod service;
+pub mod tools;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{mpsc, Arc, Mutex};
+
+use anyhow::Result;
+use models::lifetime::LifetimeModel;
+use serde::Serialize;
+
+use super::frame::Frame;
+use super::{Evaluator, Output, Tick};
+use crate::condition::Condition;
+use crate::config::{Component, Config, USAGE_UNIT};
+use crate::records::operation::OperationRecord;
+use crate::records::tool::{ChangeReason, Counters, Prediction, ToolChange};
+use crate::state::State;
+use crate::store::{ComponentReset, Record, Store, ToolUsage};
+use crate::value::{now_ms, Quality};
+use components::{ComponentView, Components};
+use tools::{Entry, Model, ModelView, ToolView};
+
+/// What `/api/life` returns.
+#[derive(Debug, Clone, Serialize)]
+pub struct LifeView {
+    /// `null`: no `[life] wear_model` configured, counters only.
+    pub model: Option<ModelView>,
+    pub note: Option<String>,
+    pub tool_in_spindle: Option<String>,
+    /// The tool in the spindle first, then the most recently used.
+    pub tools: Vec<ToolView>,
+    pub recent_changes: Vec<ToolChange>,
+    pub components: Vec<ComponentView>,
+}
+
+/// A component whose life is a counter signal (`[[alarms.component]]`), as the maintenance
+/// page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CounterView {
+    pub name: String,
+    pub signal: String,
+    pub unit: String,
+    pub quality: Quality,
+    /// Counter less the baseline of the last reset; `null` while the counter is not good.
+    pub used: Option<f64>,
+    pub warning: f64,
+    pub limit: f64,
+    pub remaining: Option<f64>,
+    pub last_reset_ms: Option<i64>,
+    pub last_reset_by: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    #[error("no component `{0}` is configured")]
+    Unknown(String),
+    #[error("the counter `{0}` has no good value now")]
+    NoValue(String),
+    #[error("storing the reset failed: {0}")]
+    Store(String),
+}
+
+struct Tracker {
+    tools: HashMap<String, Entry>,
+    spindle: Option<String>,
+    /// Tools that cut since the last part boundary.
+    in_part: BTreeSet<String>,
+    last_flush_ms: i64,
+    components: Components,
+    /// Tool life per class from this machine's tool changes.
+    lifetimes: LifetimeModel,
+    /// Counter components' last resets, by name.
+    resets: HashMap<String, ComponentReset>,
+}
+
+pub struct Life {
+    store: Arc<Store>,
+    model: Option<Model>,
+    /// `[life] tool_remaining_warning_min`, `tool_remaining_limit_min`.
+    tool_levels: (Option<f64>, Option<f64>),
+    /// `[[alarms.component]]`, and the unit of every configured signal.
+    counters: Vec<Component>,
+    units: HashMap<String, String>,
+    inner: Mutex<Tracker>,
+    /// Refits of the tool lifetimes, off the evaluator's tick.
+    refits: Mutex<mpsc::Sender<Refit>>,
+}
+
+enum Refit {
+    Now,
+    /// Answers once the refits asked for before are done.
+    Settle(mpsc::Sender<()>),
+}
+
+impl Life {
+    /// Restores every tool's counters, the components and the lifetimes from the store.
+    pub fn open(config: &Config, store: Arc<Store>) -> Result<Arc<Life>> {
+        let settings = &config.life;
+        let (tools, components, lifetimes, resets) = store.read(|r| {
+            let tools = r
+                .tool_usage()?
+                .into_iter()
+                .map(|u| {
+                    let e = Entry {
+                        counters: u.counters,
+                        state: u.model_state,
+                        prediction: u.prediction,
+                        ..Entry::default()
+                    };
+                    (u.tool_id, e)
+                })
+                .collect();
+            let lifetimes = lifetimes::fit(r).unwrap_or_else(|e| {
+                tracing::error!("life: reading tool lifetimes from the store failed: {e:#}");
+                LifetimeModel::fit(&[], USAGE_UNIT, lifetimes::MIN_ENDED)
+            });
+            let resets = r
+                .component_resets()?
+                .into_iter()
+                .map(|c| (c.component.clone(), c))
+                .collect();
+            Ok((tools, Components::restore(settings, r), lifetimes, resets))
+        })?;
+        let units = config
+            .devices
+            .iter()
+            .flat_map(|d| d.tags.iter().map(|t| (t.signal.clone(), t.unit.clone())))
+            .collect();
+        let (refits, requests) = mpsc::channel();
+        let life = Arc::new(Life {
+            model: settings
+                .wear_model
+                .as_ref()
+                .map(|m| Model::new(m, settings.depth_of_cut_mm)),
+            tool_levels: (
+                settings.tool_remaining_warning_min,
+                settings.tool_remaining_limit_min,
+            ),
+            counters: config.alarms.components.clone(),
+            units,
+            inner: Mutex::new(Tracker {
+                tools,
+                spindle: None,
+                in_part: BTreeSet::new(),
+                last_flush_ms: 0,
+                components,
+                lifetimes,
+                resets,
+            }),
+            refits: Mutex::new(refits),
+            store,
+        });
+        let weak = Arc::downgrade(&life);
+        std::thread::Builder::new()
+            .name("life-refit".into())
+            .spawn(move || refit_loop(weak, requests))?;
+        Ok(life)
+    }
+
+    /// One tick: `counted` is the tool of the open operation and the cutting seconds the
+    /// activity stage added to it, `finished` the operations that ended, `part_done` whether a
+    /// part finished. Returns what is due to be stored.
+    pub fn advance(
+        &self,
+        frame: &Frame,
+        dt_s: f64,
+        counted: Option<(&str, f64)>,
+        finished: &[OperationRecord],
+        part_done: bool,
+    ) -> Vec<Record> {
+        let now = frame.now_ms;
+        let mut guard = self.inner.lock().unwrap();
+        // One reborrow, so that the tools and the lifetime model can be used side by side.
+        let t = &mut *guard;
+        t.spindle = frame
+            .text("tool.id")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        t.components.step(frame, dt_s);
+        t.components
+            .step_service(frame, dt_s, counted.map(|(_, s)| s));
+        if let Some((id, cut_s)) = counted {
+            let feed = frame.num("channel.feedrate").unwrap_or(0.0).max(0.0);
+            t.tools
+                .entry(id.to_string())
+                .or_default()
+                .count(cut_s, feed, now);
+            t.in_part.insert(id.to_string());
+        }
+        for op in finished {
+            let Some(id) = op.tool_id.as_deref() else {
+                continue;
+            };
+            let e = t.tools.entry(id.to_string()).or_default();
+            e.after_cut(op, self.model.as_ref(), &t.lifetimes, now);
+        }
+        if part_done {
+            for id in std::mem::take(&mut t.in_part) {
+                if let Some(e) = t.tools.get_mut(&id) {
+                    e.counters.parts += 1;
+                    e.dirty = true;
+                }
+            }
+        }
+        if now - t.last_flush_ms < 1000 {
+            return Vec::new();
+        }
+        t.last_flush_ms = now;
+        due(t, now, false)
+    }
+
+    /// Conditions now: predicted component life, the tool in the spindle's predicted life,
+    /// the CNC's tool life counter and the counter components, against their levels.
+    fn conditions(&self, frame: &Frame) -> Vec<Condition> {
+        let t = self.inner.lock().unwrap();
+        let mut out = t.components.conditions();
+        if let Some(id) = &t.spindle {
+            let p = t.tools.get(id).and_then(|e| e.prediction.as_ref());
+            out.extend(levels::predicted_tool_conditions(
+                id,
+                p,
+                self.tool_levels.0,
+                self.tool_levels.1,
+            ));
+        }
+        out.extend(levels::tool_conditions(frame));
+        out.extend(levels::counter_conditions(
+            frame,
+            &self.counters,
+            &baselines(&t.resets),
+            |s| self.units.get(s).cloned().unwrap_or_default(),
+        ));
+        out
+    }
+
+    /// A tool change from the shop floor: stores the lifetime record (the label) and starts
+    /// the tool's counters and wear state afresh; the lifetimes are refitted off the tick.
+    pub fn change(
+        &self,
+        tool_id: &str,
+        reason: ChangeReason,
+        measured_vb_mm: Option<f64>,
+        by: &str,
+        now: i64,
+    ) -> Result<ToolChange> {
+        let (mut change, stored) = {
+            let mut t = self.inner.lock().unwrap();
+            let old = t.tools.remove(tool_id).unwrap_or_default();
+            t.in_part.remove(tool_id);
+            let change = ToolChange {
+                id: 0,
+                tool_id: tool_id.to_string(),
+                ts_ms: now,
+                reason,
+                censored: reason == ChangeReason::Preventive,
+                measured_vb_mm,
+                by: by.to_string(),
+                counters: old.counters,
+                prediction: old.prediction,
+            };
+            // Queued while the tracker is locked: usage of the old tool queued before goes
+            // first, and none of it can be stored after the change deletes it.
+            let c = change.clone();
+            (
+                change,
+                self.store.submit(move |tx| tx.insert_tool_change(&c)),
+            )
+        };
+        change.id = stored.wait()?;
+        let _ = self.refits.lock().unwrap().send(Refit::Now);
+        Ok(change)
+    }
+
+    /// Waits until the refits asked for so far are done (tests, benches).
+    pub fn settle(&self) {
+        let (tx, rx) = mpsc::channel();
+        if self.refits.lock().unwrap().send(Refit::Settle(tx)).is_ok() {
+            let _ = rx.recv();
+        }
+    }
+
+    /// One tool's counters and latest prediction.
+    pub fn tool(&self, id: &str) -> Option<(Counters, Option<Prediction>)> {
+        let t = self.inner.lock().unwrap();
+        t.tools
+            .get(id)
+            .map(|e| (e.counters.clone(), e.prediction.clone()))
+    }
+
+    /// The life view with the latest tool changes from the store (`/api/life`). Blocking.
+    pub fn view(&self, max_tools: usize) -> Result<LifeView> {
+        let mut view = self.current(max_tools);
+        view.recent_changes = self.store.read(|r| r.recent_tool_changes(20))?;
+        Ok(view)
+    }
+
+    /// What is held in memory (tools, model, components), without `recent_changes`: no store
+    /// access, for callers that do not show the changes (fleet publishing, exports).
+    pub fn current(&self, max_tools: usize) -> LifeView {
+        let t = self.inner.lock().unwrap();
+        let mut tools: Vec<ToolView> = t
+            .tools
+            .iter()
+            .map(|(id, e)| ToolView {
+                tool_id: id.clone(),
+                in_spindle: t.spindle.as_deref() == Some(id.as_str()),
+                counters: e.counters.clone(),
+                prediction: e.prediction.clone(),
+                note: e.note.clone(),
+            })
+            .collect();
+        tools.sort_by_key(|v| {
+            (
+                !v.in_spindle,
+                std::cmp::Reverse(v.counters.last_cut_ms.unwrap_or(0)),
+            )
+        });
+        tools.truncate(max_tools);
+        LifeView {
+            model: self.model.as_ref().map(Model::view),
+            note: self.model.is_none().then(|| {
+                "no [life] wear_model configured: usage counters only, no prediction".to_string()
+            }),
+            tool_in_spindle: t.spindle.clone(),
+            tools,
+            recent_changes: Vec::new(),
+            components: t.components.view(),
+        }
+    }
+
+    /// The counter components (`[[alarms.component]]`), from the state's values now.
+    pub fn counter_views(&self, state: &State) -> Vec<CounterView> {
+        let t = self.inner.lock().unwrap();
+        let baselines = baselines(&t.resets);
+        self.counters
+            .iter()
+            .map(|c| {
+                let view = state.id(&c.signal).map(|i| state.view(i));
+                let counter = state.good_value(&c.signal).and_then(|v| v.as_f64());
+                let used = levels::counter_used(counter, c, &baselines);
+                let reset = t.resets.get(&c.name);
+                CounterView {
+                    name: c.name.clone(),
+                    signal: c.signal.clone(),
+                    unit: view.as_ref().map_or(String::new(), |v| v.unit.clone()),
+                    quality: view.map_or(Quality::Unavailable, |v| v.quality),
+                    used,
+                    warning: c.warning,
+                    limit: c.limit,
+                    remaining: used.map(|u| c.limit - u),
+                    last_reset_ms: reset.map(|r| r.ts_ms),
+                    last_reset_by: reset.map(|r| r.by.clone()),
+                }
+            })
+            .collect()
+    }
+
+    /// Maintenance replaced a counter component: its life counts from the counter's value now.
+    pub fn reset_component(
+        &self,
+        state: &State,
+        name: &str,
+        by: &str,
+    ) -> Result<CounterView, ResetError> {
+        let c = self
+            .counters
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| ResetError::Unknown(name.to_string()))?;
+        let baseline = state
+            .good_value(&c.signal)
+            .and_then(|v| v.as_f64())
+            .ok_or_else(|| ResetError::NoValue(c.signal.clone()))?;
+        let reset = ComponentReset {
+            component: name.to_string(),
+            baseline,
+            ts_ms: now_ms(),
+            by: by.to_string(),
+        };
+        let r = reset.clone();
+        self.store
+            .call(move |tx| tx.insert_component_reset(&r))
+            .map_err(|e| ResetError::Store(format!("{e:#}")))?;
+        self.inner
+            .lock()
+            .unwrap()
+            .resets
+            .insert(name.to_string(), reset);
+        tracing::info!("component {name} reset by {by} at counter {baseline}");
+        Ok(self
+            .counter_views(state)
+            .into_iter()
+            .find(|v| v.name == name)
+            .expect("a configured component has a view"))
+    }
+}
+
+fn baselines(resets: &HashMap<String, ComponentReset>) -> HashMap<String, f64> {
+    resets
+        .iter()
+        .map(|(k, r)| (k.clone(), r.baseline))
+        .collect()
+}
+
+/// What is due to be stored (everything unsaved with `all`, at a clean stop).
+fn due(t: &mut Tracker, now: i64, all: bool) -> Vec<Record> {
+    let mut out = t.components.records(now, all);
+    let rows: Vec<ToolUsage> = t
+        .tools
+        .iter_mut()
+        .filter(|(_, e)| e.dirty || all)
+        .map(|(id, e)| {
+            e.dirty = false;
+            ToolUsage {
+                tool_id: id.clone(),
+                counters: e.counters.clone(),
+                model_state: e.state.clone(),
+                prediction: e.prediction.clone(),
+            }
+        })
+        .collect();
+    if !rows.is_empty() {
+        out.push(Record::ToolUsage { rows, now_ms: now });
+    }
+    out
+}
+
+/// Refits the tool lifetimes from the store when asked (after each tool change): a
+/// bootstrapped Weibull per class takes a while, and must not hold up the evaluator's tick.
+fn refit_loop(life: std::sync::Weak<Life>, requests: mpsc::Receiver<Refit>) {
+    for req in requests {
+        let Some(life) = life.upgrade() else { return };
+        match req {
+            Refit::Settle(done) => {
+                let _ = done.send(());
+            }
+            Refit::Now => match life.store.read(lifetimes::fit) {
+                Ok(m) => life.inner.lock().unwrap().lifetimes = m,
+                Err(e) => tracing::error!("life: refitting tool lifetimes failed: {e:#}"),
+            },
+        }
+    }
+}
+
+impl Evaluator for Arc<Life> {
+    fn name(&self) -> &'static str {
+        "life"
+    }
+
+    fn step(&mut self, tick: &Tick) -> Output {
+        let a = tick.activity;
+        let records = self.advance(
+            tick.frame,
+            tick.dt_s,
+            a.counted(),
+            a.finished(),
+            a.part().is_some(),
+        );
+        Output {
+            conditions: self.conditions(tick.frame),
+            records,
+        }
+    }
+
+    fn stop(&mut self, now_ms: i64) -> Vec<Record> {
+        due(&mut self.inner.lock().unwrap(), now_ms, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LifeSettings;
+    use crate::value::Value;
+    use std::path::Path;
+
+    /// A life evaluator on a fresh store with `settings`; its records go to the store as the
+    /// evaluator loop would hand them.
+    struct Rig {
+        life: Arc<Life>,
+        store: Arc<Store>,
+        config: Config,
+    }
+
+    impl Rig {
+        fn new(settings: LifeSettings) -> Rig {
+            let (store, _, mut config) = crate::store::test_store("life");
+            config.life = settings;
+            Rig {
+                life: Life::open(&config, store.clone()).unwrap(),
+                store,
+                config,
+            }
+        }
+
+        fn step(
+            &self,
+            f: &Frame,
+            dt_s: f64,
+            counted: Option<(&str, f64)>,
+            finished: &[OperationRecord],
+            part_done: bool,
+        ) {
+            for r in self.life.advance(f, dt_s, counted, finished, part_done) {
+                self.store.record(r);
+            }
+        }
+
+        /// A clean stop: everything stored.
+        fn stop(&self) {
+            let mut l = self.life.clone();
+            for r in Evaluator::stop(&mut l, 0) {
+                self.store.record(r);
+            }
+            self.store.sync();
+        }
+    }
+
+    fn frame(t: i64, tool: &str, feed: f64) -> Frame {
+        Frame::from_values(
+            t,
+            [
+                ("tool.id", Value::Text(tool.into())),
+                ("channel.feedrate", Value::Number(feed)),
+            ],
+        )
+    }
+
+    fn nasa() -> LifeSettings {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/trained/nasa-milling.json");
+        let f = models::model_file::WearModelFile::load(&path).unwrap();
+        LifeSettings {
+            wear_model: Some(crate::config::WearModelSettings {
+                path,
+                dataset: f.training.dataset,
+                model: std::sync::Arc::new(f.model),
+            }),
+            depth_of_cut_mm: Some(1.0),
+            ..LifeSettings::default()
+        }
+    }
+
+    fn op(tool: &str, start: i64, end: i64) -> OperationRecord {
+        OperationRecord {
+            start_ms: start,
+            end_ms: end,
+            tool_id: Some(tool.into()),
+            workpiece_group: Some("P".into()),
+            speed_rpm: Some(2000.0),
+            feed_mm_min: Some(600.0),
+            ..OperationRecord::default()
+        }
+    }
+
+    #[test]
+    fn counts_only_while_cutting_and_survives_a_reopen() {
+        let rig = Rig::new(nasa());
+        let life = &rig.life;
+        // 60 s cutting at 600 mm/min, then 60 s idle with the tool in the spindle.
+        let mut t = 1_000_000;
+        for _ in 0..600 {
+            t += 100;
+            rig.step(&frame(t, "T1", 600.0), 0.1, Some(("T1", 0.1)), &[], false);
+        }
+        for _ in 0..600 {
+            t += 100;
+            rig.step(&frame(t, "T1", 0.0), 0.1, None, &[], false);
+        }
+        rig.step(
+            &frame(t, "T1", 0.0),
+            0.0,
+            None,
+            &[op("T1", 1_000_000, t)],
+            true,
+        );
+        let v = life.view(10).unwrap();
+        let c = &v.tools[0].counters;
+        assert!((c.cutting_min - 1.0).abs() < 1e-6, "{c:?}");
+        assert!((c.distance_mm - 600.0).abs() < 1e-3, "{c:?}");
+        assert_eq!((c.cuts, c.parts), (1, 1));
+        let p = v.tools[0].prediction.as_ref().expect("a prediction");
+        let vb = p.vb.expect("the wear model predicts VB");
+        assert!(vb.p10 <= vb.p50 && vb.p50 <= vb.p90, "{p:?}");
+        assert!(
+            p.remaining_min.p10 <= p.remaining_min.p50
+                && p.remaining_min.p50 <= p.remaining_min.p90
+        );
+        rig.stop();
+        let again = Life::open(&rig.config, rig.store.clone()).unwrap();
+        let v2 = again.view(10).unwrap();
+        assert_eq!(v2.tools[0].counters, v.tools[0].counters);
+        assert_eq!(v2.tools[0].prediction, v.tools[0].prediction);
+        // A change stores the label and starts the tool afresh.
+        let ch = again
+            .change("T1", ChangeReason::Preventive, Some(0.12), "test", t + 1)
+            .unwrap();
+        assert!(ch.censored && ch.counters.cuts == 1);
+        let v3 = again.view(10).unwrap();
+        assert!(v3.tools.is_empty());
+        assert_eq!(v3.recent_changes[0].measured_vb_mm, Some(0.12));
+    }
+
+    #[test]
+    fn materials_outside_the_training_data_get_no_prediction() {
+        let rig = Rig::new(nasa());
+        let mut o = op("T9", 0, 1000);
+        o.workpiece_group = Some("N".into());
+        rig.step(&frame(1000, "T9", 0.0), 0.0, None, &[o], false);
+        let v = rig.life.view(10).unwrap();
+        assert!(v.tools[0].prediction.is_none());
+        assert!(v.tools[0].note.as_deref().unwrap().contains("group N"));
+    }
+
+    #[test]
+    fn the_machines_own_tool_lifetimes_take_over_remaining_life() {
+        // No wear model: remaining life can only come from the lifetimes.
+        let rig = Rig::new(LifeSettings::default());
+        let life = &rig.life;
+        let end_mill = |tool: &str, t: i64| OperationRecord {
+            tool_material: Some("carbide".into()),
+            tool_coating: Some("TiAlN".into()),
+            tool_diameter_mm: Some(10.0),
+            tool_edges: Some(4.0),
+            workpiece_material: Some("C45".into()),
+            ..op(tool, t, t + 1000)
+        };
+        let mut t = 1_000;
+        // Cuts `minutes` with `tool` in one operation, as the compliance evaluator reports it.
+        let mut cut = |tool: &str, minutes: f64| {
+            rig.step(
+                &frame(t, tool, 500.0),
+                minutes * 60.0,
+                Some((tool, minutes * 60.0)),
+                &[],
+                false,
+            );
+            let o = end_mill(tool, t);
+            rig.store.record(Record::Operation(Box::new(o.clone())));
+            t += 2_000;
+            rig.step(&frame(t, tool, 0.0), 0.1, None, &[o], false);
+            t += 1_000;
+            t
+        };
+        for (tool, minutes, reason) in [
+            ("A1", 20.0, ChangeReason::WornOut),
+            ("A2", 24.0, ChangeReason::WornOut),
+            ("A3", 15.0, ChangeReason::Preventive),
+            ("A4", 22.0, ChangeReason::WornOut),
+            ("A5", 21.0, ChangeReason::WornOut),
+            ("A6", 23.0, ChangeReason::WornOut),
+        ] {
+            let at = cut(tool, minutes);
+            assert!(
+                life.tool(tool).unwrap().1.is_none(),
+                "{tool}: too few lifetimes yet"
+            );
+            life.change(tool, reason, None, "test", at).unwrap();
+        }
+        // The refit runs off the tick; the next cut sees it once it is done.
+        life.settle();
+        let read = rig.store.read(lifetimes::read).unwrap();
+        assert_eq!(read.len(), 6);
+        assert_eq!(read.iter().filter(|l| l.ended).count(), 5);
+        assert_eq!(read[0].class, "carbide TiAlN Ø10 mm z4 on C45");
+        assert!((read[2].used - 15.0).abs() < 1e-9);
+
+        // A new tool of the class, 10 minutes in: its remaining life comes from the five
+        // worn-out lives (20-24 min) and the censored one, conditional on the 10 it cut.
+        cut("A7", 10.0);
+        let p = life
+            .tool("A7")
+            .unwrap()
+            .1
+            .expect("a prediction from the lifetimes");
+        assert_eq!(p.model_file, "store");
+        assert!(p.vb.is_none() && p.limit.is_none());
+        assert!(p.method.contains("5 worn out"), "{}", p.method);
+        let q = p.remaining_min;
+        assert!(q.p10 < q.p50 && q.p50 < q.p90, "{q:?}");
+        assert!((6.0..16.0).contains(&q.p50), "{q:?}");
+        assert!(q.p10 > 0.0, "{q:?}");
+        // Further in, less is left.
+        cut("A7", 8.0);
+        let later = life.tool("A7").unwrap().1.unwrap().remaining_min;
+        assert!(later.p50 < q.p50, "{later:?} after {q:?}");
+        // Another class has no lifetimes and, without a wear model, no prediction.
+        rig.step(
+            &frame(t, "B1", 500.0),
+            300.0,
+            Some(("B1", 300.0)),
+            &[],
+            false,
+        );
+        let other = OperationRecord {
+            tool_material: Some("HSS".into()),
+            ..end_mill("B1", t)
+        };
+        rig.step(&frame(t + 1000, "B1", 0.0), 0.1, None, &[other], false);
+        assert!(
+            life.tool("B1").unwrap().1.is_none(),
+            "no lifetimes of its class"
+        );
+    }
+}

@@ -1,0 +1,254 @@
+//! One tool's life as the life evaluator keeps it: usage counted only while it cuts, and after
+//! each finished operation the predicted flank wear and remaining life, from the configured
+//! wear model (`models` crate) or, once its class has enough of them, from this machine's own
+//! tool lifetimes (`lifetimes.rs`).
+
+use models::lifetime::ClassLife;
+use models::{CutRecord, Quantiles, ToolState, WearModel};
+use serde::Serialize;
+
+use crate::config::WearModelSettings;
+use crate::records::operation::OperationRecord;
+use crate::records::tool::{Counters, Prediction};
+
+/// A tool in service.
+#[derive(Debug, Clone, Default)]
+pub struct Entry {
+    pub counters: Counters,
+    /// The wear model's state for this tool.
+    pub state: Option<ToolState>,
+    pub prediction: Option<Prediction>,
+    /// Why the last cut has no prediction, if it has none.
+    pub note: Option<String>,
+    /// Changed since it was last stored.
+    pub dirty: bool,
+}
+
+impl Entry {
+    /// Counts `cut_s` seconds of cutting at `feed_mm_min` at `now_ms`.
+    pub fn count(&mut self, cut_s: f64, feed_mm_min: f64, now_ms: i64) {
+        if self.counters.since_ms == 0 {
+            self.counters.since_ms = now_ms;
+        }
+        self.counters.cutting_min += cut_s / 60.0;
+        self.counters.distance_mm += feed_mm_min * cut_s / 60.0;
+        self.counters.last_cut_ms = Some(now_ms);
+        self.dirty = true;
+    }
+}
+
+/// One tool as `/api/life` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolView {
+    pub tool_id: String,
+    pub in_spindle: bool,
+    pub counters: Counters,
+    pub prediction: Option<Prediction>,
+    pub note: Option<String>,
+}
+
+/// The wear model as `/api/life` names it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelView {
+    pub file: String,
+    pub dataset: String,
+    pub method: String,
+    pub target: String,
+    pub target_unit: String,
+    pub limit: f64,
+    pub inputs: Vec<String>,
+}
+
+/// The configured wear model, as the tools predict with it.
+pub struct Model {
+    model: std::sync::Arc<WearModel>,
+    file: String,
+    dataset: String,
+    depth_of_cut_mm: Option<f64>,
+}
+
+impl Model {
+    pub fn new(m: &WearModelSettings, depth_of_cut_mm: Option<f64>) -> Model {
+        Model {
+            model: m.model.clone(),
+            file: m.path.display().to_string(),
+            dataset: m.dataset.clone(),
+            depth_of_cut_mm,
+        }
+    }
+
+    pub fn view(&self) -> ModelView {
+        ModelView {
+            file: self.file.clone(),
+            dataset: self.dataset.clone(),
+            method: self.method(),
+            target: self.model.target_name.clone(),
+            target_unit: self.model.target_unit.clone(),
+            limit: self.model.limit,
+            inputs: self.model.feature_names(),
+        }
+    }
+
+    fn method(&self) -> String {
+        // A model file written before CV+ holds no inner models and falls back.
+        let interval = if self.model.inner.is_empty() {
+            "split-conformal"
+        } else {
+            "CV+ (jackknife+ over the training tools)"
+        };
+        format!(
+            "wear model trained on the `{}` data set (models crate: Taylor prior per material, \
+             ElasticNet on the inputs, monotone filter, {interval} P10/P90); usage = minutes \
+             of cutting counted by this agent, inputs from each operation; not validated on this \
+             machine: tool-change labels will tell",
+            self.dataset
+        )
+    }
+}
+
+/// The wear model's class and material code for an ISO 513 workpiece group: the trained
+/// models know steel (P) and cast iron (K) only.
+fn material(group: Option<&str>) -> Option<(&'static str, f64)> {
+    match group? {
+        "P" => Some(("steel", 2.0)),
+        "K" => Some(("cast_iron", 1.0)),
+        _ => None,
+    }
+}
+
+/// Predicts after a finished operation; `Err` says why there is no prediction.
+pub fn predict(
+    m: &Model,
+    e: &mut Entry,
+    op: &OperationRecord,
+    now: i64,
+) -> Result<Prediction, String> {
+    let (class, code) = material(op.workpiece_group.as_deref()).ok_or_else(|| {
+        format!(
+            "no prediction: workpiece group {} is outside the model's training materials (P steel, K cast iron)",
+            op.workpiece_group.as_deref().unwrap_or("unknown")
+        )
+    })?;
+    let mut cut = CutRecord::new(e.counters.cutting_min).with("material", code);
+    let feed_per_rev = match (op.feed_mm_min, op.speed_rpm) {
+        (Some(f), Some(n)) if n > 0.0 => Some(f / n),
+        _ => None,
+    };
+    let inputs = [
+        ("feed", feed_per_rev),
+        ("DOC", m.depth_of_cut_mm),
+        ("vc_m_min", op.vc_m_min),
+        ("fz_mm", op.fz_mm),
+        ("speed_rpm", op.speed_rpm),
+        ("load_mean_pct", op.load_mean_pct),
+        ("load_max_pct", op.load_max_pct),
+        ("power_mean_kw", op.power_mean_kw),
+        ("power_max_kw", op.power_max_kw),
+    ];
+    for (name, v) in inputs {
+        if let Some(v) = v {
+            cut = cut.with(name, v);
+        }
+    }
+    let state = e.state.get_or_insert_with(|| m.model.new_tool(class));
+    let p = m
+        .model
+        .predict_cut(state, &cut)
+        .map_err(|err| format!("no prediction: {err}"))?;
+    Ok(Prediction {
+        at_ms: now,
+        after_cut: e.counters.cuts,
+        cutting_min: e.counters.cutting_min,
+        vb: Some(p.vb),
+        vb_unit: m.model.target_unit.clone(),
+        limit: Some(p.limit),
+        remaining_min: p.rul,
+        remaining_cuts: in_cuts(&p.rul, &e.counters),
+        class: class.to_string(),
+        model_file: m.file.clone(),
+        method: m.method(),
+    })
+}
+
+/// Remaining minutes as remaining cuts, at this tool's mean minutes per cut so far.
+fn in_cuts(minutes: &Quantiles, c: &Counters) -> Quantiles {
+    let per_cut = c.cutting_min / c.cuts.max(1) as f64;
+    let cuts = |q: f64| if per_cut > 0.0 { q / per_cut } else { 0.0 };
+    Quantiles {
+        p10: cuts(minutes.p10),
+        p50: cuts(minutes.p50),
+        p90: cuts(minutes.p90),
+    }
+}
+
+/// Remaining life from the tool lifetimes of this machine's class, conditional on the
+/// minutes this tool has survived; flank wear from the wear model where it predicted.
+/// Lifetimes of the very tools, on this machine, beat a model trained on another data set.
+pub fn from_lifetimes(
+    life: &ClassLife,
+    wear: Option<Prediction>,
+    c: &Counters,
+    now: i64,
+) -> Prediction {
+    let remaining = life.remaining(c.cutting_min);
+    let method = format!(
+        "remaining life: Weibull life of this machine's `{}` tools from {} tool changes in the \
+         store ({} worn out; {} preventive or broken, censored), conditional on the {:.1} min \
+         this tool has cut; 80 % band from a bias-corrected parametric bootstrap{}",
+        life.class,
+        life.lifetimes,
+        life.ended,
+        life.censored,
+        c.cutting_min,
+        wear.as_ref()
+            .map(|w| format!("; flank wear: {}", w.method))
+            .unwrap_or_default()
+    );
+    Prediction {
+        at_ms: now,
+        after_cut: c.cuts,
+        cutting_min: c.cutting_min,
+        vb: wear.as_ref().and_then(|w| w.vb),
+        vb_unit: wear.as_ref().map(|w| w.vb_unit.clone()).unwrap_or_default(),
+        limit: None,
+        remaining_cuts: in_cuts(&remaining, c),
+        remaining_min: remaining,
+        class: life.class.clone(),
+        model_file: "store".into(),
+        method,
+    }
+}
+
+impl Entry {
+    /// After a finished operation of this tool: one more cut, and its prediction from this
+    /// machine's tool lifetimes where its class has enough of them (flank wear still from the
+    /// wear model), else from the wear model; without either, a note why not.
+    pub fn after_cut(
+        &mut self,
+        op: &OperationRecord,
+        model: Option<&Model>,
+        lifetimes: &models::lifetime::LifetimeModel,
+        now: i64,
+    ) {
+        if self.counters.since_ms == 0 {
+            self.counters.since_ms = op.start_ms;
+        }
+        self.counters.cuts += 1;
+        self.dirty = true;
+        let wear = model.map(|m| predict(m, self, op, now));
+        let class = super::lifetimes::class_of(op);
+        match (wear, lifetimes.class(&class)) {
+            (wear, Some(life)) => {
+                let wear = wear.and_then(Result::ok);
+                self.prediction = Some(from_lifetimes(life, wear, &self.counters, now));
+                self.note = None;
+            }
+            (Some(Ok(p)), None) => {
+                self.prediction = Some(p);
+                self.note = None;
+            }
+            (Some(Err(why)), None) => self.note = Some(why),
+            (None, None) => {}
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Operations, parts and violation episodes: what the green-cutting evaluator concludes about
+//! the machine's work, kept in the store, shown by the API and sent over MQTT.
+
+use serde::{Deserialize, Serialize};
+
+use crate::condition::Severity;
+
+/// The green-cutting verdict, live and per operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every applicable rule held.
+    Compliant,
+    /// A rule of warning or critical severity was violated.
+    Violation,
+    /// No profile covers the cooling mode.
+    NotApplicable,
+    /// A monitored rule lacked data: never a pass by default.
+    #[default]
+    NoData,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Compliant => "compliant",
+            Verdict::Violation => "violation",
+            Verdict::NotApplicable => "not_applicable",
+            Verdict::NoData => "no_data",
+        }
+    }
+}
+
+/// A finished operation with its key figures. Units are in the field names.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct OperationRecord {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub program: Option<String>,
+    pub operation: Option<String>,
+    pub tool_id: Option<String>,
+    pub tool_material: Option<String>,
+    pub tool_coating: Option<String>,
+    pub tool_diameter_mm: Option<f64>,
+    pub tool_edges: Option<f64>,
+    pub workpiece_material: Option<String>,
+    pub workpiece_group: Option<String>,
+    pub workpiece_hardness_hrc: Option<f64>,
+    pub cooling_mode: Option<String>,
+    pub part_no: Option<f64>,
+    pub cutting_s: f64,
+    pub compliant_s: f64,
+    pub speed_rpm: Option<f64>,
+    pub feed_mm_min: Option<f64>,
+    /// Cutting speed π·D·n/1000.
+    pub vc_m_min: Option<f64>,
+    /// Feed per tooth vf/(n·z).
+    pub fz_mm: Option<f64>,
+    pub load_mean_pct: Option<f64>,
+    pub load_max_pct: Option<f64>,
+    pub power_mean_kw: Option<f64>,
+    pub power_max_kw: Option<f64>,
+    pub energy_kwh: f64,
+    pub oil_ml: f64,
+    /// `compliant` when every applicable rule held for the whole cut, else `violation`.
+    pub verdict: Verdict,
+}
+
+/// A finished part: from one increment of the parts counter to the next.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PartRecord {
+    pub part_no: f64,
+    pub program: Option<String>,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub energy_kwh: f64,
+    pub oil_ml: f64,
+    pub cutting_s: f64,
+    pub compliant_s: f64,
+}
+
+/// A violation episode: one rule out of its limits from `start_ms` to `end_ms`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Violation {
+    pub rule_id: String,
+    pub profile: String,
+    pub standard: String,
+    pub severity: Severity,
+    pub start_ms: i64,
+    /// `None` while it lasts.
+    pub end_ms: Option<i64>,
+    /// The value farthest from the limit so far.
+    pub worst_value: Option<f64>,
+    pub limit: String,
+    pub unit: String,
+    pub source: String,
+    pub verified: bool,
+    pub message: String,
+}

@@ -1,0 +1,106 @@
+//! Tools: usage counted while they cut, predicted wear and remaining life, and the tool
+//! changes the shop floor reports (the labels life models learn from).
+
+use models::Quantiles;
+use serde::{Deserialize, Serialize};
+
+/// Usage of one tool since it was last changed, counted only while it cuts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counters {
+    pub cutting_min: f64,
+    /// Finished operations.
+    pub cuts: u64,
+    /// Parts it cut in (a part counts for every tool that cut during it).
+    pub parts: u64,
+    /// ∫ feed rate dt while cutting.
+    pub distance_mm: f64,
+    /// When counting started for this tool (first cut, or its last change).
+    pub since_ms: i64,
+    pub last_cut_ms: Option<i64>,
+}
+
+/// Predicted wear and remaining life after a cut.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub at_ms: i64,
+    pub after_cut: u64,
+    pub cutting_min: f64,
+    /// Flank wear in `vb_unit`, where a wear model predicts it.
+    pub vb: Option<Quantiles>,
+    pub vb_unit: String,
+    /// The wear limit remaining life runs to (a wear model's); `None` where the remaining life
+    /// comes from this machine's tool lifetimes, whose end is the shop's own "worn out".
+    pub limit: Option<f64>,
+    /// Remaining minutes of cutting until `limit`.
+    pub remaining_min: Quantiles,
+    /// The same in cuts, at this tool's mean minutes per cut so far.
+    pub remaining_cuts: Quantiles,
+    /// Tool class: the workpiece material for a wear model's prior; tool specification and
+    /// workpiece material for the lifetime model.
+    pub class: String,
+    /// The wear model's file, or `store` where the remaining life comes from the tool
+    /// lifetimes in this agent's store.
+    pub model_file: String,
+    pub method: String,
+}
+
+impl Prediction {
+    /// Whether the remaining life comes from this machine's own tool lifetimes.
+    pub fn from_own_lifetimes(&self) -> bool {
+        self.model_file == "store"
+    }
+}
+
+/// Why a tool was changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeReason {
+    /// The tool reached its end of life by wear: an observed life end.
+    WornOut,
+    /// It broke: the end of the tool, but not by wear (for the wear-out life, censored).
+    Broken,
+    /// Changed before the end of its life: the end was not observed (censored).
+    Preventive,
+}
+
+impl ChangeReason {
+    pub const ALL: [ChangeReason; 3] = [
+        ChangeReason::WornOut,
+        ChangeReason::Broken,
+        ChangeReason::Preventive,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeReason::WornOut => "worn_out",
+            ChangeReason::Broken => "broken",
+            ChangeReason::Preventive => "preventive",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChangeReason> {
+        ChangeReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Whether the change ends a wear-out life (the others leave it censored).
+    pub fn ends_wear_life(self) -> bool {
+        self == ChangeReason::WornOut
+    }
+}
+
+/// A tool change reported from the shop floor: a label for the life models.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolChange {
+    pub id: i64,
+    pub tool_id: String,
+    pub ts_ms: i64,
+    pub reason: ChangeReason,
+    /// Preventive changes do not observe the end of life (a censored lifetime).
+    pub censored: bool,
+    pub measured_vb_mm: Option<f64>,
+    pub by: String,
+    /// Usage at the change.
+    pub counters: Counters,
+    /// The last prediction before the change.
+    pub prediction: Option<Prediction>,
+}

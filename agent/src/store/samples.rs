@@ -1,0 +1,236 @@
+//! Signals and their samples: one row per stored change (the state queues changes beyond a
+//! deadband and a heartbeat, never every poll), history reads, retention, and the time-ordered
+//! scan the signals export streams.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Duration;
+
+use anyhow::Result;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::{Reader, Tx};
+use crate::state::{Sample, State};
+use crate::value::{now_ms, Value};
+
+/// A stored sample, as the history API returns it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StoredSample {
+    pub ts_ms: i64,
+    /// `None` where the signal was unavailable.
+    pub value: Option<Value>,
+}
+
+/// One sample of the time-ordered scan, with its signal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleRow<'a> {
+    pub ts_ms: i64,
+    pub signal: &'a str,
+    pub device: &'a str,
+    pub unit: &'a str,
+    pub num: Option<f64>,
+    pub txt: Option<String>,
+}
+
+fn value(num: Option<f64>, txt: Option<String>) -> Option<Value> {
+    txt.map(Value::Text).or(num.map(Value::Number))
+}
+
+/// Gives every signal of the state its row id in the store (names are the stable key across
+/// restarts and configuration changes).
+pub(super) fn register_signals(conn: &mut Connection, state: &State) -> Result<Vec<i64>> {
+    let tx = conn.transaction()?;
+    let mut ids = Vec::new();
+    for s in state.signals() {
+        let device = &state.devices()[s.device].name;
+        tx.execute(
+            "INSERT INTO signal (name, device, unit) VALUES (?1, ?2, ?3)
+             ON CONFLICT(name) DO UPDATE SET device = excluded.device, unit = excluded.unit",
+            params![s.name, device, s.unit],
+        )?;
+        ids.push(
+            tx.query_row("SELECT id FROM signal WHERE name = ?1", [&s.name], |r| {
+                r.get("id")
+            })?,
+        );
+    }
+    tx.commit()?;
+    Ok(ids)
+}
+
+/// Deletes samples older than the retention, signal by signal (the primary key's order).
+pub(super) fn apply_retention(conn: &Connection, ids: &[i64], retention: Duration) -> Result<()> {
+    let cutoff = now_ms() - retention.as_millis() as i64;
+    let mut deleted = 0;
+    for id in ids {
+        deleted += conn.execute(
+            "DELETE FROM sample WHERE signal_id = ?1 AND ts_ms < ?2",
+            params![id, cutoff],
+        )?;
+    }
+    if deleted > 0 {
+        conn.execute_batch("PRAGMA incremental_vacuum;")?;
+        tracing::info!("store: retention removed {deleted} samples");
+    }
+    Ok(())
+}
+
+impl Tx<'_> {
+    /// `ids`: the store's row id of each state signal.
+    pub(super) fn insert_samples(&self, ids: &[i64], batch: &[Sample]) -> Result<()> {
+        let mut stmt = self.0.prepare_cached(
+            "INSERT OR REPLACE INTO sample (signal_id, ts_ms, num, txt) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for s in batch {
+            let (num, txt) = match &s.value {
+                None => (None, None),
+                Some(Value::Text(t)) => (None, Some(t.as_str())),
+                Some(v) => (v.as_f64(), None),
+            };
+            stmt.execute(params![ids[s.signal], s.ts_ms, num, txt])?;
+        }
+        Ok(())
+    }
+}
+
+impl Reader {
+    /// Stored samples of one signal between two times (ms since the Unix epoch), oldest first.
+    pub fn history(
+        &self,
+        signal: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredSample>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT s.ts_ms, s.num, s.txt FROM sample s JOIN signal g ON g.id = s.signal_id
+             WHERE g.name = ?1 AND s.ts_ms >= ?2 AND s.ts_ms <= ?3 ORDER BY s.ts_ms LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(params![signal, from_ms, to_ms, limit as i64], |r| {
+            Ok(StoredSample {
+                ts_ms: r.get("ts_ms")?,
+                value: value(r.get("num")?, r.get("txt")?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn sample_count(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) AS n FROM sample", [], |r| r.get("n"))?;
+        Ok(n as u64)
+    }
+
+    /// The last value a signal had (a row marking it unavailable is no value).
+    pub fn last_value(&self, signal: &str) -> Result<Option<Value>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT s.num, s.txt FROM sample s JOIN signal g ON g.id = s.signal_id
+                 WHERE g.name = ?1 AND (s.num IS NOT NULL OR s.txt IS NOT NULL)
+                 ORDER BY s.ts_ms DESC LIMIT 1",
+                [signal],
+                |r| Ok(value(r.get("num")?, r.get("txt")?)),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// A signal's unit as last registered.
+    pub fn unit_of(&self, signal: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT unit FROM signal WHERE name = ?1", [signal], |r| {
+                r.get("unit")
+            })
+            .optional()?)
+    }
+
+    /// Every sample in [from, to), in time order (ties by signal name), handed to `each`.
+    ///
+    /// The sample table's key is (signal, time), so one range scan per signal needs no sort;
+    /// the scans are merged by time here (a heap over one open cursor per signal). SQLite
+    /// sorting a million rows instead would spill to temporary files on the SD card.
+    pub fn scan_samples(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        mut each: impl FnMut(SampleRow<'_>) -> Result<()>,
+    ) -> Result<()> {
+        struct Signal {
+            id: i64,
+            name: String,
+            device: String,
+            unit: String,
+        }
+        struct Head {
+            ts: i64,
+            num: Option<f64>,
+            txt: Option<String>,
+        }
+        fn next(rows: &mut rusqlite::Rows<'_>) -> Result<Option<Head>> {
+            Ok(match rows.next()? {
+                Some(r) => Some(Head {
+                    ts: r.get("ts_ms")?,
+                    num: r.get("num")?,
+                    txt: r.get("txt")?,
+                }),
+                None => None,
+            })
+        }
+        let signals: Vec<Signal> = self
+            .conn
+            .prepare("SELECT id, name, device, unit FROM signal ORDER BY name")?
+            .query_map([], |r| {
+                Ok(Signal {
+                    id: r.get("id")?,
+                    name: r.get("name")?,
+                    device: r.get("device")?,
+                    unit: r.get("unit")?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut stmts = signals
+            .iter()
+            .map(|_| {
+                self.conn.prepare(
+                    "SELECT ts_ms, num, txt FROM sample
+                     WHERE signal_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 ORDER BY ts_ms",
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut cursors = stmts
+            .iter_mut()
+            .zip(&signals)
+            .map(|(s, g)| s.query(params![g.id, from_ms, to_ms]))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut heads: Vec<Option<Head>> = Vec::with_capacity(cursors.len());
+        let mut heap = BinaryHeap::new();
+        for (i, c) in cursors.iter_mut().enumerate() {
+            let h = next(c)?;
+            if let Some(h) = &h {
+                heap.push(Reverse((h.ts, i)));
+            }
+            heads.push(h);
+        }
+        while let Some(Reverse((_, i))) = heap.pop() {
+            let h = heads[i].take().expect("a head for every heap entry");
+            let g = &signals[i];
+            each(SampleRow {
+                ts_ms: h.ts,
+                signal: &g.name,
+                device: &g.device,
+                unit: &g.unit,
+                num: h.num,
+                txt: h.txt,
+            })?;
+            heads[i] = next(&mut cursors[i])?;
+            if let Some(n) = &heads[i] {
+                heap.push(Reverse((n.ts, i)));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,352 @@
+//! The schema of the store's files as numbered migrations, run at start.
+//!
+//! A file records the version it is at; opening it runs the migrations after that version, each
+//! in its own transaction with the version bump, so a crash mid-upgrade leaves the file at the
+//! last whole step. A file from a newer agent is refused with a message (an older agent cannot
+//! know what the newer columns mean), never opened and damaged.
+//!
+//! Migrations are only ever appended. A released migration is never edited: a file in the field
+//! may already be past it. `tests/fixtures/store-v1.sql` is a store written by the agent before
+//! the migrations existed (version 1: samples only, the other tables created by each module as
+//! it first wrote); the test in this file upgrades it.
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension};
+
+/// One step: the version it brings a file to, what it does (for the log), and its SQL.
+pub struct Migration {
+    pub version: i64,
+    pub what: &'static str,
+    pub sql: &'static str,
+}
+
+/// The agent's store file (`[store] path`).
+pub const STORE: &[Migration] = &[
+    Migration {
+        version: 1,
+        what: "signals and their samples",
+        sql: "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS signal (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    device TEXT NOT NULL,
+    unit TEXT NOT NULL
+);
+-- One row per stored change. num holds numbers and bools (0/1), txt holds text; both NULL marks
+-- the moment the signal became unavailable. The primary key serves both history reads and the
+-- per-signal retention delete, so no second index costs writes.
+CREATE TABLE IF NOT EXISTS sample (
+    signal_id INTEGER NOT NULL REFERENCES signal(id),
+    ts_ms INTEGER NOT NULL,
+    num REAL,
+    txt TEXT,
+    PRIMARY KEY (signal_id, ts_ms)
+) WITHOUT ROWID;",
+    },
+    Migration {
+        // Before version 2 these tables were created by the modules that wrote them, each on
+        // its own connection, so a file of version 1 may have any of them or none.
+        version: 2,
+        what: "operations, parts, violations, tool usage and changes, component life, alarm audit",
+        sql: "
+CREATE TABLE IF NOT EXISTS operation (
+    id INTEGER PRIMARY KEY,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    record TEXT NOT NULL              -- the OperationRecord as JSON: one schema, in Rust
+);
+CREATE INDEX IF NOT EXISTS operation_end ON operation(end_ms);
+CREATE TABLE IF NOT EXISTS part (
+    id INTEGER PRIMARY KEY,
+    end_ms INTEGER NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS part_end ON part(end_ms);
+CREATE TABLE IF NOT EXISTS violation (
+    id INTEGER PRIMARY KEY,
+    rule_id TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    standard TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER,                   -- NULL while it lasts
+    worst_value REAL,
+    limit_text TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    source TEXT NOT NULL,
+    verified INTEGER NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS violation_start ON violation(start_ms);
+CREATE TABLE IF NOT EXISTS tool_usage (
+    tool_id TEXT PRIMARY KEY,
+    counters TEXT NOT NULL,           -- Counters as JSON
+    model_state TEXT,                 -- the wear model's ToolState as JSON
+    prediction TEXT,                  -- the latest Prediction as JSON
+    updated_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tool_change (
+    id INTEGER PRIMARY KEY,
+    tool_id TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    reason TEXT NOT NULL,             -- worn_out | broken | preventive
+    by TEXT NOT NULL,                 -- who reported it (the token's or the login's name)
+    censored INTEGER NOT NULL,        -- preventive: the tool's life end was not observed
+    measured_vb_mm REAL,
+    counters TEXT NOT NULL,           -- usage at the change
+    prediction TEXT                   -- the last prediction before the change
+);
+CREATE INDEX IF NOT EXISTS tool_change_ts ON tool_change(ts_ms);
+CREATE TABLE IF NOT EXISTS component_life (
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL,              -- the spindle bearing's monitor, the service history (JSON)
+    updated_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alarm_event (
+    id INTEGER PRIMARY KEY,
+    ts_ms INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    previous TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    message TEXT NOT NULL,
+    source TEXT NOT NULL,
+    cause TEXT NOT NULL,
+    by TEXT NOT NULL,
+    tier INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alarm_event_ts ON alarm_event (ts_ms);
+CREATE TABLE IF NOT EXISTS alarm_current (
+    key TEXT PRIMARY KEY,
+    condition INTEGER NOT NULL,
+    acked INTEGER NOT NULL,
+    suppression TEXT NOT NULL,
+    shelved_until_ms INTEGER,
+    severity TEXT NOT NULL,
+    message TEXT NOT NULL,
+    source TEXT NOT NULL,
+    tier INTEGER NOT NULL,
+    since_ms INTEGER NOT NULL,
+    active_since_ms INTEGER,
+    notice_ms INTEGER NOT NULL
+);
+-- Component life counters reset by maintenance: life used = counter - baseline.
+CREATE TABLE IF NOT EXISTS component_reset (
+    id INTEGER PRIMARY KEY,
+    component TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    baseline REAL NOT NULL,
+    by TEXT NOT NULL
+);",
+    },
+    Migration {
+        // Episodes are updated and closed by their rule and start (the writer is asynchronous,
+        // so the evaluator never learns a row id); this finds the open one without a scan.
+        version: 3,
+        what: "violation episodes found by rule and start",
+        sql:
+            "CREATE INDEX IF NOT EXISTS violation_episode ON violation(profile, rule_id, start_ms);",
+    },
+];
+
+/// The MQTT outbox file (`[mqtt] outbox_path`), kept apart from the store: it is written only
+/// while the broker is away, and may be deleted without losing the machine's history.
+pub const OUTBOX: &[Migration] = &[Migration {
+    version: 1,
+    what: "messages waiting for the broker, sequence and cursors",
+    sql: "
+CREATE TABLE IF NOT EXISTS outbox (
+    pos INTEGER PRIMARY KEY,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    retain INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    cursor TEXT,            -- producer position this message carries, e.g. operation:412
+    cursor_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+}];
+
+/// The version a list of migrations brings a file to.
+pub fn latest(migrations: &[Migration]) -> i64 {
+    migrations.last().map_or(0, |m| m.version)
+}
+
+/// The version a file is at: `meta.schema_version`, or 0 for a file without one (new, or an
+/// outbox from before versions, whose tables version 1 creates if missing).
+fn version(conn: &Connection) -> Result<i64> {
+    let has_meta: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_meta {
+        return Ok(0);
+    }
+    // The store's meta holds text, the outbox's integers; either reads as text.
+    let v: Option<String> = conn
+        .query_row(
+            "SELECT CAST(value AS TEXT) FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match v {
+        None => Ok(0),
+        Some(v) => v
+            .parse()
+            .with_context(|| format!("schema_version `{v}` is not a number")),
+    }
+}
+
+/// Brings a file to the latest version of `migrations`; returns the version it was at.
+/// `what` names the file in messages.
+pub fn migrate(conn: &mut Connection, migrations: &[Migration], what: &str) -> Result<i64> {
+    let from = version(conn)?;
+    let latest = latest(migrations);
+    anyhow::ensure!(
+        from <= latest,
+        "{what} has schema version {from}, written by a newer agent; this agent reads versions \
+         up to {latest}. Run the newer agent, or move the file aside to start a new one"
+    );
+    for m in migrations.iter().filter(|m| m.version > from) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(m.sql)
+            .with_context(|| format!("{what}: migration {} ({})", m.version, m.what))?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [m.version],
+        )?;
+        tx.commit()?;
+        if from > 0 {
+            tracing::info!(
+                "{what}: upgraded to schema version {}: {}",
+                m.version,
+                m.what
+            );
+        }
+    }
+    Ok(from)
+}
+
+/// Checks that a file (opened read-only) is at the latest version: readers never migrate.
+pub fn check_current(conn: &Connection, migrations: &[Migration], what: &str) -> Result<()> {
+    let v = version(conn)?;
+    let latest = latest(migrations);
+    anyhow::ensure!(
+        v == latest,
+        "{what} has schema version {v}; this agent reads version {latest}{}",
+        if v < latest {
+            " (start the agent once, or run any command that opens it read-write, to upgrade it)"
+        } else {
+            " (written by a newer agent)"
+        }
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_dump(sql: &str) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        // A dump lists tables by name, children before parents.
+        conn.execute_batch("PRAGMA foreign_keys = OFF;").unwrap();
+        conn.execute_batch(sql).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON;").unwrap();
+        conn
+    }
+
+    fn tables(conn: &Connection) -> Vec<String> {
+        let mut st = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn versions_are_numbered_one_by_one() {
+        for list in [STORE, OUTBOX] {
+            for (i, m) in list.iter().enumerate() {
+                assert_eq!(m.version, i as i64 + 1, "{}", m.what);
+            }
+        }
+    }
+
+    #[test]
+    fn a_store_written_before_migrations_is_upgraded_and_keeps_its_rows() {
+        let mut conn = from_dump(include_str!("../../tests/fixtures/store-v1.sql"));
+        let count = |c: &Connection, t: &str| -> i64 {
+            c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        let before: Vec<(String, i64)> = tables(&conn)
+            .into_iter()
+            .map(|t| (t.clone(), count(&conn, &t)))
+            .collect();
+        assert_eq!(migrate(&mut conn, STORE, "fixture").unwrap(), 1);
+        assert_eq!(version(&conn).unwrap(), latest(STORE));
+        for (t, n) in before {
+            if t != "meta" {
+                assert_eq!(count(&conn, &t), n, "{t}: rows kept");
+            }
+        }
+        // Migrating again is a no-op.
+        assert_eq!(migrate(&mut conn, STORE, "fixture").unwrap(), latest(STORE));
+    }
+
+    #[test]
+    fn a_version_1_file_without_the_lazily_created_tables_gets_them() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(STORE[0].sql).unwrap();
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '1')", [])
+            .unwrap();
+        migrate(&mut conn, STORE, "t").unwrap();
+        let t = tables(&conn);
+        for want in [
+            "operation",
+            "tool_change",
+            "alarm_current",
+            "component_reset",
+        ] {
+            assert!(t.iter().any(|x| x == want), "{want} in {t:?}");
+        }
+    }
+
+    #[test]
+    fn a_newer_file_is_refused_and_left_alone() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(STORE[0].sql).unwrap();
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '99')", [])
+            .unwrap();
+        let err = migrate(&mut conn, STORE, "store x.db")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("schema version 99") && err.contains("newer agent"),
+            "{err}"
+        );
+        assert_eq!(version(&conn).unwrap(), 99);
+        assert!(!tables(&conn).iter().any(|t| t == "operation"));
+    }
+
+    #[test]
+    fn an_outbox_from_before_versions_is_adopted() {
+        let mut conn = from_dump(include_str!("../../tests/fixtures/outbox-v1.sql"));
+        let rows = |c: &Connection| -> i64 {
+            c.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+                .unwrap()
+        };
+        let n = rows(&conn);
+        assert!(n > 0);
+        assert_eq!(migrate(&mut conn, OUTBOX, "outbox").unwrap(), 0);
+        assert_eq!(rows(&conn), n);
+        assert_eq!(version(&conn).unwrap(), 1);
+    }
+}
