@@ -211,10 +211,11 @@ async fn exports_of_a_simulator_run_read_back_with_polars_and_match_the_store() 
     tokio::time::sleep(Duration::from_secs(2)).await;
     let to = iso(to_ms);
     let from = "2020-01-01";
+    let from_ms = 1_577_836_800_000i64; // 2020-01-01T00:00:00Z
 
     // Over HTTP: the token is needed even though reading is open, bad fields are named.
     let q = |what: &str, format: &str| {
-        format!("/api/export?what={what}&format={format}&from={from}&to={to}")
+        format!("/api/export?what={what}&format={format}&from_ms={from_ms}&to_ms={to_ms}")
     };
     let (code, _, _) = get_bytes(&http, &q("signals", "csv"), None).await;
     assert_eq!(code, 401, "an export without the token");
@@ -223,9 +224,12 @@ async fn exports_of_a_simulator_run_read_back_with_polars_and_match_the_store() 
     for (query, field) in [
         ("what=everything", "what"),
         ("what=signals&format=xlsx", "format"),
-        ("what=signals&from=yesterday", "from"),
-        ("what=signals&to=2020-13-45", "to"),
-        ("what=signals&from=2030-01-01&to=2020-01-01", "from"),
+        ("what=signals&from_ms=yesterday", "from_ms"),
+        ("what=signals&to_ms=2020-13-45", "to_ms"),
+        (
+            "what=signals&from_ms=1893456000000&to_ms=1577836800000",
+            "from_ms",
+        ),
         ("format=csv", "what"),
         ("what=signals&form=2020-01-01", "form"),
     ] {
@@ -435,7 +439,7 @@ async fn exports_of_a_simulator_run_read_back_with_polars_and_match_the_store() 
     );
     assert_eq!(strs(&pq, "item_id"), strs(&http_pq, "item_id"));
     for (col, dtype) in [
-        ("remaining_life_p50_h", DataType::Float64),
+        ("remaining_p50_h", DataType::Float64),
         ("remaining_cuts_p10", DataType::Float64),
         ("cuts", DataType::Int64),
         ("censored", DataType::Boolean),
@@ -533,14 +537,14 @@ async fn exports_of_a_simulator_run_read_back_with_polars_and_match_the_store() 
             let rem = &p["remaining_min"];
             assert!(
                 close(
-                    f64s(&pq, "remaining_life_p50_h")[i],
+                    f64s(&pq, "remaining_p50_h")[i],
                     rem["p50"].as_f64().unwrap() / 60.0
                 ),
                 "{tool}"
             );
             assert!(
                 close(
-                    f64s(&pq, "remaining_life_p10_h")[i],
+                    f64s(&pq, "remaining_p10_h")[i],
                     rem["p10"].as_f64().unwrap() / 60.0
                 ),
                 "{tool}"
@@ -566,13 +570,10 @@ async fn exports_of_a_simulator_run_read_back_with_polars_and_match_the_store() 
     let csv = read_csv(&files[&("residual-life", "csv")].0);
     assert_eq!(csv.get_column_names(), pq.get_column_names());
     assert_eq!(
-        csv.column("remaining_life_p50_h").unwrap().dtype(),
+        csv.column("remaining_p50_h").unwrap().dtype(),
         &DataType::Float64
     );
-    assert_eq!(
-        f64s(&csv, "remaining_life_p50_h"),
-        f64s(&pq, "remaining_life_p50_h")
-    );
+    assert_eq!(f64s(&csv, "remaining_p50_h"), f64s(&pq, "remaining_p50_h"));
     assert_eq!(csv.column("censored").unwrap().dtype(), &DataType::Boolean);
 }
 

@@ -94,7 +94,7 @@ async fn usage_counts_while_cutting_predicts_after_cuts_and_survives_a_restart()
     let pump = comps.iter().find(|c| c["name"] == "mql-pump").unwrap();
     assert!(pump["used"].as_f64().unwrap() > 0.0, "{pump}");
     assert_eq!(pump["rated"], 50_000_000.0);
-    assert!(pump["consumed_fraction"].as_f64().unwrap() > 0.0, "{pump}");
+    assert!(pump["life_used_fraction"].as_f64().unwrap() > 0.0, "{pump}");
     assert!(pump["method"].as_str().unwrap().contains("MqlPump"));
     let bearing = comps
         .iter()
@@ -143,7 +143,7 @@ async fn usage_counts_while_cutting_predicts_after_cuts_and_survives_a_restart()
     assert!(!pre["tools"].as_array().unwrap().is_empty(), "{pre}");
     for t in pre["tools"].as_array().unwrap() {
         assert!(t["needed_min_per_part"].as_f64().unwrap() > 0.0, "{t}");
-        if let Some(p10) = t["remaining_min_p10"].as_f64() {
+        if let Some(p10) = t["remaining_p10_min"].as_f64() {
             let need = t["needed_min_per_part"].as_f64().unwrap();
             assert_eq!(t["verdict"] == "enough", p10 >= need, "{t}");
             assert_eq!(
@@ -367,7 +367,7 @@ async fn component_life_from_the_service_history() {
     assert!(!moved.is_empty(), "no axis travelled: {later}");
     for c in &moved {
         let s = &c["service"];
-        assert_eq!(s["kind"], "ball_screw");
+        assert_eq!(s["kind"], "ball-screw");
         assert!(
             (num(&s["revolutions"]) - num(&s["travel_mm"]) / 10.0).abs() < 1e-6,
             "{c}"

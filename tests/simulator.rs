@@ -35,7 +35,7 @@ fn by_name(signals: &Json) -> std::collections::HashMap<String, Json> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["name"].as_str().unwrap().to_string(), s.clone()))
+        .map(|s| (s["signal"].as_str().unwrap().to_string(), s.clone()))
         .collect()
 }
 

@@ -50,7 +50,7 @@ fn signal<'a>(signals: &'a Json, name: &str) -> &'a Json {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["name"] == name)
+        .find(|s| s["signal"] == name)
         .unwrap_or_else(|| panic!("no signal {name}"))
 }
 

@@ -1,5 +1,6 @@
-//! Reconnection delays: exponential, capped, with jitter so that many agents (or many devices
-//! behind one gateway) that lost a peer together do not all knock again at the same instant.
+//! The one retry policy of the agent (device reconnections, the MQTT session, webhook
+//! deliveries): exponential, capped, with jitter so that many agents (or many devices behind
+//! one gateway) that lost a peer together do not all knock again at the same instant.
 
 use std::time::Duration;
 
@@ -21,15 +22,16 @@ impl Backoff {
         }
     }
 
-    /// The next delay: initial·2ⁿ capped at max, then scaled by a random factor in [0.5, 1]
-    /// ("equal jitter": never less than half the nominal delay, so a dead peer is not hammered).
+    /// The next delay: initial·2ⁿ capped at max, then scaled by a random factor in [0.8, 1]:
+    /// never more than the cap, never much less than the nominal delay (a dead peer is not
+    /// hammered, and a configured `retry_initial_ms` means about what it says).
     pub fn next_delay(&mut self) -> Duration {
         let nominal = self
             .initial
             .saturating_mul(1u32 << self.attempt.min(20))
             .min(self.max);
         self.attempt = self.attempt.saturating_add(1);
-        nominal.mul_f64(rand::rng().random_range(0.5..=1.0))
+        nominal.mul_f64(rand::rng().random_range(0.8..=1.0))
     }
 
     pub fn reset(&mut self) {
@@ -54,7 +56,7 @@ mod tests {
         for (i, ms) in d.iter().enumerate() {
             let nominal = (100u128 << i).min(1000);
             assert!(
-                *ms >= nominal / 2 && *ms <= nominal,
+                *ms >= nominal * 8 / 10 && *ms <= nominal,
                 "attempt {i}: {ms} vs {nominal}"
             );
         }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod demo;
 pub mod evaluators;
 pub mod export;
+pub mod field;
 pub mod fleet;
 pub mod http;
 pub mod notify;

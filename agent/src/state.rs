@@ -72,7 +72,8 @@ pub struct DeviceInfo {
 #[derive(Debug, Clone, Serialize)]
 pub struct SignalView {
     pub device: String,
-    pub name: String,
+    /// The canonical signal name (or `<device>.<tag>`).
+    pub signal: String,
     pub tag: String,
     pub value: Option<Value>,
     pub unit: String,
@@ -299,7 +300,7 @@ impl State {
         let slot = self.slots[id].lock().unwrap();
         SignalView {
             device: dev.name.clone(),
-            name: info.name.clone(),
+            signal: info.name.clone(),
             tag: info.tag.clone(),
             value: slot.value.clone(),
             unit: info.unit.clone(),

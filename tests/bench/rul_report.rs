@@ -99,7 +99,7 @@ struct Row {
     consumed: f64,
     power_kw: f64,
     parts: u64,
-    speed_rpm: f64,
+    speed_mean_rpm: f64,
     load_pct: f64,
     counter_min: f64,
     vc: Option<f64>,
@@ -156,7 +156,7 @@ fn read_truth(path: &Path) -> Result<Vec<Row>> {
             consumed: num(7),
             power_kw: num(8),
             parts: num(9) as u64,
-            speed_rpm: num(10),
+            speed_mean_rpm: num(10),
             load_pct: num(11),
             counter_min: num(12),
             vc: opt(13),
@@ -328,7 +328,7 @@ fn cuts(rows: &[Row]) -> Vec<Cut> {
                 current.insert(r.tool.clone(), cuts.len() - 1);
             }
             let c = &mut cuts[current[&r.tool]];
-            c.speed.push(r.speed_rpm);
+            c.speed.push(r.speed_mean_rpm);
             c.load.push(r.load_pct);
             c.power.push(r.power_kw);
             c.vc.extend(r.vc);
@@ -413,14 +413,14 @@ fn replay(
             workpiece_material: Some(sc.workpiece.material.clone()),
             workpiece_group: Some(group.clone()),
             cutting_s: cut_s,
-            speed_rpm: speed,
-            feed_mm_min: feed,
-            vc_m_min: mean(&c.vc),
-            fz_mm: op.map(|o| o.fz),
-            load_mean_pct: mean(&c.load),
-            load_max_pct: max(&c.load),
-            power_mean_kw: mean(&c.power),
-            power_max_kw: max(&c.power),
+            speed_mean_rpm: speed,
+            feed_mean_mm_min: feed,
+            vc_mean_m_min: mean(&c.vc),
+            fz_mean_mm: op.map(|o| o.fz),
+            spindle_load_mean_pct: mean(&c.load),
+            spindle_load_max_pct: max(&c.load),
+            spindle_power_mean_kw: mean(&c.power),
+            spindle_power_max_kw: max(&c.power),
             ..OperationRecord::default()
         };
         let frame = Frame::from_values(

@@ -67,6 +67,22 @@ impl<'a> Diagnostics<'a> {
         });
     }
 
+    /// A number that must be greater than 0: `None` when absent or not (the problem is
+    /// recorded, and the caller goes on with its default). NaN is not greater than 0.
+    pub fn positive<T>(&mut self, v: Option<&toml::Spanned<T>>, what: &str) -> Option<T>
+    where
+        T: Copy + PartialOrd + Default + std::fmt::Display,
+    {
+        let v = v?;
+        let x = *v.get_ref();
+        if x > T::default() {
+            Some(x)
+        } else {
+            self.at(v.span(), format!("{what} must be greater than 0 (got {x})"));
+            None
+        }
+    }
+
     pub fn into_result<T>(mut self, value: T) -> Result<T, ConfigError> {
         if self.problems.is_empty() {
             Ok(value)

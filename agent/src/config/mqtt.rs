@@ -124,17 +124,12 @@ pub fn check(d: &mut Diagnostics, raw: &RawConfig, machine_id: &str) -> Option<M
         Some(mb) => (mb.get_ref() * 1024.0 * 1024.0) as u64,
         None => 64 * 1024 * 1024,
     };
-    let positive = |d: &mut Diagnostics, v: &Option<Spanned<u64>>, key: &str, default: u64| match v
-    {
-        Some(x) if *x.get_ref() == 0 => {
-            d.at(x.span(), format!("{key} must be greater than 0"));
-            default
-        }
-        Some(x) => *x.get_ref(),
-        None => default,
-    };
-    let min_interval = positive(d, &m.signal_min_interval_ms, "signal_min_interval_ms", 1000);
-    let heartbeat = positive(d, &m.signal_heartbeat_s, "signal_heartbeat_s", 60);
+    let min_interval = d
+        .positive(m.signal_min_interval_ms.as_ref(), "signal_min_interval_ms")
+        .unwrap_or(1000);
+    let heartbeat = d
+        .positive(m.signal_heartbeat_s.as_ref(), "signal_heartbeat_s")
+        .unwrap_or(60);
     if let Some(h) = &m.signal_heartbeat_s {
         if heartbeat * 1000 < min_interval {
             d.at(

@@ -63,26 +63,22 @@ pub fn check(file: &Path, source: &str) -> Result<Config, ConfigError> {
             .unwrap_or_else(|| "data/agent.db".into())
             .into(),
         retention: Duration::from_secs(
-            u64::from(positive(
-                &mut d,
-                raw.store.retention_days.as_ref(),
-                "retention_days",
-                30,
-            )) * 86_400,
+            u64::from(
+                d.positive(raw.store.retention_days.as_ref(), "retention_days")
+                    .unwrap_or(30),
+            ) * 86_400,
         ),
-        flush_interval: Duration::from_millis(positive(
-            &mut d,
-            raw.store.flush_interval_ms.as_ref(),
-            "flush_interval_ms",
-            1000,
-        )),
-        heartbeat: Duration::from_secs(positive(
-            &mut d,
-            raw.store.heartbeat_s.as_ref(),
-            "heartbeat_s",
-            60,
-        )),
-        queue: positive(&mut d, raw.store.queue.as_ref(), "queue", 100_000),
+        flush_interval: Duration::from_millis(
+            d.positive(raw.store.flush_interval_ms.as_ref(), "flush_interval_ms")
+                .unwrap_or(1000),
+        ),
+        heartbeat: Duration::from_secs(
+            d.positive(raw.store.heartbeat_s.as_ref(), "heartbeat_s")
+                .unwrap_or(60),
+        ),
+        queue: d
+            .positive(raw.store.queue.as_ref(), "queue")
+            .unwrap_or(100_000),
     };
 
     let mut groups = HashMap::new();
@@ -122,14 +118,14 @@ pub fn check(file: &Path, source: &str) -> Result<Config, ConfigError> {
             continue;
         };
         let group_interval = group(&mut d, &groups, rd.group.as_ref(), DEFAULT_GROUP_INTERVAL);
-        let timeout =
-            Duration::from_millis(positive(&mut d, rd.timeout_ms.as_ref(), "timeout_ms", 1000));
-        let stale_after = Duration::from_millis(positive(
-            &mut d,
-            rd.stale_after_ms.as_ref(),
-            "stale_after_ms",
-            5000,
-        ));
+        let timeout = Duration::from_millis(
+            d.positive(rd.timeout_ms.as_ref(), "timeout_ms")
+                .unwrap_or(1000),
+        );
+        let stale_after = Duration::from_millis(
+            d.positive(rd.stale_after_ms.as_ref(), "stale_after_ms")
+                .unwrap_or(5000),
+        );
         if rd.tags.is_empty() {
             d.at(
                 rd.name.span(),
@@ -205,22 +201,6 @@ fn is_identifier(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-fn positive<T: Copy + PartialOrd + Default + std::fmt::Display>(
-    d: &mut Diagnostics,
-    v: Option<&Spanned<T>>,
-    what: &str,
-    default: T,
-) -> T {
-    match v {
-        None => default,
-        Some(s) if *s.get_ref() <= T::default() => {
-            d.at(s.span(), format!("{what} must be greater than 0"));
-            default
-        }
-        Some(s) => *s.get_ref(),
-    }
 }
 
 fn group(

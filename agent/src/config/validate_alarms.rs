@@ -17,19 +17,14 @@ fn ms(v: &Option<Spanned<u64>>, default: u64) -> Duration {
     Duration::from_millis(v.as_ref().map_or(default, |x| *x.get_ref()))
 }
 
+/// Milliseconds that must be greater than 0.
 fn positive_ms(
     d: &mut Diagnostics,
     v: &Option<Spanned<u64>>,
     what: &str,
     default: u64,
 ) -> Duration {
-    match v {
-        Some(x) if *x.get_ref() == 0 => {
-            d.at(x.span(), format!("{what} must be greater than 0"));
-            Duration::from_millis(default)
-        }
-        _ => ms(v, default),
-    }
+    Duration::from_millis(d.positive(v.as_ref(), what).unwrap_or(default))
 }
 
 /// `signals`: every signal name the devices feed.
@@ -229,19 +224,12 @@ fn http(d: &mut Diagnostics, h: &RawHttp) -> HttpSettings {
     HttpSettings {
         token,
         read_requires_auth: h.read_requires_auth.unwrap_or(false),
-        session: Duration::from_secs(3600 * positive_hours(d, &h.session_hours)),
+        session: Duration::from_secs(
+            3600 * d
+                .positive(h.session_hours.as_ref(), "session_hours")
+                .unwrap_or(12),
+        ),
         tls,
-    }
-}
-
-fn positive_hours(d: &mut Diagnostics, v: &Option<Spanned<u64>>) -> u64 {
-    match v {
-        Some(x) if *x.get_ref() == 0 => {
-            d.at(x.span(), "session_hours must be greater than 0");
-            12
-        }
-        Some(x) => *x.get_ref(),
-        None => 12,
     }
 }
 

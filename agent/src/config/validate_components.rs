@@ -8,13 +8,13 @@
 //! remaining_warning_h = 2000        # predicted remaining life (P10) below: warning
 //! remaining_limit_h = 500           # ... below: critical
 //!
-//!   [life.components.spindle_bearing]
+//!   [life.components.spindle-bearing]
 //!   c_kn = 48.0                     # basic dynamic load rating C (data sheet)
 //!   kind = "ball"                   # ball (exponent 3) | roller (10/3)
 //!   load_kn_per_pct = 0.02          # bearing load per % spindle load
 //!   preload_kn = 1.0                # bearing load with no cutting load (preload)
 //!
-//!   [life.components.ball_screw_x]  # also ball_screw_y, ball_screw_z
+//!   [life.components.ball-screw-x]  # also ball-screw-y, ball-screw-z
 //!   ca_kn = 30.0                    # basic dynamic axial load rating Ca (data sheet)
 //!   lead_mm = 10.0
 //!   load_n_per_pct = 60.0           # axial force per % axis drive load
@@ -22,7 +22,7 @@
 //! ```
 //!
 //! Each component table may also carry `asset_id`, `serial_number` and `position`, shown with
-//! the component in `/api/life`. `[life.components.mql_pump]` takes only those (its rated
+//! the component in `/api/life`. `[life.components.mql-pump]` takes only those (its rated
 //! strokes are `[life] mql_pump_rated_strokes`).
 
 use serde::Deserialize;
@@ -37,10 +37,15 @@ use super::diagnostic::Diagnostics;
 pub struct RawLifeComponents {
     pub remaining_warning_h: Option<Spanned<f64>>,
     pub remaining_limit_h: Option<Spanned<f64>>,
+    #[serde(rename = "spindle-bearing")]
     pub spindle_bearing: Option<RawSpindleBearing>,
+    #[serde(rename = "ball-screw-x")]
     pub ball_screw_x: Option<RawBallScrew>,
+    #[serde(rename = "ball-screw-y")]
     pub ball_screw_y: Option<RawBallScrew>,
+    #[serde(rename = "ball-screw-z")]
     pub ball_screw_z: Option<RawBallScrew>,
+    #[serde(rename = "mql-pump")]
     pub mql_pump: Option<RawAsset>,
 }
 
@@ -132,15 +137,11 @@ pub struct ComponentSettings {
 /// forces; fw covers what it does not see).
 pub const DEFAULT_FW: f64 = 1.2;
 
+/// A rating that must be greater than 0 (the problem is recorded; the value is kept, the
+/// configuration is refused anyway).
 fn positive(d: &mut Diagnostics, v: &Spanned<f64>, key: &str) -> f64 {
-    let x = *v.get_ref();
-    if x.is_nan() || x <= 0.0 {
-        d.at(
-            v.span(),
-            format!("life.components.{key} must be greater than 0 (got {x})"),
-        );
-    }
-    x
+    d.positive(Some(v), &format!("life.components.{key}"))
+        .unwrap_or(*v.get_ref())
 }
 
 fn not_negative(d: &mut Diagnostics, v: &Spanned<f64>, key: &str) -> f64 {
@@ -155,7 +156,7 @@ fn not_negative(d: &mut Diagnostics, v: &Spanned<f64>, key: &str) -> f64 {
 }
 
 fn screw(d: &mut Diagnostics, r: &RawBallScrew, axis: &str) -> BallScrewSettings {
-    let key = |k: &str| format!("ball_screw_{axis}.{k}");
+    let key = |k: &str| format!("ball-screw-{axis}.{k}");
     BallScrewSettings {
         ca_kn: positive(d, &r.ca_kn, &key("ca_kn")),
         lead_mm: positive(d, &r.lead_mm, &key("lead_mm")),
@@ -204,7 +205,7 @@ pub fn check(d: &mut Diagnostics, raw: Option<&RawLifeComponents>) -> ComponentS
                     d.at(
                         k.span(),
                         format!(
-                            "life.components.spindle_bearing.kind must be \"ball\" or \"roller\", not \"{other}\""
+                            "life.components.spindle-bearing.kind must be \"ball\" or \"roller\", not \"{other}\""
                         ),
                     );
                     false
@@ -212,13 +213,13 @@ pub fn check(d: &mut Diagnostics, raw: Option<&RawLifeComponents>) -> ComponentS
             },
         };
         SpindleBearingSettings {
-            c_kn: positive(d, &b.c_kn, "spindle_bearing.c_kn"),
+            c_kn: positive(d, &b.c_kn, "spindle-bearing.c_kn"),
             roller,
-            load_kn_per_pct: positive(d, &b.load_kn_per_pct, "spindle_bearing.load_kn_per_pct"),
+            load_kn_per_pct: positive(d, &b.load_kn_per_pct, "spindle-bearing.load_kn_per_pct"),
             preload_kn: b
                 .preload_kn
                 .as_ref()
-                .map_or(0.0, |v| not_negative(d, v, "spindle_bearing.preload_kn")),
+                .map_or(0.0, |v| not_negative(d, v, "spindle-bearing.preload_kn")),
             ids: AssetIds {
                 asset_id: b.asset_id.clone(),
                 serial_number: b.serial_number.clone(),
@@ -263,8 +264,8 @@ mod tests {
     fn ratings_are_read_and_checked_with_their_key_and_line() {
         let ok = parse(
             "[life.components]\nremaining_warning_h = 1000\nremaining_limit_h = 200\n\
-             [life.components.spindle_bearing]\nc_kn = 48\nload_kn_per_pct = 0.02\npreload_kn = 1\nkind = \"ball\"\nserial_number = \"SN-1\"\n\
-             [life.components.ball_screw_y]\nca_kn = 30\nlead_mm = 10\nload_n_per_pct = 60\n",
+             [life.components.spindle-bearing]\nc_kn = 48\nload_kn_per_pct = 0.02\npreload_kn = 1\nkind = \"ball\"\nserial_number = \"SN-1\"\n\
+             [life.components.ball-screw-y]\nca_kn = 30\nlead_mm = 10\nload_n_per_pct = 60\n",
         )
         .unwrap();
         let b = ok.spindle_bearing.unwrap();
@@ -276,19 +277,19 @@ mod tests {
         assert_eq!(ok.remaining_warning_h, Some(1000.0));
 
         let e = parse(
-            "[life.components.spindle_bearing]\nc_kn = 0\nload_kn_per_pct = 0.02\n\
-             [life.components.ball_screw_z]\nca_kn = 30\nlead_mm = -5\nload_n_per_pct = 60\n",
+            "[life.components.spindle-bearing]\nc_kn = 0\nload_kn_per_pct = 0.02\n\
+             [life.components.ball-screw-z]\nca_kn = 30\nlead_mm = -5\nload_n_per_pct = 60\n",
         )
         .unwrap_err();
         assert!(
-            e.contains("x.toml:2:") && e.contains("life.components.spindle_bearing.c_kn"),
+            e.contains("x.toml:2:") && e.contains("life.components.spindle-bearing.c_kn"),
             "{e}"
         );
         assert!(
-            e.contains("x.toml:6:") && e.contains("life.components.ball_screw_z.lead_mm"),
+            e.contains("x.toml:6:") && e.contains("life.components.ball-screw-z.lead_mm"),
             "{e}"
         );
-        let e = parse("[life.components.spindle_bearing]\nc_kn = 40\nload_kn_per_pct = 1\nkind = \"needle\"\n")
+        let e = parse("[life.components.spindle-bearing]\nc_kn = 40\nload_kn_per_pct = 1\nkind = \"needle\"\n")
             .unwrap_err();
         assert!(e.contains("x.toml:4:") && e.contains("ball"), "{e}");
         let e = parse("[life.components]\nremaining_warning_h = 10\nremaining_limit_h = 20\n")
@@ -296,7 +297,7 @@ mod tests {
         assert!(e.contains("remaining_warning_h"), "{e}");
         // A misspelt key is an error, not an ignored rating.
         let e =
-            parse("[life.components.ball_screw_x]\nca_kn = 30\nlead = 10\nload_n_per_pct = 6\n")
+            parse("[life.components.ball-screw-x]\nca_kn = 30\nlead = 10\nload_n_per_pct = 6\n")
                 .unwrap_err();
         assert!(e.contains("lead"), "{e}");
         assert_eq!(parse("").unwrap(), super::ComponentSettings::default());

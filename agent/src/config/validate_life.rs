@@ -21,13 +21,13 @@ pub fn wear_model_inputs(depth_of_cut: bool) -> Vec<&'static str> {
     let mut v = vec![
         "feed",
         "material",
-        "vc_m_min",
-        "fz_mm",
-        "speed_rpm",
-        "load_mean_pct",
-        "load_max_pct",
-        "power_mean_kw",
-        "power_max_kw",
+        "vc_mean_m_min",
+        "fz_mean_mm",
+        "speed_mean_rpm",
+        "spindle_load_mean_pct",
+        "spindle_load_max_pct",
+        "spindle_power_mean_kw",
+        "spindle_power_max_kw",
     ];
     if depth_of_cut {
         v.push("DOC");
@@ -69,16 +69,6 @@ impl Default for LifeSettings {
     }
 }
 
-fn positive(d: &mut Diagnostics, v: &Option<toml::Spanned<f64>>, what: &str) -> Option<f64> {
-    match v {
-        Some(v) if v.get_ref().is_nan() || *v.get_ref() <= 0.0 => {
-            d.at(v.span(), format!("{what} must be greater than 0"));
-            None
-        }
-        v => v.as_ref().map(|v| *v.get_ref()),
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct WearModelSettings {
     /// The model file as resolved (relative paths are relative to the configuration file).
@@ -90,21 +80,21 @@ pub struct WearModelSettings {
 
 pub fn check(d: &mut Diagnostics, raw: &RawConfig, file: &Path) -> LifeSettings {
     let l = &raw.life;
-    let depth_of_cut_mm = positive(d, &l.depth_of_cut_mm, "depth_of_cut_mm");
+    let depth_of_cut_mm = d.positive(l.depth_of_cut_mm.as_ref(), "depth_of_cut_mm");
     let base = LifeSettings {
         wear_model: None,
         depth_of_cut_mm,
-        mql_pump_rated_strokes: positive(d, &l.mql_pump_rated_strokes, "mql_pump_rated_strokes"),
-        bearing_record_min: positive(d, &l.bearing_record_min, "bearing_record_min")
+        mql_pump_rated_strokes: d
+            .positive(l.mql_pump_rated_strokes.as_ref(), "mql_pump_rated_strokes"),
+        bearing_record_min: d
+            .positive(l.bearing_record_min.as_ref(), "bearing_record_min")
             .unwrap_or(10.0),
-        tool_remaining_warning_min: positive(
-            d,
-            &l.tool_remaining_warning_min,
+        tool_remaining_warning_min: d.positive(
+            l.tool_remaining_warning_min.as_ref(),
             "tool_remaining_warning_min",
         ),
-        tool_remaining_limit_min: positive(
-            d,
-            &l.tool_remaining_limit_min,
+        tool_remaining_limit_min: d.positive(
+            l.tool_remaining_limit_min.as_ref(),
             "tool_remaining_limit_min",
         ),
         components: super::validate_components::check(d, l.components.as_ref()),

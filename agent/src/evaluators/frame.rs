@@ -19,7 +19,7 @@ impl Frame {
             .snapshot()
             .into_iter()
             .filter(|s| s.quality == Quality::Good)
-            .filter_map(|s| Some((s.name, s.value?)))
+            .filter_map(|s| Some((s.signal, s.value?)))
             .collect();
         Frame {
             now_ms: now_ms(),

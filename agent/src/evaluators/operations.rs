@@ -328,14 +328,14 @@ impl Segmenter {
         self.quiet_since = None;
         OperationRecord {
             end_ms,
-            speed_rpm: o.speed.get(),
-            feed_mm_min: o.feed.get(),
-            vc_m_min: o.vc.get(),
-            fz_mm: o.fz.get(),
-            load_mean_pct: o.load.get(),
-            load_max_pct: o.load.max,
-            power_mean_kw: o.power.get(),
-            power_max_kw: o.power.max,
+            speed_mean_rpm: o.speed.get(),
+            feed_mean_mm_min: o.feed.get(),
+            vc_mean_m_min: o.vc.get(),
+            fz_mean_mm: o.fz.get(),
+            spindle_load_mean_pct: o.load.get(),
+            spindle_load_max_pct: o.load.max,
+            spindle_power_mean_kw: o.power.get(),
+            spindle_power_max_kw: o.power.max,
             energy_kwh: meters.energy_kwh - o.energy0,
             oil_ml: meters.oil_ml - o.oil0,
             ..o.rec
@@ -465,8 +465,8 @@ mod tests {
         assert!((op.cutting_s - 14.7).abs() < 0.11, "{}", op.cutting_s);
         // 3.6 kW for ~15 s = 0.015 kWh
         assert!((op.energy_kwh - 0.015).abs() < 0.0003, "{}", op.energy_kwh);
-        assert!((op.vc_m_min.unwrap() - std::f64::consts::PI * 10.0 * 5.0).abs() < 1e-9);
-        assert!((op.fz_mm.unwrap() - 0.05).abs() < 1e-12);
+        assert!((op.vc_mean_m_min.unwrap() - std::f64::consts::PI * 10.0 * 5.0).abs() < 1e-9);
+        assert!((op.fz_mean_mm.unwrap() - 0.05).abs() < 1e-12);
     }
 
     #[test]

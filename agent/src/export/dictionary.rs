@@ -108,8 +108,8 @@ pub const OPERATIONS: Table = Table {
         c("compliant_share", Float, "1", "compliant_s / cutting_s (0..1)"),
         c("speed_mean_rpm", Float, "rpm", "mean spindle speed while cutting"),
         c("feed_mean_mm_min", Float, "mm/min", "mean feed rate while cutting"),
-        c("vc_m_min", Float, "m/min", "cutting speed π·D·n/1000"),
-        c("fz_mm", Float, "mm", "feed per tooth vf/(n·z)"),
+        c("vc_mean_m_min", Float, "m/min", "mean cutting speed π·D·n/1000"),
+        c("fz_mean_mm", Float, "mm", "mean feed per tooth vf/(n·z)"),
         c("spindle_load_mean_pct", Float, "%", "mean spindle load"),
         c("spindle_load_max_pct", Float, "%", "highest spindle load"),
         c("spindle_power_mean_kw", Float, "kW", "mean spindle power"),
@@ -173,12 +173,12 @@ pub const RESIDUAL_LIFE: Table = Table {
         c("remaining_p10", Float, "(life_unit)", "remaining life, 10 % quantile (pessimistic)"),
         c("remaining_p50", Float, "(life_unit)", "remaining life, median"),
         c("remaining_p90", Float, "(life_unit)", "remaining life, 90 % quantile"),
-        c("remaining_life_p10_h", Float, "h", "remaining life in hours, P10 (a tool: hours of cutting); empty where life is not counted in time"),
-        c("remaining_life_p50_h", Float, "h", "the same, P50"),
-        c("remaining_life_p90_h", Float, "h", "the same, P90"),
-        c("remaining_cutting_p10_min", Float, "min", "a tool: remaining minutes of cutting to the wear limit, P10"),
-        c("remaining_cutting_p50_min", Float, "min", "the same, P50"),
-        c("remaining_cutting_p90_min", Float, "min", "the same, P90"),
+        c("remaining_p10_h", Float, "h", "remaining life in hours, P10 (a tool: hours of cutting); empty where life is not counted in time"),
+        c("remaining_p50_h", Float, "h", "the same, P50"),
+        c("remaining_p90_h", Float, "h", "the same, P90"),
+        c("remaining_p10_min", Float, "min", "a tool: remaining minutes of cutting to the wear limit, P10"),
+        c("remaining_p50_min", Float, "min", "the same, P50"),
+        c("remaining_p90_min", Float, "min", "the same, P90"),
         c("remaining_cuts_p10", Float, "cuts", "a tool: remaining cuts at its mean minutes per cut, P10"),
         c("remaining_cuts_p50", Float, "cuts", "the same, P50"),
         c("remaining_cuts_p90", Float, "cuts", "the same, P90"),
@@ -217,7 +217,7 @@ const MAPPING_NOTE: &str = "\
 These say which column carries what another model asks for; they are notes, not a certified
 conformance.
 
-**Catena-X CX-0057 (remaining useful life)**: `remainingOperatingHours` ← `remaining_life_p50_h`
+**Catena-X CX-0057 (remaining useful life)**: `remainingOperatingHours` ← `remaining_p50_h`
 (the median; the P10/P90 band has no place there and stays in the export). For a tool the hours
 are hours of cutting, for the spindle bearing hours of spindle rotation; a component whose life is
 counted in other units (the MQL pump in strokes) has no hours and is left out of such a mapping.

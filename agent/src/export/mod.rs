@@ -21,6 +21,8 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 
 pub use residual_life::LifeContext;
+
+use crate::field::BadField;
 use sink::Sink;
 
 /// Rows per chunk: large enough that polars' per-batch costs vanish, small enough that a chunk
@@ -46,15 +48,15 @@ impl What {
         }
     }
 
-    pub fn parse(s: &str) -> Result<What, BadArg> {
+    pub fn parse(s: &str) -> Result<What, BadField> {
         What::ALL
             .into_iter()
             .find(|w| w.name() == s)
-            .ok_or_else(|| BadArg {
-                field: "what",
-                message: format!(
-                    "`what` must be one of residual-life, operations, signals; got `{s}`"
-                ),
+            .ok_or_else(|| {
+                BadField::new(
+                    "what",
+                    format!("`what` must be one of residual-life, operations, signals; got `{s}`"),
+                )
             })
     }
 }
@@ -66,14 +68,14 @@ pub enum Format {
 }
 
 impl Format {
-    pub fn parse(s: &str) -> Result<Format, BadArg> {
+    pub fn parse(s: &str) -> Result<Format, BadField> {
         match s {
             "csv" => Ok(Format::Csv),
             "parquet" => Ok(Format::Parquet),
-            _ => Err(BadArg {
-                field: "format",
-                message: format!("`format` must be csv or parquet; got `{s}`"),
-            }),
+            _ => Err(BadField::new(
+                "format",
+                format!("`format` must be csv or parquet; got `{s}`"),
+            )),
         }
     }
 
@@ -92,21 +94,6 @@ impl Format {
     }
 }
 
-/// A bad argument or query field, named (the CLI says `--from`, the API answers 400 with it).
-#[derive(Debug, Clone, PartialEq)]
-pub struct BadArg {
-    pub field: &'static str,
-    pub message: String,
-}
-
-impl std::fmt::Display for BadArg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for BadArg {}
-
 /// What to export.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Request {
@@ -118,34 +105,28 @@ pub struct Request {
 }
 
 impl Request {
-    /// From the raw texts of the CLI or the query string; absent `from` is the beginning of the
-    /// store, absent `to` is now.
+    /// From what the command line or the query string gives; an absent start is the beginning
+    /// of the store, an absent end is now. `from_field` names the start in messages (`from` on
+    /// the command line, `from_ms` in the API).
     pub fn parse(
         what: &str,
         format: &str,
-        from: Option<&str>,
-        to: Option<&str>,
+        (from_ms, to_ms): (Option<i64>, Option<i64>),
+        from_field: &'static str,
         now_ms: i64,
-    ) -> Result<Request, BadArg> {
+    ) -> Result<Request, BadField> {
         let what = What::parse(what)?;
         let format = Format::parse(format)?;
-        let from_ms = from
-            .map(|s| parse_time("from", s))
-            .transpose()?
-            .unwrap_or(0);
-        let to_ms = to
-            .map(|s| parse_time("to", s))
-            .transpose()?
-            .unwrap_or(now_ms);
+        let (from_ms, to_ms) = (from_ms.unwrap_or(0), to_ms.unwrap_or(now_ms));
         if from_ms >= to_ms {
-            return Err(BadArg {
-                field: "from",
-                message: format!(
-                    "`from` ({}) must be before `to` ({})",
+            return Err(BadField::new(
+                from_field,
+                format!(
+                    "the start ({}) must be before the end ({})",
                     crate::value::rfc3339(from_ms),
                     crate::value::rfc3339(to_ms)
                 ),
-            });
+            ));
         }
         Ok(Request {
             what,
@@ -183,7 +164,7 @@ impl Request {
 }
 
 /// RFC 3339 (`2025-03-01T06:00:00Z`, `...+08:00`) or a date (`2025-03-01`, midnight UTC).
-pub fn parse_time(field: &'static str, s: &str) -> Result<i64, BadArg> {
+pub fn parse_time(field: &'static str, s: &str) -> Result<i64, BadField> {
     let s = s.trim();
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp_millis());
@@ -191,12 +172,12 @@ pub fn parse_time(field: &'static str, s: &str) -> Result<i64, BadArg> {
     if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return Ok(d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis());
     }
-    Err(BadArg {
+    Err(BadField::new(
         field,
-        message: format!(
+        format!(
             "`{field}` must be RFC 3339 (2025-03-01T06:00:00Z, 2025-03-01T14:00:00+08:00) or a date (2025-03-01); got `{s}`"
         ),
-    })
+    ))
 }
 
 /// Writes one export to `out`; returns the number of rows. All of it is read in one read
@@ -271,13 +252,18 @@ pub struct CliArgs {
 
 /// `agent export`: exit code 2 for bad arguments (named), 1 when the export fails.
 pub fn cli(a: CliArgs) -> ExitCode {
-    let req = match Request::parse(
-        &a.what,
-        &a.format,
-        a.from.as_deref(),
-        a.to.as_deref(),
-        crate::value::now_ms(),
-    ) {
+    let times = (|| {
+        Ok::<_, BadField>((
+            a.from
+                .as_deref()
+                .map(|s| parse_time("from", s))
+                .transpose()?,
+            a.to.as_deref().map(|s| parse_time("to", s)).transpose()?,
+        ))
+    })();
+    let req = match times
+        .and_then(|t| Request::parse(&a.what, &a.format, t, "from", crate::value::now_ms()))
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: --{}: {}", e.field, e.message);
@@ -354,7 +340,7 @@ mod tests {
             model: None,
             assessed_ms: 0,
         };
-        let req = Request::parse("signals", "parquet", None, None, 1_000).unwrap();
+        let req = Request::parse("signals", "parquet", (None, None), "from", 1_000).unwrap();
         let err = write_file(&store, &life, &req, &dir.join("out.parquet")).unwrap_err();
         assert!(format!("{err:#}").contains("not a database"), "{err:#}");
         let left: Vec<_> = std::fs::read_dir(&dir)
@@ -376,7 +362,10 @@ mod tests {
             250
         );
         assert_eq!(parse_time("to", "yesterday").unwrap_err().field, "to");
-        let r = |w, f, a, b| Request::parse(w, f, a, b, 1_000_000_000_000);
+        let r = |w, f, a: Option<&str>, b: Option<&str>| {
+            let t = |s: &str| parse_time("from", s).unwrap();
+            Request::parse(w, f, (a.map(t), b.map(t)), "from", 1_000_000_000_000)
+        };
         assert_eq!(
             r("everything", "csv", None, None).unwrap_err().field,
             "what"

@@ -131,7 +131,7 @@ const MAPPED_FIELDS: &[&str] = &[
     "unit",
     "used",
     "rated",
-    "consumed_fraction",
+    "life_used_fraction",
     "remaining",
     "note",
     "service",
@@ -192,19 +192,15 @@ fn component_evidence(r: &Reader, name: &str, signal: &str) -> Result<Option<Str
     ))
 }
 
-fn quantile_cells(
-    row: &mut Row,
-    prefix: &str,
-    suffix: &str,
-    q: Option<&models::Quantiles>,
-    f: f64,
-) {
+/// `<name>_p10<unit>`, `_p50`, `_p90`: a quantity's quantiles, scaled by `f`, the unit last as
+/// in every column name (`remaining_p10_h`, `vb_p50_mm`; `unit` empty where it varies).
+fn quantile_cells(row: &mut Row, name: &str, unit: &str, q: Option<&models::Quantiles>, f: f64) {
     for (p, v) in [
         ("p10", q.map(|q| q.p10)),
         ("p50", q.map(|q| q.p50)),
         ("p90", q.map(|q| q.p90)),
     ] {
-        row.set(&format!("{prefix}{p}{suffix}"), v.map(|v| v * f));
+        row.set(&format!("{name}_{p}{unit}"), v.map(|v| v * f));
     }
 }
 
@@ -242,7 +238,7 @@ fn component_row(
         .set("life_unit", unit)
         .set("life_used", num("used"))
         .set("life_rated", num("rated"))
-        .set("life_used_fraction", num("consumed_fraction"))
+        .set("life_used_fraction", num("life_used_fraction"))
         .set("censored", true)
         .set("note", text("note"))
         .set("evidence_json", evidence);
@@ -255,9 +251,9 @@ fn component_row(
         }
         _ => {}
     }
-    quantile_cells(&mut r, "remaining_", "", remaining.as_ref(), 1.0);
+    quantile_cells(&mut r, "remaining", "", remaining.as_ref(), 1.0);
     if unit == "h" {
-        quantile_cells(&mut r, "remaining_life_", "_h", remaining.as_ref(), 1.0);
+        quantile_cells(&mut r, "remaining", "_h", remaining.as_ref(), 1.0);
     }
     for (col, key) in IDENTITY_KEYS {
         if let Some(s) = text(key) {
@@ -309,11 +305,11 @@ impl Conditions {
     fn add(&mut self, o: &OperationRecord) {
         let w = o.cutting_s;
         for (acc, v) in [
-            (&mut self.speed, o.speed_rpm),
-            (&mut self.feed, o.feed_mm_min),
-            (&mut self.vc, o.vc_m_min),
-            (&mut self.fz, o.fz_mm),
-            (&mut self.load, o.load_mean_pct),
+            (&mut self.speed, o.speed_mean_rpm),
+            (&mut self.feed, o.feed_mean_mm_min),
+            (&mut self.vc, o.vc_mean_m_min),
+            (&mut self.fz, o.fz_mean_mm),
+            (&mut self.load, o.spindle_load_mean_pct),
         ] {
             if let Some(v) = v.filter(|v| v.is_finite()) {
                 acc.0 += v * w;
@@ -447,24 +443,18 @@ fn tool_row(t: &ToolLife, life: &LifeContext, spindle: Option<&str>, cond: &Cond
             let used = p.cutting_min;
             let total = used + p.remaining_min.p50;
             r.set("life_used_fraction", (total > 0.0).then(|| used / total));
-            quantile_cells(&mut r, "remaining_", "", Some(&p.remaining_min), 1.0);
+            quantile_cells(&mut r, "remaining", "", Some(&p.remaining_min), 1.0);
             quantile_cells(
                 &mut r,
-                "remaining_life_",
+                "remaining",
                 "_h",
                 Some(&p.remaining_min),
                 1.0 / 60.0,
             );
-            quantile_cells(
-                &mut r,
-                "remaining_cutting_",
-                "_min",
-                Some(&p.remaining_min),
-                1.0,
-            );
-            quantile_cells(&mut r, "remaining_cuts_", "", Some(&p.remaining_cuts), 1.0);
+            quantile_cells(&mut r, "remaining", "_min", Some(&p.remaining_min), 1.0);
+            quantile_cells(&mut r, "remaining_cuts", "", Some(&p.remaining_cuts), 1.0);
             if p.vb_unit == "mm" {
-                quantile_cells(&mut r, "vb_", "_mm", p.vb.as_ref(), 1.0);
+                quantile_cells(&mut r, "vb", "_mm", p.vb.as_ref(), 1.0);
                 r.set("vb_limit_mm", p.limit);
             }
         }
@@ -560,7 +550,7 @@ mod tests {
         // assessment that have no column yet.
         let view = json!({
             "name": "spindle-bearing", "method": "ISO 281 rated life", "signal": "spindle.vibration_rms",
-            "unit": "h", "used": 1200.0, "rated": 20000.0, "consumed_fraction": 0.06,
+            "unit": "h", "used": 1200.0, "rated": 20000.0, "life_used_fraction": 0.06,
             "remaining": {"p10": 9000.0, "p50": 18800.0, "p90": 30000.0}, "note": null,
             "asset_id": "SB-7206-0042",
             "service": {"operating_h": 1250.0, "revolutions": 4.5e8, "speed_histogram_rpm": [[0, 1000, 12.5]]},
@@ -576,7 +566,7 @@ mod tests {
             "the service history wins"
         );
         assert_eq!(r.get("revolutions"), &Cell::F(4.5e8));
-        assert_eq!(r.get("remaining_life_p50_h"), &Cell::F(18800.0));
+        assert_eq!(r.get("remaining_p50_h"), &Cell::F(18800.0));
         assert_eq!(r.get("remaining_p10"), &Cell::F(9000.0));
         assert_eq!(r.get("life_rated"), &Cell::F(20000.0));
         assert_eq!(r.get("cuts"), &Cell::I(7));
@@ -594,12 +584,12 @@ mod tests {
         );
         // A life counted in strokes has no hours.
         let pump = json!({"name": "mql-pump", "method": "rated", "signal": "mql.pump_strokes",
-            "unit": "strokes", "used": 10.0, "rated": 100.0, "consumed_fraction": 0.1,
+            "unit": "strokes", "used": 10.0, "rated": 100.0, "life_used_fraction": 0.1,
             "remaining": {"p10": 90.0, "p50": 90.0, "p90": 90.0}, "note": "rated life"});
         let r = component_row(&pump, &context(), &TOTALS, None);
         assert_eq!(r.get("cycles"), &Cell::F(10.0));
         assert_eq!(r.get("remaining_p50"), &Cell::F(90.0));
-        assert_eq!(r.get("remaining_life_p50_h"), &Cell::Null);
+        assert_eq!(r.get("remaining_p50_h"), &Cell::Null);
         assert_eq!(r.get("extra_json"), &Cell::Null);
     }
 
@@ -640,6 +630,6 @@ mod tests {
         assert_eq!(r.get("measured_vb_mm"), &Cell::F(0.12));
         assert_eq!(r.get("cutting_h"), &Cell::F(0.2));
         assert_eq!(r.get("life_end_utc"), &Cell::Ts(1_000));
-        assert_eq!(r.get("remaining_life_p50_h"), &Cell::Null);
+        assert_eq!(r.get("remaining_p50_h"), &Cell::Null);
     }
 }

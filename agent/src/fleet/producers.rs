@@ -78,13 +78,13 @@ pub async fn signals(
             };
             let ts = v.ts_ms.unwrap_or_else(now_ms);
             let msg = Publish {
-                topic: format!("{base}/signals/{}", v.name),
+                topic: format!("{base}/signals/{}", v.signal),
                 retain: false,
                 body: body(
                     state.machine_id(),
                     ts,
                     json!({
-                        "signal": v.name,
+                        "signal": v.signal,
                         "value": value,
                         "unit": v.unit,
                         "quality": v.quality,

@@ -2,38 +2,29 @@
 //! `GET /api/components`. Changing (behind `auth::require`): acknowledge, shelve, unshelve,
 //! out-of-service, return-to-service, component reset.
 
-use std::collections::HashMap;
-
 use axum::extract::{Extension, Path, Query, State as Extract};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
 use super::auth::Who;
-use super::AppState;
+use super::error::ApiError;
+use super::{query, AppState};
 use crate::alarms::engine::ActError;
 use crate::alarms::lifecycle::Action;
 use crate::condition::Severity;
 use crate::evaluators::life::ResetError;
+use crate::field::BadField;
 use crate::records::alarm::AlarmState;
 use crate::store::HistoryFilter;
 use crate::value::now_ms;
 
-fn bad(field: &'static str, message: String) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({ "error": message, "field": field })),
-    )
-        .into_response()
+fn bad(field: &'static str, message: impl Into<String>) -> Response {
+    ApiError::field(field, message).into_response()
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Json(json!({ "error": e.to_string() })),
-    )
-        .into_response()
+    ApiError::internal(e).into_response()
 }
 
 /// `GET /api/alarms`: every alarm that is not normal, worst first, and the stack light.
@@ -47,38 +38,17 @@ pub async fn list(Extract(app): Extract<AppState>) -> Response {
 }
 
 /// `GET /api/alarms/history?from_ms=&to_ms=&state=&severity=&key=&limit=`, newest first.
-pub async fn history(
-    Extract(app): Extract<AppState>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let now = now_ms();
-    // A bad field as (name, message); turned into the 400 answer once.
-    let int = |field: &'static str, default: i64| -> Result<i64, (&'static str, String)> {
-        match q.get(field) {
-            None => Ok(default),
-            Some(v) if v.is_empty() => Ok(default),
-            Some(v) => v.parse::<i64>().map_err(|_| {
-                (
-                    field,
-                    format!("`{field}` must be an integer (ms since the Unix epoch or a count), got `{v}`"),
-                )
-            }),
-        }
-    };
+pub async fn history(Extract(app): Extract<AppState>, Query(q): Query<query::Query>) -> Response {
     let parsed = (|| {
-        Ok((
-            int("from_ms", now - 7 * 86_400_000)?,
-            int("to_ms", now)?,
-            int("limit", 500)?,
+        Ok::<_, BadField>((
+            query::window(&q, now_ms(), 7 * 86_400_000)?,
+            query::limit(&q, 500, 10_000)?,
         ))
     })();
-    let (from_ms, to_ms, limit) = match parsed {
+    let ((from_ms, to_ms), limit) = match parsed {
         Ok(x) => x,
-        Err((field, message)) => return bad(field, message),
+        Err(b) => return ApiError::from(b).into_response(),
     };
-    if !(1..=10_000).contains(&limit) {
-        return bad("limit", format!("`limit` must be 1..=10000, got {limit}"));
-    }
     let state = match q.get("state").filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => match AlarmState::parse(s) {
@@ -110,12 +80,12 @@ pub async fn history(
         state,
         severity,
         key: q.get("key").filter(|s| !s.is_empty()).cloned(),
-        limit: limit as usize,
+        limit,
     };
     let alarms = app.alarms.clone();
     match tokio::task::spawn_blocking(move || alarms.history(&f)).await {
         Ok(Ok(rows)) => Json(json!({ "events": rows })).into_response(),
-        Ok(Err(e)) => internal(format!("{e:#}")),
+        Ok(Err(e)) => internal(e),
         Err(e) => internal(e),
     }
 }
@@ -124,16 +94,8 @@ async fn act(app: AppState, key: String, action: Action, who: String) -> Respons
     let alarms = app.alarms.clone();
     match tokio::task::spawn_blocking(move || alarms.act(&key, action, &who)).await {
         Ok(Ok(view)) => Json(json!({ "alarm": view })).into_response(),
-        Ok(Err(e @ ActError::Unknown(_))) => (
-            StatusCode::NOT_FOUND,
-            Json(json!({ "error": e.to_string() })),
-        )
-            .into_response(),
-        Ok(Err(e @ ActError::Refused(_))) => (
-            StatusCode::CONFLICT,
-            Json(json!({ "error": e.to_string() })),
-        )
-            .into_response(),
+        Ok(Err(e @ ActError::Unknown(_))) => ApiError::NotFound(e.to_string()).into_response(),
+        Ok(Err(e @ ActError::Refused(_))) => ApiError::Conflict(e.to_string()).into_response(),
         Err(e) => internal(e),
     }
 }
@@ -216,16 +178,8 @@ pub async fn reset_component(
     let (life, state) = (app.life.clone(), app.state.clone());
     match tokio::task::spawn_blocking(move || life.reset_component(&state, &name, &who)).await {
         Ok(Ok(view)) => Json(json!({ "component": view })).into_response(),
-        Ok(Err(e @ ResetError::Unknown(_))) => (
-            StatusCode::NOT_FOUND,
-            Json(json!({ "error": e.to_string() })),
-        )
-            .into_response(),
-        Ok(Err(e @ ResetError::NoValue(_))) => (
-            StatusCode::CONFLICT,
-            Json(json!({ "error": e.to_string() })),
-        )
-            .into_response(),
+        Ok(Err(e @ ResetError::Unknown(_))) => ApiError::NotFound(e.to_string()).into_response(),
+        Ok(Err(e @ ResetError::NoValue(_))) => ApiError::Conflict(e.to_string()).into_response(),
         Ok(Err(e)) => internal(e),
         Err(e) => internal(e),
     }

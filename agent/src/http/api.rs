@@ -1,14 +1,12 @@
 //! Handlers of the JSON API and the page.
 
-use std::collections::HashMap;
-
 use axum::extract::{Query, State as Extract};
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::AppState;
+use super::error::ApiError;
+use super::{blocking_json, query, AppState};
 use crate::value::now_ms;
 
 pub async fn page() -> Html<&'static str> {
@@ -42,97 +40,30 @@ pub async fn devices(Extract(app): Extract<AppState>) -> Response {
     Json(app.state.device_views()).into_response()
 }
 
-/// A bad request parameter: answered with 400 and the name of the field.
-pub(super) struct BadField {
-    pub field: &'static str,
-    pub message: String,
-}
-
-impl IntoResponse for BadField {
-    fn into_response(self) -> Response {
-        let body = json!({ "error": self.message, "field": self.field });
-        (StatusCode::BAD_REQUEST, Json(body)).into_response()
-    }
-}
-
-fn bad(field: &'static str, message: String) -> Response {
-    BadField { field, message }.into_response()
-}
-
-pub(super) fn int_param(
-    q: &HashMap<String, String>,
-    field: &'static str,
-    default: i64,
-) -> Result<i64, BadField> {
-    match q.get(field) {
-        None => Ok(default),
-        Some(v) => v.parse::<i64>().map_err(|_| BadField {
-            field,
-            message: format!(
-                "`{field}` must be an integer (ms since the Unix epoch or a count), got `{v}`"
-            ),
-        }),
-    }
-}
-
 /// `GET /api/history?signal=NAME&from_ms=&to_ms=&limit=`: stored samples of one signal.
 pub async fn history(
     Extract(app): Extract<AppState>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+    Query(q): Query<query::Query>,
+) -> Result<Response, ApiError> {
     let Some(signal) = q.get("signal").cloned() else {
-        return bad(
+        return Err(ApiError::field(
             "signal",
-            "`signal` is required, e.g. ?signal=spindle.speed".into(),
-        );
+            "`signal` is required, e.g. ?signal=spindle.speed",
+        ));
     };
-    if app.state.id(&signal).is_none() {
-        return bad("signal", format!("no signal `{signal}` is configured"));
-    }
-    let now = now_ms();
-    let parsed = (|| {
-        Ok::<_, BadField>((
-            int_param(&q, "from_ms", now - 3_600_000)?,
-            int_param(&q, "to_ms", now)?,
-            int_param(&q, "limit", 10_000)?,
-        ))
-    })();
-    let (from, to, limit) = match parsed {
-        Ok(x) => x,
-        Err(b) => return b.into_response(),
+    let Some(id) = app.state.id(&signal) else {
+        return Err(ApiError::field(
+            "signal",
+            format!("no signal `{signal}` is configured"),
+        ));
     };
-    if !(1..=100_000).contains(&limit) {
-        return bad("limit", format!("`limit` must be 1..=100000, got {limit}"));
-    }
+    let (from, to) = query::window(&q, now_ms(), 3_600_000)?;
+    let limit = query::limit(&q, 10_000, 100_000)?;
     let store = app.store.clone();
-    let unit = app.state.signals()[app.state.id(&signal).unwrap()]
-        .unit
-        .clone();
-    let sig = signal.clone();
-    blocking_json(move || {
-        let samples = store.read(|r| r.history(&sig, from, to, limit as usize))?;
+    let unit = app.state.signals()[id].unit.clone();
+    Ok(blocking_json(move || {
+        let samples = store.read(|r| r.history(&signal, from, to, limit))?;
         Ok(json!({ "signal": signal, "unit": unit, "samples": samples }))
     })
-    .await
-}
-
-/// Runs blocking work (SQLite) on the blocking pool and answers its result as JSON, or 500 with
-/// the error.
-pub(super) async fn blocking_json<T, F>(f: F) -> Response
-where
-    T: serde::Serialize + Send + 'static,
-    F: FnOnce() -> anyhow::Result<T> + Send + 'static,
-{
-    let error = |e: String| {
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({ "error": e })),
-        )
-            .into_response()
-    };
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Json(v).into_response(),
-        Ok(Err(e)) => error(format!("{e:#}")),
-        Err(e) => error(e.to_string()),
-    }
+    .await)
 }

@@ -1,4 +1,4 @@
-//! `GET /api/export?what=&from=&to=&format=`: the same export as `agent export`, as a
+//! `GET /api/export?what=&from_ms=&to_ms=&format=`: the same export as `agent export`, as a
 //! download. Behind the token always (routed with the changing routes): an export hands out
 //! the machine's whole history, more than the open read-only page shows.
 //!
@@ -7,42 +7,24 @@
 //! (no temporary file) pays for a long history. A failure after the first bytes aborts the
 //! response (no final chunk), which clients report as an incomplete transfer.
 
-use std::collections::HashMap;
 use std::io::Write;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State as Extract};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::AppState;
-use crate::export::{BadArg, LifeContext, Request};
+use super::error::ApiError;
+use super::{query, AppState};
+use crate::export::{LifeContext, Request};
 use crate::value::now_ms;
 
 /// Pieces of this size go to the client; at most [`IN_FLIGHT`] wait.
 const PIECE: usize = 64 * 1024;
 const IN_FLIGHT: usize = 8;
 
-const FIELDS: &[&str] = &["what", "format", "from", "to"];
-
-fn bad(b: BadArg) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({ "error": b.message, "field": b.field })),
-    )
-        .into_response()
-}
-
-fn server_error(e: impl std::fmt::Display) -> Response {
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Json(json!({ "error": e.to_string() })),
-    )
-        .into_response()
-}
+const FIELDS: &[&str] = &["what", "format", "from_ms", "to_ms"];
 
 /// A `Write` into the response body's channel; blocks (on the blocking pool) while the client
 /// is slow, fails once it has gone.
@@ -78,29 +60,33 @@ impl Write for ChannelWriter {
 
 pub async fn download(
     Extract(app): Extract<AppState>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+    Query(q): Query<query::Query>,
+) -> Result<Response, ApiError> {
     // A misspelt field (`form=`) would otherwise silently export the whole history.
     if let Some(k) = q.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        let body = json!({ "error": format!("unknown field `{k}`: use what, format, from, to"), "field": k });
-        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        return Err(ApiError::field(
+            k.clone(),
+            format!("unknown field `{k}`: use what, format, from_ms, to_ms"),
+        ));
     }
     let Some(what) = q.get("what") else {
-        return bad(BadArg {
-            field: "what",
-            message: "`what` is required: residual-life, operations or signals".into(),
-        });
+        return Err(ApiError::field(
+            "what",
+            "`what` is required: residual-life, operations or signals",
+        ));
     };
-    let req = match Request::parse(
+    let ms = |field| {
+        q.contains_key(field)
+            .then(|| query::int(&q, field, 0))
+            .transpose()
+    };
+    let req = Request::parse(
         what,
         q.get("format").map_or("csv", String::as_str),
-        q.get("from").map(String::as_str),
-        q.get("to").map(String::as_str),
+        (ms("from_ms")?, ms("to_ms")?),
+        "from_ms",
         now_ms(),
-    ) {
-        Ok(r) => r,
-        Err(b) => return bad(b),
-    };
+    )?;
     let machine_id = app.state.machine_id().to_string();
     let store = app.store.path().to_path_buf();
     let life = app.life.clone();
@@ -117,8 +103,8 @@ pub async fn download(
     .await
     {
         Ok(Ok(c)) => c,
-        Ok(Err(e)) => return server_error(format!("{e:#}")),
-        Err(e) => return server_error(e),
+        Ok(Err(e)) => return Err(ApiError::internal(e)),
+        Err(e) => return Err(ApiError::internal(e)),
     };
     let (tx, mut rx) = mpsc::channel(IN_FLIGHT);
     tokio::task::spawn_blocking(move || {
@@ -133,7 +119,7 @@ pub async fn download(
         }
     });
     let body = Body::from_stream(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
-    (
+    Ok((
         [
             (header::CONTENT_TYPE, req.format.content_type().to_string()),
             (
@@ -144,5 +130,5 @@ pub async fn download(
         ],
         body,
     )
-        .into_response()
+        .into_response())
 }

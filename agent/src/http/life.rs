@@ -7,9 +7,9 @@ use axum::extract::{Extension, Path, Query, State as Extract};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::api::{blocking_json, BadField};
 use super::auth::Who;
-use super::AppState;
+use super::error::ApiError;
+use super::{blocking_json, AppState};
 use crate::records::tool::ChangeReason;
 use crate::value::now_ms;
 
@@ -22,8 +22,8 @@ pub async fn view(Extract(app): Extract<AppState>) -> Response {
     blocking_json(move || life.view(MAX_TOOLS)).await
 }
 
-fn bad(field: &'static str, message: String) -> Response {
-    BadField { field, message }.into_response()
+fn bad(field: &'static str, message: impl Into<String>) -> Response {
+    ApiError::field(field, message).into_response()
 }
 
 /// `POST /api/tools/{id}/change` with `{"reason": "worn_out"|"broken"|"preventive",
@@ -38,8 +38,7 @@ pub async fn change(
         Ok(v @ serde_json::Value::Object(_)) => v,
         Ok(_) | Err(_) => return bad(
             "reason",
-            "body must be a JSON object like {\"reason\": \"worn_out\", \"measured_vb_mm\": 0.25}"
-                .into(),
+            "body must be a JSON object like {\"reason\": \"worn_out\", \"measured_vb_mm\": 0.25}",
         ),
     };
     let reason = match v
@@ -74,10 +73,22 @@ pub async fn change(
         },
     };
     if id.trim().is_empty() {
-        return bad("id", "the tool id in the path is empty".into());
+        return bad("id", "the tool id in the path is empty");
     }
     let life = app.life.clone();
     blocking_json(move || life.change(&id, reason, vb, &who, now_ms())).await
+}
+
+/// Whether a tool (or the program) has life enough for one more part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Prerun {
+    Enough,
+    NotEnough,
+    /// No predicted remaining life (for a tool, or for one of the program's).
+    NoPrediction,
+    /// The program has no stored operations in the last 30 days.
+    UnknownProgram,
 }
 
 /// One tool in a pre-run check.
@@ -87,11 +98,10 @@ struct PrerunTool {
     /// Minutes of cutting this program needed from the tool per part (mean over stored parts).
     needed_min_per_part: f64,
     parts_seen: usize,
-    remaining_min_p10: Option<f64>,
+    remaining_p10_min: Option<f64>,
     /// Whole parts the tool can still cut at its P10 remaining life.
     parts_left_p10: Option<u64>,
-    /// `enough`, `not_enough`, or `no_prediction`.
-    verdict: &'static str,
+    verdict: Prerun,
 }
 
 /// `GET /api/life/prerun?program=NAME`: for each tool the program used before, the cutting
@@ -101,10 +111,7 @@ pub async fn prerun(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let Some(program) = q.get("program").filter(|p| !p.is_empty()).cloned() else {
-        return bad(
-            "program",
-            "`program` is required, e.g. ?program=O1000".into(),
-        );
+        return bad("program", "`program` is required, e.g. ?program=O1000");
     };
     let (store, life) = (app.store.clone(), app.life.clone());
     blocking_json(move || {
@@ -135,14 +142,14 @@ pub async fn prerun(
                     .map(|p| p.remaining_min.p10);
                 PrerunTool {
                     verdict: match p10 {
-                        None => "no_prediction",
-                        Some(r) if r >= needed => "enough",
-                        Some(_) => "not_enough",
+                        None => Prerun::NoPrediction,
+                        Some(r) if r >= needed => Prerun::Enough,
+                        Some(_) => Prerun::NotEnough,
                     },
                     tool_id,
                     needed_min_per_part: needed,
                     parts_seen: parts.len(),
-                    remaining_min_p10: p10,
+                    remaining_p10_min: p10,
                     parts_left_p10: p10
                         .filter(|_| needed > 0.0)
                         .map(|r| (r / needed).floor().max(0.0) as u64),
@@ -150,13 +157,13 @@ pub async fn prerun(
             })
             .collect();
         let verdict = if tools.is_empty() {
-            "unknown_program"
-        } else if tools.iter().any(|t| t.verdict == "not_enough") {
-            "not_enough"
-        } else if tools.iter().all(|t| t.verdict == "enough") {
-            "enough"
+            Prerun::UnknownProgram
+        } else if tools.iter().any(|t| t.verdict == Prerun::NotEnough) {
+            Prerun::NotEnough
+        } else if tools.iter().all(|t| t.verdict == Prerun::Enough) {
+            Prerun::Enough
         } else {
-            "no_prediction"
+            Prerun::NoPrediction
         };
         Ok(serde_json::json!({ "program": program, "verdict": verdict, "tools": tools }))
     })

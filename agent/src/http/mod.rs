@@ -4,9 +4,11 @@ mod alarms;
 mod api;
 pub mod auth;
 mod compliance;
+mod error;
 mod export;
 mod life;
 mod metrics;
+mod query;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -127,4 +129,19 @@ pub async fn serve_tls(
         }
     });
     Ok((addr, task))
+}
+
+/// Runs blocking work (SQLite) on the blocking pool and answers its result as JSON, or 500
+/// with the error.
+async fn blocking_json<T, F>(f: F) -> axum::response::Response
+where
+    T: serde::Serialize + Send + 'static,
+    F: FnOnce() -> anyhow::Result<T> + Send + 'static,
+{
+    use axum::response::IntoResponse;
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => axum::Json(v).into_response(),
+        Ok(Err(e)) => error::ApiError::internal(e).into_response(),
+        Err(e) => error::ApiError::internal(e).into_response(),
+    }
 }

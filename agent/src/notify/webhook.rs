@@ -7,11 +7,11 @@
 //! this body, so the event is dropped and counted rather than blocking every later one.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use super::{Backlog, ChannelStats, Event};
+use crate::backoff::Backoff;
 use crate::config::template::Template;
 use crate::config::WebhookTarget;
 
@@ -64,7 +64,7 @@ pub async fn run(t: WebhookTarget, mut rx: mpsc::Receiver<Arc<Event>>, stats: Ar
         }
     };
     let mut backlog = Backlog::new(t.backlog, stats.clone());
-    let mut delay = t.retry_initial;
+    let mut backoff = Backoff::new(t.retry_initial, t.retry_max);
     let mut down_since_logged = false;
     loop {
         if backlog.is_empty() {
@@ -99,7 +99,7 @@ pub async fn run(t: WebhookTarget, mut rx: mpsc::Receiver<Arc<Event>>, stats: Ar
                     tracing::info!("webhook {}: delivering again", t.name);
                     down_since_logged = false;
                 }
-                delay = t.retry_initial;
+                backoff.reset();
             }
             Err(Failure::Refused(why)) => {
                 tracing::warn!(
@@ -118,7 +118,7 @@ pub async fn run(t: WebhookTarget, mut rx: mpsc::Receiver<Arc<Event>>, stats: Ar
                     down_since_logged = true;
                 }
                 // Wait, but keep taking events in so the engine's queue never fills meanwhile.
-                let wake = tokio::time::Instant::now() + jitter(delay);
+                let wake = tokio::time::Instant::now() + backoff.next_delay();
                 loop {
                     tokio::select! {
                         _ = tokio::time::sleep_until(wake) => break,
@@ -128,13 +128,7 @@ pub async fn run(t: WebhookTarget, mut rx: mpsc::Receiver<Arc<Event>>, stats: Ar
                         },
                     }
                 }
-                delay = (delay * 2).min(t.retry_max);
             }
         }
     }
-}
-
-/// ±20 %, so several agents behind one dead chat server do not retry in lock-step.
-fn jitter(d: Duration) -> Duration {
-    d.mul_f64(0.8 + 0.4 * rand::random::<f64>())
 }

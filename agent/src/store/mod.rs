@@ -552,3 +552,69 @@ mod tests {
         assert!(store.call(|_| Ok(())).is_err(), "a closed store says so");
     }
 }
+
+/// A store file written by the agent before the store owned its schema opens, is upgraded, and
+/// everything in it reads back through the repositories.
+#[cfg(test)]
+mod upgrade {
+    use super::*;
+
+    #[test]
+    fn a_store_from_before_migrations_opens_upgraded_and_reads_back() {
+        let (_, _, cfg) = test_store("fixture");
+        let path = cfg.store.path.with_file_name("from-v1.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("PRAGMA foreign_keys = OFF;").unwrap();
+            conn.execute_batch(include_str!("../../tests/fixtures/store-v1.sql"))
+                .unwrap();
+        }
+        let settings = crate::config::StoreSettings {
+            path: path.clone(),
+            ..cfg.store.clone()
+        };
+        let store = Store::open(&settings, &Arc::new(State::new(&cfg))).unwrap();
+        store
+            .read(|r| {
+                let ops = r.operations(0, i64::MAX, 1000)?;
+                assert_eq!(ops.len(), 37);
+                assert!(ops.iter().all(|o| o.record.speed_mean_rpm.is_some()));
+                assert_eq!(r.parts(0, i64::MAX)?.len(), 13);
+                let usage = r.tool_usage()?;
+                assert_eq!(usage.len(), 4);
+                assert!(usage.iter().any(|u| u.prediction.is_some()));
+                let changes = r.recent_tool_changes(10)?;
+                assert_eq!(changes.len(), 1);
+                assert_eq!(
+                    changes[0].reason,
+                    crate::records::tool::ChangeReason::WornOut
+                );
+                assert_eq!(r.current_alarms()?.len(), 3);
+                assert_eq!(r.alarm_event_count()?, 8);
+                assert_eq!(r.component_resets()?.len(), 1);
+                assert!(r.component_state("service-history")?.is_some());
+                assert!(r.sample_count()? > 0);
+                assert_eq!(r.lifetimes()?.len(), 1);
+                Ok(())
+            })
+            .unwrap();
+        // And it takes new rows.
+        let id = store
+            .call(|tx| {
+                tx.insert_tool_change(&crate::records::tool::ToolChange {
+                    id: 0,
+                    tool_id: "T9".into(),
+                    ts_ms: 1,
+                    reason: crate::records::tool::ChangeReason::Broken,
+                    censored: false,
+                    measured_vb_mm: None,
+                    by: "test".into(),
+                    counters: Default::default(),
+                    prediction: None,
+                })
+            })
+            .unwrap();
+        assert_eq!(id, 2);
+        store.close();
+    }
+}

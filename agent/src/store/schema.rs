@@ -148,6 +148,27 @@ CREATE TABLE IF NOT EXISTS component_reset (
         sql:
             "CREATE INDEX IF NOT EXISTS violation_episode ON violation(profile, rule_id, start_ms);",
     },
+    Migration {
+        // One name per concept from the API to the export: an operation's means are named as
+        // the export names them.
+        version: 4,
+        what:
+            "operation figures named as in the export (speed_mean_rpm, spindle_load_mean_pct, ...)",
+        sql: "
+UPDATE operation SET record = json_remove(
+    json_set(record,
+        '$.speed_mean_rpm', json_extract(record, '$.speed_rpm'),
+        '$.feed_mean_mm_min', json_extract(record, '$.feed_mm_min'),
+        '$.vc_mean_m_min', json_extract(record, '$.vc_m_min'),
+        '$.fz_mean_mm', json_extract(record, '$.fz_mm'),
+        '$.spindle_load_mean_pct', json_extract(record, '$.load_mean_pct'),
+        '$.spindle_load_max_pct', json_extract(record, '$.load_max_pct'),
+        '$.spindle_power_mean_kw', json_extract(record, '$.power_mean_kw'),
+        '$.spindle_power_max_kw', json_extract(record, '$.power_max_kw')),
+    '$.speed_rpm', '$.feed_mm_min', '$.vc_m_min', '$.fz_mm', '$.load_mean_pct',
+    '$.load_max_pct', '$.power_mean_kw', '$.power_max_kw')
+WHERE json_type(record, '$.speed_rpm') IS NOT NULL;",
+    },
 ];
 
 /// The MQTT outbox file (`[mqtt] outbox_path`), kept apart from the store: it is written only
@@ -297,6 +318,18 @@ mod tests {
                 assert_eq!(count(&conn, &t), n, "{t}: rows kept");
             }
         }
+        // The operations' figures carry their new names, with their values.
+        let (old, new): (i64, i64) = conn
+            .query_row(
+                "SELECT count(*) FILTER (WHERE json_type(record, '$.speed_rpm') IS NOT NULL),
+                        count(*) FILTER (WHERE json_extract(record, '$.speed_mean_rpm') > 0)
+                 FROM operation",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(old, 0);
+        assert!(new > 0);
         // Migrating again is a no-op.
         assert_eq!(migrate(&mut conn, STORE, "fixture").unwrap(), latest(STORE));
     }

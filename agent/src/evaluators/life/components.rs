@@ -56,7 +56,7 @@ impl Default for BearingTrack {
 
 /// A component's service history as `/api/life` shows it (`kind` names the variant).
 #[derive(Debug, Clone, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ComponentService {
     Spindle(Box<SpindleService>),
     BallScrew(Box<AxisService>),
@@ -70,7 +70,7 @@ pub enum ComponentService {
 pub struct ComponentView {
     /// `mql-pump`, `spindle-bearing`, `ball-screw-x`, `ball-screw-y`, `ball-screw-z`.
     pub name: String,
-    /// `mql_pump`, `spindle_bearing` or `ball_screw`.
+    /// `mql-pump`, `spindle-bearing` or `ball-screw`.
     pub kind: String,
     /// From `[life.components.<component>]`, as configured.
     pub asset_id: Option<String>,
@@ -91,8 +91,6 @@ pub struct ComponentView {
     /// Rated life in `unit` where it is one number: pump rated strokes, screw rating life in
     /// revolutions at the mean axial load so far.
     pub rated: Option<f64>,
-    /// `used / rated`.
-    pub consumed_fraction: Option<f64>,
     /// Remaining in `unit`: pump strokes (rated − used, P10 = P50 = P90); bearing: the
     /// vibration trend's running hours after onset (`null` before); screws: `null` (see
     /// `remaining_h`).
@@ -130,7 +128,6 @@ impl ComponentView {
             unit: String::new(),
             used: None,
             rated: None,
-            consumed_fraction: None,
             remaining: None,
             life_used_fraction: None,
             remaining_h: None,
@@ -363,7 +360,7 @@ impl Components {
     }
 
     fn pump_view(&self) -> ComponentView {
-        let mut v = ComponentView::new("mql-pump", "mql_pump", &self.ratings.mql_pump);
+        let mut v = ComponentView::new("mql-pump", "mql-pump", &self.ratings.mql_pump);
         let c = self
             .pump
             .zip(self.pump_strokes)
@@ -380,8 +377,7 @@ impl Components {
         v.unit = "strokes".into();
         v.used = self.pump_strokes;
         v.rated = self.pump.map(|p| p.rated_strokes);
-        v.consumed_fraction = c.map(|c| c.consumed_fraction);
-        v.life_used_fraction = v.consumed_fraction;
+        v.life_used_fraction = c.map(|c| c.consumed_fraction);
         v.remaining = c.map(|c| Quantiles {
             p10: c.remaining,
             p50: c.remaining,
@@ -405,7 +401,7 @@ impl Components {
         let cfg = b.monitor.config;
         let rating = self.ratings.spindle_bearing.as_ref();
         let ids = rating.map(|r| r.ids.clone()).unwrap_or_default();
-        let mut v = ComponentView::new("spindle-bearing", "spindle_bearing", &ids);
+        let mut v = ComponentView::new("spindle-bearing", "spindle-bearing", &ids);
         let trend = format!(
             "vibration trend (models::bearing::BearingMonitor): mean spindle.vibration_rms per \
              {:.0} min of spindle running; healthy baseline over the first {} running hours, \
@@ -426,7 +422,7 @@ impl Components {
             Some(r) => format!(
                 "ISO 281 basic rating life L10 = (C/P)^{} (models::bearing; no a_ISO life \
                  modification for lubrication or contamination), C = {} kN from \
-                 [life.components.spindle_bearing]; bearing load P = {} kN + {} kN per % of \
+                 [life.components.spindle-bearing]; bearing load P = {} kN + {} kN per % of \
                  spindle.load (configured); life used by Palmgren-Miner over the spindle's \
                  speed x load spectrum; remaining at the recent duty (last ~{} running hours) \
                  with the Lundberg-Palmgren Weibull dispersion (slope {}). After a degradation \
@@ -440,7 +436,7 @@ impl Components {
                 trend
             ),
             None => {
-                format!("{trend}; no ISO 281 rating configured ([life.components.spindle_bearing])")
+                format!("{trend}; no ISO 281 rating configured ([life.components.spindle-bearing])")
             }
         };
         v.signal = "spindle.vibration_rms".into();
@@ -507,7 +503,7 @@ impl Components {
         i: usize,
     ) -> ComponentView {
         let ids = rating.map(|r| r.ids.clone()).unwrap_or_default();
-        let mut v = ComponentView::new(&format!("ball-screw-{axis}"), "ball_screw", &ids);
+        let mut v = ComponentView::new(&format!("ball-screw-{axis}"), "ball-screw", &ids);
         let mut hist = self.service.axes[i].clone();
         hist.with_lead(rating.map(|r| r.lead_mm));
         v.signal = format!("axis.{axis}.position");
@@ -516,7 +512,7 @@ impl Components {
         v.remaining_h_basis = Some("powered_h".into());
         let Some(r) = rating else {
             v.method = format!(
-                "ISO 3408-5 rating life: not configured ([life.components.ball_screw_{axis}] ca_kn, lead_mm, load_n_per_pct)"
+                "ISO 3408-5 rating life: not configured ([life.components.ball-screw-{axis}] ca_kn, lead_mm, load_n_per_pct)"
             );
             v.note = Some("no ball screw rating configured: service history only".into());
             v.service = Some(ComponentService::BallScrew(Box::new(hist)));
@@ -524,7 +520,7 @@ impl Components {
         };
         v.method = format!(
             "ISO 3408-5 basic rating life L = (Ca / (fw Fm))^3 x 10^6 rev (models::rated_life::BallScrew), \
-             Ca = {} kN, fw = {}, lead {} mm from [life.components.ball_screw_{axis}]; axial load = {} N \
+             Ca = {} kN, fw = {}, lead {} mm from [life.components.ball-screw-{axis}]; axial load = {} N \
              per % of axis.{axis}.load (configured); revolutions = travel / lead per load bin, life \
              used by Palmgren-Miner; remaining at the recent duty (last ~{} powered hours) assuming \
              the Weibull dispersion of rolling bearings (slope {}, Lundberg-Palmgren; not verified \
@@ -554,7 +550,6 @@ impl Components {
         let life_h_recent = (rate > 0.0).then(|| 1.0 / rate);
         let rated = (fm > 0.0).then(|| screw.rating_life_rev(fm));
         v.rated = rated;
-        v.consumed_fraction = rated.zip(hist.revolutions).map(|(l, n)| n / l);
         v.life_used_fraction = Some(used);
         v.remaining_h = life_h_recent.map(|l| scale(weibull_remaining(used), l));
         v.remaining_method = v.remaining_h.map(|_| "iso3408_5_miner".into());
@@ -610,7 +605,7 @@ mod tests {
             c.step(&f(true), 0.1);
         }
         let v = c.view();
-        assert_eq!(v[0].consumed_fraction, Some(0.25));
+        assert_eq!(v[0].life_used_fraction, Some(0.25));
         assert_eq!(v[0].remaining.unwrap().p50, 750_000.0);
         let s = c
             .bearing

@@ -28,6 +28,7 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use anyhow::Result;
 use models::lifetime::LifetimeModel;
+use models::Quantiles;
 use serde::Serialize;
 
 use super::frame::Frame;
@@ -67,7 +68,9 @@ pub struct CounterView {
     pub used: Option<f64>,
     pub warning: f64,
     pub limit: f64,
-    pub remaining: Option<f64>,
+    /// Limit less used, in `unit`: a counter has no spread, so P10 = P50 = P90 (the same
+    /// shape as every other remaining life).
+    pub remaining: Option<Quantiles>,
     pub last_reset_ms: Option<i64>,
     pub last_reset_by: Option<String>,
 }
@@ -369,7 +372,11 @@ impl Life {
                     used,
                     warning: c.warning,
                     limit: c.limit,
-                    remaining: used.map(|u| c.limit - u),
+                    remaining: used.map(|u| Quantiles {
+                        p10: c.limit - u,
+                        p50: c.limit - u,
+                        p90: c.limit - u,
+                    }),
                     last_reset_ms: reset.map(|r| r.ts_ms),
                     last_reset_by: reset.map(|r| r.by.clone()),
                 }
@@ -569,8 +576,8 @@ mod tests {
             end_ms: end,
             tool_id: Some(tool.into()),
             workpiece_group: Some("P".into()),
-            speed_rpm: Some(2000.0),
-            feed_mm_min: Some(600.0),
+            speed_mean_rpm: Some(2000.0),
+            feed_mean_mm_min: Some(600.0),
             ..OperationRecord::default()
         }
     }

@@ -130,20 +130,20 @@ pub fn predict(
         )
     })?;
     let mut cut = CutRecord::new(e.counters.cutting_min).with("material", code);
-    let feed_per_rev = match (op.feed_mm_min, op.speed_rpm) {
+    let feed_per_rev = match (op.feed_mean_mm_min, op.speed_mean_rpm) {
         (Some(f), Some(n)) if n > 0.0 => Some(f / n),
         _ => None,
     };
     let inputs = [
         ("feed", feed_per_rev),
         ("DOC", m.depth_of_cut_mm),
-        ("vc_m_min", op.vc_m_min),
-        ("fz_mm", op.fz_mm),
-        ("speed_rpm", op.speed_rpm),
-        ("load_mean_pct", op.load_mean_pct),
-        ("load_max_pct", op.load_max_pct),
-        ("power_mean_kw", op.power_mean_kw),
-        ("power_max_kw", op.power_max_kw),
+        ("vc_mean_m_min", op.vc_mean_m_min),
+        ("fz_mean_mm", op.fz_mean_mm),
+        ("speed_mean_rpm", op.speed_mean_rpm),
+        ("spindle_load_mean_pct", op.spindle_load_mean_pct),
+        ("spindle_load_max_pct", op.spindle_load_max_pct),
+        ("spindle_power_mean_kw", op.spindle_power_mean_kw),
+        ("spindle_power_max_kw", op.spindle_power_max_kw),
     ];
     for (name, v) in inputs {
         if let Some(v) = v {
