@@ -178,16 +178,16 @@ template = '{{"text": "{{{{severity}}}} on {{{{machine_id}}}}: {{{{message}}}} (
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt_delivers_events_and_state_to_mosquitto_and_catches_up_after_an_outage() {
     let dir = temp_dir("alarm-mqtt");
-    let port = free_port();
     // A persistent broker and subscriber session, as a plant runs them: what the agent
     // replays before the subscriber is back is kept for it, not lost to a race in the test.
-    let broker = Mosquitto::start_persistent(&dir, port).await;
+    let broker = Mosquitto::start_persistent(&dir).await;
+    let port = broker.port();
     let got = subscriber(
         port,
         "green-machining/plant/l1/vmc-test/#",
         Some("alarm-mqtt-test"),
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    )
+    .await;
 
     let cfg = config(
         &dir,
@@ -239,7 +239,7 @@ async fn mqtt_delivers_events_and_state_to_mosquitto_and_catches_up_after_an_out
     .expect("no online status");
 
     // The broker goes away; an acknowledgement meanwhile is kept and delivered when it is back.
-    broker.stop();
+    let broker = broker.stop();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let r = request(
         &http,
@@ -252,7 +252,7 @@ async fn mqtt_delivers_events_and_state_to_mosquitto_and_catches_up_after_an_out
     .unwrap();
     assert_eq!(r.code, 200, "{}", r.body);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let _broker = Mosquitto::start_persistent(&dir, port).await;
+    let _broker = broker.start().await;
     let ack = wait_for(
         Duration::from_secs(40),
         has("green-machining/plant/l1/vmc-test/alarms/events", |v| {

@@ -83,10 +83,9 @@ async fn metric(http: &str, name: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_arrive_on_the_documented_topics_with_units_and_timestamps() {
     let dir = temp_dir("fleet-topics");
-    let port = free_port();
-    let _broker = Mosquitto::start(&dir, port).await;
-    let got = subscriber(port, &format!("{BASE}/#"), None);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let broker = Mosquitto::start(&dir).await;
+    let port = broker.port();
+    let got = subscriber(port, &format!("{BASE}/#"), None).await;
     let sim = simulator(20.0).await;
     let agent = Agent::start(config(&dir, &sim, port, "").unwrap())
         .await
@@ -194,11 +193,10 @@ fn events(got: &Received) -> Vec<(u64, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_outage_and_an_agent_restart_lose_nothing_and_keep_the_order() {
     let dir = temp_dir("fleet-outage");
-    let port = free_port();
-    let broker = Mosquitto::start_persistent(&dir, port).await;
+    let broker = Mosquitto::start_persistent(&dir).await;
+    let port = broker.port();
     // A persistent session: the broker keeps for it what arrives while it reconnects.
-    let got = subscriber(port, &format!("{BASE}/#"), Some("fleet-outage-historian"));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = subscriber(port, &format!("{BASE}/#"), Some("fleet-outage-historian")).await;
     let sim = simulator(10.0).await;
     let extra = "signal_min_interval_ms = 200\nsignal_heartbeat_s = 2\n";
     let agent = Agent::start(config(&dir, &sim, port, extra).unwrap())
@@ -212,7 +210,7 @@ async fn a_broker_outage_and_an_agent_restart_lose_nothing_and_keep_the_order() 
     .expect("fewer than 50 messages before the outage");
 
     // The broker goes away for a while; messages pile up and go to the outbox file.
-    broker.stop();
+    let broker = broker.stop();
     let before = events(&got).last().unwrap().0;
     let on_disk = wait_for(Duration::from_secs(15), || async {
         metric(&http, "agent_mqtt_queued_on_disk")
@@ -232,7 +230,7 @@ async fn a_broker_outage_and_an_agent_restart_lose_nothing_and_keep_the_order() 
     tokio::time::sleep(Duration::from_secs(3)).await;
     let produced = metric(&http, "agent_mqtt_queued").await.unwrap();
 
-    let _broker = Mosquitto::start_persistent(&dir, port).await;
+    let _broker = broker.start().await;
     wait_for(Duration::from_secs(60), || async {
         metric(&http, "agent_mqtt_queued")
             .await
@@ -320,10 +318,9 @@ fn status_of(got: &Received, machine: &str) -> Vec<Json> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_agents_share_a_broker_and_the_last_will_marks_a_killed_one_offline() {
     let dir = temp_dir("fleet-two");
-    let port = free_port();
-    let _broker = Mosquitto::start(&dir, port).await;
-    let got = subscriber(port, "green-machining/plant-a/line-1/+/#", None);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let broker = Mosquitto::start(&dir).await;
+    let port = broker.port();
+    let got = subscriber(port, "green-machining/plant-a/line-1/+/#", None).await;
     let mut a = AgentProcess::start(&dir, "vmc-a", port);
     let _b = AgentProcess::start(&dir, "vmc-b", port);
 
