@@ -4,14 +4,12 @@
 //! agent running on the simulator.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agent::Agent;
-use anyhow::{bail, Context, Result};
 use e2e::mosquitto::{subscriber, Mosquitto};
-use e2e::{free_port, get_json, request, temp_dir, wait_for};
+use e2e::{chromium, free_port, get_json, request, temp_dir, wait_for};
 use serde_json::{json, Value as Json};
 
 const TOKEN: &str = "test-token-0123456789";
@@ -564,178 +562,6 @@ async fn acknowledgements_and_the_trail_survive_a_restart() {
 
 // --- the page in a real browser ----------------------------------------------------------------
 
-fn chromium_binary() -> PathBuf {
-    for p in [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/lib/chromium/chromium",
-    ] {
-        if Path::new(p).exists() {
-            return p.into();
-        }
-    }
-    panic!("chromium not found: install chromium (apt-get install chromium)");
-}
-
-/// Headless Chromium with a fresh profile, killed when dropped.
-struct Browser {
-    child: Child,
-    _profile: PathBuf,
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A DevTools protocol session on one page.
-struct Cdp {
-    ws: Ws,
-    next: u64,
-}
-
-impl Cdp {
-    async fn call(&mut self, method: &str, params: Json) -> Result<Json> {
-        use futures::{SinkExt, StreamExt};
-        use tokio_tungstenite::tungstenite::Message;
-        self.next += 1;
-        let id = self.next;
-        let msg = json!({ "id": id, "method": method, "params": params }).to_string();
-        self.ws.send(Message::Text(msg.into())).await?;
-        let end = Instant::now() + Duration::from_secs(30);
-        loop {
-            let m = tokio::time::timeout_at(end.into(), self.ws.next())
-                .await
-                .with_context(|| format!("{method}: no answer"))?
-                .context("devtools socket closed")??;
-            let Message::Text(t) = m else { continue };
-            let v: Json = serde_json::from_str(&t)?;
-            if v["id"] == id {
-                if !v["error"].is_null() {
-                    bail!("{method}: {}", v["error"]);
-                }
-                return Ok(v["result"].clone());
-            }
-        }
-    }
-
-    /// Evaluates JavaScript in the page and returns its value.
-    async fn eval(&mut self, expr: &str) -> Result<Json> {
-        let r = self
-            .call(
-                "Runtime.evaluate",
-                json!({ "expression": expr, "returnByValue": true, "awaitPromise": true }),
-            )
-            .await?;
-        if !r["exceptionDetails"].is_null() {
-            bail!("{expr}: {}", r["exceptionDetails"]);
-        }
-        Ok(r["result"]["value"].clone())
-    }
-
-    async fn wait_eval(&mut self, expr: &str, timeout: Duration) -> Result<Json> {
-        let end = Instant::now() + timeout;
-        loop {
-            // While a navigation is under way the new document may be committed but not yet
-            // parsed, so the expression can throw; that counts as "not yet", not as a failure.
-            let last = match self.eval(expr).await {
-                Ok(v) if !(v.is_null() || v == false || v == "") => return Ok(v),
-                Ok(v) => v.to_string(),
-                Err(e) => format!("{e:#}"),
-            };
-            if Instant::now() > end {
-                bail!("timed out waiting for `{expr}` (last: {last})");
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    async fn screenshot(&mut self, to: &Path) -> Result<()> {
-        let r = self
-            .call("Page.captureScreenshot", json!({ "format": "png" }))
-            .await?;
-        std::fs::write(to, base64_decode(r["data"].as_str().context("no data")?)?)?;
-        Ok(())
-    }
-}
-
-fn base64_decode(s: &str) -> Result<Vec<u8>> {
-    let val = |c: u8| -> Result<u32> {
-        Ok(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => bail!("not base64: {c}"),
-        } as u32)
-    };
-    let bytes: Vec<u8> = s
-        .bytes()
-        .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
-        .collect();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut n = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            n |= val(*c)? << (18 - 6 * i);
-        }
-        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
-    }
-    Ok(out)
-}
-
-async fn open_browser() -> (Browser, Cdp) {
-    let profile = temp_dir("chromium-profile");
-    let port = free_port();
-    let child = Command::new(chromium_binary())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--window-size=1280,1100",
-            &format!("--user-data-dir={}", profile.display()),
-            &format!("--remote-debugging-port={port}"),
-            "about:blank",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting chromium");
-    let browser = Browser {
-        child,
-        _profile: profile,
-    };
-    let devtools = format!("127.0.0.1:{port}");
-    let ws_url = wait_for(Duration::from_secs(30), || async {
-        let r = request(&devtools, "GET", "/json/list", &[], "")
-            .await
-            .ok()?;
-        let list = r.json();
-        list.as_array()?
-            .iter()
-            .find(|t| t["type"] == "page")
-            .and_then(|t| t["webSocketDebuggerUrl"].as_str().map(String::from))
-    })
-    .await
-    .expect("chromium's DevTools endpoint did not come up");
-    let (ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
-    let mut cdp = Cdp { ws, next: 0 };
-    cdp.call("Page.enable", json!({})).await.unwrap();
-    cdp.call("Runtime.enable", json!({})).await.unwrap();
-    (browser, cdp)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_in_chromium_shows_live_values_and_an_alarm_that_can_be_acknowledged() {
     use simulator::scenario::ScenarioConfig;
@@ -759,7 +585,7 @@ async fn the_page_in_chromium_shows_live_values_and_an_alarm_that_can_be_acknowl
     let agent = Agent::start(cfg).await.unwrap();
     let http = agent.http_addr.to_string();
 
-    let (_browser, mut cdp) = open_browser().await;
+    let (_browser, cdp) = chromium::open().await;
     // Log in through the form, as a machinist would.
     cdp.call(
         "Page.navigate",

@@ -342,6 +342,9 @@ pub fn temp_dir(tag: &str) -> std::path::PathBuf {
 #[path = "support/mosquitto.rs"]
 pub mod mosquitto;
 
+#[path = "support/chromium.rs"]
+pub mod chromium;
+
 pub mod devices {
     //! Small Modbus TCP devices for tests and the benchmark, on real loopback sockets.
 
