@@ -14,26 +14,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A loopback port nobody listens on right now (released before it is used, so another test
-/// can take it meanwhile: going away with its last users).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Polls `check` every 50 ms until it yields `Some`, or `timeout` passes (going away: the tests
-/// move to [`wait_until`], which says what it waited for).
-pub async fn wait_for<T, F, Fut>(timeout: Duration, check: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    wait_until(timeout, "", check).await.ok()
-}
-
 /// When a wait gives up: at a deadline, or after a timeout from when it starts.
 pub trait Deadline {
     fn deadline(self) -> Instant;
