@@ -4,14 +4,13 @@
 //! agent running on the simulator.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agent::Agent;
-use anyhow::{bail, Context, Result};
+use e2e::devices::{clock_device, clock_passes, clock_toml};
 use e2e::mosquitto::{subscriber, Mosquitto};
-use e2e::{free_port, get_json, request, temp_dir, wait_for};
+use e2e::{chromium, dead_addr, get_json, request, temp_dir, wait_until};
 use serde_json::{json, Value as Json};
 
 const TOKEN: &str = "test-token-0123456789";
@@ -58,7 +57,7 @@ token = "{TOKEN}"
 [[device]]
 name = "dead"
 protocol = "modbus-tcp"
-address = "127.0.0.1:{}"
+address = "{}"
 timeout_ms = 200
   [[device.tag]]
   name = "flow"
@@ -69,7 +68,7 @@ timeout_ms = 200
 {extra}
 "#,
         dir.display(),
-        free_port()
+        dead_addr()
     );
     let path = dir.join("agent.toml");
     std::fs::write(&path, &src).unwrap();
@@ -86,11 +85,19 @@ async fn alarm(http: &str, key: &str) -> Option<Json> {
 }
 
 async fn wait_alarm(http: &str, key: &str, state: &str, timeout: Duration) -> Json {
-    wait_for(timeout, || async {
+    wait_until(timeout, format!("alarm {key} to be {state}"), || async {
         alarm(http, key).await.filter(|a| a["state"] == state)
     })
     .await
-    .unwrap_or_else(|| panic!("alarm {key} never reached {state}"))
+    .unwrap()
+}
+
+/// A number from the agent's `/metrics`: the line that starts with `series` (name and labels).
+async fn metric(http: &str, series: &str) -> Option<f64> {
+    let (_, body) = e2e::get(http, "/metrics").await.ok()?;
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 // --- webhook -----------------------------------------------------------------------------------
@@ -122,11 +129,13 @@ async fn webhook_is_retried_with_backoff_until_the_receiver_takes_it() {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let dir = temp_dir("alarm-webhook");
+    let clock = clock_device().await;
     let cfg = config(
         &dir,
         None,
         &format!(
             r#"
+{}
 [[notify.webhook]]
 name = "chat"
 url = "http://{hook}/hook"
@@ -134,18 +143,23 @@ timeout_ms = 1000
 retry_initial_ms = 200
 retry_max_ms = 1000
 template = '{{"text": "{{{{severity}}}} on {{{{machine_id}}}}: {{{{message}}}} ({{{{state}}}})", "key": "{{{{key}}}}"}}'
-"#
+"#,
+            clock_toml(clock)
         ),
     );
     let agent = Agent::start(cfg).await.unwrap();
     let http = agent.http_addr.to_string();
     wait_alarm(&http, DEAD_KEY, "active_unacked", Duration::from_secs(10)).await;
-    let got = wait_for(Duration::from_secs(10), || async {
-        let v = rx.0.lock().unwrap().clone();
-        (v.len() >= 3).then_some(v)
-    })
+    let got = wait_until(
+        Duration::from_secs(10),
+        "the receiver to be called three times (retried until it succeeded)",
+        || async {
+            let v = rx.0.lock().unwrap().clone();
+            (v.len() >= 3).then_some(v)
+        },
+    )
     .await
-    .expect("the webhook was not retried until it succeeded");
+    .unwrap();
     // The same event, three times, with growing gaps (backoff), then nothing more.
     for (_, body) in &got {
         let j: Json = serde_json::from_str(body).expect("the template gives JSON");
@@ -161,7 +175,10 @@ template = '{{"text": "{{{{severity}}}} on {{{{machine_id}}}}: {{{{message}}}} (
     let gap2 = got[2].0 - got[1].0;
     assert!(gap1 >= Duration::from_millis(150), "{gap1:?}");
     assert!(gap2 > gap1, "backoff grows: {gap1:?} then {gap2:?}");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Longer than the longest retry delay (1 s) passes in the agent: nothing comes again.
+    clock_passes(&http, Duration::from_millis(1500))
+        .await
+        .unwrap();
     assert_eq!(rx.0.lock().unwrap().len(), 3, "delivered once, not again");
     let (code, metrics) = e2e::get(&http, "/metrics").await.unwrap();
     assert_eq!(code, 200);
@@ -178,16 +195,16 @@ template = '{{"text": "{{{{severity}}}} on {{{{machine_id}}}}: {{{{message}}}} (
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt_delivers_events_and_state_to_mosquitto_and_catches_up_after_an_outage() {
     let dir = temp_dir("alarm-mqtt");
-    let port = free_port();
     // A persistent broker and subscriber session, as a plant runs them: what the agent
     // replays before the subscriber is back is kept for it, not lost to a race in the test.
-    let broker = Mosquitto::start_persistent(&dir, port).await;
+    let broker = Mosquitto::start_persistent(&dir).await;
+    let port = broker.port();
     let got = subscriber(
         port,
         "green-machining/plant/l1/vmc-test/#",
         Some("alarm-mqtt-test"),
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    )
+    .await;
 
     let cfg = config(
         &dir,
@@ -209,18 +226,20 @@ async fn mqtt_delivers_events_and_state_to_mosquitto_and_catches_up_after_an_out
             }
         }
     };
-    let ev = wait_for(
+    let ev = wait_until(
         Duration::from_secs(10),
+        "the alarm's event on alarms/events",
         has("green-machining/plant/l1/vmc-test/alarms/events", |v| {
             v["key"] == DEAD_KEY && v["state"] == "active_unacked"
         }),
     )
     .await
-    .expect("no alarm event on alarms/events");
+    .unwrap();
     assert_eq!(ev.2["machine_id"], "vmc-test");
     assert_eq!(ev.2["previous"], "normal");
-    wait_for(
+    wait_until(
         Duration::from_secs(10),
+        "the alarm in the state on alarms/state",
         has("green-machining/plant/l1/vmc-test/alarms/state", |v| {
             v["alarms"]
                 .as_array()
@@ -228,19 +247,33 @@ async fn mqtt_delivers_events_and_state_to_mosquitto_and_catches_up_after_an_out
         }),
     )
     .await
-    .expect("no alarm state on alarms/state");
-    wait_for(
+    .unwrap();
+    wait_until(
         Duration::from_secs(10),
+        "the online status",
         has("green-machining/plant/l1/vmc-test/status", |v| {
             v["state"] == "online"
         }),
     )
     .await
-    .expect("no online status");
+    .unwrap();
 
     // The broker goes away; an acknowledgement meanwhile is kept and delivered when it is back.
-    broker.stop();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let broker = broker.stop();
+    wait_until(
+        Duration::from_secs(10),
+        "the agent to see the broker gone",
+        || async {
+            metric(&http, "agent_mqtt_connected")
+                .await
+                .filter(|c| *c == 0.0)
+        },
+    )
+    .await
+    .unwrap();
+    let handed = "agent_notify_delivered_total{channel=\"mqtt\"}";
+    let handed_before = metric(&http, handed).await.unwrap();
+    let queued_before = metric(&http, "agent_mqtt_queued").await.unwrap();
     let r = request(
         &http,
         "POST",
@@ -251,20 +284,33 @@ async fn mqtt_delivers_events_and_state_to_mosquitto_and_catches_up_after_an_out
     .await
     .unwrap();
     assert_eq!(r.code, 200, "{}", r.body);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let _broker = Mosquitto::start_persistent(&dir, port).await;
-    let ack = wait_for(
+    // The acknowledgement's event and the new alarm state wait in the outbox.
+    wait_until(
+        Duration::from_secs(10),
+        "the acknowledgement and the alarm state in the outbox",
+        || async {
+            let handed_on = metric(&http, handed).await? > handed_before;
+            let queued = metric(&http, "agent_mqtt_queued").await? >= queued_before + 2.0;
+            (handed_on && queued).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    let _broker = broker.start().await;
+    let ack = wait_until(
         Duration::from_secs(40),
+        "the acknowledgement made while the broker was down",
         has("green-machining/plant/l1/vmc-test/alarms/events", |v| {
             v["key"] == DEAD_KEY && v["state"] == "active_acked"
         }),
     )
     .await
-    .expect("the acknowledgement made while the broker was down never arrived");
+    .unwrap();
     assert_eq!(ack.2["by"], "mia");
     // The retained state is refreshed after the reconnect.
-    wait_for(
+    wait_until(
         Duration::from_secs(10),
+        "the acknowledged state republished after the reconnect",
         has("green-machining/plant/l1/vmc-test/alarms/state", |v| {
             v["alarms"].as_array().is_some_and(|a| {
                 a.iter()
@@ -273,7 +319,7 @@ async fn mqtt_delivers_events_and_state_to_mosquitto_and_catches_up_after_an_out
         }),
     )
     .await
-    .expect("state not republished after the reconnect");
+    .unwrap();
     agent.shutdown().await;
 }
 
@@ -301,12 +347,16 @@ limit = 65000
     let agent = Agent::start(cfg).await.unwrap();
     let http = agent.http_addr.to_string();
     wait_alarm(&http, DEAD_KEY, "active_unacked", Duration::from_secs(10)).await;
-    wait_for(Duration::from_secs(10), || async {
-        let c = get_json(&http, "/api/components").await.ok()?;
-        c["components"][0]["used"].as_f64()
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "the component's counter to be read",
+        || async {
+            let c = get_json(&http, "/api/components").await.ok()?;
+            c["components"][0]["used"].as_f64()
+        },
+    )
     .await
-    .expect("component counter never read");
+    .unwrap();
 
     let changes: Vec<(String, &str)> = vec![
         (format!("/api/alarms/{DEAD_KEY}/ack"), ""),
@@ -511,7 +561,8 @@ async fn reading_can_require_the_token_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledgements_and_the_trail_survive_a_restart() {
     let dir = temp_dir("alarm-restart");
-    let agent = Agent::start(config(&dir, None, "")).await.unwrap();
+    let clock = clock_toml(clock_device().await);
+    let agent = Agent::start(config(&dir, None, &clock)).await.unwrap();
     let http = agent.http_addr.to_string();
     wait_alarm(&http, DEAD_KEY, "active_unacked", Duration::from_secs(10)).await;
     let r = request(
@@ -531,11 +582,14 @@ async fn acknowledgements_and_the_trail_survive_a_restart() {
 
     // A new agent on the same store: the alarm is still acknowledged (not raised afresh), and
     // the history has both transitions with who did them.
-    let agent = Agent::start(config(&dir, None, "")).await.unwrap();
+    let agent = Agent::start(config(&dir, None, &clock)).await.unwrap();
     let http = agent.http_addr.to_string();
     let a = alarm(&http, DEAD_KEY).await.expect("restored");
     assert_eq!(a["state"], "active_acked");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Three on-delays pass in the agent: the condition, still active, raises nothing afresh.
+    clock_passes(&http, Duration::from_millis(600))
+        .await
+        .unwrap();
     assert_eq!(
         alarm(&http, DEAD_KEY).await.unwrap()["state"],
         "active_acked"
@@ -564,178 +618,6 @@ async fn acknowledgements_and_the_trail_survive_a_restart() {
 
 // --- the page in a real browser ----------------------------------------------------------------
 
-fn chromium_binary() -> PathBuf {
-    for p in [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/lib/chromium/chromium",
-    ] {
-        if Path::new(p).exists() {
-            return p.into();
-        }
-    }
-    panic!("chromium not found: install chromium (apt-get install chromium)");
-}
-
-/// Headless Chromium with a fresh profile, killed when dropped.
-struct Browser {
-    child: Child,
-    _profile: PathBuf,
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A DevTools protocol session on one page.
-struct Cdp {
-    ws: Ws,
-    next: u64,
-}
-
-impl Cdp {
-    async fn call(&mut self, method: &str, params: Json) -> Result<Json> {
-        use futures::{SinkExt, StreamExt};
-        use tokio_tungstenite::tungstenite::Message;
-        self.next += 1;
-        let id = self.next;
-        let msg = json!({ "id": id, "method": method, "params": params }).to_string();
-        self.ws.send(Message::Text(msg.into())).await?;
-        let end = Instant::now() + Duration::from_secs(30);
-        loop {
-            let m = tokio::time::timeout_at(end.into(), self.ws.next())
-                .await
-                .with_context(|| format!("{method}: no answer"))?
-                .context("devtools socket closed")??;
-            let Message::Text(t) = m else { continue };
-            let v: Json = serde_json::from_str(&t)?;
-            if v["id"] == id {
-                if !v["error"].is_null() {
-                    bail!("{method}: {}", v["error"]);
-                }
-                return Ok(v["result"].clone());
-            }
-        }
-    }
-
-    /// Evaluates JavaScript in the page and returns its value.
-    async fn eval(&mut self, expr: &str) -> Result<Json> {
-        let r = self
-            .call(
-                "Runtime.evaluate",
-                json!({ "expression": expr, "returnByValue": true, "awaitPromise": true }),
-            )
-            .await?;
-        if !r["exceptionDetails"].is_null() {
-            bail!("{expr}: {}", r["exceptionDetails"]);
-        }
-        Ok(r["result"]["value"].clone())
-    }
-
-    async fn wait_eval(&mut self, expr: &str, timeout: Duration) -> Result<Json> {
-        let end = Instant::now() + timeout;
-        loop {
-            // While a navigation is under way the new document may be committed but not yet
-            // parsed, so the expression can throw; that counts as "not yet", not as a failure.
-            let last = match self.eval(expr).await {
-                Ok(v) if !(v.is_null() || v == false || v == "") => return Ok(v),
-                Ok(v) => v.to_string(),
-                Err(e) => format!("{e:#}"),
-            };
-            if Instant::now() > end {
-                bail!("timed out waiting for `{expr}` (last: {last})");
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    async fn screenshot(&mut self, to: &Path) -> Result<()> {
-        let r = self
-            .call("Page.captureScreenshot", json!({ "format": "png" }))
-            .await?;
-        std::fs::write(to, base64_decode(r["data"].as_str().context("no data")?)?)?;
-        Ok(())
-    }
-}
-
-fn base64_decode(s: &str) -> Result<Vec<u8>> {
-    let val = |c: u8| -> Result<u32> {
-        Ok(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => bail!("not base64: {c}"),
-        } as u32)
-    };
-    let bytes: Vec<u8> = s
-        .bytes()
-        .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
-        .collect();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut n = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            n |= val(*c)? << (18 - 6 * i);
-        }
-        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
-    }
-    Ok(out)
-}
-
-async fn open_browser() -> (Browser, Cdp) {
-    let profile = temp_dir("chromium-profile");
-    let port = free_port();
-    let child = Command::new(chromium_binary())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--window-size=1280,1100",
-            &format!("--user-data-dir={}", profile.display()),
-            &format!("--remote-debugging-port={port}"),
-            "about:blank",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting chromium");
-    let browser = Browser {
-        child,
-        _profile: profile,
-    };
-    let devtools = format!("127.0.0.1:{port}");
-    let ws_url = wait_for(Duration::from_secs(30), || async {
-        let r = request(&devtools, "GET", "/json/list", &[], "")
-            .await
-            .ok()?;
-        let list = r.json();
-        list.as_array()?
-            .iter()
-            .find(|t| t["type"] == "page")
-            .and_then(|t| t["webSocketDebuggerUrl"].as_str().map(String::from))
-    })
-    .await
-    .expect("chromium's DevTools endpoint did not come up");
-    let (ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
-    let mut cdp = Cdp { ws, next: 0 };
-    cdp.call("Page.enable", json!({})).await.unwrap();
-    cdp.call("Runtime.enable", json!({})).await.unwrap();
-    (browser, cdp)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_in_chromium_shows_live_values_and_an_alarm_that_can_be_acknowledged() {
     use simulator::scenario::ScenarioConfig;
@@ -759,7 +641,7 @@ async fn the_page_in_chromium_shows_live_values_and_an_alarm_that_can_be_acknowl
     let agent = Agent::start(cfg).await.unwrap();
     let http = agent.http_addr.to_string();
 
-    let (_browser, mut cdp) = open_browser().await;
+    let (_browser, cdp) = chromium::open().await;
     // Log in through the form, as a machinist would.
     cdp.call(
         "Page.navigate",
@@ -833,18 +715,22 @@ async fn the_page_in_chromium_shows_live_values_and_an_alarm_that_can_be_acknowl
     // Acknowledging it from the page works: the agent records it, by the logged-in name, and
     // the button goes away.
     cdp.eval(&format!("{sel}.click(); true")).await.unwrap();
-    let acked = wait_for(Duration::from_secs(10), || async {
-        let h = get_json(&http, &format!("/api/alarms/history?key={key}"))
-            .await
-            .ok()?;
-        h["events"]
-            .as_array()?
-            .iter()
-            .find(|e| e["cause"] == "acknowledged")
-            .cloned()
-    })
+    let acked = wait_until(
+        Duration::from_secs(10),
+        "the acknowledgement from the page in the agent's history",
+        || async {
+            let h = get_json(&http, &format!("/api/alarms/history?key={key}"))
+                .await
+                .ok()?;
+            h["events"]
+                .as_array()?
+                .iter()
+                .find(|e| e["cause"] == "acknowledged")
+                .cloned()
+        },
+    )
     .await
-    .expect("acknowledging from the page did not reach the agent");
+    .unwrap();
     assert_eq!(acked["by"], "tester");
     cdp.wait_eval(&format!("{sel} === null"), Duration::from_secs(10))
         .await

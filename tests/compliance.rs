@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use agent::Agent;
-use e2e::{get_json, temp_dir, wait_for};
+use e2e::{get_json, temp_dir, wait_until};
 use serde_json::Value as Json;
 use simulator::scenario::ScenarioConfig;
 use simulator::Simulator;
@@ -66,12 +66,12 @@ fn rule<'a>(c: &'a Json, id: &str) -> &'a Json {
 
 /// Waits until `id` is violated in /api/compliance; returns the compliance document.
 async fn violated(http: &str, id: &str, timeout: Duration) -> Json {
-    wait_for(timeout, || async {
+    wait_until(timeout, format!("rule {id} to be violated"), || async {
         let c = get_json(http, "/api/compliance").await.ok()?;
         (find(&c, id)?["state"] == "violated").then_some(c)
     })
     .await
-    .unwrap_or_else(|| panic!("rule {id} never became violated"))
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,15 +87,19 @@ async fn normal_near_dry_cutting_passes_every_rule() {
             .collect::<std::collections::BTreeSet<_>>()
             .len()
     };
-    let ops = wait_for(Duration::from_secs(90), || async {
-        let ops = get_json(&http, "/api/operations?from_ms=0").await.ok()?;
-        (ops.as_array()?.len() >= 6 && distinct(&ops) >= 3).then_some(ops)
-    })
+    let ops = wait_until(
+        Duration::from_secs(90),
+        "six operations of three kinds",
+        || async {
+            let ops = get_json(&http, "/api/operations?from_ms=0").await.ok()?;
+            (ops.as_array()?.len() >= 6 && distinct(&ops) >= 3).then_some(ops)
+        },
+    )
     .await;
     let ops = match ops {
-        Some(ops) => ops,
-        None => panic!(
-            "not six operations of three kinds in 90 s: {}",
+        Ok(ops) => ops,
+        Err(e) => panic!(
+            "{e}: {}",
             get_json(&http, "/api/operations?from_ms=0").await.unwrap()
         ),
     };
@@ -144,21 +148,25 @@ async fn mql_starvation_fails_the_starvation_rule_and_names_it() {
     assert!(r["since_ms"].as_i64().is_some());
     assert_eq!(c["verdict"], "violation");
     // The operation during which it happened carries the violation with its rule.
-    let op = wait_for(Duration::from_secs(20), || async {
-        let ops = get_json(&http, "/api/operations?from_ms=0").await.ok()?;
-        ops.as_array()?
-            .iter()
-            .find(|o| {
-                o["violations"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|v| v["rule_id"] == "mql-oil-flow-while-cutting")
-            })
-            .cloned()
-    })
+    let op = wait_until(
+        Duration::from_secs(20),
+        "an operation that records the starvation",
+        || async {
+            let ops = get_json(&http, "/api/operations?from_ms=0").await.ok()?;
+            ops.as_array()?
+                .iter()
+                .find(|o| {
+                    o["violations"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|v| v["rule_id"] == "mql-oil-flow-while-cutting")
+                })
+                .cloned()
+        },
+    )
     .await
-    .expect("no operation records the starvation");
+    .unwrap();
     assert_eq!(op["verdict"], "violation");
     assert!(op["compliant_share"].as_f64().unwrap() < 1.0);
     agent.shutdown().await;
@@ -245,25 +253,42 @@ async fn oil_and_energy_per_part_match_the_simulators_ground_truth() {
         },
     )
     .await;
-    // Record the simulator's truth at every part boundary.
+    // Record the simulator's truth at every part boundary (the snapshot keeps the totals at
+    // the instant of the last part until the next one).
     let mut boundaries = Vec::new();
     let mut last = sim.snapshot().cnc.parts_counter;
     let end = Instant::now() + Duration::from_secs(240);
-    while Instant::now() < end && boundaries.len() < 5 {
-        let s = sim.snapshot();
-        if s.cnc.parts_counter != last {
-            last = s.cnc.parts_counter;
-            boundaries.push(s);
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    while boundaries.len() < 5 {
+        let next = wait_until(end, "the next part", || async {
+            let s = sim.snapshot();
+            (s.cnc.parts_counter != last).then_some(s)
+        })
+        .await;
+        let Ok(s) = next else { break };
+        last = s.cnc.parts_counter;
+        boundaries.push(s);
     }
     assert!(
         boundaries.len() >= 4,
         "only {} part boundaries in 240 s",
         boundaries.len()
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let parts = get_json(&http, "/api/parts?from_ms=0").await.unwrap();
+    // The agent has recorded the last part (and so every one before it).
+    let last_part = f64::from(last);
+    let parts = wait_until(
+        Duration::from_secs(20),
+        format!("part {last_part} in the agent's parts"),
+        || async {
+            let parts = get_json(&http, "/api/parts?from_ms=0").await.ok()?;
+            parts
+                .as_array()?
+                .iter()
+                .any(|p| p["part_no"].as_f64() == Some(last_part))
+                .then_some(parts)
+        },
+    )
+    .await
+    .unwrap();
     let (mut agent_kwh, mut truth_kwh_sum, mut n) = (0.0, 0.0, 0);
     for pair in boundaries.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
@@ -364,14 +389,18 @@ async fn with_the_mql_unit_offline_the_verdict_is_no_data_not_compliant() {
     let verdict = |v: &'static str| {
         let http = http.clone();
         async move {
-            wait_for(Duration::from_secs(30), || async {
-                let c = get_json(&http, "/api/compliance").await.ok()?;
-                (c["verdict"] == v).then_some(c)
-            })
+            wait_until(
+                Duration::from_secs(30),
+                format!("the verdict {v}"),
+                || async {
+                    let c = get_json(&http, "/api/compliance").await.ok()?;
+                    (c["verdict"] == v).then_some(c)
+                },
+            )
             .await
         }
     };
-    assert!(verdict("compliant").await.is_some(), "never compliant");
+    verdict("compliant").await.expect("never compliant");
     sim.stop_modbus().await;
     let c = verdict("no_data")
         .await
@@ -385,7 +414,7 @@ async fn with_the_mql_unit_offline_the_verdict_is_no_data_not_compliant() {
         "no noise sensor is configured"
     );
     sim.start_modbus().await.unwrap();
-    assert!(verdict("compliant").await.is_some(), "did not recover");
+    verdict("compliant").await.expect("did not recover");
     agent.shutdown().await;
     sim.shutdown().await;
 }

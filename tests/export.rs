@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use agent::Agent;
-use e2e::{temp_dir, wait_for};
+use e2e::{temp_dir, wait_until};
 use polars::prelude::*;
 use rusqlite::Connection;
 use serde_json::Value as Json;
@@ -148,6 +148,20 @@ fn times(df: &DataFrame, col: &str) -> Vec<Option<i64>> {
     c.datetime().unwrap().physical().iter().collect()
 }
 
+/// Whether the newest stored sample of every signal says it is unavailable (no value).
+fn last_word_stored(store: &Path) -> bool {
+    let Ok(db) = Connection::open(store) else {
+        return false;
+    };
+    db.query_row(
+        "SELECT count(*) FROM signal g WHERE (SELECT s.num IS NOT NULL OR s.txt IS NOT NULL
+             FROM sample s WHERE s.signal_id = g.id ORDER BY s.ts_ms DESC LIMIT 1)",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .is_ok_and(|n| n == 0)
+}
+
 /// A row of a frame as text, for comparing frames row by row.
 fn rows_where(df: &DataFrame, col: &str, equals: &str) -> Vec<String> {
     let keep = strs(df, col);
@@ -174,19 +188,23 @@ async fn exports_of_a_simulator_run_read_back_with_polars_and_match_the_store() 
     let http = agent.http_addr.to_string();
 
     // A few cuts with predictions, then a tool change: an ended tool life with its label.
-    wait_for(Duration::from_secs(90), || async {
-        let l = e2e::get_json(&http, "/api/life").await.ok()?;
-        let ops = e2e::get_json(&http, "/api/operations?from_ms=0")
-            .await
-            .ok()?;
-        let tools = l["tools"].as_array()?;
-        (ops.as_array()?.len() >= 6
-            && tools.len() >= 2
-            && tools.iter().all(|t| t["prediction"].is_object()))
-        .then_some(())
-    })
+    wait_until(
+        Duration::from_secs(90),
+        "six operations and two tools with predictions",
+        || async {
+            let l = e2e::get_json(&http, "/api/life").await.ok()?;
+            let ops = e2e::get_json(&http, "/api/operations?from_ms=0")
+                .await
+                .ok()?;
+            let tools = l["tools"].as_array()?;
+            (ops.as_array()?.len() >= 6
+                && tools.len() >= 2
+                && tools.iter().all(|t| t["prediction"].is_object()))
+            .then_some(())
+        },
+    )
     .await
-    .expect("six operations and two tools with predictions within 90 s");
+    .unwrap();
     let life = e2e::get_json(&http, "/api/life").await.unwrap();
     let changed = life["tools"][0]["tool_id"].as_str().unwrap().to_string();
     let auth = format!("Bearer {TOKEN}");
@@ -203,12 +221,25 @@ async fn exports_of_a_simulator_run_read_back_with_polars_and_match_the_store() 
     .await
     .unwrap();
     assert_eq!(r.code, 200, "{}", r.body);
-    // The machine stops, so the store holds still (the history before `to` is complete once
-    // the writer's last flush is in).
+    // The machine stops, so the store holds still: once the agent has seen every device go,
+    // the last operation has ended and the store holds every signal's last word (unavailable),
+    // nothing more comes (until the heartbeat, a minute on), and the history before `to` is
+    // complete.
     sim.shutdown().await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let to_ms = agent::value::now_ms() - 1000;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_until(
+        Duration::from_secs(30),
+        "the devices gone, no operation under way, and every signal stored as unavailable",
+        || async {
+            let d = e2e::get_json(&http, "/api/devices").await.ok()?;
+            let gone = d.as_array()?.iter().all(|d| d["connected"] == false);
+            let c = e2e::get_json(&http, "/api/compliance").await.ok()?;
+            let ended = c["cutting"] == false && c["operation"].is_null();
+            (gone && ended && last_word_stored(&store)).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    let to_ms = agent::value::now_ms();
     let to = iso(to_ms);
     let from = "2020-01-01";
     let from_ms = 1_577_836_800_000i64; // 2020-01-01T00:00:00Z

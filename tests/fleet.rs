@@ -2,13 +2,14 @@
 //! process, or as a child process where it must die), a real Mosquitto and an MQTT subscriber.
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use agent::Agent;
+use e2e::devices::{clock_device, clock_passes, clock_toml};
 use e2e::mosquitto::{first, subscriber, Mosquitto, Received};
-use e2e::{free_port, get, temp_dir, wait_for};
+use e2e::{dead_addr, get, temp_dir, wait_until, AgentProcess};
 use serde_json::Value as Json;
 use simulator::Simulator;
 
@@ -41,10 +42,10 @@ fn config(
 /// A minimal configuration file around an `[mqtt]` section: one Modbus device that nobody
 /// serves (the signals are published as unavailable), the HTTP server on a free port.
 fn mqtt_config(mqtt: &str) -> String {
-    mqtt_config_for("vmc-07", free_port(), mqtt)
+    mqtt_config_for("vmc-07", dead_addr(), mqtt)
 }
 
-fn mqtt_config_for(machine_id: &str, dead_port: u16, mqtt: &str) -> String {
+fn mqtt_config_for(machine_id: &str, dead: SocketAddr, mqtt: &str) -> String {
     format!(
         r#"
 [agent]
@@ -55,7 +56,7 @@ flush_interval_ms = 200
 [[device]]
 name = "plc"
 protocol = "modbus-tcp"
-address = "127.0.0.1:{dead_port}"
+address = "{dead}"
 timeout_ms = 300
   [[device.tag]]
   name = "hours"
@@ -68,6 +69,9 @@ timeout_ms = 300
 
 const BASE: &str = "green-machining/plant-a/line-1/vmc-07";
 const TOKEN: &str = "fleet-test-token-0123456789";
+/// Messages the agent, restarted during an outage, adds to its outbox before the broker returns
+/// (about three seconds of the simulator's signals at ten times real time).
+const NEW_WHILE_DOWN: f64 = 200.0;
 
 fn topic(t: &str) -> String {
     format!("{BASE}/{t}")
@@ -83,10 +87,9 @@ async fn metric(http: &str, name: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_arrive_on_the_documented_topics_with_units_and_timestamps() {
     let dir = temp_dir("fleet-topics");
-    let port = free_port();
-    let _broker = Mosquitto::start(&dir, port).await;
-    let got = subscriber(port, &format!("{BASE}/#"), None);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let broker = Mosquitto::start(&dir).await;
+    let port = broker.port();
+    let got = subscriber(port, &format!("{BASE}/#"), None).await;
     let sim = simulator(20.0).await;
     let agent = Agent::start(config(&dir, &sim, port, "").unwrap())
         .await
@@ -194,33 +197,38 @@ fn events(got: &Received) -> Vec<(u64, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_outage_and_an_agent_restart_lose_nothing_and_keep_the_order() {
     let dir = temp_dir("fleet-outage");
-    let port = free_port();
-    let broker = Mosquitto::start_persistent(&dir, port).await;
+    let broker = Mosquitto::start_persistent(&dir).await;
+    let port = broker.port();
     // A persistent session: the broker keeps for it what arrives while it reconnects.
-    let got = subscriber(port, &format!("{BASE}/#"), Some("fleet-outage-historian"));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = subscriber(port, &format!("{BASE}/#"), Some("fleet-outage-historian")).await;
     let sim = simulator(10.0).await;
     let extra = "signal_min_interval_ms = 200\nsignal_heartbeat_s = 2\n";
     let agent = Agent::start(config(&dir, &sim, port, extra).unwrap())
         .await
         .unwrap();
     let http = agent.http_addr.to_string();
-    wait_for(Duration::from_secs(15), || async {
-        (events(&got).len() > 50).then_some(())
-    })
+    wait_until(
+        Duration::from_secs(15),
+        "more than 50 messages before the outage",
+        || async { (events(&got).len() > 50).then_some(()) },
+    )
     .await
-    .expect("fewer than 50 messages before the outage");
+    .unwrap();
 
     // The broker goes away for a while; messages pile up and go to the outbox file.
-    broker.stop();
+    let broker = broker.stop();
     let before = events(&got).last().unwrap().0;
-    let on_disk = wait_for(Duration::from_secs(15), || async {
-        metric(&http, "agent_mqtt_queued_on_disk")
-            .await
-            .filter(|n| *n > 20.0)
-    })
+    let on_disk = wait_until(
+        Duration::from_secs(15),
+        "more than 20 messages in the outbox file while the broker is down",
+        || async {
+            metric(&http, "agent_mqtt_queued_on_disk")
+                .await
+                .filter(|n| *n > 20.0)
+        },
+    )
     .await
-    .expect("nothing went to the outbox file while the broker was down");
+    .unwrap();
     assert_eq!(metric(&http, "agent_mqtt_connected").await, Some(0.0));
 
     // The agent itself restarts meanwhile: what it kept on disk survives.
@@ -229,18 +237,44 @@ async fn a_broker_outage_and_an_agent_restart_lose_nothing_and_keep_the_order() 
         .await
         .unwrap();
     let http = agent.http_addr.to_string();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let produced = metric(&http, "agent_mqtt_queued").await.unwrap();
-
-    let _broker = Mosquitto::start_persistent(&dir, port).await;
-    wait_for(Duration::from_secs(60), || async {
-        metric(&http, "agent_mqtt_queued")
-            .await
-            .filter(|n| *n < 5.0)
-    })
+    // The restarted agent goes on producing while the broker is still down: what it kept on
+    // disk and what it adds wait together.
+    let restored = metric(&http, "agent_mqtt_queued").await.unwrap();
+    let produced = wait_until(
+        Duration::from_secs(30),
+        format!("{NEW_WHILE_DOWN} new messages in the restarted agent's outbox"),
+        || async {
+            metric(&http, "agent_mqtt_queued")
+                .await
+                .filter(|n| *n >= restored + NEW_WHILE_DOWN)
+        },
+    )
     .await
-    .expect("the outbox did not drain after the broker came back");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    .unwrap();
+
+    let _broker = broker.start().await;
+    wait_until(
+        Duration::from_secs(60),
+        "the outbox to drain after the broker came back",
+        || async {
+            metric(&http, "agent_mqtt_queued")
+                .await
+                .filter(|n| *n < 5.0)
+        },
+    )
+    .await
+    .unwrap();
+    // Everything that waited reaches the historian (if not, the assertions below say what is
+    // missing or out of order).
+    let _ = wait_until(
+        Duration::from_secs(20),
+        format!("the historian to receive the {produced} messages that waited"),
+        || async {
+            let after = events(&got).iter().filter(|(s, _)| *s > before).count();
+            (after as f64 >= produced).then_some(())
+        },
+    )
+    .await;
 
     let ev = events(&got);
     let seqs: Vec<u64> = ev.iter().map(|(s, _)| *s).collect();
@@ -271,40 +305,24 @@ async fn a_broker_outage_and_an_agent_restart_lose_nothing_and_keep_the_order() 
     agent.shutdown().await;
 }
 
-/// The agent as a child process (to be killed), publishing as `machine_id`.
-struct AgentProcess(Child);
-
-impl AgentProcess {
-    fn start(dir: &Path, machine_id: &str, broker: u16) -> AgentProcess {
-        let file = dir.join(format!("{machine_id}.toml"));
-        let mqtt = format!(
-            "[mqtt]\nhost = \"127.0.0.1\"\nport = {broker}\nsite = \"plant-a\"\nline = \"line-1\"\nkeep_alive_s = 5\n"
-        );
-        let src = mqtt_config_for(machine_id, free_port(), &mqtt).replace(
-            "[store]\n",
-            &format!("[store]\npath = \"{}/{machine_id}.db\"\n", dir.display()),
-        );
-        std::fs::write(&file, src).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_agent-e2e"))
-            .args(["run", "--config", file.to_str().unwrap()])
-            .args(["--listen", &format!("127.0.0.1:{}", free_port())])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("starting the agent");
-        AgentProcess(child)
-    }
-
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for AgentProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// The agent as a child process (to be killed), publishing as `machine_id`, with the clock
+/// device at `clock` beside the device nobody serves.
+async fn agent_process(
+    dir: &Path,
+    machine_id: &str,
+    broker: u16,
+    clock: SocketAddr,
+) -> AgentProcess {
+    let file = dir.join(format!("{machine_id}.toml"));
+    let mqtt = format!(
+        "[mqtt]\nhost = \"127.0.0.1\"\nport = {broker}\nsite = \"plant-a\"\nline = \"line-1\"\nkeep_alive_s = 5\n"
+    );
+    let src = mqtt_config_for(machine_id, dead_addr(), &mqtt).replace(
+        "[store]\n",
+        &format!("[store]\npath = \"{}/{machine_id}.db\"\n", dir.display()),
+    ) + &clock_toml(clock);
+    std::fs::write(&file, src).unwrap();
+    AgentProcess::run(env!("CARGO_BIN_EXE_agent-e2e"), &file).await
 }
 
 fn status_of(got: &Received, machine: &str) -> Vec<Json> {
@@ -320,38 +338,48 @@ fn status_of(got: &Received, machine: &str) -> Vec<Json> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_agents_share_a_broker_and_the_last_will_marks_a_killed_one_offline() {
     let dir = temp_dir("fleet-two");
-    let port = free_port();
-    let _broker = Mosquitto::start(&dir, port).await;
-    let got = subscriber(port, "green-machining/plant-a/line-1/+/#", None);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut a = AgentProcess::start(&dir, "vmc-a", port);
-    let _b = AgentProcess::start(&dir, "vmc-b", port);
+    let broker = Mosquitto::start(&dir).await;
+    let port = broker.port();
+    let got = subscriber(port, "green-machining/plant-a/line-1/+/#", None).await;
+    let clock = clock_device().await;
+    let mut a = agent_process(&dir, "vmc-a", port, clock).await;
+    let b = agent_process(&dir, "vmc-b", port, clock).await;
 
     for m in ["vmc-a", "vmc-b"] {
-        wait_for(Duration::from_secs(20), || async {
-            status_of(&got, m)
-                .iter()
-                .any(|v| v["state"] == "online")
-                .then_some(())
-        })
+        wait_until(
+            Duration::from_secs(20),
+            format!("{m} to come online"),
+            || async {
+                status_of(&got, m)
+                    .iter()
+                    .any(|v| v["state"] == "online")
+                    .then_some(())
+            },
+        )
         .await
-        .unwrap_or_else(|| panic!("{m} never came online"));
+        .unwrap();
     }
-    // Side by side for a while: each under its own machine, neither pushing the other off the
-    // broker (same client id would make them take turns, each time with a last will).
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Side by side for a while (4 s on each agent's own poll loop): each under its own machine,
+    // neither pushing the other off the broker (same client id would make them take turns,
+    // each time with a last will).
+    let (ran_a, ran_b) = tokio::join!(
+        clock_passes(&a.http, Duration::from_secs(4)),
+        clock_passes(&b.http, Duration::from_secs(4))
+    );
+    ran_a.unwrap();
+    ran_b.unwrap();
     for m in ["vmc-a", "vmc-b"] {
         let s = status_of(&got, m);
         assert!(
             s.iter().all(|v| v["state"] == "online"),
             "{m} went offline while both ran: {s:?}"
         );
-        let prefix = format!("green-machining/plant-a/line-1/{m}/signals/");
+        let topic = format!("green-machining/plant-a/line-1/{m}/signals/plc.hours");
         let sig = got
             .lock()
             .unwrap()
             .iter()
-            .find(|(t, _, _)| t.starts_with(&prefix))
+            .find(|(t, _, _)| *t == topic)
             .map(|(_, _, v)| v.clone())
             .unwrap_or_else(|| panic!("no signal from {m}"));
         assert_eq!(sig["machine_id"], m);
@@ -360,13 +388,17 @@ async fn two_agents_share_a_broker_and_the_last_will_marks_a_killed_one_offline(
 
     // kill -9: no goodbye, the broker publishes the last will.
     a.kill();
-    let will = wait_for(Duration::from_secs(15), || async {
-        status_of(&got, "vmc-a")
-            .into_iter()
-            .find(|v| v["state"] == "offline")
-    })
+    let will = wait_until(
+        Duration::from_secs(15),
+        "the last will of the killed agent",
+        || async {
+            status_of(&got, "vmc-a")
+                .into_iter()
+                .find(|v| v["state"] == "offline")
+        },
+    )
     .await
-    .expect("no last will after the agent was killed");
+    .unwrap();
     assert_eq!(will["reason"], "connection lost");
     assert_eq!(will["machine_id"], "vmc-a");
     assert!(

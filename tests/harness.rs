@@ -1,37 +1,190 @@
-//! Helpers shared by the end-to-end tests and the benchmark: free ports, waiting for a
-//! condition, and a minimal HTTP/1.1 GET over a real socket.
+//! Helpers shared by the end-to-end tests and the benchmark: waiting for a condition, the
+//! agent as a child process, clocks that run in the agent, an address nobody listens on, and a
+//! minimal HTTP/1.1 client over a real socket.
 
+use std::fmt::Display;
 use std::future::Future;
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// When a wait gives up: at a deadline, or after a timeout from when it starts.
+pub trait Deadline {
+    fn deadline(self) -> Instant;
 }
 
-/// Polls `check` every 50 ms until it yields `Some`, or `timeout` passes.
-pub async fn wait_for<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+impl Deadline for Instant {
+    fn deadline(self) -> Instant {
+        self
+    }
+}
+
+impl Deadline for Duration {
+    fn deadline(self) -> Instant {
+        Instant::now() + self
+    }
+}
+
+/// How often [`wait_until`] asks.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Polls `cond` every 50 ms until it yields `Some`, and returns that; an error naming `what`
+/// was waited for once `until` (a deadline, or a timeout from now) has passed. `what` is
+/// formatted only then, so it may show the last thing seen.
+///
+/// The one way the tests wait: for a condition of the system under test, never for a time.
+pub async fn wait_until<T, F, Fut>(
+    until: impl Deadline,
+    what: impl Display,
+    mut cond: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let end = Instant::now() + timeout;
+    let start = Instant::now();
+    let end = until.deadline();
     loop {
-        if let Some(v) = check().await {
-            return Some(v);
+        if let Some(v) = cond().await {
+            return Ok(v);
         }
         if Instant::now() >= end {
-            return None;
+            bail!("timed out after {:.1?} waiting for {what}", start.elapsed());
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(POLL).await;
     }
+}
+
+/// A loopback address nobody listens on, for a device that must be dead: a socket bound to
+/// it for the whole test process but never listening, so a connection is refused at once and
+/// no other test or program can take the port meanwhile.
+pub fn dead_addr() -> SocketAddr {
+    static DEAD: OnceLock<(tokio::net::TcpSocket, SocketAddr)> = OnceLock::new();
+    DEAD.get_or_init(|| {
+        let s = tokio::net::TcpSocket::new_v4().expect("a socket");
+        s.bind("127.0.0.1:0".parse().unwrap())
+            .expect("binding a loopback port");
+        let addr = s.local_addr().unwrap();
+        (s, addr)
+    })
+    .1
+}
+
+/// The agent's command line as a child process, killed when dropped. It listens where its
+/// configuration (or `--listen`) says, typically port 0: `http` is the address it reports.
+pub struct AgentProcess {
+    pub child: Child,
+    pub http: String,
+}
+
+impl AgentProcess {
+    /// `agent run --config CONFIG --listen 127.0.0.1:0` of the binary `bin` (a test's
+    /// `env!("CARGO_BIN_EXE_agent-e2e")`), logging warnings only.
+    pub async fn run(bin: &str, config: &Path) -> AgentProcess {
+        let mut cmd = Command::new(bin);
+        cmd.arg("run")
+            .arg("--config")
+            .arg(config)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn");
+        AgentProcess::spawn(cmd).await
+    }
+
+    /// Starts `cmd`, a command that runs the agent, and waits for the line in which the agent
+    /// says where it listens (`listening on ADDR`, on standard output). The rest of its standard
+    /// output (its log) goes on to standard error, read to its end so that the agent never
+    /// blocks on it.
+    pub async fn spawn(mut cmd: Command) -> AgentProcess {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting the agent");
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                match (line.strip_prefix("listening on "), tx.take()) {
+                    (Some(addr), Some(tx)) => {
+                        let _ = tx.send(addr.trim().to_string());
+                    }
+                    (_, not_yet) => {
+                        eprintln!("{line}");
+                        tx = not_yet;
+                    }
+                }
+            }
+        });
+        let mut agent = AgentProcess {
+            child,
+            http: String::new(),
+        };
+        match tokio::time::timeout(Duration::from_secs(30), rx).await {
+            Ok(Ok(addr)) => agent.http = addr,
+            Ok(Err(_)) => panic!(
+                "the agent ended without saying where it listens: {:?}",
+                agent.child.wait()
+            ),
+            Err(_) => panic!("the agent did not say where it listens within 30 s"),
+        }
+        agent
+    }
+
+    /// SIGKILL, and wait for it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Requests the agent at `http` has made to `device` so far (`polls` in `/api/devices`).
+pub async fn polls(http: &str, device: &str) -> Option<u64> {
+    let d = get_json(http, "/api/devices").await.ok()?;
+    d.as_array()?.iter().find(|d| d["name"] == device)?["polls"].as_u64()
+}
+
+/// How many more polls of a device polled every `interval` (one request per cycle) prove that
+/// more than `d` has passed in the agent since the count `n` was read. Poll `n + 2` starts
+/// after poll `n + 1` was counted, so after the reading. Each cycle is due at least `interval`
+/// after the one before was due, and not before the one before started (missed cycles are
+/// skipped, never caught up), so poll `n + 2 + j` starts at least `j - 1` intervals after
+/// poll `n + 2`: poll `n + k` is counted more than `k - 3` intervals after the reading.
+pub fn polls_for(interval: Duration, d: Duration) -> u64 {
+    d.as_nanos().div_ceil(interval.as_nanos()) as u64 + 3
+}
+
+/// Waits until at least `d` has passed in the agent at `http` itself, counted by its polls of
+/// `device` (polled every `interval`, one request per cycle): time on the agent's own poll
+/// loop, not on the test's clock, which a loaded machine could run ahead of it. For tests that
+/// show something does not happen in a while.
+pub async fn agent_time_passes(
+    http: &str,
+    device: &str,
+    interval: Duration,
+    d: Duration,
+) -> Result<()> {
+    let timeout = d * 10 + Duration::from_secs(10);
+    let what = format!("the agent to poll {device} for {d:?}");
+    let p0 = wait_until(timeout, &what, || polls(http, device)).await?;
+    let n = p0 + polls_for(interval, d);
+    wait_until(timeout, &what, || async {
+        polls(http, device).await.filter(|p| *p >= n)
+    })
+    .await
+    .map(|_| ())
 }
 
 /// A response: status, headers (lower-cased names), body.
@@ -169,6 +322,9 @@ pub fn temp_dir(tag: &str) -> std::path::PathBuf {
 #[path = "support/mosquitto.rs"]
 pub mod mosquitto;
 
+#[path = "support/chromium.rs"]
+pub mod chromium;
+
 pub mod devices {
     //! Small Modbus TCP devices for tests and the benchmark, on real loopback sockets.
 
@@ -243,6 +399,55 @@ pub mod devices {
                 .await;
         });
         addr
+    }
+
+    /// Name of the clock device in [`clock_toml`] and [`clock_config`].
+    pub const CLOCK: &str = "clock";
+    /// How often the agent polls the clock device.
+    pub const CLOCK_INTERVAL: Duration = Duration::from_millis(100);
+
+    /// A device for the agent to poll as a clock, for tests that must let time pass in the
+    /// agent (see [`clock_passes`]): a counter with one register on a free loopback port.
+    pub async fn clock_device() -> SocketAddr {
+        let clock = Arc::new(Clock {
+            start: Instant::now(),
+            change: CLOCK_INTERVAL,
+        });
+        counter(clock, 1).await
+    }
+
+    /// Configuration of the clock device at `addr` (device `clock`, signal `clock.t`, polled
+    /// every 100 ms in one request), to be appended to an agent's configuration file.
+    pub fn clock_toml(addr: SocketAddr) -> String {
+        format!(
+            r#"
+[poll_groups.{CLOCK}]
+interval_ms = {}
+[[device]]
+name = "{CLOCK}"
+protocol = "modbus-tcp"
+address = "{addr}"
+group = "{CLOCK}"
+  [[device.tag]]
+  name = "t"
+  table = "holding"
+  address = 0
+"#,
+            CLOCK_INTERVAL.as_millis()
+        )
+    }
+
+    /// The clock device at `addr`, for a configuration built in code.
+    pub fn clock_config(addr: SocketAddr) -> agent::config::Device {
+        let cfg = agent::config::parse(std::path::Path::new("clock.toml"), &clock_toml(addr))
+            .unwrap_or_else(|e| panic!("{e}"));
+        cfg.devices.into_iter().next().unwrap()
+    }
+
+    /// Waits until at least `d` has passed on the agent's own poll loop, counted by its polls
+    /// of the clock device.
+    pub async fn clock_passes(http: &str, d: Duration) -> anyhow::Result<()> {
+        crate::agent_time_passes(http, CLOCK, CLOCK_INTERVAL, d).await
     }
 
     /// How the faulty device answers a read of holding registers at an address.

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use agent::Agent;
 use anyhow::Result;
-use e2e::{get_json, temp_dir, wait_for};
+use e2e::devices::{clock_config, clock_device, clock_passes, CLOCK};
+use e2e::{get_json, temp_dir, wait_until};
 use serde_json::Value as Json;
 use simulator::Simulator;
 
@@ -54,17 +55,23 @@ async fn usage_counts_while_cutting_predicts_after_cuts_and_survives_a_restart()
     let store = temp_dir("life").join("agent.db");
     let mut cfg = config(&store);
     agent::demo::point_at(&mut cfg, &sim.opcua_endpoint(), sim.modbus_addr());
+    // A clock to tell that time passed in the agent once the machine is gone.
+    cfg.devices.push(clock_config(clock_device().await));
     let agent = Agent::start(cfg).await.unwrap();
     let http = agent.http_addr.to_string();
 
     // After a few cuts every tool that cut has a prediction, quantiles in order.
-    let life = wait_for(Duration::from_secs(60), || async {
-        let l = get_json(&http, "/api/life").await.ok()?;
-        let tools = l["tools"].as_array()?;
-        (tools.len() >= 2 && tools.iter().all(|t| t["prediction"].is_object())).then_some(l)
-    })
+    let life = wait_until(
+        Duration::from_secs(60),
+        "predictions for two tools",
+        || async {
+            let l = get_json(&http, "/api/life").await.ok()?;
+            let tools = l["tools"].as_array()?;
+            (tools.len() >= 2 && tools.iter().all(|t| t["prediction"].is_object())).then_some(l)
+        },
+    )
     .await
-    .expect("no predictions for two tools within 60 s");
+    .unwrap();
     assert!(
         life["model"]["file"]
             .as_str()
@@ -159,9 +166,24 @@ async fn usage_counts_while_cutting_predicts_after_cuts_and_survives_a_restart()
 
     // With the machine gone nothing counts: no cutting, no usage.
     sim.shutdown().await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    wait_until(
+        Duration::from_secs(30),
+        "the machine's devices to be disconnected and the last operation to end",
+        || async {
+            let d = get_json(&http, "/api/devices").await.ok()?;
+            let gone = d
+                .as_array()?
+                .iter()
+                .filter(|d| d["name"] != CLOCK)
+                .all(|d| d["connected"] == false);
+            let c = get_json(&http, "/api/compliance").await.ok()?;
+            (gone && c["cutting"] == false && c["operation"].is_null()).then_some(())
+        },
+    )
+    .await
+    .unwrap();
     let before = counters(&get_json(&http, "/api/life").await.unwrap());
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    clock_passes(&http, Duration::from_secs(3)).await.unwrap();
     let after = counters(&get_json(&http, "/api/life").await.unwrap());
     assert_eq!(before, after);
 
@@ -300,13 +322,17 @@ async fn component_life_from_the_service_history() {
     let num = |v: &Json| v.as_f64().unwrap_or(f64::NAN);
 
     // The bearing gets a figure once the spindle has turned under load.
-    let first = wait_for(Duration::from_secs(60), || async {
-        let l = get_json(&http, "/api/life").await.ok()?;
-        let b = component(&l, "spindle-bearing")?;
-        (b["remaining_h"].is_object() && num(&b["service"]["revolutions"]) > 0.0).then_some(b)
-    })
+    let first = wait_until(
+        Duration::from_secs(60),
+        "an ISO 281 figure for the spindle bearing",
+        || async {
+            let l = get_json(&http, "/api/life").await.ok()?;
+            let b = component(&l, "spindle-bearing")?;
+            (b["remaining_h"].is_object() && num(&b["service"]["revolutions"]) > 0.0).then_some(b)
+        },
+    )
     .await
-    .expect("no ISO 281 figure for the spindle bearing within 60 s");
+    .unwrap();
     assert!(
         first["method"].as_str().unwrap().contains("ISO 281"),
         "{first}"
@@ -340,21 +366,25 @@ async fn component_life_from_the_service_history() {
 
     // Revolutions, hours and life used grow while the machine runs, and the axes travel.
     let screws = ["ball-screw-x", "ball-screw-y", "ball-screw-z"];
-    let later = wait_for(Duration::from_secs(60), || async {
-        let l = get_json(&http, "/api/life").await.ok()?;
-        let b = component(&l, "spindle-bearing")?;
-        let s = &b["service"];
-        let travelled = screws
-            .iter()
-            .any(|n| component(&l, n).is_some_and(|c| num(&c["service"]["travel_mm"]) > 50.0));
-        (num(&s["revolutions"]) > 2.0 * num(&first["service"]["revolutions"])
-            && num(&s["running_h"]) > num(&first["service"]["running_h"])
-            && num(&b["life_used_fraction"]) > num(&first["life_used_fraction"])
-            && travelled)
-            .then_some(l)
-    })
+    let later = wait_until(
+        Duration::from_secs(60),
+        "revolutions, running hours, life used and axis travel to grow",
+        || async {
+            let l = get_json(&http, "/api/life").await.ok()?;
+            let b = component(&l, "spindle-bearing")?;
+            let s = &b["service"];
+            let travelled = screws
+                .iter()
+                .any(|n| component(&l, n).is_some_and(|c| num(&c["service"]["travel_mm"]) > 50.0));
+            (num(&s["revolutions"]) > 2.0 * num(&first["service"]["revolutions"])
+                && num(&s["running_h"]) > num(&first["service"]["running_h"])
+                && num(&b["life_used_fraction"]) > num(&first["life_used_fraction"])
+                && travelled)
+                .then_some(l)
+        },
+    )
     .await
-    .expect("revolutions, running hours, life used or axis travel did not grow in 60 s");
+    .unwrap();
     let b = component(&later, "spindle-bearing").unwrap();
     assert!(ordered(&b["remaining_h"]), "{b}");
 
@@ -426,33 +456,49 @@ async fn labelled_tool_changes_train_the_machines_own_tool_life() {
     let mut changes = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let store_based = loop {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no prediction from the store's lifetimes after {changes} changes"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let life = get_json(&http, "/api/life").await.unwrap();
-        let tools = life["tools"].as_array().unwrap();
-        if let Some(t) = tools
-            .iter()
-            .find(|t| t["prediction"]["model_file"] == "store")
-        {
-            break t.clone();
-        }
-        for t in tools {
-            let c = &t["counters"];
-            if c["cutting_min"].as_f64().unwrap() >= 0.2 && c["cuts"].as_u64().unwrap() >= 1 {
-                let reason = if changes % 4 == 3 {
-                    "preventive"
-                } else {
-                    "worn_out"
-                };
-                let url = format!("/api/tools/{}/change", t["tool_id"].as_str().unwrap());
-                let body = format!(r#"{{"reason": "{reason}"}}"#);
-                let (code, v) = post(&http, &url, &with, &body).await.unwrap();
-                assert_eq!(code, 200, "{v}");
-                changes += 1;
-            }
+        // The next thing to act on: a prediction from the store's lifetimes, or tools that
+        // have cut a little.
+        let next = wait_until(
+            deadline,
+            format!("a prediction from the store's lifetimes after {changes} changes"),
+            || async {
+                let life = get_json(&http, "/api/life").await.unwrap();
+                let tools = life["tools"].as_array().unwrap();
+                if let Some(t) = tools
+                    .iter()
+                    .find(|t| t["prediction"]["model_file"] == "store")
+                {
+                    return Some(Ok(t.clone()));
+                }
+                let due: Vec<String> = tools
+                    .iter()
+                    .filter(|t| {
+                        let c = &t["counters"];
+                        c["cutting_min"].as_f64().unwrap() >= 0.2
+                            && c["cuts"].as_u64().unwrap() >= 1
+                    })
+                    .map(|t| t["tool_id"].as_str().unwrap().to_string())
+                    .collect();
+                (!due.is_empty()).then_some(Err(due))
+            },
+        )
+        .await
+        .unwrap();
+        let due = match next {
+            Ok(t) => break t,
+            Err(due) => due,
+        };
+        for tool in due {
+            let reason = if changes % 4 == 3 {
+                "preventive"
+            } else {
+                "worn_out"
+            };
+            let url = format!("/api/tools/{tool}/change");
+            let body = format!(r#"{{"reason": "{reason}"}}"#);
+            let (code, v) = post(&http, &url, &with, &body).await.unwrap();
+            assert_eq!(code, 200, "{v}");
+            changes += 1;
         }
     };
     let p = &store_based["prediction"];

@@ -1,10 +1,11 @@
 //! End-to-end tests against the simulated machine tool: the agent in-process, the simulator's
 //! OPC UA and Modbus servers on real loopback sockets.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use agent::Agent;
-use e2e::{get_json, temp_dir, wait_for};
+use e2e::{get_json, temp_dir, wait_until};
 use serde_json::Value as Json;
 use simulator::scenario::ScenarioConfig;
 use simulator::snapshot::Snapshot;
@@ -30,7 +31,7 @@ async fn start_agent(
     Agent::start(cfg).await.unwrap()
 }
 
-fn by_name(signals: &Json) -> std::collections::HashMap<String, Json> {
+fn by_name(signals: &Json) -> HashMap<String, Json> {
     signals
         .as_array()
         .unwrap()
@@ -39,8 +40,8 @@ fn by_name(signals: &Json) -> std::collections::HashMap<String, Json> {
         .collect()
 }
 
-async fn all_good(http: &str, timeout: Duration) -> Option<Json> {
-    wait_for(timeout, || async {
+async fn all_good(http: &str, timeout: Duration) -> anyhow::Result<Json> {
+    wait_until(timeout, "every signal to be good", || async {
         let s = get_json(http, "/api/signals").await.ok()?;
         s.as_array()
             .unwrap()
@@ -49,6 +50,25 @@ async fn all_good(http: &str, timeout: Duration) -> Option<Json> {
             .then_some(s)
     })
     .await
+}
+
+/// Waits until the agent shows what `wrong` finds nothing wrong with (the machine is paused,
+/// so once every poll group and subscription has caught up it stays so); then what it shows.
+async fn caught_up(
+    http: &str,
+    wrong: impl Fn(&HashMap<String, Json>) -> Vec<String>,
+) -> HashMap<String, Json> {
+    // On a timeout the caller's assertion lists what still differs.
+    let _ = wait_until(
+        Duration::from_secs(20),
+        "the agent to show the paused machine",
+        || async {
+            let shown = by_name(&get_json(http, "/api/signals").await.ok()?);
+            wrong(&shown).is_empty().then_some(())
+        },
+    )
+    .await;
+    by_name(&get_json(http, "/api/signals").await.unwrap())
 }
 
 /// What the agent must show for each canonical signal, from the simulator's own account of what
@@ -132,25 +152,27 @@ async fn agent_shows_exactly_what_the_simulator_serves_for_every_tag_type() {
     let sim = Simulator::start(scenario()).await.unwrap();
     let agent = start_agent(&sim, "values", |_| {}).await;
     let http = agent.http_addr.to_string();
-    assert!(
-        all_good(&http, Duration::from_secs(20)).await.is_some(),
-        "not every signal became good"
-    );
+    all_good(&http, Duration::from_secs(20))
+        .await
+        .expect("not every signal became good");
     // Freeze the machine, let every poll group and the subscription catch up, then compare.
     sim.pause();
     let snap = sim.snapshot();
-    tokio::time::sleep(Duration::from_millis(3000)).await;
-    let shown = by_name(&get_json(&http, "/api/signals").await.unwrap());
-    let mut wrong = Vec::new();
-    for (name, want) in expected(&snap) {
-        let got = &shown[name];
-        if got["quality"] != "good" || !same(&got["value"], &want) {
-            wrong.push(format!(
-                "{name}: agent {} ({}), simulator {want}",
-                got["value"], got["quality"]
-            ));
+    let mismatches = |shown: &HashMap<String, Json>| {
+        let mut wrong = Vec::new();
+        for (name, want) in expected(&snap) {
+            let got = &shown[name];
+            if got["quality"] != "good" || !same(&got["value"], &want) {
+                wrong.push(format!(
+                    "{name}: agent {} ({}), simulator {want}",
+                    got["value"], got["quality"]
+                ));
+            }
         }
-    }
+        wrong
+    };
+    let shown = caught_up(&http, mismatches).await;
+    let wrong = mismatches(&shown);
     assert!(wrong.is_empty(), "mismatches:\n{}", wrong.join("\n"));
     agent.shutdown().await;
     sim.shutdown().await;
@@ -171,20 +193,24 @@ async fn a_dead_modbus_server_turns_its_signals_unavailable_and_they_recover() {
     let sim = Simulator::start(scenario()).await.unwrap();
     let agent = start_agent(&sim, "modbus-outage", |_| {}).await;
     let http = agent.http_addr.to_string();
-    assert!(all_good(&http, Duration::from_secs(20)).await.is_some());
+    all_good(&http, Duration::from_secs(20)).await.unwrap();
 
     sim.stop_modbus().await;
     // Within the device's stale_after (3 s) plus a timeout, MQL signals are unavailable while
     // the CNC's stay good.
-    let down = wait_for(Duration::from_secs(5), || async {
-        let s = get_json(&http, "/api/signals").await.ok()?;
-        qualities(&s, "mql")
-            .iter()
-            .all(|q| q == "unavailable")
-            .then_some(s)
-    })
+    let down = wait_until(
+        Duration::from_secs(5),
+        "every MQL signal to be unavailable",
+        || async {
+            let s = get_json(&http, "/api/signals").await.ok()?;
+            qualities(&s, "mql")
+                .iter()
+                .all(|q| q == "unavailable")
+                .then_some(s)
+        },
+    )
     .await
-    .expect("MQL signals did not turn unavailable");
+    .unwrap();
     assert!(
         qualities(&down, "cnc").iter().all(|q| q == "good"),
         "CNC affected: {down}"
@@ -196,10 +222,9 @@ async fn a_dead_modbus_server_turns_its_signals_unavailable_and_they_recover() {
     assert!(mql["error"].as_str().is_some(), "{mql}");
 
     sim.start_modbus().await.unwrap();
-    assert!(
-        all_good(&http, Duration::from_secs(15)).await.is_some(),
-        "MQL did not recover without a restart"
-    );
+    all_good(&http, Duration::from_secs(15))
+        .await
+        .expect("MQL did not recover without a restart");
     agent.shutdown().await;
     sim.shutdown().await;
 }
@@ -209,18 +234,22 @@ async fn an_opcua_server_restart_ends_with_subscriptions_recreated() {
     let sim = Simulator::start(scenario()).await.unwrap();
     let agent = start_agent(&sim, "opcua-restart", |_| {}).await;
     let http = agent.http_addr.to_string();
-    assert!(all_good(&http, Duration::from_secs(20)).await.is_some());
+    all_good(&http, Duration::from_secs(20)).await.unwrap();
 
     sim.stop_opcua().await;
-    let down = wait_for(Duration::from_secs(10), || async {
-        let s = get_json(&http, "/api/signals").await.ok()?;
-        qualities(&s, "cnc")
-            .iter()
-            .all(|q| q != "good")
-            .then_some(s)
-    })
+    let down = wait_until(
+        Duration::from_secs(10),
+        "no CNC signal to be good after the server stopped",
+        || async {
+            let s = get_json(&http, "/api/signals").await.ok()?;
+            qualities(&s, "cnc")
+                .iter()
+                .all(|q| q != "good")
+                .then_some(s)
+        },
+    )
     .await
-    .expect("CNC signals still good after the server stopped");
+    .unwrap();
     assert!(
         qualities(&down, "mql").iter().all(|q| q == "good"),
         "MQL affected: {down}"
@@ -230,18 +259,21 @@ async fn an_opcua_server_restart_ends_with_subscriptions_recreated() {
     let before = by_name(&get_json(&http, "/api/signals").await.unwrap())["axis.x.position"]
         ["ts_ms"]
         .clone();
-    assert!(
-        all_good(&http, Duration::from_secs(20)).await.is_some(),
-        "CNC did not recover without a restart"
-    );
+    all_good(&http, Duration::from_secs(20))
+        .await
+        .expect("CNC did not recover without a restart");
     // Values flow again (not just one read): the position keeps changing.
-    let moved = wait_for(Duration::from_secs(10), || async {
-        let s = by_name(&get_json(&http, "/api/signals").await.ok()?);
-        (s["axis.x.position"]["ts_ms"] != before && s["spindle.speed"]["quality"] == "good")
-            .then_some(())
-    })
-    .await;
-    assert!(moved.is_some());
+    wait_until(
+        Duration::from_secs(10),
+        "a new position of the X axis",
+        || async {
+            let s = by_name(&get_json(&http, "/api/signals").await.ok()?);
+            (s["axis.x.position"]["ts_ms"] != before && s["spindle.speed"]["quality"] == "good")
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap();
     agent.shutdown().await;
     sim.shutdown().await;
 }
@@ -309,30 +341,26 @@ unit_id = 2
     let cfg = agent::config::load(&path).unwrap();
     let agent = Agent::start(cfg).await.unwrap();
     let http = agent.http_addr.to_string();
-    assert!(
-        all_good(&http, Duration::from_secs(20)).await.is_some(),
-        "RTU values never became good"
-    );
+    all_good(&http, Duration::from_secs(20))
+        .await
+        .expect("RTU values never became good");
     sim.pause();
     let snap = sim.snapshot();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let shown = by_name(&get_json(&http, "/api/signals").await.unwrap());
-    assert!(same(
-        &shown["mql-rtu.oil_flow"]["value"],
-        &snap.mql.oil_flow_ml_h.into()
-    ));
-    assert!(same(
-        &shown["mql-rtu.strokes"]["value"],
-        &f64::from(snap.mql.pump_strokes).into()
-    ));
-    assert!(same(
-        &shown["mql-rtu.mist"]["value"],
-        &f64::from(snap.mql.mist_mg_m3).into()
-    ));
-    assert!(same(
-        &shown["sensor-rtu.temp"]["value"],
-        &snap.sensor.bearing_temp_c.into()
-    ));
+    let want: [(&str, Json); 4] = [
+        ("mql-rtu.oil_flow", snap.mql.oil_flow_ml_h.into()),
+        ("mql-rtu.strokes", f64::from(snap.mql.pump_strokes).into()),
+        ("mql-rtu.mist", f64::from(snap.mql.mist_mg_m3).into()),
+        ("sensor-rtu.temp", snap.sensor.bearing_temp_c.into()),
+    ];
+    let mismatches = |shown: &HashMap<String, Json>| {
+        want.iter()
+            .filter(|(name, v)| !same(&shown[*name]["value"], v))
+            .map(|(name, v)| format!("{name}: agent {}, simulator {v}", shown[*name]["value"]))
+            .collect::<Vec<_>>()
+    };
+    let shown = caught_up(&http, mismatches).await;
+    let wrong = mismatches(&shown);
+    assert!(wrong.is_empty(), "mismatches:\n{}", wrong.join("\n"));
     agent.shutdown().await;
     sim.shutdown().await;
 }

@@ -2,47 +2,17 @@
 //! acquires, the API and a real SQLite file are checked.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e::devices::{self, Answer, Clock};
-use e2e::{get_json, temp_dir, wait_for};
+use e2e::{get_json, polls, polls_for, temp_dir, wait_until, AgentProcess};
 use serde_json::Value as Json;
 
 /// The agent as a child process, killed when dropped.
-struct AgentProcess {
-    child: Child,
-    http: String,
-}
-
-impl AgentProcess {
-    fn start(config: &Path) -> AgentProcess {
-        let port = e2e::free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_agent-e2e"))
-            .args([
-                "run",
-                "--config",
-                config.to_str().unwrap(),
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("starting the agent");
-        AgentProcess {
-            child,
-            http: format!("127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for AgentProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+async fn agent_process(config: &Path) -> AgentProcess {
+    AgentProcess::run(env!("CARGO_BIN_EXE_agent-e2e"), config).await
 }
 
 fn signal<'a>(signals: &'a Json, name: &str) -> &'a Json {
@@ -186,35 +156,47 @@ group = "fast"
             dir = dir.display()
         ),
     );
-    let agent = AgentProcess::start(&cfg);
+    let agent = agent_process(&cfg).await;
     let http = agent.http.clone();
-    let ready = wait_for(Duration::from_secs(15), || async {
-        let s = get_json(&http, "/api/signals").await.ok()?;
-        (signal(&s, "faulty.ok")["quality"] == "good"
-            && signal(&s, "healthy.c")["quality"] == "good")
-            .then_some(s)
-    })
+    let ready = wait_until(
+        Duration::from_secs(15),
+        "good values of faulty.ok and healthy.c",
+        || async {
+            let s = get_json(&http, "/api/signals").await.ok()?;
+            (signal(&s, "faulty.ok")["quality"] == "good"
+                && signal(&s, "healthy.c")["quality"] == "good")
+                .then_some(s)
+        },
+    )
     .await
-    .expect("agent never showed good values");
+    .unwrap();
     assert_eq!(signal(&ready, "faulty.ok")["value"], 1000.0);
 
-    // Watch for two seconds: the short answer fails its tag only, the garbage device is
-    // unavailable, and everything else stays good throughout.
-    let end = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < end {
-        let s = signals(&http).await;
-        let short = signal(&s, "faulty.short");
-        assert_eq!(short["quality"], "unavailable");
-        assert!(
-            short["error"].as_str().unwrap().contains("too short"),
-            "{short}"
-        );
-        assert_eq!(signal(&s, "faulty.after")["quality"], "good", "{s}");
-        assert_eq!(signal(&s, "faulty.after")["value"], 1020.0);
-        assert_eq!(signal(&s, "healthy.c")["quality"], "good");
-        assert_eq!(signal(&s, "garbage.x")["quality"], "unavailable");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Watch for two seconds of the agent's polling (the healthy device's 100 ms cycles): the
+    // short answer fails its tag only, the garbage device is unavailable, and everything else
+    // stays good throughout.
+    let polled = polls(&http, "healthy").await.unwrap()
+        + polls_for(Duration::from_millis(100), Duration::from_secs(2));
+    wait_until(
+        Duration::from_secs(30),
+        "two seconds of polls of the healthy device",
+        || async {
+            let s = signals(&http).await;
+            let short = signal(&s, "faulty.short");
+            assert_eq!(short["quality"], "unavailable");
+            assert!(
+                short["error"].as_str().unwrap().contains("too short"),
+                "{short}"
+            );
+            assert_eq!(signal(&s, "faulty.after")["quality"], "good", "{s}");
+            assert_eq!(signal(&s, "faulty.after")["value"], 1020.0);
+            assert_eq!(signal(&s, "healthy.c")["quality"], "good");
+            assert_eq!(signal(&s, "garbage.x")["quality"], "unavailable");
+            polls(&http, "healthy").await.filter(|p| *p >= polled)
+        },
+    )
+    .await
+    .unwrap();
     let devices = get_json(&http, "/api/devices").await.unwrap();
     let garbage_dev = devices
         .as_array()
@@ -252,13 +234,15 @@ async fn kill_9_during_writes_keeps_what_was_committed() {
             .unwrap()
     };
 
-    let mut agent = AgentProcess::start(&cfg);
+    let mut agent = agent_process(&cfg).await;
     // Let it write for a while, then kill it mid-stream, without warning.
-    let got = wait_for(Duration::from_secs(20), || async {
-        (db.exists() && count(&db) > 2000).then_some(())
-    })
-    .await;
-    assert!(got.is_some(), "agent stored too little before the kill");
+    wait_until(
+        Duration::from_secs(20),
+        "more than 2000 samples in the store before the kill",
+        || async { (db.exists() && count(&db) > 2000).then_some(()) },
+    )
+    .await
+    .unwrap();
     agent.child.kill().unwrap(); // SIGKILL
     agent.child.wait().unwrap();
 
@@ -276,12 +260,14 @@ async fn kill_9_during_writes_keeps_what_was_committed() {
     drop(conn);
 
     // A new agent on the same file keeps every committed row and goes on writing.
-    let agent = AgentProcess::start(&cfg);
-    let more = wait_for(Duration::from_secs(20), || async {
-        (count(&db) > before + 500).then_some(())
-    })
-    .await;
-    assert!(more.is_some(), "the restarted agent wrote nothing");
+    let agent = agent_process(&cfg).await;
+    wait_until(
+        Duration::from_secs(20),
+        "500 more samples from the restarted agent",
+        || async { (count(&db) > before + 500).then_some(()) },
+    )
+    .await
+    .unwrap();
     let conn = rusqlite::Connection::open(&db).unwrap();
     let kept: i64 = conn
         .query_row(

@@ -2,6 +2,7 @@
 //! train tool life from the store, or check configurations. It lives in the library so that
 //! tests and benchmarks run the very same program as a child process.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,7 +25,9 @@ enum Command {
     Run {
         #[arg(long, short)]
         config: PathBuf,
-        /// Override the HTTP listen address of the configuration.
+        /// Override the HTTP listen address of the configuration. Once the page and API are up,
+        /// the address they listen on (with port 0, the port the system picked) is printed on
+        /// standard output as `listening on ADDR`.
         #[arg(long)]
         listen: Option<String>,
     },
@@ -117,6 +120,9 @@ where
             }
             block_on(async move {
                 let a = crate::Agent::start(cfg).await?;
+                // A stable line for scripts and tests that start the agent on port 0. Not a
+                // log line: no level or format hides or changes it. A closed stdout is no error.
+                let _ = writeln!(std::io::stdout(), "listening on {}", a.http_addr);
                 crate::stop_requested().await;
                 a.shutdown().await;
                 Ok(())

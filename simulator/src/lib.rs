@@ -154,6 +154,8 @@ struct Inner {
     shared: Arc<Shared>,
     engine: Mutex<Engine>,
     paused: AtomicBool,
+    /// Turns of the physics loop so far, paused or not.
+    ticks: AtomicU64,
     modbus_addr: SocketAddr,
     opcua_addr: SocketAddr,
     opcua_host: String,
@@ -249,11 +251,15 @@ impl Inner {
     fn tick(&self, wall: Duration) -> Vec<Action> {
         let mut engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());
         // Checked under the lock: once `pause()` holds the lock nothing is stepped.
-        if self.paused.load(Ordering::SeqCst) {
-            return Vec::new();
-        }
-        let sim_s = wall.min(MAX_CATCH_UP).as_secs_f64() * self.cfg.time_scale;
-        engine.advance(sim_s, now_ms(), self.cfg.time_scale, &self.shared)
+        let actions = if self.paused.load(Ordering::SeqCst) {
+            Vec::new()
+        } else {
+            let sim_s = wall.min(MAX_CATCH_UP).as_secs_f64() * self.cfg.time_scale;
+            engine.advance(sim_s, now_ms(), self.cfg.time_scale, &self.shared)
+        };
+        // Counted once the turn has published what it stepped.
+        self.ticks.fetch_add(1, Ordering::SeqCst);
+        actions
     }
 }
 
@@ -343,6 +349,7 @@ impl Simulator {
             shared,
             engine: Mutex::new(engine),
             paused: AtomicBool::new(false),
+            ticks: AtomicU64::new(0),
             modbus_addr,
             opcua_addr,
             opcua_host,
@@ -437,6 +444,12 @@ impl Simulator {
 
     pub fn is_paused(&self) -> bool {
         self.inner.paused.load(Ordering::SeqCst)
+    }
+
+    /// Turns the physics loop has taken so far (one per 50 ms of wall time), paused or not: a
+    /// clock of the simulator itself, for telling that it had time to change something.
+    pub fn ticks(&self) -> u64 {
+        self.inner.ticks.load(Ordering::SeqCst)
     }
 
     /// The true state: every served value in engineering units, plus the truth.

@@ -23,19 +23,34 @@ fn test_config(truth: Option<std::path::PathBuf>) -> ScenarioConfig {
     cfg
 }
 
+/// Polls `cond` every 20 ms until it yields `Some`, and returns that; fails naming `what` was
+/// waited for once `timeout` has passed.
+async fn wait_until<T>(timeout: Duration, what: &str, mut cond: impl FnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = cond() {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Wait (up to 20 s) until the machine is in a cut with the aerosol on, then pause it.
 async fn pause_while_cutting(sim: &Simulator) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    wait_until(Duration::from_secs(20), "a cut with the aerosol on", || {
         sim.pause();
         let s = sim.snapshot();
         if s.truth.cutting && s.mql.aerosol_on && s.sim_time_s > 10.0 {
-            return;
+            return Some(());
         }
         sim.resume();
-        assert!(tokio::time::Instant::now() < deadline, "never saw a cut");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        None
+    })
+    .await
 }
 
 async fn with_timeout<T>(f: impl std::future::Future<Output = T>) -> T {
@@ -156,12 +171,25 @@ async fn modbus_tcp_and_rtu_serve_the_snapshot() {
         .unwrap();
     assert_eq!(e, Err(ExceptionCode::IllegalDataAddress));
 
-    // Paused means frozen.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Paused means frozen: the physics loop takes its turns (200 ms of them) and changes nothing.
+    let ticks = sim.ticks() + 5;
+    wait_until(
+        Duration::from_secs(10),
+        "five turns of the physics loop",
+        || (sim.ticks() >= ticks).then_some(()),
+    )
+    .await;
     assert_eq!(sim.snapshot(), snap);
     sim.resume();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(sim.snapshot().sim_time_s > snap.sim_time_s);
+    // It goes on (past 25 s of simulated time: the ground truth checked below has a row per
+    // simulated second).
+    let goes_on = snap.sim_time_s.max(25.0);
+    wait_until(
+        Duration::from_secs(10),
+        "simulated time to go on past 25 s",
+        || (sim.snapshot().sim_time_s > goes_on).then_some(()),
+    )
+    .await;
 
     // Stop closes the open connection; start serves on the same port again.
     let addr = sim.modbus_addr();

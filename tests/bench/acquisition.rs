@@ -116,26 +116,25 @@ async fn bench(args: Args) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let cfg_path = dir.join("bench.toml");
     std::fs::write(&cfg_path, config(&args, &addrs, &dir))?;
-    let http_port = e2e::free_port();
-    let cfg_text = std::fs::read_to_string(&cfg_path)?.replace(
-        "127.0.0.1:0\"\n[store]",
-        &format!("127.0.0.1:{http_port}\"\n[store]"),
-    );
-    std::fs::write(&cfg_path, cfg_text)?;
 
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .args(["--as-agent", cfg_path.to_str().unwrap()])
-        .env("RUST_LOG", "warn")
-        .spawn()?;
-    let base = format!("127.0.0.1:{http_port}");
-    let all_connected = e2e::wait_for(Duration::from_secs(20), || async {
-        let h = e2e::get_json(&base, "/healthz").await.ok()?;
-        (h["devices_connected"].as_u64()? == args.devices as u64).then_some(())
-    })
+    // The agent listens on a port of the kernel's choice and says which.
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.args(["--as-agent", cfg_path.to_str().unwrap()])
+        .env("RUST_LOG", "warn");
+    let mut agent = e2e::AgentProcess::spawn(cmd).await;
+    let base = agent.http.clone();
+    let all_connected = e2e::wait_until(
+        Duration::from_secs(20),
+        "the agent to connect to every device",
+        || async {
+            let h = e2e::get_json(&base, "/healthz").await.ok()?;
+            (h["devices_connected"].as_u64()? == args.devices as u64).then_some(())
+        },
+    )
     .await;
-    if all_connected.is_none() {
-        let _ = child.kill();
-        bail!("the agent did not connect to every device within 20 s");
+    if let Err(e) = all_connected {
+        agent.kill();
+        bail!("{e}");
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -149,10 +148,10 @@ async fn bench(args: Args) -> Result<()> {
         })
     };
     let (p0, e0) = polls(&e2e::get_json(&base, "/api/devices").await?);
-    let (cpu0, _, _) = usage(child.id())?;
+    let (cpu0, _, _) = usage(agent.child.id())?;
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-    let (cpu1, rss, hwm) = usage(child.id())?;
+    let (cpu1, rss, hwm) = usage(agent.child.id())?;
     let elapsed = t0.elapsed().as_secs_f64();
     let (p1, e1) = polls(&e2e::get_json(&base, "/api/devices").await?);
     let reads_per_cycle = u64::from(args.tags.div_ceil(125));
@@ -185,8 +184,7 @@ async fn bench(args: Args) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    agent.kill();
     latencies.sort_by(f64::total_cmp);
 
     println!(

@@ -98,10 +98,10 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let n = args.messages;
     let dir = e2e::temp_dir("publish-bench");
-    let port = e2e::free_port();
 
     // Live.
-    let broker = Mosquitto::start(&dir, port).await;
+    let broker = Mosquitto::start(&dir).await;
+    let port = broker.port();
     let run = start(port, &dir.join("live.outbox.db"));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let t = Instant::now();
@@ -119,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // Replay: produced while the broker is away, drained when it returns.
-    drop(broker);
+    let broker = broker.stop();
     let path = dir.join("replay.outbox.db");
     let run = start(port, &path);
     for i in 0..n {
@@ -131,7 +131,7 @@ async fn main() -> anyhow::Result<()> {
     let bytes = run.stats.disk_bytes.load(Ordering::Relaxed);
     let file = std::fs::metadata(&path).map_or(0, |m| m.len())
         + std::fs::metadata(path.with_extension("db-wal")).map_or(0, |m| m.len());
-    let _broker = Mosquitto::start(&dir, port).await;
+    let _broker = broker.start().await;
     let t = Instant::now();
     drained(&run.stats, n).await;
     let replay = t.elapsed();
