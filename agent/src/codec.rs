@@ -63,8 +63,6 @@ pub struct Encoding {
 pub enum DecodeError {
     #[error("response too short: {needed} registers needed, {got} received")]
     Short { needed: usize, got: usize },
-    #[error("value is not a finite number")]
-    NotFinite,
 }
 
 /// Decodes the raw registers of one tag into a raw number (before scaling), or a bit.
@@ -107,9 +105,8 @@ pub fn decode(regs: &[u16], enc: Encoding) -> Result<Raw, DecodeError> {
         DataType::F64 => f64::from_be_bytes(bytes),
         DataType::Bool => unreachable!(),
     };
-    if !x.is_finite() {
-        return Err(DecodeError::NotFinite);
-    }
+    // A NaN or an infinity decodes as what the registers say; whether it is a value is decided
+    // once for every source, after scaling (`sources::to_value`).
     Ok(Raw::Number(x))
 }
 
@@ -222,18 +219,16 @@ mod tests {
     }
 
     #[test]
-    fn short_and_non_finite_are_errors() {
+    fn short_is_an_error_and_non_finite_decodes_as_sent() {
         assert_eq!(
             decode(&[1], enc(T::U32, B::Big, W::Big)),
             Err(DecodeError::Short { needed: 2, got: 1 })
         );
         let nan = f32::NAN.to_bits();
-        assert_eq!(
-            decode(
-                &[(nan >> 16) as u16, nan as u16],
-                enc(T::F32, B::Big, W::Big)
-            ),
-            Err(DecodeError::NotFinite)
+        let got = decode(
+            &[(nan >> 16) as u16, nan as u16],
+            enc(T::F32, B::Big, W::Big),
         );
+        assert!(matches!(got, Ok(Raw::Number(x)) if x.is_nan()), "{got:?}");
     }
 }

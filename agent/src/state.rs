@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::value::{now_ms, Quality, Value};
+use crate::value::{now_ms, Quality, Value, NOT_FINITE};
 
 /// Index of a signal in the state table (stable for the life of the process).
 pub type SignalId = usize;
@@ -191,8 +191,13 @@ impl State {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// A fresh value from the device.
+    /// A fresh value from the device. A number that is not finite is no value: the signal
+    /// becomes unavailable with the error [`NOT_FINITE`] (the sources refuse one already; this
+    /// is the defence that no future source can bypass).
     pub fn update(&self, id: SignalId, value: Value, now: Instant) {
+        if value.is_non_finite() {
+            return self.fail(id, NOT_FINITE);
+        }
         let ts = now_ms();
         let mut slot = self.slots[id].lock().unwrap();
         slot.confirmed = Some(now);
@@ -428,6 +433,32 @@ stale_after_ms = {stale_ms}
                 None,
                 Some(Value::Number(2.0))
             ]
+        );
+    }
+
+    #[test]
+    fn a_non_finite_number_is_refused_as_unavailable_and_stored_as_a_gap() {
+        let s = state(1000, 3600);
+        let (tx, rx) = std::sync::mpsc::sync_channel(100);
+        s.attach_store(tx);
+        let t = Instant::now();
+        s.update(0, Value::Number(1.5), t);
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            s.update(0, Value::Number(bad), t);
+            let v = s.view(0);
+            assert_eq!(v.quality, Quality::Unavailable, "{bad}");
+            assert_eq!(v.error.as_deref(), Some(NOT_FINITE));
+            assert_ne!(v.value, Some(Value::Number(bad)), "never kept as the value");
+            assert_eq!(s.good_value("mql.oil_flow"), None);
+        }
+        s.update(0, Value::Number(2.5), t);
+        assert_eq!(s.view(0).quality, Quality::Good);
+        assert_eq!(s.view(0).error, None);
+        // The store saw the value, one gap (not three), and the next value: never a NaN.
+        let got: Vec<Option<Value>> = rx.try_iter().map(|x| x.value).collect();
+        assert_eq!(
+            got,
+            vec![Some(Value::Number(1.5)), None, Some(Value::Number(2.5))]
         );
     }
 

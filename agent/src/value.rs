@@ -21,6 +21,18 @@ impl Value {
     }
 }
 
+/// The error of a signal whose value is NaN or infinite, on every source and after scaling:
+/// such a value is unavailable, never good (NaN passes every limit check, an infinite power
+/// makes energy unreadable). The state itself refuses one too, whoever sends it.
+pub const NOT_FINITE: &str = "not finite";
+
+impl Value {
+    /// A number that is NaN or infinite (text and bools are always values).
+    pub fn is_non_finite(&self) -> bool {
+        matches!(self, Value::Number(x) if !x.is_finite())
+    }
+}
+
 /// Data quality, after OPC UA's Good / Uncertain (stale) / Bad (unavailable).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

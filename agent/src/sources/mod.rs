@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::codec::Raw;
 use crate::config::{Config, Connection, Tag};
 use crate::state::State;
-use crate::value::Value;
+use crate::value::{Value, NOT_FINITE};
 
 /// Starts reading every configured device.
 pub fn spawn_all(config: &Config, state: &Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
@@ -66,17 +66,72 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// A raw device value in engineering units: scaled, offset, or turned into its label.
-pub(crate) fn to_value(tag: &Tag, raw: Raw) -> Value {
+/// A raw device value in engineering units: scaled, offset, or turned into its label. A number
+/// that is not finite, before or after scaling (`raw * scale + offset` can overflow), is
+/// refused with [`NOT_FINITE`].
+pub(crate) fn to_value(tag: &Tag, raw: Raw) -> Result<Value, &'static str> {
     match raw {
-        Raw::Bool(b) => Value::Bool(b),
+        Raw::Bool(b) => Ok(Value::Bool(b)),
+        Raw::Number(x) if !x.is_finite() => Err(NOT_FINITE),
         Raw::Number(x) if !tag.labels.is_empty() => {
             let code = x.round() as i64;
-            match tag.labels.iter().find(|(c, _)| *c == code) {
+            Ok(match tag.labels.iter().find(|(c, _)| *c == code) {
                 Some((_, label)) => Value::Text(label.clone()),
                 None => Value::Text(format!("unknown ({code})")),
+            })
+        }
+        Raw::Number(x) => {
+            let v = x * tag.scale + tag.offset;
+            if v.is_finite() {
+                Ok(Value::Number(v))
+            } else {
+                Err(NOT_FINITE)
             }
         }
-        Raw::Number(x) => Value::Number(x * tag.scale + tag.offset),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn tag(scale: f64, labels: &str) -> Tag {
+        let src = format!(
+            r#"
+[[device]]
+name = "d"
+protocol = "modbus-tcp"
+address = "127.0.0.1:1"
+  [[device.tag]]
+  name = "t"
+  table = "holding"
+  address = 0
+  type = "f64"
+  scale = {scale:e}
+  {labels}
+"#
+        );
+        let cfg = crate::config::parse(Path::new("t.toml"), &src).unwrap();
+        cfg.devices[0].tags[0].clone()
+    }
+
+    #[test]
+    fn non_finite_numbers_are_refused_before_and_after_scaling() {
+        let t = tag(10.0, "");
+        assert_eq!(to_value(&t, Raw::Number(1.5)), Ok(Value::Number(15.0)));
+        for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(to_value(&t, Raw::Number(x)), Err(NOT_FINITE), "{x}");
+        }
+        // Finite on the wire, infinite once scaled.
+        assert_eq!(to_value(&t, Raw::Number(f64::MAX)), Err(NOT_FINITE));
+        assert_eq!(to_value(&t, Raw::Bool(true)), Ok(Value::Bool(true)));
+        // A NaN is no code either (it would round to 0, a real label).
+        let labelled = tag(1.0, r#"labels = { "0" = "active" }"#);
+        assert_eq!(
+            to_value(&labelled, Raw::Number(0.0)),
+            Ok(Value::Text("active".into()))
+        );
+        assert_eq!(to_value(&labelled, Raw::Number(f64::NAN)), Err(NOT_FINITE));
     }
 }

@@ -340,8 +340,9 @@ async fn execute(
         };
         let offset = usize::from(address - read.start);
         let slice = words.get(offset..).unwrap_or(&[]);
-        match codec::decode(slice, encoding) {
-            Ok(raw) => state.update(signal, to_value(tag, raw), now),
+        match codec::decode(slice, encoding).map(|raw| to_value(tag, raw)) {
+            Ok(Ok(v)) => state.update(signal, v, now),
+            Ok(Err(e)) => state.fail(signal, e),
             Err(e) => state.fail(
                 signal,
                 &format!(

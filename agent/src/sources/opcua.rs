@@ -332,20 +332,27 @@ async fn read_polled(
     Ok(())
 }
 
+/// Hands the state one node's value: a Bad or Uncertain status, a value of a type the agent
+/// cannot use, or a number that is not finite (before or after scaling) makes the tag
+/// unavailable with the reason.
 fn apply(state: &State, signal: SignalId, tag: &Tag, dv: &DataValue) {
+    match data_value(tag, dv) {
+        Ok(v) => state.update(signal, v, Instant::now()),
+        Err(e) => state.fail(signal, &e),
+    }
+}
+
+/// What a node's data value means for its tag: a value, or why there is none.
+fn data_value(tag: &Tag, dv: &DataValue) -> Result<Value, String> {
     if let Some(status) = dv.status {
         if !status.is_good() {
-            state.fail(signal, &format!("node {}: status {status}", tag.name));
-            return;
+            return Err(status.to_string());
         }
     }
     match dv.value.as_ref().map(variant) {
-        Some(Some(v)) => state.update(signal, v_to_value(tag, v), Instant::now()),
-        Some(None) => state.fail(
-            signal,
-            &format!("node {}: value of an unsupported type", tag.name),
-        ),
-        None => state.fail(signal, &format!("node {}: no value", tag.name)),
+        Some(Some(v)) => v_to_value(tag, v).map_err(str::to_string),
+        Some(None) => Err("value of an unsupported type".to_string()),
+        None => Err("no value".to_string()),
     }
 }
 
@@ -374,9 +381,82 @@ fn variant(v: &Variant) -> Option<Plain> {
     }
 }
 
-fn v_to_value(tag: &Tag, v: Plain) -> Value {
+fn v_to_value(tag: &Tag, v: Plain) -> Result<Value, &'static str> {
     match v {
         Plain::Raw(raw) => to_value(tag, raw),
-        Plain::Text(s) => Value::Text(s),
+        Plain::Text(s) => Ok(Value::Text(s)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::NOT_FINITE;
+    use opcua::types::StatusCode;
+    use std::path::Path;
+
+    fn tag(scale: f64) -> Tag {
+        let src = format!(
+            r#"
+[[device]]
+name = "cnc"
+protocol = "opcua"
+endpoint = "opc.tcp://127.0.0.1:1/"
+  [[device.tag]]
+  name = "power"
+  node = "ns=2;s=Spindle.Power"
+  scale = {scale:e}
+"#
+        );
+        let cfg = crate::config::parse(Path::new("t.toml"), &src).unwrap();
+        cfg.devices[0].tags[0].clone()
+    }
+
+    fn dv(v: Variant, status: Option<StatusCode>) -> DataValue {
+        DataValue {
+            value: Some(v),
+            status,
+            ..DataValue::default()
+        }
+    }
+
+    #[test]
+    fn nan_inf_and_bad_statuses_are_no_values() {
+        let t = tag(1.0);
+        assert_eq!(
+            data_value(&t, &dv(Variant::Double(2.5), None)),
+            Ok(Value::Number(2.5))
+        );
+        for v in [
+            Variant::Double(f64::NAN),
+            Variant::Double(f64::INFINITY),
+            Variant::Float(f32::NEG_INFINITY),
+            Variant::Float(f32::NAN),
+        ] {
+            assert_eq!(
+                data_value(&t, &dv(v.clone(), None)),
+                Err(NOT_FINITE.to_string()),
+                "{v:?}"
+            );
+        }
+        // Finite as sent, infinite once scaled.
+        assert_eq!(
+            data_value(&tag(1e10), &dv(Variant::Double(1e300), None)),
+            Err(NOT_FINITE.to_string())
+        );
+        let bad = data_value(
+            &t,
+            &dv(Variant::Double(1.0), Some(StatusCode::BadSensorFailure)),
+        );
+        assert_eq!(bad, Err("BadSensorFailure".to_string()));
+        let uncertain = data_value(
+            &t,
+            &dv(
+                Variant::Double(1.0),
+                Some(StatusCode::UncertainLastUsableValue),
+            ),
+        );
+        assert!(uncertain.is_err(), "{uncertain:?}");
+        assert!(data_value(&t, &DataValue::default()).is_err(), "no value");
     }
 }
