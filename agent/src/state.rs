@@ -46,6 +46,9 @@ struct Slot {
     /// Wall-clock time of the same moment, for the API.
     confirmed_ms: i64,
     error: Option<String>,
+    /// The error is the tag's own (a Bad status, an exception, a value that is not finite),
+    /// not its device's being gone: what the tag-failure condition reports.
+    tag_error: bool,
     last_stored: Option<(Value, Instant)>,
 }
 
@@ -102,6 +105,17 @@ pub struct DeviceView {
     pub signals_good: usize,
     pub signals_stale: usize,
     pub signals_unavailable: usize,
+    /// Tags that failed on their own (a Bad status, a Modbus exception, a value that is not
+    /// finite), not because the device is gone: in configuration order.
+    pub failed_tags: Vec<FailedTag>,
+}
+
+/// A tag unavailable with an error of its own.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailedTag {
+    pub signal: String,
+    pub tag: String,
+    pub error: String,
 }
 
 pub struct State {
@@ -203,6 +217,7 @@ impl State {
         slot.confirmed = Some(now);
         slot.confirmed_ms = ts;
         slot.error = None;
+        slot.tag_error = false;
         let store_it = match &slot.last_stored {
             None => true,
             Some((last, at)) => {
@@ -233,7 +248,13 @@ impl State {
 
     /// The tag could not be read; its quality is unavailable until a fresh value arrives.
     pub fn fail(&self, id: SignalId, error: &str) {
+        self.fail_as(id, error, true);
+    }
+
+    /// `own`: the tag's own failure, rather than its device's.
+    fn fail_as(&self, id: SignalId, error: &str, own: bool) {
         let mut slot = self.slots[id].lock().unwrap();
+        slot.tag_error = own;
         if slot.error.is_none() {
             // The transition is stored once, so the history shows the gap.
             slot.last_stored = None;
@@ -266,7 +287,7 @@ impl State {
         }
         for (id, s) in self.signals.iter().enumerate() {
             if s.device == device {
-                self.fail(id, error);
+                self.fail_as(id, error, false);
             }
         }
     }
@@ -335,6 +356,20 @@ impl State {
             .iter()
             .enumerate()
             .map(|(i, d)| {
+                let failed_tags = self
+                    .signals
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.device == i)
+                    .filter_map(|(id, s)| {
+                        let slot = self.slots[id].lock().unwrap();
+                        Some(FailedTag {
+                            signal: s.name.clone(),
+                            tag: s.tag.clone(),
+                            error: slot.error.clone().filter(|_| slot.tag_error)?,
+                        })
+                    })
+                    .collect();
                 let h = self.health[i].lock().unwrap();
                 let mine = signals.iter().filter(|s| s.device == d.name);
                 let count = |q: Quality| mine.clone().filter(|s| s.quality == q).count();
@@ -351,6 +386,7 @@ impl State {
                     signals_good: count(Quality::Good),
                     signals_stale: count(Quality::Stale),
                     signals_unavailable: count(Quality::Unavailable),
+                    failed_tags,
                 }
             })
             .collect()

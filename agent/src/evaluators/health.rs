@@ -1,6 +1,8 @@
-//! Device health as conditions: a device unavailable (disconnected or erroring), or connected
-//! but with values gone stale. Every device reports both keys on every tick, so an alarm clears
-//! as soon as its device is back.
+//! Device health as conditions: a device unavailable (disconnected or erroring), connected but
+//! with values gone stale, or connected with tags that failed on their own (a Bad status, a
+//! Modbus exception, a value that is not finite: without this, such a tag would just vanish
+//! from the rules that read it). Every device reports all three keys on every tick, so an
+//! alarm clears as soon as its device is back.
 
 use std::time::{Duration, Instant};
 
@@ -71,8 +73,32 @@ pub fn conditions(devices: &[DeviceView], started: Instant, severity: Severity) 
             ),
             source: format!("{} {}", d.protocol, d.endpoint),
         });
+        out.push(tag_failed(d, severity));
     }
     out
+}
+
+/// `device:<name>:tag-failed`: active while any tag of a connected device is unavailable with
+/// an error of its own; the message names every failing tag and why.
+fn tag_failed(d: &DeviceView, severity: Severity) -> Condition {
+    let n = d.failed_tags.len();
+    let which: Vec<String> = d
+        .failed_tags
+        .iter()
+        .map(|t| format!("{} ({})", t.signal, t.error))
+        .collect();
+    Condition {
+        key: format!("device:{}:tag-failed", d.name),
+        active: d.connected && n > 0,
+        severity,
+        message: format!(
+            "device {}: {n} tag{} failed: {}",
+            d.name,
+            if n == 1 { "" } else { "s" },
+            which.join(", ")
+        ),
+        source: format!("{} {}", d.protocol, d.endpoint),
+    }
 }
 
 #[cfg(test)]
@@ -93,6 +119,16 @@ stale_after_ms = 100
   table = "input"
   address = 0
   signal = "mql.oil_flow"
+  [[device.tag]]
+  name = "mist"
+  table = "input"
+  address = 1
+  signal = "mql.mist_concentration"
+  [[device.tag]]
+  name = "level"
+  table = "input"
+  address = 2
+  signal = "mql.aerosol_temp"
 "#;
         State::new(&crate::config::parse(Path::new("t.toml"), src).unwrap())
     }
@@ -135,6 +171,10 @@ stale_after_ms = 100
         assert!(active(&conditions(&s.device_views(), long_ago, Severity::Warning)).is_empty());
         s.device_lost(0, "connection refused");
         let c = conditions(&s.device_views(), Instant::now(), Severity::Critical);
+        assert!(
+            !c.iter().any(|c| c.key.ends_with(":tag-failed") && c.active),
+            "a device that is gone is unavailable, its tags did not fail on their own"
+        );
         assert_eq!(
             active(&c),
             vec!["device:mql:unavailable"],
@@ -142,5 +182,47 @@ stale_after_ms = 100
         );
         assert!(c[0].message.contains("connection refused"));
         assert_eq!(c[0].severity, Severity::Critical);
+    }
+
+    #[test]
+    fn a_failed_tag_of_a_connected_device_is_named_with_its_reason() {
+        let s = state();
+        let now = Instant::now();
+        let failed = |s: &State| {
+            conditions(&s.device_views(), now, Severity::Warning)
+                .into_iter()
+                .find(|c| c.key == "device:mql:tag-failed")
+                .expect("reported on every tick")
+        };
+        s.device_connected(0);
+        for id in 0..3 {
+            s.update(id, crate::value::Value::Number(1.0), now);
+        }
+        assert!(!failed(&s).active);
+        s.update(1, crate::value::Value::Number(f64::NAN), now);
+        s.fail(
+            2,
+            "unit 1 answered exception IllegalDataAddress to input register 2..2",
+        );
+        let c = failed(&s);
+        assert!(c.active);
+        assert_eq!(
+            c.message,
+            "device mql: 2 tags failed: mql.mist_concentration (not finite), \
+             mql.aerosol_temp (unit 1 answered exception IllegalDataAddress to input register 2..2)"
+        );
+        // The device goes: that is `unavailable`, not a tag failure; back, the tags read again.
+        s.device_lost(0, "connection refused");
+        assert!(!failed(&s).active);
+        s.device_connected(0);
+        for id in 0..3 {
+            s.update(id, crate::value::Value::Number(2.0), now);
+        }
+        assert!(!failed(&s).active);
+        s.fail(0, "BadNodeIdUnknown");
+        assert_eq!(
+            failed(&s).message,
+            "device mql: 1 tag failed: mql.oil_flow (BadNodeIdUnknown)"
+        );
     }
 }

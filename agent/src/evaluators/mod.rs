@@ -4,7 +4,7 @@
 //! machine's activity (`operations.rs`: operations and parts cut from the stream, energy and
 //! oil metered, the one notion of "cutting"), and hands them to every evaluator in turn:
 //!
-//! - `health.rs`: devices unavailable or stale;
+//! - `health.rs`: devices unavailable or stale, and tags failed on a connected device;
 //! - `compliance/`: the green-cutting rules of the standards profiles, the live verdict, and
 //!   the operation, part and violation records;
 //! - `life/`: tool usage and remaining life, tool lifetimes per class, component life from the
