@@ -214,7 +214,7 @@ pub struct AlarmSettings {
     pub escalate_after: Option<Duration>,
     /// The highest tier escalation goes to (default: the highest webhook tier).
     pub max_tier: u8,
-    /// Severity of device unavailable / stale alarms.
+    /// Severity of device unavailable / stale / tag-failed alarms.
     pub device_severity: crate::condition::Severity,
     /// Component life counters with their warning and limit levels.
     pub components: Vec<Component>,

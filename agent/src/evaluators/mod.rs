@@ -21,6 +21,7 @@ pub mod frame;
 pub mod health;
 pub mod life;
 pub mod operations;
+pub mod plausibility;
 mod run;
 
 pub use run::Evaluators;

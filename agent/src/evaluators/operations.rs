@@ -10,6 +10,7 @@
 //! operation's compliant seconds and verdict to the records it stores.
 
 use super::frame::Frame;
+use super::plausibility::{self, Since, Step};
 use crate::config::OperationSettings;
 use crate::records::operation::{OperationRecord, PartRecord};
 
@@ -82,6 +83,12 @@ impl Activity {
     pub fn meters(&self) -> (f64, f64) {
         (self.meters.energy_kwh, self.meters.oil_ml)
     }
+
+    /// Steps of the oil meter that its plausibility guard refused at this tick (signal,
+    /// event): not counted as oil.
+    pub fn counter_events(&self) -> &[(&'static str, plausibility::Event)] {
+        &self.meters.events
+    }
 }
 
 /// Energy and oil counted since the agent started.
@@ -93,23 +100,34 @@ struct Meters {
     /// integrated rate), else ∫ oil flow dt.
     pub oil_ml: f64,
     last_dispensed: Option<f64>,
+    dispensed_since: Since,
+    /// The oil meter's refused steps at the last tick.
+    events: Vec<(&'static str, plausibility::Event)>,
 }
 
 impl Meters {
     fn step(&mut self, f: &Frame, dt_s: f64) {
+        self.events.clear();
         if let Some(p) = f.num("spindle.power") {
             self.energy_kwh += p.max(0.0) * dt_s / 3600.0;
         }
-        match f.num("mql.oil_dispensed") {
+        const DISPENSED: &str = "mql.oil_dispensed";
+        match f.num(DISPENSED) {
             Some(total) => {
-                if let Some(last) = self.last_dispensed {
-                    let d = total - last;
-                    // A counter reset or a refill correction is not consumption.
-                    if (0.0..1000.0).contains(&d) {
-                        self.oil_ml += d;
-                    }
+                // A counter reset or a refill correction is no consumption, nor is a jump
+                // beyond what an MQL unit can dispense.
+                match plausibility::check(
+                    &mut self.last_dispensed,
+                    &mut self.dispensed_since,
+                    Some(total),
+                    dt_s,
+                    f.now_ms,
+                    plausibility::counter_limit(DISPENSED, "ml"),
+                ) {
+                    Step::Counted(d) => self.oil_ml += d,
+                    Step::Event(e) => self.events.push((DISPENSED, e)),
+                    Step::First | Step::Absent => {}
                 }
-                self.last_dispensed = Some(total);
             }
             None => {
                 self.last_dispensed = None;

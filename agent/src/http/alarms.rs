@@ -1,5 +1,5 @@
 //! Alarm and component endpoints. Reading: `GET /api/alarms`, `GET /api/alarms/history`,
-//! `GET /api/components`. Changing (behind `auth::require`): acknowledge, shelve, unshelve,
+//! `GET /api/components`, `GET /api/counter-events`. Changing (behind `auth::require`): acknowledge, shelve, unshelve,
 //! out-of-service, return-to-service, component reset.
 
 use axum::extract::{Extension, Path, Query, State as Extract};
@@ -167,6 +167,34 @@ pub async fn return_to_service(
 /// `GET /api/components`: component life used, remaining, last reset.
 pub async fn components(Extract(app): Extract<AppState>) -> Response {
     Json(json!({ "components": app.life.counter_views(&app.state) })).into_response()
+}
+
+/// `GET /api/counter-events?from_ms=&to_ms=&limit=`: counter steps the plausibility guards
+/// refused (newest first, default: the last 30 days): why a usage figure is what it is.
+pub async fn counter_events(
+    Extract(app): Extract<AppState>,
+    Query(q): Query<query::Query>,
+) -> Response {
+    let parsed = (|| {
+        Ok::<_, BadField>((
+            query::window(&q, now_ms(), 30 * 86_400_000)?,
+            query::limit(&q, 500, 10_000)?,
+        ))
+    })();
+    let ((from_ms, to_ms), limit) = match parsed {
+        Ok(x) => x,
+        Err(b) => return ApiError::from(b).into_response(),
+    };
+    let store = app.store.clone();
+    match tokio::task::spawn_blocking(move || {
+        store.read(|r| r.counter_events(from_ms, to_ms, limit))
+    })
+    .await
+    {
+        Ok(Ok(events)) => Json(json!({ "events": events })).into_response(),
+        Ok(Err(e)) => internal(format!("{e:#}")),
+        Err(e) => internal(e),
+    }
 }
 
 /// `POST /api/components/{name}/reset`: the component was replaced.

@@ -1,6 +1,7 @@
 //! `GET /metrics` in the Prometheus text format, written by hand (a few dozen lines, no
 //! registry crate): per device polls, errors, latency and signal qualities; alarms by state and
-//! severity; channel delivery; MQTT publishing; store size.
+//! severity; counter steps refused as implausible; channel delivery; MQTT publishing; store
+//! size.
 
 use std::fmt::Write;
 
@@ -139,6 +140,23 @@ pub async fn metrics(Extract(app): Extract<AppState>) -> Response {
         &[],
         app.alarms.transitions() as f64,
     );
+    o.head(
+        "agent_counter_events_total",
+        "counter",
+        "counter steps refused by a plausibility guard since start (jump: not counted; \
+         backwards: reset at the device, counted on from the new value)",
+    );
+    for ((counter, signal, kind), n) in app.life.counter_event_counts() {
+        o.line(
+            "agent_counter_events_total",
+            &[
+                ("counter", &counter),
+                ("signal", &signal),
+                ("kind", kind.as_str()),
+            ],
+            n as f64,
+        );
+    }
     o.head(
         "agent_store_write_failures_total",
         "counter",

@@ -54,6 +54,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/alarms", get(alarms::list))
         .route("/api/alarms/history", get(alarms::history))
         .route("/api/components", get(alarms::components))
+        .route("/api/counter-events", get(alarms::counter_events))
         .route("/metrics", get(metrics::metrics))
         // Everything above is reading: open unless `[http] read_requires_auth`.
         .route_layer(from_fn_with_state(

@@ -3,5 +3,6 @@
 //! derivations, no I/O; these types are the vocabulary the layers above share.
 
 pub mod alarm;
+pub mod counter;
 pub mod operation;
 pub mod tool;

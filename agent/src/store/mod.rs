@@ -14,7 +14,8 @@
 //!   block it.
 //! - **Typed repositories** with named columns, one file per table group: `samples.rs`,
 //!   `operations.rs` (operations, parts, violations), `tools.rs` (usage, changes),
-//!   `components.rs` (component state and resets), `audit.rs` (alarms). The MQTT outbox has a
+//!   `components.rs` (component state and resets), `counters.rs` (counter steps the
+//!   plausibility guards refused), `audit.rs` (alarms). The MQTT outbox has a
 //!   file of its own (`outbox.rs`).
 //!
 //! WAL with `synchronous = FULL` on the writer: a crash or `kill -9` loses at most the batch
@@ -23,6 +24,7 @@
 mod audit;
 mod components;
 mod connection;
+mod counters;
 mod operations;
 pub mod outbox;
 mod samples;
@@ -47,6 +49,7 @@ use rusqlite::Connection;
 
 use crate::config::StoreSettings;
 use crate::records::alarm::Transition;
+use crate::records::counter::CounterEvent;
 use crate::records::operation::{OperationRecord, PartRecord, Violation};
 use crate::state::{Sample, State};
 
@@ -78,6 +81,8 @@ pub enum Record {
         json: String,
         now_ms: i64,
     },
+    /// A counter step a plausibility guard refused to count.
+    CounterEvent(CounterEvent),
     /// Alarm transitions, with the alarms they touched as they are now (`None`: back to
     /// normal): the trail and the current state are stored together, never disagreeing.
     Alarms {
@@ -419,6 +424,7 @@ impl Tx<'_> {
             Record::ComponentState { name, json, now_ms } => {
                 self.save_component_state(name, json, *now_ms)
             }
+            Record::CounterEvent(e) => self.insert_counter_event(e),
             Record::Alarms {
                 transitions,
                 current,
@@ -442,6 +448,7 @@ impl Record {
             Record::ViolationOpened(_) | Record::ViolationUpdated { .. } => "a violation",
             Record::ToolUsage { .. } => "tool usage",
             Record::ComponentState { .. } => "a component's state",
+            Record::CounterEvent(_) => "a counter event",
             Record::Alarms { .. } => "alarm transitions",
         }
     }

@@ -169,6 +169,26 @@ UPDATE operation SET record = json_remove(
     '$.load_max_pct', '$.power_mean_kw', '$.power_max_kw')
 WHERE json_type(record, '$.speed_rpm') IS NOT NULL;",
     },
+    Migration {
+        // The audit trail of counter steps the plausibility guards refused to count.
+        version: 5,
+        what: "counter events (jumps not counted, counters gone back)",
+        sql: "
+CREATE TABLE IF NOT EXISTS counter_event (
+    id INTEGER PRIMARY KEY,
+    ts_ms INTEGER NOT NULL,
+    counter TEXT NOT NULL,            -- service-history | operations | component:<name>
+    signal TEXT NOT NULL,
+    kind TEXT NOT NULL,               -- jump | backwards
+    from_value REAL NOT NULL,
+    to_value REAL NOT NULL,
+    max_step REAL,                    -- a jump: the most the signal could have changed
+    used REAL,                        -- a counter component: life used, counted on from to_value
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS counter_event_ts ON counter_event(ts_ms);
+CREATE INDEX IF NOT EXISTS counter_event_counter ON counter_event(counter, id);",
+    },
 ];
 
 /// The MQTT outbox file (`[mqtt] outbox_path`), kept apart from the store: it is written only
@@ -347,6 +367,7 @@ mod tests {
             "tool_change",
             "alarm_current",
             "component_reset",
+            "counter_event",
         ] {
             assert!(t.iter().any(|x| x == want), "{want} in {t:?}");
         }

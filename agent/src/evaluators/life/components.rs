@@ -312,9 +312,15 @@ impl Components {
         }
     }
 
-    /// Advances the service history (`cutting_s`: the segmentation's cutting seconds).
-    pub fn step_service(&mut self, f: &Frame, dt_s: f64, cutting_s: Option<f64>) {
-        self.service.step(f, dt_s, cutting_s);
+    /// Advances the service history (`cutting_s`: the segmentation's cutting seconds); returns
+    /// the steps its plausibility guards refused (signal, event).
+    pub fn step_service(
+        &mut self,
+        f: &Frame,
+        dt_s: f64,
+        cutting_s: Option<f64>,
+    ) -> Vec<(&'static str, crate::evaluators::plausibility::Event)> {
+        self.service.step(f, dt_s, cutting_s)
     }
 
     /// What is due to be stored: the bearing's trend after a new record, the service history

@@ -5,8 +5,6 @@
 //! levels; and the predicted remaining life of the tool in the spindle against `[life]`
 //! levels.
 
-use std::collections::HashMap;
-
 use crate::condition::{Condition, Severity};
 use crate::config::Component;
 use crate::evaluators::frame::Frame;
@@ -51,26 +49,18 @@ pub fn tool_conditions(f: &Frame) -> Vec<Condition> {
     ]
 }
 
-/// Life used of a counter component: its counter less the baseline of its last reset.
-pub fn counter_used(
-    counter: Option<f64>,
-    c: &Component,
-    baselines: &HashMap<String, f64>,
-) -> Option<f64> {
-    Some(counter? - baselines.get(&c.name).copied().unwrap_or(0.0))
-}
-
-/// `component:<name>:life-warning` / `:life-limit` for every configured counter component;
-/// `unit_of` gives a signal's unit.
+/// `component:<name>:life-warning` / `:life-limit` for every configured counter component
+/// whose counter is good now; `used` gives its life used (`counters.rs`) at the frame's counter
+/// value, `unit_of` a signal's unit.
 pub fn counter_conditions(
     f: &Frame,
     components: &[Component],
-    baselines: &HashMap<String, f64>,
+    used: impl Fn(&Component, f64) -> f64,
     unit_of: impl Fn(&str) -> String,
 ) -> Vec<Condition> {
     let mut out = Vec::new();
     for c in components {
-        let Some(used) = counter_used(f.num(&c.signal), c, baselines) else {
+        let Some(used) = f.num(&c.signal).map(|v| used(c, v)) else {
             continue;
         };
         let unit = unit_of(&c.signal);
@@ -199,6 +189,7 @@ pub fn predicted_tool_conditions(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evaluators::life::counters::CounterLife;
     use crate::value::Value;
 
     /// A frame of these values, the way the state's good values make one.
@@ -251,18 +242,30 @@ mod tests {
         }];
         let f = frame(&[("mql.pump_operating_time", Value::Number(130.0))]);
         let unit = |_: &str| "h".to_string();
-        let none = HashMap::new();
+        let from = |life: CounterLife| move |_: &Component, v: f64| life.used_at(v);
         assert_eq!(
-            active(&counter_conditions(&f, &comps, &none, unit)),
+            active(&counter_conditions(
+                &f,
+                &comps,
+                from(CounterLife::default()),
+                unit
+            )),
             vec!["component:pump:life-limit"]
         );
-        let reset = HashMap::from([("pump".to_string(), 20.0)]);
+        let reset = CounterLife::new(20.0, 0.0);
         assert_eq!(
-            active(&counter_conditions(&f, &comps, &reset, unit)),
+            active(&counter_conditions(&f, &comps, from(reset), unit)),
             vec!["component:pump:life-warning"]
         );
-        let reset = HashMap::from([("pump".to_string(), 130.0)]);
-        assert!(active(&counter_conditions(&f, &comps, &reset, unit)).is_empty());
+        let reset = CounterLife::new(130.0, 0.0);
+        assert!(active(&counter_conditions(&f, &comps, from(reset), unit)).is_empty());
+        // Reset at the device after 125 h: the warning stays on, it does not fall silent.
+        let at_device = CounterLife::new(0.0, 125.0);
+        let f = frame(&[("mql.pump_operating_time", Value::Number(0.5))]);
+        assert_eq!(
+            active(&counter_conditions(&f, &comps, from(at_device), unit)),
+            vec!["component:pump:life-limit"]
+        );
     }
 
     #[test]

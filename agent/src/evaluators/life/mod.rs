@@ -8,9 +8,14 @@
 //!   and takes over the remaining life once a class has enough worn-out tools.
 //! - `components.rs`, `service.rs`: the spindle bearing, ball screws and MQL pump from the
 //!   service history the agent counts (and the bearing's vibration trend).
+//! - `counters.rs`: counter components' life used, with maintenance's resets and the device's
+//!   (a counter gone back counts on, never negative).
 //! - `levels.rs`: life against its warning and limit levels, as conditions: the CNC's tool
-//!   life counter, configured component counters (with maintenance's resets), and predicted
-//!   remaining life.
+//!   life counter, configured component counters, and predicted remaining life.
+//!
+//! Every counter step a plausibility guard refuses (`../plausibility.rs`: axis travel, pump
+//! strokes and hours, the oil meter, counter components) is logged once, recorded in the
+//! store (`counter_event`) and counted for `/metrics` here.
 //!
 //! [`Life`] is shared: the evaluator loop advances it, the HTTP server reads its views and
 //! reports tool changes and component resets to it. Counters are handed to the store at most
@@ -18,12 +23,13 @@
 //! a minute.
 
 pub mod components;
+pub mod counters;
 pub mod levels;
 pub mod lifetimes;
 pub mod service;
 pub mod tools;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{mpsc, Arc, Mutex};
 
 use anyhow::Result;
@@ -32,15 +38,18 @@ use models::Quantiles;
 use serde::Serialize;
 
 use super::frame::Frame;
+use super::plausibility;
 use super::{Evaluator, Output, Tick};
 use crate::condition::Condition;
 use crate::config::{Component, Config, USAGE_UNIT};
+use crate::records::counter::{CounterEvent, CounterEventKind};
 use crate::records::operation::OperationRecord;
 use crate::records::tool::{ChangeReason, Counters, Prediction, ToolChange};
 use crate::state::State;
 use crate::store::{ComponentReset, Record, Store, ToolUsage};
 use crate::value::{now_ms, Quality};
 use components::{ComponentView, Components};
+use counters::CounterLife;
 use tools::{Entry, Model, ModelView, ToolView};
 
 /// What `/api/life` returns.
@@ -96,6 +105,10 @@ struct Tracker {
     lifetimes: LifetimeModel,
     /// Counter components' last resets, by name.
     resets: HashMap<String, ComponentReset>,
+    /// Counter components' life used, by name.
+    counter_life: HashMap<String, CounterLife>,
+    /// Counter events since start, per (counter, signal, kind), for `/metrics`.
+    counter_events: BTreeMap<(String, String, CounterEventKind), u64>,
 }
 
 pub struct Life {
@@ -121,7 +134,7 @@ impl Life {
     /// Restores every tool's counters, the components and the lifetimes from the store.
     pub fn open(config: &Config, store: Arc<Store>) -> Result<Arc<Life>> {
         let settings = &config.life;
-        let (tools, components, lifetimes, resets) = store.read(|r| {
+        let (tools, components, lifetimes, resets, counter_life) = store.read(|r| {
             let tools = r
                 .tool_usage()?
                 .into_iter()
@@ -139,12 +152,22 @@ impl Life {
                 tracing::error!("life: reading tool lifetimes from the store failed: {e:#}");
                 LifetimeModel::fit(&[], USAGE_UNIT, lifetimes::MIN_ENDED)
             });
-            let resets = r
+            let resets: HashMap<String, ComponentReset> = r
                 .component_resets()?
                 .into_iter()
                 .map(|c| (c.component.clone(), c))
                 .collect();
-            Ok((tools, Components::restore(settings, r), lifetimes, resets))
+            let mut counter_life = HashMap::new();
+            for c in &config.alarms.components {
+                counter_life.insert(c.name.clone(), restore_counter(r, c, resets.get(&c.name))?);
+            }
+            Ok((
+                tools,
+                Components::restore(settings, r),
+                lifetimes,
+                resets,
+                counter_life,
+            ))
         })?;
         let units = config
             .devices
@@ -171,6 +194,8 @@ impl Life {
                 components,
                 lifetimes,
                 resets,
+                counter_life,
+                counter_events: BTreeMap::new(),
             }),
             refits: Mutex::new(refits),
             store,
@@ -202,8 +227,28 @@ impl Life {
             .filter(|s| !s.is_empty())
             .map(str::to_string);
         t.components.step(frame, dt_s);
-        t.components
-            .step_service(frame, dt_s, counted.map(|(_, s)| s));
+        let mut events: Vec<CounterEvent> = t
+            .components
+            .step_service(frame, dt_s, counted.map(|(_, s)| s))
+            .into_iter()
+            .map(|(signal, e)| counter_event(now, "service-history", signal, e, None))
+            .collect();
+        for c in &self.counters {
+            let life = t.counter_life.entry(c.name.clone()).or_default();
+            let unit = self.units.get(&c.signal).map_or("", String::as_str);
+            let limit = plausibility::counter_limit(&c.signal, unit);
+            if let Some(r) = life.step(frame.num(&c.signal), dt_s, now, limit) {
+                let counter = format!("component:{}", c.name);
+                events.push(counter_event(
+                    now,
+                    &counter,
+                    &c.signal,
+                    r.event,
+                    Some(r.used),
+                ));
+            }
+        }
+        let mut records = note(t, events);
         if let Some((id, cut_s)) = counted {
             let feed = frame.num("channel.feedrate").unwrap_or(0.0).max(0.0);
             t.tools
@@ -227,11 +272,36 @@ impl Life {
                 }
             }
         }
-        if now - t.last_flush_ms < 1000 {
+        if now - t.last_flush_ms >= 1000 {
+            t.last_flush_ms = now;
+            records.extend(due(t, now, false));
+        }
+        records
+    }
+
+    /// Refused steps of the activity stage's counters (the oil meter), as for the others.
+    fn note_activity(
+        &self,
+        now_ms: i64,
+        events: &[(&'static str, plausibility::Event)],
+    ) -> Vec<Record> {
+        if events.is_empty() {
             return Vec::new();
         }
-        t.last_flush_ms = now;
-        due(t, now, false)
+        let events = events
+            .iter()
+            .map(|(signal, e)| counter_event(now_ms, "operations", signal, *e, None))
+            .collect();
+        note(&mut self.inner.lock().unwrap(), events)
+    }
+
+    /// Counter events since start per (counter, signal, kind), for `/metrics`.
+    pub fn counter_event_counts(&self) -> Vec<((String, String, CounterEventKind), u64)> {
+        let t = self.inner.lock().unwrap();
+        t.counter_events
+            .iter()
+            .map(|(k, n)| (k.clone(), *n))
+            .collect()
     }
 
     /// Conditions now: predicted component life, the tool in the spindle's predicted life,
@@ -252,7 +322,7 @@ impl Life {
         out.extend(levels::counter_conditions(
             frame,
             &self.counters,
-            &baselines(&t.resets),
+            |c, v| t.counter_life.get(&c.name).map_or(v, |l| l.used_at(v)),
             |s| self.units.get(s).cloned().unwrap_or_default(),
         ));
         out
@@ -356,13 +426,12 @@ impl Life {
     /// The counter components (`[[alarms.component]]`), from the state's values now.
     pub fn counter_views(&self, state: &State) -> Vec<CounterView> {
         let t = self.inner.lock().unwrap();
-        let baselines = baselines(&t.resets);
         self.counters
             .iter()
             .map(|c| {
                 let view = state.id(&c.signal).map(|i| state.view(i));
                 let counter = state.good_value(&c.signal).and_then(|v| v.as_f64());
-                let used = levels::counter_used(counter, c, &baselines);
+                let used = counter.map(|v| t.counter_life.get(&c.name).map_or(v, |l| l.used_at(v)));
                 let reset = t.resets.get(&c.name);
                 CounterView {
                     name: c.name.clone(),
@@ -410,11 +479,13 @@ impl Life {
         self.store
             .call(move |tx| tx.insert_component_reset(&r))
             .map_err(|e| ResetError::Store(format!("{e:#}")))?;
-        self.inner
-            .lock()
-            .unwrap()
-            .resets
-            .insert(name.to_string(), reset);
+        let mut t = self.inner.lock().unwrap();
+        t.resets.insert(name.to_string(), reset);
+        t.counter_life
+            .entry(name.to_string())
+            .or_default()
+            .reset(baseline);
+        drop(t);
         tracing::info!("component {name} reset by {by} at counter {baseline}");
         Ok(self
             .counter_views(state)
@@ -424,10 +495,54 @@ impl Life {
     }
 }
 
-fn baselines(resets: &HashMap<String, ComponentReset>) -> HashMap<String, f64> {
-    resets
-        .iter()
-        .map(|(k, r)| (k.clone(), r.baseline))
+/// A counter component's life used as stored: from its last maintenance reset, or from the
+/// last event of its counter since (a reset at the device, a glitch), whichever is later.
+fn restore_counter(
+    r: &crate::store::Reader,
+    c: &Component,
+    reset: Option<&ComponentReset>,
+) -> Result<CounterLife> {
+    let event = r
+        .last_counter_event(&format!("component:{}", c.name))?
+        .filter(|e| reset.is_none_or(|x| e.ts_ms >= x.ts_ms));
+    Ok(match (event, reset) {
+        (Some(e), _) => CounterLife::new(e.to_value, e.used.unwrap_or(0.0)),
+        (None, Some(x)) => CounterLife::new(x.baseline, 0.0),
+        (None, None) => CounterLife::new(0.0, 0.0),
+    })
+}
+
+fn counter_event(
+    ts_ms: i64,
+    counter: &str,
+    signal: &str,
+    e: plausibility::Event,
+    used: Option<f64>,
+) -> CounterEvent {
+    CounterEvent {
+        ts_ms,
+        counter: counter.to_string(),
+        signal: signal.to_string(),
+        kind: e.kind,
+        from_value: e.from,
+        to_value: e.to,
+        max_step: e.max_step,
+        used,
+        message: e.describe(signal),
+    }
+}
+
+/// Logs each event once, counts it for `/metrics`, and turns it into a record for the store.
+fn note(t: &mut Tracker, events: Vec<CounterEvent>) -> Vec<Record> {
+    events
+        .into_iter()
+        .map(|e| {
+            tracing::warn!("{}: {}", e.counter, e.message);
+            *t.counter_events
+                .entry((e.counter.clone(), e.signal.clone(), e.kind))
+                .or_default() += 1;
+            Record::CounterEvent(e)
+        })
         .collect()
 }
 
@@ -478,13 +593,14 @@ impl Evaluator for Arc<Life> {
 
     fn step(&mut self, tick: &Tick) -> Output {
         let a = tick.activity;
-        let records = self.advance(
+        let mut records = self.note_activity(tick.frame.now_ms, a.counter_events());
+        records.extend(self.advance(
             tick.frame,
             tick.dt_s,
             a.counted(),
             a.finished(),
             a.part().is_some(),
-        );
+        ));
         Output {
             conditions: self.conditions(tick.frame),
             records,
@@ -628,6 +744,60 @@ mod tests {
         let v3 = again.view(10).unwrap();
         assert!(v3.tools.is_empty());
         assert_eq!(v3.recent_changes[0].measured_vb_mm, Some(0.12));
+    }
+
+    #[test]
+    fn a_counter_component_counts_on_over_a_reset_at_the_device_and_a_restart() {
+        let (store, _, mut config) = crate::store::test_store("counter-life");
+        config.alarms.components = vec![Component {
+            name: "pump".into(),
+            signal: "mql.oil_flow".into(),
+            warning: 100.0,
+            limit: 120.0,
+        }];
+        let step = |life: &Life, t: i64, v: f64| {
+            let f = Frame::from_values(t, [("mql.oil_flow", Value::Number(v))]);
+            for r in life.advance(&f, 0.1, None, &[], false) {
+                store.record(r);
+            }
+            let warning = life
+                .conditions(&f)
+                .into_iter()
+                .find(|c| c.key == "component:pump:life-warning")
+                .expect("reported while the counter is good");
+            (warning.active, warning.message)
+        };
+        let life = Life::open(&config, store.clone()).unwrap();
+        assert!(!step(&life, 1_000, 90.0).0);
+        assert!(step(&life, 1_100, 110.0).0);
+        // The counter is reset at the device: the life used so far is kept, the warning stays.
+        let (active, message) = step(&life, 1_200, 2.0);
+        assert!(active && message.contains("110.0"), "{message}");
+        store.sync();
+        let events = store.read(|r| r.counter_events(0, i64::MAX, 10)).unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        let e = &events[0];
+        assert_eq!(e.counter, "component:pump");
+        assert_eq!(e.kind, CounterEventKind::Backwards);
+        assert_eq!(
+            (e.from_value, e.to_value, e.used),
+            (110.0, 2.0, Some(110.0))
+        );
+        assert_eq!(
+            life.counter_event_counts(),
+            vec![(
+                (
+                    "component:pump".to_string(),
+                    "mql.oil_flow".to_string(),
+                    CounterEventKind::Backwards
+                ),
+                1
+            )]
+        );
+        // After a restart, life used goes on from the event.
+        let again = Life::open(&config, store.clone()).unwrap();
+        let (active, message) = step(&again, 5_000, 3.0);
+        assert!(active && message.contains("111.0"), "{message}");
     }
 
     #[test]

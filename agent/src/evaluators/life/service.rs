@@ -5,7 +5,10 @@
 //!
 //! Fed by `life::Life` on the compliance evaluator's tick with the tick's `dt`, from a frame of
 //! good values only: a stale or absent signal adds nothing (its time is not counted, its
-//! revolutions are not guessed). Everything is a fixed-size array: the history never grows.
+//! revolutions are not guessed). Axis travel and the pump's counters are guarded
+//! (`plausibility.rs`): a jump beyond what the axis or the pump can do is not counted, a
+//! counter that goes back counts on from its new value; [`ServiceHistory::step`] returns each
+//! such event for the audit trail. Everything is a fixed-size array: the history never grows.
 //!
 //! Stored as one JSON row (`component_life`, name `service-history`) in the store's file, at
 //! most once a minute and at a clean stop: SD cards wear by writes, so **a power cut loses at
@@ -15,6 +18,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::evaluators::frame::Frame;
+use crate::evaluators::plausibility::{self, Limit, Since, Step, MAX_AXIS_SPEED_MM_S};
 
 /// Row name in `component_life`.
 pub const ROW: &str = "service-history";
@@ -48,6 +52,7 @@ pub const REVERSAL_HYSTERESIS_MM: f64 = 0.05;
 
 /// Signals read (canonical names).
 const AXES: [&str; 3] = ["x", "y", "z"];
+const POSITIONS: [&str; 3] = ["axis.x.position", "axis.y.position", "axis.z.position"];
 
 /// The bin of `v` among lower `edges` (values below the first edge go to the first bin).
 pub fn bin(edges: &[f64], v: f64) -> usize {
@@ -188,6 +193,9 @@ pub struct AxisService {
     pub last_position_mm: Option<f64>,
     pub stroke_extreme_mm: Option<f64>,
     pub direction: i8,
+    /// When `last_position_mm` was read, for the plausibility guard.
+    #[serde(default)]
+    pub position_since: Since,
 }
 
 impl AxisService {
@@ -209,14 +217,34 @@ impl AxisService {
             last_position_mm: None,
             stroke_extreme_mm: None,
             direction: 0,
+            position_since: Since::default(),
         }
     }
 
-    fn step(&mut self, position: Option<f64>, load_pct: Option<f64>, h: f64) {
+    /// One tick of `dt_s` at `now_ms`; a position that moved faster than an axis can is
+    /// returned as an event and its distance is not counted.
+    fn step(
+        &mut self,
+        position: Option<f64>,
+        load_pct: Option<f64>,
+        dt_s: f64,
+        now_ms: i64,
+    ) -> Option<plausibility::Event> {
+        let h = dt_s.max(0.0) / 3600.0;
+        let step = plausibility::check(
+            &mut self.last_position_mm,
+            &mut self.position_since,
+            position,
+            dt_s,
+            now_ms,
+            Limit::Position {
+                max_per_s: MAX_AXIS_SPEED_MM_S,
+            },
+        );
         let Some(pos) = position else {
             // A gap: the next good position starts afresh (the reversal state is kept).
             self.last_position_mm = None;
-            return;
+            return None;
         };
         self.powered_h += h;
         let f = (-h / RECENT_TAU_H).exp();
@@ -227,18 +255,23 @@ impl AxisService {
         self.recent_load_pct_x_travel_mm
             .iter_mut()
             .for_each(|v| *v *= f);
-        if let Some(last) = self.last_position_mm {
-            let d = (pos - last).abs();
-            self.travel_mm += d;
-            if let (Some(load), true) = (load_pct, d > 0.0) {
-                let b = bin(&AXIS_LOAD_EDGES_PCT, load.abs());
-                self.travel_by_load_mm[b] += d;
-                self.load_pct_x_travel_mm[b] += load.abs() * d;
-                self.recent_travel_by_load_mm[b] += d;
-                self.recent_load_pct_x_travel_mm[b] += load.abs() * d;
+        let d = match step {
+            Step::Counted(d) => d,
+            Step::Event(e) => {
+                // Not a move: the stroke starts afresh from here, with no reversal counted.
+                self.stroke_extreme_mm = Some(pos);
+                return Some(e);
             }
+            Step::First | Step::Absent => 0.0,
+        };
+        self.travel_mm += d;
+        if let (Some(load), true) = (load_pct, d > 0.0) {
+            let b = bin(&AXIS_LOAD_EDGES_PCT, load.abs());
+            self.travel_by_load_mm[b] += d;
+            self.load_pct_x_travel_mm[b] += load.abs() * d;
+            self.recent_travel_by_load_mm[b] += d;
+            self.recent_load_pct_x_travel_mm[b] += load.abs() * d;
         }
-        self.last_position_mm = Some(pos);
         // Reversals with hysteresis: the stroke's extreme follows the axis; a return by more
         // than the hysteresis from it is a reversal.
         let ext = *self.stroke_extreme_mm.get_or_insert(pos);
@@ -256,6 +289,7 @@ impl AxisService {
             }
             _ => {}
         }
+        None
     }
 
     /// Fills `revolutions`, `revolutions_by_load` and `lead_mm` for a configured lead.
@@ -287,23 +321,39 @@ impl AxisService {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct PumpService {
     /// Strokes since the history started (increments of `mql.pump_strokes`; a counter that
-    /// goes back, e.g. a replaced controller, adds nothing and restarts from its new value).
+    /// goes back, e.g. a replaced controller, adds nothing and restarts from its new value; a
+    /// jump beyond what the pump can stroke is not counted).
     pub strokes: f64,
-    /// Operating hours since the history started (increments of `mql.pump_operating_time`).
+    /// Operating hours since the history started (increments of `mql.pump_operating_time`,
+    /// guarded alike: no more hours than time passed).
     pub operating_h: f64,
     /// The counters' last good values.
     pub strokes_counter: Option<f64>,
     pub operating_time_counter_h: Option<f64>,
+    /// When they were read, for the plausibility guard.
+    #[serde(default)]
+    pub strokes_since: Since,
+    #[serde(default)]
+    pub operating_time_since: Since,
 }
 
-fn increment(total: &mut f64, last: &mut Option<f64>, now: Option<f64>) {
-    let Some(v) = now else { return };
-    if let Some(l) = *last {
-        if v >= l {
-            *total += v - l;
+/// Adds a guarded counter's increment to `total`; returns the event of an implausible step.
+fn increment(
+    total: &mut f64,
+    last: &mut Option<f64>,
+    since: &mut Since,
+    (value, limit): (Option<f64>, Limit),
+    dt_s: f64,
+    now_ms: i64,
+) -> Option<plausibility::Event> {
+    match plausibility::check(last, since, value, dt_s, now_ms, limit) {
+        Step::Counted(d) => {
+            *total += d;
+            None
         }
+        Step::Event(e) => Some(e),
+        Step::First | Step::Absent => None,
     }
-    *last = Some(v);
 }
 
 /// Everything, as stored and as `/api/life` shows it per component.
@@ -330,8 +380,15 @@ impl ServiceHistory {
     }
 
     /// One tick: `dt_s` since the last, `cutting_s` the cutting seconds the operation
-    /// segmentation counted at this tick.
-    pub fn step(&mut self, f: &Frame, dt_s: f64, cutting_s: Option<f64>) {
+    /// segmentation counted at this tick. Returns the implausible steps of the guarded
+    /// signals (canonical name and event), which were not counted.
+    pub fn step(
+        &mut self,
+        f: &Frame,
+        dt_s: f64,
+        cutting_s: Option<f64>,
+    ) -> Vec<(&'static str, plausibility::Event)> {
+        let mut events = Vec::new();
         if self.since_ms == 0 {
             self.since_ms = f.now_ms;
         }
@@ -369,24 +426,40 @@ impl ServiceHistory {
                 sp.recent.add(n, load, h, revs);
             }
         }
-        for (a, name) in self.axes.iter_mut().zip(AXES) {
-            a.step(
-                f.num(&format!("axis.{name}.position")),
+        for ((a, name), signal) in self.axes.iter_mut().zip(AXES).zip(POSITIONS) {
+            if let Some(e) = a.step(
+                f.num(signal),
                 f.num(&format!("axis.{name}.load")),
-                h,
-            );
+                dt_s,
+                f.now_ms,
+            ) {
+                events.push((signal, e));
+            }
         }
         let p = &mut self.mql_pump;
-        increment(
+        let guarded =
+            |signal: &'static str, unit| (f.num(signal), plausibility::counter_limit(signal, unit));
+        if let Some(e) = increment(
             &mut p.strokes,
             &mut p.strokes_counter,
-            f.num("mql.pump_strokes"),
-        );
-        increment(
+            &mut p.strokes_since,
+            guarded("mql.pump_strokes", "count"),
+            dt_s,
+            f.now_ms,
+        ) {
+            events.push(("mql.pump_strokes", e));
+        }
+        if let Some(e) = increment(
             &mut p.operating_h,
             &mut p.operating_time_counter_h,
-            f.num("mql.pump_operating_time"),
-        );
+            &mut p.operating_time_since,
+            guarded("mql.pump_operating_time", "h"),
+            dt_s,
+            f.now_ms,
+        ) {
+            events.push(("mql.pump_operating_time", e));
+        }
+        events
     }
 
     /// A stored history binned with other edges than this build's keeps its totals and
@@ -556,23 +629,63 @@ mod tests {
     }
 
     #[test]
-    fn pump_counts_increments_and_survives_a_counter_reset() {
+    fn pump_counts_increments_and_survives_a_counter_reset_and_a_glitch() {
         let mut s = ServiceHistory::new(1);
-        for (strokes, h) in [(1000.0, 2.0), (1500.0, 2.5), (200.0, 2.6), (700.0, 3.0)] {
-            s.step(
-                &frame(
-                    0,
-                    &[
-                        ("mql.pump_strokes", strokes),
-                        ("mql.pump_operating_time", h),
-                    ],
-                ),
-                0.1,
-                None,
+        let mut events = Vec::new();
+        // One tick an hour (the wall clock alike): at most 20 strokes/s and one hour per hour.
+        for (i, (strokes, h)) in [
+            (1000.0, 2.0),
+            (1500.0, 2.5),
+            (200.0, 2.6),
+            (4.0e9, 2.7),
+            (4.0e9 + 100.0, 2.8),
+            (700.0, 3.0),
+            (900.0, 3.1),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let f = frame(
+                1 + 3_600_000 * i as i64,
+                &[
+                    ("mql.pump_strokes", strokes),
+                    ("mql.pump_operating_time", h),
+                ],
             );
+            events.extend(s.step(&f, 3600.0, None));
         }
-        assert_eq!(s.mql_pump.strokes, 500.0 + 500.0);
-        assert!((s.mql_pump.operating_h - 1.0).abs() < 1e-12);
+        // Counted: 1000 → 1500, 200 → glitch (not counted) → +100, reset → 700 → 900.
+        assert_eq!(s.mql_pump.strokes, 500.0 + 100.0 + 200.0);
+        assert!((s.mql_pump.operating_h - 1.1).abs() < 1e-9);
+        let kinds: Vec<_> = events.iter().map(|(sig, e)| (*sig, e.kind)).collect();
+        use crate::records::counter::CounterEventKind::{Backwards, Jump};
+        assert_eq!(
+            kinds,
+            [
+                ("mql.pump_strokes", Backwards),
+                ("mql.pump_strokes", Jump),
+                ("mql.pump_strokes", Backwards)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_axis_glitch_is_no_travel_and_no_reversal() {
+        let mut s = ServiceHistory::new(1);
+        let mut events = Vec::new();
+        // 10 mm per 0.1 s (6 m/min), a glitch to 1e6 mm and back, then on.
+        for (i, p) in [0.0, 10.0, 20.0, 1.0e6, 30.0, 40.0].into_iter().enumerate() {
+            let f = frame(1 + 100 * i as i64, &[("axis.x.position", p)]);
+            events.extend(s.step(&f, 0.1, None));
+        }
+        assert!(
+            (s.axes[0].travel_mm - 30.0).abs() < 1e-9,
+            "{}",
+            s.axes[0].travel_mm
+        );
+        assert_eq!(s.axes[0].reversals, 0);
+        assert_eq!(events.len(), 2, "there and back: {events:?}");
+        assert!(events.iter().all(|(sig, _)| *sig == "axis.x.position"));
     }
 
     #[test]
