@@ -325,6 +325,9 @@ pub mod mosquitto;
 #[path = "support/chromium.rs"]
 pub mod chromium;
 
+#[path = "support/asyncua.rs"]
+pub mod asyncua;
+
 pub mod devices {
     //! Small Modbus TCP devices for tests and the benchmark, on real loopback sockets.
 
@@ -399,6 +402,61 @@ pub mod devices {
                 .await;
         });
         addr
+    }
+
+    /// Holding registers the test sets as it goes (a device whose counter the test resets or
+    /// glitches): reads within them answer their values, others an exception.
+    #[derive(Clone)]
+    pub struct Registers(pub Arc<std::sync::Mutex<Vec<u16>>>);
+
+    impl Registers {
+        /// Sets a u32 at `address` in the Modbus convention (high word first).
+        pub fn set_u32(&self, address: usize, v: u32) {
+            let mut r = self.0.lock().unwrap();
+            r[address] = (v >> 16) as u16;
+            r[address + 1] = v as u16;
+        }
+    }
+
+    impl tokio_modbus::server::Service for Registers {
+        type Request = Request<'static>;
+        type Response = Response;
+        type Exception = ExceptionCode;
+        type Future = future::Ready<Result<Response, ExceptionCode>>;
+
+        fn call(&self, req: Self::Request) -> Self::Future {
+            let r = self.0.lock().unwrap();
+            future::ready(match req {
+                Request::ReadHoldingRegisters(addr, cnt)
+                    if usize::from(addr) + usize::from(cnt) <= r.len() =>
+                {
+                    Ok(Response::ReadHoldingRegisters(
+                        r[usize::from(addr)..usize::from(addr) + usize::from(cnt)].to_vec(),
+                    ))
+                }
+                Request::ReadHoldingRegisters(..) => Err(ExceptionCode::IllegalDataAddress),
+                _ => Err(ExceptionCode::IllegalFunction),
+            })
+        }
+    }
+
+    /// Serves `count` holding registers (all 0) on a free loopback port.
+    pub async fn registers(count: usize) -> (SocketAddr, Registers) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let dev = Registers(Arc::new(std::sync::Mutex::new(vec![0; count])));
+        let served = dev.clone();
+        tokio::spawn(async move {
+            let server = Server::new(listener);
+            let on_connected = move |stream, peer| {
+                let dev = served.clone();
+                async move { accept_tcp_connection(stream, peer, move |_| Ok(Some(dev.clone()))) }
+            };
+            let _ = server
+                .serve(&on_connected, |e| eprintln!("register device: {e}"))
+                .await;
+        });
+        (addr, dev)
     }
 
     /// Name of the clock device in [`clock_toml`] and [`clock_config`].

@@ -48,6 +48,7 @@ pub struct Agent {
     evaluators: evaluators::Evaluators,
     /// Publishing to the plant's broker, when `[mqtt]` is configured.
     fleet: Option<fleet::Fleet>,
+    sources: sources::Sources,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -80,7 +81,8 @@ impl Agent {
                 Box::new(life.clone()),
             ],
         )?;
-        let mut tasks = sources::spawn_all(&config, &state);
+        let sources = sources::spawn_all(&config, &state);
+        let mut tasks = Vec::new();
         // rustls (MQTT, webhooks, HTTPS) with ring: it cross-compiles to aarch64 with gcc alone.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let fleet = config
@@ -133,14 +135,16 @@ impl Agent {
             http_addr,
             evaluators,
             fleet,
+            sources,
             tasks,
         })
     }
 
-    /// Stops the sources and the HTTP server, marks the machine offline on the broker (what
-    /// it has not acknowledged stays in the outbox), stops the evaluators and flushes the
-    /// store.
+    /// Stops the sources (closing the OPC UA sessions on their servers) and the HTTP server,
+    /// marks the machine offline on the broker (what it has not acknowledged stays in the
+    /// outbox), stops the evaluators and flushes the store.
     pub async fn shutdown(self) {
+        self.sources.stop().await;
         for t in &self.tasks {
             t.abort();
         }

@@ -8,23 +8,65 @@ pub mod opcua;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
 
 use crate::codec::Raw;
 use crate::config::{Config, Connection, Tag};
 use crate::state::State;
 use crate::value::{Value, NOT_FINITE};
 
+/// The running sources.
+pub struct Sources {
+    /// Modbus links: stopped by aborting them (closing a Modbus connection leaves nothing
+    /// behind on the device).
+    modbus: Vec<tokio::task::JoinHandle<()>>,
+    /// OPC UA sessions: asked to stop, so that each closes its session on the server.
+    opcua: Vec<tokio::task::JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+}
+
+/// How long a stop waits for the OPC UA sessions to close before abandoning them.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+impl Sources {
+    /// Stops reading. OPC UA sessions are closed on their servers (a CNC allows few sessions,
+    /// and one dropped without closing it holds its place until it times out).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in &self.modbus {
+            t.abort();
+        }
+        let mut opcua = self.opcua;
+        if tokio::time::timeout(STOP_GRACE, futures::future::join_all(opcua.iter_mut()))
+            .await
+            .is_err()
+        {
+            tracing::warn!("opcua: sessions not closed within {STOP_GRACE:?}; abandoned");
+            for t in &opcua {
+                t.abort();
+            }
+        }
+    }
+}
+
 /// Starts reading every configured device.
-pub fn spawn_all(config: &Config, state: &Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut tasks = modbus::spawn(config, state);
+pub fn spawn_all(config: &Config, state: &Arc<State>) -> Sources {
+    let (stop, stopping) = watch::channel(false);
+    let mut opcua = Vec::new();
     let mut first_signal = 0;
     for (i, d) in config.devices.iter().enumerate() {
         if let Connection::OpcUa { .. } = d.connection {
-            tasks.push(opcua::spawn(i, d, first_signal, state));
+            opcua.push(opcua::spawn(i, d, first_signal, state, stopping.clone()));
         }
         first_signal += d.tags.len();
     }
-    tasks
+    Sources {
+        modbus: modbus::spawn(config, state),
+        opcua,
+        stop,
+    }
 }
 
 /// Runs a source task and restarts it if it panics: a bug triggered by one device's strange

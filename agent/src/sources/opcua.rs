@@ -2,9 +2,16 @@
 //! interval, and periodic reads for the nodes a server will not monitor.
 //!
 //! Reconnection is ours, not the client library's: when the connection is lost the whole
-//! session is dropped and rebuilt after a jittered backoff, and the subscriptions are created
+//! session is closed and rebuilt after a jittered backoff, and the subscriptions are created
 //! anew. That is one path for "server restarted", "network blipped" and "agent started before
 //! the server", and it ends with values flowing again without restarting the agent.
+//!
+//! A session is closed on the server (`disconnect`: CloseSession, its subscriptions deleted) on
+//! every way out of it: an error, a lost connection, the agent stopping. A CNC allows few
+//! sessions, and one dropped without closing it keeps its place (with its subscriptions) until
+//! it times out, so a flapping link would soon leave no room for the agent, or for the
+//! machine's own HMI. Where the link itself is cut, nothing reaches the server: the session
+//! timeout the agent asks for is short (`session_timeout`), so the server frees it soon.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -21,7 +28,7 @@ use opcua::types::{
     DataValue, MessageSecurityMode, MonitoredItemCreateRequest, NodeId, ReadValueId,
     TimestampsToReturn, UserTokenPolicy, Variant,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::to_value;
 use crate::backoff::Backoff;
@@ -37,27 +44,48 @@ struct Item {
     node: NodeId,
 }
 
+/// Reads one OPC UA device until `stop` turns true.
 pub fn spawn(
     device_index: usize,
     device: &Device,
     first_signal: SignalId,
     state: &Arc<State>,
+    stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let (d, st) = (device.clone(), state.clone());
     super::supervise(
         format!("opcua {}", device.name),
         state.clone(),
         vec![device_index],
-        move || run(device_index, d.clone(), first_signal, st.clone()),
+        move || {
+            run(
+                device_index,
+                d.clone(),
+                first_signal,
+                st.clone(),
+                stop.clone(),
+            )
+        },
     )
 }
 
-async fn run(index: usize, device: Device, first_signal: SignalId, state: Arc<State>) {
+/// Resolves once `stop` is true (or its sender is gone: the agent is stopping).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+async fn run(
+    index: usize,
+    device: Device,
+    first_signal: SignalId,
+    state: Arc<State>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut backoff = Backoff::default();
-    loop {
+    while !*stop.borrow() {
         let started = Instant::now();
-        let err = match session(index, &device, first_signal, &state).await {
-            Ok(()) => "session ended".to_string(),
+        let err = match session(index, &device, first_signal, &state, &mut stop).await {
+            Ok(()) => return,
             Err(e) => format!("{e:#}"),
         };
         state.device_lost(index, &err);
@@ -67,16 +95,29 @@ async fn run(index: usize, device: Device, first_signal: SignalId, state: Arc<St
         }
         let delay = backoff.next_delay();
         tracing::debug!("opcua {}: {err}; reconnecting in {delay:?}", device.name);
-        tokio::time::sleep(delay).await;
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stopped(&mut stop) => return,
+        }
     }
 }
 
-/// One session from connect to loss. Returns (with an error) when the connection is lost.
+/// The session timeout the agent asks for: how long the server keeps a session whose client
+/// went silent. Short, so that a session the agent could not close (the link was cut, the
+/// agent killed) soon frees its place on the CNC; well above the keep-alive interval
+/// (`stale_after` / 3), so that a live session never times out.
+fn session_timeout(device: &Device) -> Duration {
+    (device.stale_after * 3).max(Duration::from_secs(30))
+}
+
+/// One session from connect to loss or stop: returns an error when the session is lost or
+/// fails, `Ok` when asked to stop. The session is closed on the server either way.
 async fn session(
     index: usize,
     device: &Device,
     first_signal: SignalId,
     state: &Arc<State>,
+    stop: &mut watch::Receiver<bool>,
 ) -> Result<()> {
     let Connection::OpcUa {
         endpoint,
@@ -105,6 +146,11 @@ async fn session(
         .create_sample_keypair(secure)
         .trust_server_certs(secure)
         .session_retry_limit(0)
+        .session_timeout(
+            session_timeout(device)
+                .as_millis()
+                .min(u128::from(u32::MAX)) as u32,
+        )
         .request_timeout(device.timeout)
         .keep_alive_interval(device.stale_after / 3)
         .client()
@@ -128,6 +174,9 @@ async fn session(
     .await
     .map_err(|_| anyhow!("{endpoint}: no answer"))?
     .map_err(|e| anyhow!("{endpoint}: {e}"))?;
+    // Reconnecting is ours (above): the library must not bring a lost session back behind
+    // our back; its event loop ends when the connection does.
+    session.disable_reconnects();
 
     // The event loop runs beside us; what matters to us comes through the channel.
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -142,11 +191,53 @@ async fn session(
         }
         let _ = tx.send(Err(opcua::types::StatusCode::BadConnectionClosed));
     });
+    // Kept until the session is closed below: closing needs the event loop.
     let _driver = super::AbortOnDrop(driver);
 
+    let result = serve(index, device, first_signal, state, &session, &mut rx, stop).await;
+    close(&session, device).await;
+    result
+}
+
+/// Closes the session on the server: CloseSession (deleting its subscriptions), then the
+/// channel. Bounded: a server that does not answer (the link is cut) is not waited for longer
+/// than a couple of request timeouts.
+async fn close(session: &Session, device: &Device) {
+    match tokio::time::timeout(device.timeout * 2, session.disconnect()).await {
+        Ok(Ok(())) => tracing::debug!("opcua {}: session closed", device.name),
+        Ok(Err(e)) => tracing::debug!(
+            "opcua {}: closing the session: {e} (the channel is closed anyway)",
+            device.name
+        ),
+        Err(_) => tracing::debug!(
+            "opcua {}: the server did not answer CloseSession",
+            device.name
+        ),
+    }
+}
+
+/// A session's life once connecting has begun: waits for it to be up, subscribes, and hands
+/// values to the state until the session is lost (an error) or `stop` (`Ok`). A request under
+/// way when `stop` comes is finished first (each is bounded by the device's timeout), so that
+/// the server answers the CloseSession that follows, rather than queueing it behind a request
+/// the agent gave up on.
+async fn serve(
+    index: usize,
+    device: &Device,
+    first_signal: SignalId,
+    state: &Arc<State>,
+    session: &Arc<Session>,
+    rx: &mut mpsc::UnboundedReceiver<Result<SessionPollResult, opcua::types::StatusCode>>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<()> {
+    let endpoint = device.connection.endpoint();
     // Wait for the session to be up.
     loop {
-        match tokio::time::timeout(device.timeout * 5, rx.recv()).await {
+        let ev = tokio::select! {
+            ev = tokio::time::timeout(device.timeout * 5, rx.recv()) => ev,
+            _ = stopped(stop) => return Ok(()),
+        };
+        match ev {
             Err(_) => bail!("{endpoint}: session not established in time"),
             Ok(None) | Ok(Some(Err(_))) => bail!("{endpoint}: could not connect"),
             Ok(Some(Ok(SessionPollResult::Reconnected(_)))) => break,
@@ -155,8 +246,8 @@ async fn session(
         }
     }
 
-    let items = resolve(&session, device, first_signal, state).await?;
-    let (subscribed, mut polled) = subscribe(&session, device, &items, state).await?;
+    let items = resolve(session, device, first_signal, state).await?;
+    let (subscribed, mut polled) = subscribe(session, device, &items, state).await?;
     state.device_connected(index);
     tracing::info!(
         "opcua {}: connected to {endpoint}, {} nodes subscribed, {} read periodically",
@@ -192,8 +283,9 @@ async fn session(
                 None => bail!("{endpoint}: session ended"),
             },
             _ = read_tick.tick(), if !polled.is_empty() => {
-                read_polled(&session, index, device, &mut polled, state).await?;
+                read_polled(session, index, device, &mut polled, state).await?;
             }
+            _ = stopped(stop) => return Ok(()),
         }
     }
 }

@@ -19,6 +19,9 @@ pub struct CounterLife {
     carried: f64,
     last: Option<f64>,
     since: Since,
+    /// Life used as the last tick judged it (`None` while the counter is not good): what the
+    /// maintenance page shows, never a value before its step was judged.
+    judged: Option<f64>,
 }
 
 /// A refused step of a counter component, with its life used at the event (counted on from
@@ -44,8 +47,25 @@ impl CounterLife {
         (self.carried + counter - self.baseline).max(0.0)
     }
 
+    /// Life used as of the last tick.
+    pub fn used(&self) -> Option<f64> {
+        self.judged
+    }
+
     /// One tick: the counter now (`None`: not good), the time step and the frame's wall clock.
     pub fn step(
+        &mut self,
+        counter: Option<f64>,
+        dt_s: f64,
+        now_ms: i64,
+        limit: Limit,
+    ) -> Option<Rebaselined> {
+        let event = self.judge(counter, dt_s, now_ms, limit);
+        self.judged = counter.map(|v| self.used_at(v));
+        event
+    }
+
+    fn judge(
         &mut self,
         counter: Option<f64>,
         dt_s: f64,
@@ -102,6 +122,7 @@ impl CounterLife {
     pub fn reset(&mut self, counter: f64) {
         *self = CounterLife::new(counter, 0.0);
         self.last = Some(counter);
+        self.judged = Some(0.0);
     }
 }
 
@@ -129,6 +150,10 @@ mod tests {
         assert_eq!(r.event.kind, CounterEventKind::Backwards);
         assert!((r.used - 30.0).abs() < 1e-9, "{r:?}");
         assert!((c.used_at(0.00002) - 30.00002).abs() < 1e-9);
+        assert!(
+            (c.used().unwrap() - 30.00002).abs() < 1e-9,
+            "as judged at the last tick"
+        );
         assert!(c.used_at(0.0) >= 0.0);
         // Restored as a restart restores it: from the event's new value and life used.
         let back = CounterLife::new(r.event.to, r.used);
