@@ -2,6 +2,7 @@
 //! device (or shared Modbus link) runs in its own task, so a dead or slow device never delays
 //! the others.
 
+pub mod context;
 pub mod modbus;
 pub mod modbus_plan;
 pub mod opcua;
@@ -24,6 +25,7 @@ pub fn spawn_all(config: &Config, state: &Arc<State>) -> Vec<tokio::task::JoinHa
         }
         first_signal += d.tags.len();
     }
+    tasks.extend(context::spawn(config, state));
     tasks
 }
 
@@ -66,7 +68,8 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// A raw device value in engineering units: scaled, offset, or turned into its label.
+/// A raw device value in engineering units: scaled, offset, or turned into its label; for a
+/// text signal (a program or tool number), the number's own text.
 pub(crate) fn to_value(tag: &Tag, raw: Raw) -> Value {
     match raw {
         Raw::Bool(b) => Value::Bool(b),
@@ -77,6 +80,35 @@ pub(crate) fn to_value(tag: &Tag, raw: Raw) -> Value {
                 None => Value::Text(format!("unknown ({code})")),
             }
         }
+        Raw::Number(x) if tag.text => {
+            noted_once(&tag.signal, || {
+                format!(
+                    "{}: the device sends a number for text signal `{}`; it is kept as its text",
+                    tag.name, tag.signal
+                )
+            });
+            Value::Text(number_text(x))
+        }
         Raw::Number(x) => Value::Number(x * tag.scale + tag.offset),
+    }
+}
+
+/// A number as text: integers without a decimal point (`1001`), others as they are.
+pub(crate) fn number_text(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        x.to_string()
+    }
+}
+
+/// Logs `message` the first time it is asked for `key` (a signal), never again: a fact about
+/// a device's data, not an event.
+fn noted_once(key: &str, message: impl FnOnce() -> String) {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if !seen.iter().any(|k| k == key) {
+        seen.push(key.to_string());
+        tracing::info!("{}", message());
     }
 }

@@ -169,6 +169,24 @@ UPDATE operation SET record = json_remove(
     '$.load_max_pct', '$.power_mean_kw', '$.power_max_kw')
 WHERE json_type(record, '$.speed_rpm') IS NOT NULL;",
     },
+    Migration {
+        // Compliance counts judged cutting only. Before, a cut with no cooling mode known was
+        // recorded `compliant` (a false pass); it becomes `no_data`, judged for none of its
+        // time. Other cuts had a profile judging them throughout, as far as anyone can tell now.
+        version: 5,
+        what: "operations and parts say how much of their cutting was judged",
+        sql: "
+UPDATE operation SET record = json_set(record,
+    '$.judged_s', CASE WHEN json_extract(record, '$.cooling_mode') IS NULL THEN 0.0
+                       ELSE json_extract(record, '$.cutting_s') END,
+    '$.compliant_s', CASE WHEN json_extract(record, '$.cooling_mode') IS NULL THEN 0.0
+                          ELSE json_extract(record, '$.compliant_s') END,
+    '$.verdict', CASE WHEN json_extract(record, '$.cooling_mode') IS NULL THEN 'no_data'
+                      ELSE json_extract(record, '$.verdict') END)
+WHERE json_type(record, '$.judged_s') IS NULL;
+UPDATE part SET record = json_set(record, '$.judged_s', json_extract(record, '$.cutting_s'))
+WHERE json_type(record, '$.judged_s') IS NULL;",
+    },
 ];
 
 /// The MQTT outbox file (`[mqtt] outbox_path`), kept apart from the store: it is written only
