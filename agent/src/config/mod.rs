@@ -204,15 +204,7 @@ impl Tag {
 
 /// Reads and checks a configuration file.
 pub fn load(file: &Path) -> Result<Config, ConfigError> {
-    let source = std::fs::read_to_string(file).map_err(|e| ConfigError {
-        file: file.to_path_buf(),
-        problems: vec![Problem {
-            line: 0,
-            column: 0,
-            message: format!("cannot read: {e}"),
-        }],
-    })?;
-    parse(file, &source)
+    parse(file, &diagnostic::read(file)?)
 }
 
 /// Parses and checks configuration text; `file` is only used in messages.

@@ -28,8 +28,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::diagnostic::{line_column, Diagnostics};
-use super::{ConfigError, Problem};
+use super::diagnostic::{read, toml, Diagnostics};
+use super::ConfigError;
 use crate::value::Value;
 
 /// What the tool table knows of one tool.
@@ -121,30 +121,6 @@ struct RawPrograms {
 
 const GROUPS: &[&str] = &["P", "M", "K", "N", "S", "H"];
 
-fn parse_error(file: &Path, text: &str, e: toml::de::Error) -> ConfigError {
-    let (line, column) = e.span().map_or((1, 1), |s| line_column(text, s.start));
-    ConfigError {
-        file: file.to_path_buf(),
-        problems: vec![Problem {
-            line,
-            column,
-            message: e.message().trim().into(),
-        }],
-    }
-}
-
-/// Reads a table file; `file` names it in messages.
-fn read(file: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(file).map_err(|e| ConfigError {
-        file: file.to_path_buf(),
-        problems: vec![Problem {
-            line: 0,
-            column: 0,
-            message: format!("cannot read: {e}"),
-        }],
-    })
-}
-
 pub fn load_tools(file: &Path) -> Result<Table<ToolEntry>, ConfigError> {
     parse_tools(file, &read(file)?)
 }
@@ -154,7 +130,7 @@ pub fn load_programs(file: &Path) -> Result<Table<ProgramEntry>, ConfigError> {
 }
 
 pub fn parse_tools(file: &Path, text: &str) -> Result<Table<ToolEntry>, ConfigError> {
-    let raw: RawTools = toml::from_str(text).map_err(|e| parse_error(file, text, e))?;
+    let raw: RawTools = toml(file, text)?;
     let mut d = Diagnostics::new(file, text);
     let mut entries = BTreeMap::new();
     for t in raw.tool {
@@ -183,7 +159,7 @@ pub fn parse_tools(file: &Path, text: &str) -> Result<Table<ToolEntry>, ConfigEr
 }
 
 pub fn parse_programs(file: &Path, text: &str) -> Result<Table<ProgramEntry>, ConfigError> {
-    let raw: RawPrograms = toml::from_str(text).map_err(|e| parse_error(file, text, e))?;
+    let raw: RawPrograms = toml(file, text)?;
     let mut d = Diagnostics::new(file, text);
     let mut entries = BTreeMap::new();
     for p in raw.program {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::diagnostic::{Diagnostics, Problem};
+use super::diagnostic::Diagnostics;
 use super::raw::{Protocol, RawConfig, RawDevice, RawTag, Table};
 use super::*;
 use crate::codec::{DataType, Encoding};
@@ -17,19 +17,7 @@ use crate::vocabulary::{self, Kind};
 const DEFAULT_GROUP_INTERVAL: Duration = Duration::from_millis(1000);
 
 pub fn check(file: &Path, source: &str) -> Result<Config, ConfigError> {
-    let raw: RawConfig = toml::from_str(source).map_err(|e| {
-        let (line, column) = e
-            .span()
-            .map_or((1, 1), |s| super::diagnostic::line_column(source, s.start));
-        ConfigError {
-            file: file.to_path_buf(),
-            problems: vec![Problem {
-                line,
-                column,
-                message: e.message().trim().to_string(),
-            }],
-        }
-    })?;
+    let raw: RawConfig = super::diagnostic::toml(file, source)?;
     let mut d = Diagnostics::new(file, source);
 
     let agent = AgentSettings {
