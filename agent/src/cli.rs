@@ -58,6 +58,16 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Create the agent's OPC UA client certificate where the configuration keeps it
+    /// (`pki_dir`), and print what to trust on the CNC and which server certificates the agent
+    /// has refused (move one into `pki_dir/trusted` once its thumbprint is checked).
+    OpcuaCert {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only this device (default: every OPC UA device).
+        #[arg(long)]
+        device: Option<String>,
+    },
     /// Check configuration files and print every problem with file, line and column.
     CheckConfig {
         #[arg(required = true)]
@@ -76,14 +86,6 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,opcua=warn,async_opcua=warn".into()),
-        )
-        .with_target(false)
-        .try_init()
-        .ok();
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
@@ -95,8 +97,25 @@ where
             };
         }
     };
+    // Logging starts once it is known whether any OPC UA device uses security.
+    let secure = |c: &crate::config::Config| {
+        c.devices.iter().any(|d| {
+            matches!(&d.connection, crate::config::Connection::OpcUa { security_policy, .. }
+                if security_policy != "None")
+        })
+    };
+    if !matches!(cli.command, Command::Run { .. } | Command::Demo { .. }) {
+        init_logging(true);
+    }
     match cli.command {
         Command::CheckConfig { files } => check_config(&files),
+        Command::OpcuaCert { config, device } => match crate::config::load(&config) {
+            Ok(cfg) => opcua_cert(&cfg, device.as_deref()),
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Export(args) => crate::export::cli(args),
         Command::Train { config, out } => match crate::config::load(&config) {
             Ok(cfg) => {
@@ -118,6 +137,7 @@ where
             if let Some(l) = listen {
                 cfg.agent.listen = l;
             }
+            init_logging(secure(&cfg));
             block_on(async move {
                 let a = crate::Agent::start(cfg).await?;
                 // A stable line for scripts and tests that start the agent on port 0. Not a
@@ -134,6 +154,8 @@ where
             time_scale,
             store,
         } => block_on(async move {
+            // The simulator's endpoint uses no security.
+            init_logging(false);
             crate::demo::run(crate::demo::DemoOptions {
                 listen,
                 scenario,
@@ -142,6 +164,61 @@ where
             })
             .await
         }),
+    }
+}
+
+/// Logs go to stderr (systemd's journal takes them; stdout carries the `listening on` line),
+/// coloured only on a terminal. `RUST_LOG` overrides the levels.
+fn init_logging(secure_opcua: bool) {
+    use std::io::IsTerminal;
+    let mut levels = "info,opcua=warn,async_opcua=warn".to_string();
+    if !secure_opcua {
+        // async-opcua reports a missing client certificate as an error even on endpoints with
+        // security policy None, where none is needed: a new user reads four ERROR lines as
+        // failure. Connection failures still reach the log and the device's `last_error`
+        // through the agent's own messages.
+        levels.push_str(",opcua_client::session::client=off,opcua_core::comms::secure_channel=off");
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| levels.into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init()
+        .ok();
+}
+
+/// `agent opcua-cert`: the client certificate, what to trust, what was refused.
+fn opcua_cert(cfg: &crate::config::Config, only: Option<&str>) -> ExitCode {
+    let devices: Vec<_> = cfg
+        .devices
+        .iter()
+        .filter(|d| matches!(d.connection, crate::config::Connection::OpcUa { .. }))
+        .filter(|d| only.is_none_or(|n| n == d.name))
+        .collect();
+    if devices.is_empty() {
+        eprintln!(
+            "error: no OPC UA device{} in the configuration",
+            only.map_or(String::new(), |n| format!(" named `{n}`"))
+        );
+        return ExitCode::from(2);
+    }
+    let mut failed = false;
+    for d in devices {
+        match crate::sources::opcua::certificate_report(d) {
+            Ok(report) => println!("{report}"),
+            Err(e) => {
+                eprintln!("error: {}: {e:#}", d.name);
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -105,6 +105,7 @@ impl Agent {
             compliance: compliance.clone(),
             life: life.clone(),
             shifts: config.shifts.clone(),
+            machine: Arc::new(config.machine.clone()),
             alarms: alarms.clone(),
             notifier,
             auth: http::auth::Auth::new(&config.http),

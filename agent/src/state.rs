@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::config::machine::{SignalSource, CONTEXT_DEVICE};
 use crate::config::Config;
 use crate::value::{now_ms, Quality, Value, NOT_FINITE};
 
@@ -27,6 +28,8 @@ pub struct SignalInfo {
     pub unit: String,
     pub canonical: bool,
     pub deadband: f64,
+    /// A device's tag, or the machine context (fixed, table, derived).
+    pub source: SignalSource,
 }
 
 /// A sample on its way to the store.
@@ -77,6 +80,8 @@ pub struct SignalView {
     pub device: String,
     /// The canonical signal name (or `<device>.<tag>`).
     pub signal: String,
+    /// Where the value comes from: `device` (a tag), `fixed`, `table` or `derived`.
+    pub source: SignalSource,
     pub tag: String,
     pub value: Option<Value>,
     pub unit: String,
@@ -149,6 +154,30 @@ impl State {
                     unit: t.unit.clone(),
                     canonical: t.canonical,
                     deadband: t.deadband,
+                    source: SignalSource::Device,
+                });
+            }
+        }
+        let context = config.machine.signals();
+        if !context.is_empty() {
+            let di = devices.len();
+            devices.push(DeviceInfo {
+                name: CONTEXT_DEVICE.into(),
+                protocol: "context",
+                endpoint: config.file.display().to_string(),
+                // Refreshed every few hundred ms by its task; a dead task shows as stale.
+                stale_after: Duration::from_secs(5),
+            });
+            for (name, source) in context {
+                let def = crate::vocabulary::find(name);
+                signals.push(SignalInfo {
+                    name: name.to_string(),
+                    device: di,
+                    tag: format!("{source:?}").to_lowercase(),
+                    unit: def.map_or(String::new(), |d| d.unit.to_string()),
+                    canonical: true,
+                    deadband: 0.0,
+                    source,
                 });
             }
         }
@@ -327,6 +356,7 @@ impl State {
         SignalView {
             device: dev.name.clone(),
             signal: info.name.clone(),
+            source: info.source,
             tag: info.tag.clone(),
             value: slot.value.clone(),
             unit: info.unit.clone(),

@@ -107,6 +107,10 @@ pub const SIGNALS: &[SignalDef] = &[
     text("tool.coating", "coating: TiAlN, AlCrN, TiN, DLC, none"),
     num("tool.diameter", "mm", "tool diameter"),
     num("tool.edges", "count", "number of cutting edges"),
+    text(
+        "tool.class",
+        "tool class for tool-life statistics: tools of one class wear out alike",
+    ),
     num(
         "tool.life_value",
         "min",

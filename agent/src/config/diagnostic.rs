@@ -96,6 +96,33 @@ impl<'a> Diagnostics<'a> {
     }
 }
 
+/// Reads a file the configuration names (the configuration itself, a profile, a table).
+pub fn read(file: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(file).map_err(|e| ConfigError {
+        file: file.to_path_buf(),
+        problems: vec![Problem {
+            line: 0,
+            column: 0,
+            message: format!("cannot read: {e}"),
+        }],
+    })
+}
+
+/// Parses TOML text into `T`; a syntax or type error names its line and column.
+pub fn toml<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map_or((1, 1), |s| line_column(text, s.start));
+        ConfigError {
+            file: file.to_path_buf(),
+            problems: vec![Problem {
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            }],
+        }
+    })
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(source.len());

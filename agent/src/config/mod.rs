@@ -5,10 +5,12 @@
 
 pub(crate) mod diagnostic;
 mod green;
+pub mod machine;
 mod mqtt;
 pub mod opcua_node;
 pub mod profile;
 mod raw;
+pub mod tables;
 pub mod template;
 mod validate;
 mod validate_alarms;
@@ -50,6 +52,24 @@ pub struct Config {
     pub life: LifeSettings,
     /// `[mqtt]`: the plant's broker, for fleet publishing and alarm events.
     pub mqtt: Option<MqttSettings>,
+    /// `[machine]`: fixed values, tool and program tables, derived signals.
+    pub machine: machine::MachineContext,
+}
+
+impl Config {
+    /// Every signal something feeds: the devices' tags and the machine context.
+    pub fn fed_signals(&self) -> std::collections::HashSet<String> {
+        self.devices
+            .iter()
+            .flat_map(|d| d.tags.iter().map(|t| t.signal.clone()))
+            .chain(
+                self.machine
+                    .signals()
+                    .into_iter()
+                    .map(|(s, _)| s.to_string()),
+            )
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -142,6 +162,9 @@ pub struct Tag {
     /// The canonical signal it feeds, or `<device>.<tag>` when it is not mapped.
     pub signal: String,
     pub canonical: bool,
+    /// The signal carries text: a number read for it (a program or tool number) becomes its
+    /// text, `1001` not `1001.0`.
+    pub text: bool,
     pub unit: String,
     pub interval: Duration,
     pub scale: f64,
@@ -181,15 +204,7 @@ impl Tag {
 
 /// Reads and checks a configuration file.
 pub fn load(file: &Path) -> Result<Config, ConfigError> {
-    let source = std::fs::read_to_string(file).map_err(|e| ConfigError {
-        file: file.to_path_buf(),
-        problems: vec![Problem {
-            line: 0,
-            column: 0,
-            message: format!("cannot read: {e}"),
-        }],
-    })?;
-    parse(file, &source)
+    parse(file, &diagnostic::read(file)?)
 }
 
 /// Parses and checks configuration text; `file` is only used in messages.

@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::diagnostic::{line_column, Diagnostics};
-use super::{ConfigError, Problem};
+use super::diagnostic::Diagnostics;
+use super::ConfigError;
 use crate::condition::Severity;
 use crate::vocabulary::{self, Kind};
 
@@ -205,29 +205,11 @@ const KINDS: &[&str] = &[
 
 /// Reads and checks a profile file.
 pub fn load(file: &Path) -> Result<Profile, ConfigError> {
-    let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
-        file: file.to_path_buf(),
-        problems: vec![Problem {
-            line: 0,
-            column: 0,
-            message: format!("cannot read profile: {e}"),
-        }],
-    })?;
-    parse(file, &text)
+    parse(file, &super::diagnostic::read(file)?)
 }
 
 pub fn parse(file: &Path, text: &str) -> Result<Profile, ConfigError> {
-    let raw: RawProfile = toml::from_str(text).map_err(|e| {
-        let (line, column) = e.span().map_or((1, 1), |s| line_column(text, s.start));
-        ConfigError {
-            file: file.to_path_buf(),
-            problems: vec![Problem {
-                line,
-                column,
-                message: e.message().trim().into(),
-            }],
-        }
-    })?;
+    let raw: RawProfile = super::diagnostic::toml(file, text)?;
     let mut d = Diagnostics::new(file, text);
     let mut ids = HashSet::new();
     let mut rules = Vec::new();

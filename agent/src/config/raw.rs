@@ -35,6 +35,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub life: RawLife,
     pub mqtt: Option<super::mqtt::RawMqtt>,
+    #[serde(default)]
+    pub machine: super::machine::RawMachine,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -110,6 +112,11 @@ pub struct RawDevice {
     pub security_mode: Option<Spanned<String>>,
     pub username: Option<Spanned<String>>,
     pub password: Option<Spanned<String>>,
+    /// The password in a file of its own (mode 600), so the configuration can be shared.
+    pub password_file: Option<Spanned<String>>,
+    /// Sends the user name and password over a channel without encryption: anyone on the
+    /// network reads them. Off unless set; for a CNC that offers no secure endpoint.
+    pub allow_plaintext_credentials: Option<bool>,
     pub pki_dir: Option<Spanned<String>>,
     #[serde(default, rename = "tag")]
     pub tags: Vec<RawTag>,

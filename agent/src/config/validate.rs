@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::diagnostic::{Diagnostics, Problem};
+use super::diagnostic::Diagnostics;
 use super::raw::{Protocol, RawConfig, RawDevice, RawTag, Table};
 use super::*;
 use crate::codec::{DataType, Encoding};
@@ -17,19 +17,7 @@ use crate::vocabulary::{self, Kind};
 const DEFAULT_GROUP_INTERVAL: Duration = Duration::from_millis(1000);
 
 pub fn check(file: &Path, source: &str) -> Result<Config, ConfigError> {
-    let raw: RawConfig = toml::from_str(source).map_err(|e| {
-        let (line, column) = e
-            .span()
-            .map_or((1, 1), |s| super::diagnostic::line_column(source, s.start));
-        ConfigError {
-            file: file.to_path_buf(),
-            problems: vec![Problem {
-                line,
-                column,
-                message: e.message().trim().to_string(),
-            }],
-        }
-    })?;
+    let raw: RawConfig = super::diagnostic::toml(file, source)?;
     let mut d = Diagnostics::new(file, source);
 
     let agent = AgentSettings {
@@ -170,9 +158,30 @@ pub fn check(file: &Path, source: &str) -> Result<Config, ConfigError> {
         d.at(0..0, "no [[device]] configured");
     }
 
-    let fed: std::collections::HashSet<String> = devices
+    let device_signals: HashMap<String, String> = devices
         .iter()
-        .flat_map(|dev| dev.tags.iter().map(|t| t.signal.clone()))
+        .flat_map(|dev| {
+            dev.tags
+                .iter()
+                .map(|t| (t.signal.clone(), dev.name.clone()))
+        })
+        .collect();
+    let machine = super::machine::check(&mut d, &raw.machine, &device_signals, file);
+    if let Some(span) = device_names.get(super::machine::CONTEXT_DEVICE) {
+        if !machine.signals().is_empty() {
+            d.at(
+                span.clone(),
+                format!(
+                    "device name `{}` is taken by the [machine] context",
+                    super::machine::CONTEXT_DEVICE
+                ),
+            );
+        }
+    }
+    let fed: std::collections::HashSet<String> = device_signals
+        .keys()
+        .cloned()
+        .chain(machine.signals().into_iter().map(|(s, _)| s.to_string()))
         .collect();
     let (alarms, notify, http) = super::validate_alarms::check(&mut d, &raw, &fed);
     let (operations, profiles, lubricant, shifts) =
@@ -194,6 +203,7 @@ pub fn check(file: &Path, source: &str) -> Result<Config, ConfigError> {
         shifts,
         life,
         mqtt,
+        machine,
     })
 }
 
@@ -303,6 +313,11 @@ fn foreign_fields(rd: &RawDevice, protocol: Protocol) -> Vec<(&'static str, Rang
     check(
         rd.password.as_ref().map(Spanned::span),
         "password",
+        &[Opcua],
+    );
+    check(
+        rd.password_file.as_ref().map(Spanned::span),
+        "password_file",
         &[Opcua],
     );
     check(rd.pki_dir.as_ref().map(Spanned::span), "pki_dir", &[Opcua]);
@@ -438,14 +453,42 @@ fn connection(d: &mut Diagnostics, rd: &RawDevice) -> Option<Connection> {
                     "security_policy and security_mode must both be None or both not None",
                 );
             }
-            let user = match (&rd.username, &rd.password) {
-                (Some(u), Some(p)) => Some((u.get_ref().clone(), p.get_ref().clone())),
+            let password = match (&rd.password, &rd.password_file) {
+                (Some(p), None) => Some((p.get_ref().clone(), p.span())),
+                (None, Some(f)) => super::validate_alarms::read_secret_file(d, f, "password_file"),
                 (None, None) => None,
-                (Some(s), None) | (None, Some(s)) => {
-                    d.at(s.span(), "username and password go together");
+                (Some(_), Some(f)) => {
+                    d.at(f.span(), "password and password_file: give one");
                     None
                 }
             };
+            let user = match (&rd.username, password) {
+                (Some(u), Some((p, _))) => Some((u.get_ref().clone(), p)),
+                (None, None) => None,
+                (Some(u), None) => {
+                    if rd.password_file.is_none() {
+                        d.at(u.span(), "username and password go together");
+                    }
+                    None
+                }
+                (None, Some((_, span))) => {
+                    d.at(span, "username and password go together");
+                    None
+                }
+            };
+            // Credentials over policy None cross the plant network readable by anyone.
+            if user.is_some()
+                && security_policy == "None"
+                && rd.allow_plaintext_credentials != Some(true)
+            {
+                let span = rd.username.as_ref().map_or(0..0, |u| u.span());
+                d.at(
+                    span,
+                    "a user name and password over security_policy None cross the network \
+                     unencrypted: use security_policy = \"Basic256Sha256\" with security_mode = \
+                     \"SignAndEncrypt\", or set allow_plaintext_credentials = true",
+                );
+            }
             Some(Connection::OpcUa {
                 endpoint: endpoint.clone(),
                 security_policy,
@@ -591,11 +634,15 @@ fn tag(
                         };
                         d.at(s.span(), format!("{here}: signal `{sname}` is {want}"));
                     }
-                    if def.kind == Kind::Text
-                        && matches!(source, TagSource::Modbus { .. })
-                        && !labels_given(rt)
-                    {
-                        d.at(s.span(), format!("{here}: a Modbus register feeds text signal `{sname}` only through `labels`"));
+                    // A program or tool number in an integer register is that number as
+                    // text ("1001"); a float has no such reading.
+                    if let TagSource::Modbus { encoding, .. } = &source {
+                        if def.kind == Kind::Text
+                            && !labels_given(rt)
+                            && matches!(encoding.data_type, DataType::F32 | DataType::F64)
+                        {
+                            d.at(s.span(), format!("{here}: text signal `{sname}` from a float register: give `labels`, or read the register as an integer type"));
+                        }
                     }
                     (sname.clone(), true, unit)
                 }
@@ -610,10 +657,12 @@ fn tag(
         ),
     };
 
+    let text = canonical && vocabulary::find(&signal).is_some_and(|d| d.kind == Kind::Text);
     Some(Tag {
         name,
         signal,
         canonical,
+        text,
         unit,
         interval,
         scale,
@@ -753,6 +802,57 @@ group = "fast"
   signal = "mql.mist_concentration"
   unit = "mg/m3"
 "#;
+
+    #[test]
+    fn opcua_credentials_need_encryption_or_an_explicit_allowance_and_a_private_file() {
+        let dir = std::env::temp_dir().join(format!("cred-{}", rand::random::<u32>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("cnc.pw");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let cnc = |extra: &str| {
+            format!(
+                "{GOOD}\n[[device]]\nname = \"cnc\"\nprotocol = \"opcua\"\n\
+                 endpoint = \"opc.tcp://10.0.0.5:4840/\"\nusername = \"agent\"\n{extra}\n\
+                 [[device.tag]]\nname = \"s\"\nnode = \"ns=2;s=S\"\nsignal = \"spindle.speed\"\n"
+            )
+        };
+        let file = format!("password_file = \"{}\"", secret.display());
+        let e = problems(&cnc(&file)).join("\n");
+        assert!(
+            e.contains("unencrypted") && e.contains("allow_plaintext_credentials"),
+            "{e}"
+        );
+        let both = problems(&cnc(&format!(
+            "{file}\npassword = \"x\"\nallow_plaintext_credentials = true"
+        )));
+        assert!(both.join("\n").contains("give one"), "{both:?}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let e = problems(&cnc(&format!("{file}\nallow_plaintext_credentials = true")));
+            assert!(e.join("\n").contains("chmod 600"), "{e:?}");
+            std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let ok = check(
+            Path::new("t.toml"),
+            &cnc(&format!("{file}\nallow_plaintext_credentials = true")),
+        )
+        .unwrap();
+        let Connection::OpcUa { user, .. } = &ok.devices[1].connection else {
+            panic!("an OPC UA device")
+        };
+        assert_eq!(
+            user.as_ref().unwrap().1,
+            "s3cret",
+            "the file's first line, trimmed"
+        );
+    }
 
     #[test]
     fn a_good_file_loads() {

@@ -41,6 +41,12 @@ impl Frame {
         }
     }
 
+    /// The frame with one more value (tests).
+    pub fn with(mut self, name: &str, value: Value) -> Frame {
+        self.values.insert(name.to_string(), value);
+        self
+    }
+
     pub fn num(&self, name: &str) -> Option<f64> {
         match self.values.get(name)? {
             Value::Number(x) => Some(*x),

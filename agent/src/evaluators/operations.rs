@@ -321,6 +321,7 @@ impl Segmenter {
                 tool_coating: t("tool.coating"),
                 tool_diameter_mm: f.num("tool.diameter"),
                 tool_edges: f.num("tool.edges"),
+                tool_class: t("tool.class"),
                 workpiece_material: t("workpiece.material"),
                 workpiece_group: t("workpiece.material_group"),
                 workpiece_hardness_hrc: f.num("workpiece.hardness"),
@@ -389,6 +390,8 @@ impl Parts {
                     energy_kwh: meters.energy_kwh - e0,
                     oil_ml: meters.oil_ml - o0,
                     cutting_s: self.cutting_s,
+                    // Judged by the compliance evaluator, which knows the rules.
+                    judged_s: 0.0,
                     compliant_s: 0.0,
                 });
                 self.started = Some((f.now_ms, meters.energy_kwh, meters.oil_ml));

@@ -13,6 +13,7 @@ use crate::store::Reader;
 fn row(id: i64, o: &OperationRecord, machine_id: &str, eps: &[Violation]) -> Row {
     let mut r = Row::new(&OPERATIONS);
     let per_cut = |x: f64| (o.cutting_s > 0.0).then(|| x / o.cutting_s);
+    let per_judged = |x: f64| (o.judged_s > 0.0).then(|| x / o.judged_s);
     r.set("operation_id", id)
         .set("machine_id", machine_id)
         .set("start_utc", Cell::Ts(o.start_ms))
@@ -32,7 +33,8 @@ fn row(id: i64, o: &OperationRecord, machine_id: &str, eps: &[Violation]) -> Row
         .set("part_no", o.part_no)
         .set("cutting_s", o.cutting_s)
         .set("compliant_s", o.compliant_s)
-        .set("compliant_share", per_cut(o.compliant_s))
+        .set("judged_s", o.judged_s)
+        .set("compliant_share", per_judged(o.compliant_s))
         .set("speed_mean_rpm", o.speed_mean_rpm)
         .set("feed_mean_mm_min", o.feed_mean_mm_min)
         .set("vc_mean_m_min", o.vc_mean_m_min)

@@ -9,6 +9,7 @@ mod export;
 mod life;
 mod metrics;
 mod query;
+mod tables;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub compliance: Arc<crate::evaluators::compliance::Live>,
     pub life: Arc<crate::evaluators::life::Life>,
     pub shifts: Shifts,
+    /// The machine context: where the tool and program tables are.
+    pub machine: Arc<crate::config::machine::MachineContext>,
     pub alarms: Arc<crate::alarms::Alarms>,
     /// The alarm channels, for their delivery counters.
     pub notifier: Arc<crate::notify::Notifier>,
@@ -50,6 +53,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/summary", get(compliance::summary))
         .route("/api/life", get(life::view))
         .route("/api/life/prerun", get(life::prerun))
+        .route("/api/tables/{which}", get(tables::get))
         .route("/maintenance", get(alarms::maintenance_page))
         .route("/api/alarms", get(alarms::list))
         .route("/api/alarms/history", get(alarms::history))
@@ -91,6 +95,7 @@ fn changing(a: Arc<auth::Auth>) -> Router<AppState> {
             post(alarms::reset_component),
         )
         .route("/api/tools/{id}/change", post(life::change))
+        .route("/api/tables/{which}", axum::routing::put(tables::put))
         .route("/api/export", get(export::download))
         .route_layer(from_fn_with_state(a, auth::require))
 }

@@ -43,12 +43,20 @@ pub struct OperationRecord {
     pub tool_coating: Option<String>,
     pub tool_diameter_mm: Option<f64>,
     pub tool_edges: Option<f64>,
+    /// The tool's class for tool-life statistics (`tool.class`, e.g. from the tool table).
+    #[serde(default)]
+    pub tool_class: Option<String>,
     pub workpiece_material: Option<String>,
     pub workpiece_group: Option<String>,
     pub workpiece_hardness_hrc: Option<f64>,
     pub cooling_mode: Option<String>,
     pub part_no: Option<f64>,
     pub cutting_s: f64,
+    /// Seconds of cutting a standards profile judged: the cooling mode was known, a profile
+    /// covered it and every monitored rule had data. The rest was not judged.
+    #[serde(default)]
+    pub judged_s: f64,
+    /// Judged seconds with every applicable rule held.
     pub compliant_s: f64,
     pub speed_mean_rpm: Option<f64>,
     pub feed_mean_mm_min: Option<f64>,
@@ -62,7 +70,9 @@ pub struct OperationRecord {
     pub spindle_power_max_kw: Option<f64>,
     pub energy_kwh: f64,
     pub oil_ml: f64,
-    /// `compliant` when every applicable rule held for the whole cut, else `violation`.
+    /// `violation` when a rule was violated during the cut; `compliant` only when the whole
+    /// cut was judged and every rule held; else `no_data` (a monitored rule lacked data, or the
+    /// cooling mode was unknown) or `not_applicable` (no profile covers the cooling mode).
     pub verdict: Verdict,
 }
 
@@ -76,6 +86,9 @@ pub struct PartRecord {
     pub energy_kwh: f64,
     pub oil_ml: f64,
     pub cutting_s: f64,
+    /// As for an operation: the cutting a profile judged, and of it the compliant seconds.
+    #[serde(default)]
+    pub judged_s: f64,
     pub compliant_s: f64,
 }
 

@@ -2,6 +2,7 @@
 //! device (or shared Modbus link) runs in its own task, so a dead or slow device never delays
 //! the others.
 
+pub mod context;
 pub mod modbus;
 pub mod modbus_plan;
 pub mod opcua;
@@ -19,9 +20,9 @@ use crate::value::{Value, NOT_FINITE};
 
 /// The running sources.
 pub struct Sources {
-    /// Modbus links: stopped by aborting them (closing a Modbus connection leaves nothing
-    /// behind on the device).
-    modbus: Vec<tokio::task::JoinHandle<()>>,
+    /// Modbus links and the machine context (fixed, table and derived signals): stopped by
+    /// aborting them (closing a Modbus connection leaves nothing behind on the device).
+    others: Vec<tokio::task::JoinHandle<()>>,
     /// OPC UA sessions: asked to stop, so that each closes its session on the server.
     opcua: Vec<tokio::task::JoinHandle<()>>,
     stop: watch::Sender<bool>,
@@ -35,7 +36,7 @@ impl Sources {
     /// and one dropped without closing it holds its place until it times out).
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        for t in &self.modbus {
+        for t in &self.others {
             t.abort();
         }
         let mut opcua = self.opcua;
@@ -62,8 +63,10 @@ pub fn spawn_all(config: &Config, state: &Arc<State>) -> Sources {
         }
         first_signal += d.tags.len();
     }
+    let mut others = modbus::spawn(config, state);
+    others.extend(context::spawn(config, state));
     Sources {
-        modbus: modbus::spawn(config, state),
+        others,
         opcua,
         stop,
     }
@@ -108,9 +111,10 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// A raw device value in engineering units: scaled, offset, or turned into its label. A number
-/// that is not finite, before or after scaling (`raw * scale + offset` can overflow), is
-/// refused with [`NOT_FINITE`].
+/// A raw device value in engineering units: scaled, offset, or turned into its label; for a
+/// text signal (a program or tool number), the number's own text. A number that is not finite,
+/// before or after scaling (`raw * scale + offset` can overflow), is refused with
+/// [`NOT_FINITE`].
 pub(crate) fn to_value(tag: &Tag, raw: Raw) -> Result<Value, &'static str> {
     match raw {
         Raw::Bool(b) => Ok(Value::Bool(b)),
@@ -122,6 +126,15 @@ pub(crate) fn to_value(tag: &Tag, raw: Raw) -> Result<Value, &'static str> {
                 None => Value::Text(format!("unknown ({code})")),
             })
         }
+        Raw::Number(x) if tag.text => {
+            noted_once(&tag.signal, || {
+                format!(
+                    "{}: the device sends a number for text signal `{}`; it is kept as its text",
+                    tag.name, tag.signal
+                )
+            });
+            Ok(Value::Text(number_text(x)))
+        }
         Raw::Number(x) => {
             let v = x * tag.scale + tag.offset;
             if v.is_finite() {
@@ -130,6 +143,26 @@ pub(crate) fn to_value(tag: &Tag, raw: Raw) -> Result<Value, &'static str> {
                 Err(NOT_FINITE)
             }
         }
+    }
+}
+
+/// A number as text: integers without a decimal point (`1001`), others as they are.
+pub(crate) fn number_text(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        x.to_string()
+    }
+}
+
+/// Logs `message` the first time it is asked for `key` (a signal), never again: a fact about
+/// a device's data, not an event.
+fn noted_once(key: &str, message: impl FnOnce() -> String) {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if !seen.iter().any(|k| k == key) {
+        seen.push(key.to_string());
+        tracing::info!("{}", message());
     }
 }
 

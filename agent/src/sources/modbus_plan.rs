@@ -90,6 +90,7 @@ mod tests {
             name: format!("t{address}"),
             signal: format!("d.t{address}"),
             canonical: false,
+            text: false,
             unit: String::new(),
             interval: Duration::from_millis(ms),
             scale: 1.0,

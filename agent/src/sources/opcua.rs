@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Result};
 use futures::StreamExt;
 use opcua::client::{
-    ClientBuilder, DataChangeCallback, IdentityToken, Password, Session, SessionPollResult,
+    Client, ClientBuilder, DataChangeCallback, IdentityToken, Password, Session, SessionPollResult,
 };
-use opcua::crypto::SecurityPolicy;
+use opcua::crypto::{CertificateStore, SecurityPolicy, X509};
 use opcua::types::{
     DataValue, MessageSecurityMode, MonitoredItemCreateRequest, NodeId, ReadValueId,
     TimestampsToReturn, UserTokenPolicy, Variant,
@@ -110,6 +110,107 @@ fn session_timeout(device: &Device) -> Duration {
     (device.stale_after * 3).max(Duration::from_secs(30))
 }
 
+/// The agent's OPC UA client for a device. With `create_keys` (a security policy is used) a
+/// missing client certificate is created in `pki_dir/own`; with None nothing is written. A
+/// server is trusted only if its certificate is in `pki_dir/trusted`: an unknown one lands in
+/// `pki_dir/rejected` for a person to check (`agent opcua-cert` says how), never trusted on
+/// first sight, or anything answering on the CNC's address would get the password.
+fn client(device: &Device, pki_dir: &std::path::Path, create_keys: bool) -> Result<Client> {
+    ClientBuilder::new()
+        .application_name("green-machining agent")
+        .application_uri("urn:green-machining:agent")
+        .product_uri("urn:green-machining:agent")
+        .pki_dir(pki_dir)
+        .create_sample_keypair(create_keys)
+        .trust_server_certs(false)
+        .session_retry_limit(0)
+        .session_timeout(
+            session_timeout(device)
+                .as_millis()
+                .min(u128::from(u32::MAX)) as u32,
+        )
+        .request_timeout(device.timeout)
+        .keep_alive_interval(device.stale_after / 3)
+        .client()
+        .map_err(|e| anyhow!("OPC UA client configuration: {e:?}"))
+}
+
+/// `agent opcua-cert` for one device: creates the client certificate if there is none, and
+/// says what to trust on the CNC and which server certificates were refused.
+pub fn certificate_report(device: &Device) -> Result<String> {
+    let Connection::OpcUa {
+        endpoint, pki_dir, ..
+    } = &device.connection
+    else {
+        bail!("not an OPC UA device");
+    };
+    client(device, pki_dir, true)?;
+    let store = CertificateStore::new(pki_dir);
+    let own = store.read_own_cert().map_err(|e| {
+        anyhow!(
+            "reading the client certificate in {}: {e}",
+            pki_dir.display()
+        )
+    })?;
+    let describe = |c: &X509| {
+        format!(
+            "{}  thumbprint {}  valid until {}",
+            c.subject_name(),
+            c.thumbprint().as_hex_string(),
+            c.not_after()
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_else(|_| "?".into())
+        )
+    };
+    let list = |dir: std::path::PathBuf| -> Vec<String> {
+        let mut out: Vec<String> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let p = e.path();
+                let c = CertificateStore::read_cert(&p).ok()?;
+                Some(format!("    {}\n      {}", p.display(), describe(&c)))
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let mut r = format!(
+        "{} ({endpoint})\n  client certificate: {}\n    {}\n  \
+         Trust it on the CNC: give the CNC's OPC UA server this file (its trusted client list).\n",
+        device.name,
+        store.own_certificate_path().display(),
+        describe(&own),
+    );
+    let trusted = list(store.trusted_certs_dir());
+    let rejected = list(store.rejected_certs_dir());
+    r.push_str(&format!(
+        "  trusted server certificates ({}):\n{}\n",
+        store.trusted_certs_dir().display(),
+        if trusted.is_empty() {
+            "    none yet".to_string()
+        } else {
+            trusted.join("\n")
+        }
+    ));
+    r.push_str(&format!(
+        "  refused server certificates ({}):\n{}",
+        store.rejected_certs_dir().display(),
+        if rejected.is_empty() {
+            "    none (connect once with a security policy: the CNC's certificate lands here)"
+                .to_string()
+        } else {
+            format!(
+                "{}\n  Compare the thumbprint with the one the CNC shows, then move the file into {} to trust it.",
+                rejected.join("\n"),
+                store.trusted_certs_dir().display()
+            )
+        }
+    ));
+    Ok(r)
+}
+
 /// One session from connect to loss or stop: returns an error when the session is lost or
 /// fails, `Ok` when asked to stop. The session is closed on the server either way.
 async fn session(
@@ -137,24 +238,14 @@ async fn session(
         _ => MessageSecurityMode::None,
     };
     let secure = policy != SecurityPolicy::None;
-    let mut client = ClientBuilder::new()
-        .application_name("green-machining agent")
-        .application_uri("urn:green-machining:agent")
-        .product_uri("urn:green-machining:agent")
-        .pki_dir(pki_dir)
-        // Keys and trust only matter with a security policy; with None nothing is written.
-        .create_sample_keypair(secure)
-        .trust_server_certs(secure)
-        .session_retry_limit(0)
-        .session_timeout(
-            session_timeout(device)
-                .as_millis()
-                .min(u128::from(u32::MAX)) as u32,
-        )
-        .request_timeout(device.timeout)
-        .keep_alive_interval(device.stale_after / 3)
-        .client()
-        .map_err(|e| anyhow!("OPC UA client configuration: {e:?}"))?;
+    let mut client = client(device, pki_dir, secure)?;
+    if secure && CertificateStore::new(pki_dir).read_own_cert().is_err() {
+        bail!(
+            "no client certificate in {}/own (and none could be created there): run `agent \
+             opcua-cert --config …`",
+            pki_dir.display()
+        );
+    }
     let identity = match user {
         Some((u, p)) => IdentityToken::UserName(u.clone(), Password(p.clone())),
         None => IdentityToken::Anonymous,

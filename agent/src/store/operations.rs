@@ -20,6 +20,8 @@ pub struct OperationView {
     pub record: OperationRecord,
     pub duration_s: f64,
     pub oil_ml_per_h: Option<f64>,
+    /// `compliant_s / judged_s`: of the cutting a profile judged, the compliant share; `null`
+    /// when none of it was judged.
     pub compliant_share: Option<f64>,
     pub violations: Vec<Violation>,
 }
@@ -32,7 +34,12 @@ pub struct Summary {
     pub operations: u64,
     pub parts: u64,
     pub cutting_s: f64,
+    /// Cutting a standards profile judged, and what was not judged (cooling mode unknown, no
+    /// profile for it, or a monitored rule without data): never counted as a pass.
+    pub judged_s: f64,
+    pub not_judged_s: f64,
     pub compliant_s: f64,
+    /// `compliant_s / judged_s`; `null` when nothing was judged.
     pub compliant_share: Option<f64>,
     pub energy_kwh: f64,
     pub oil_ml: f64,
@@ -164,8 +171,7 @@ impl Reader {
             duration_s: (record.end_ms - record.start_ms) as f64 / 1000.0,
             oil_ml_per_h: (record.cutting_s > 0.0)
                 .then(|| record.oil_ml / record.cutting_s * 3600.0),
-            compliant_share: (record.cutting_s > 0.0)
-                .then(|| record.compliant_s / record.cutting_s),
+            compliant_share: (record.judged_s > 0.0).then(|| record.compliant_s / record.judged_s),
             violations: self.violations_during(&record)?,
             record,
         })
@@ -334,6 +340,7 @@ impl Reader {
         };
         for o in &ops {
             s.cutting_s += o.record.cutting_s;
+            s.judged_s += o.record.judged_s;
             s.compliant_s += o.record.compliant_s;
             s.energy_kwh += o.record.energy_kwh;
             s.oil_ml += o.record.oil_ml;
@@ -351,7 +358,8 @@ impl Reader {
         let n = parts.len() as f64;
         s.energy_kwh_per_part = (n > 0.0).then(|| part_e / n);
         s.oil_ml_per_part = (n > 0.0).then(|| part_o / n);
-        s.compliant_share = (s.cutting_s > 0.0).then(|| s.compliant_s / s.cutting_s);
+        s.not_judged_s = (s.cutting_s - s.judged_s).max(0.0);
+        s.compliant_share = (s.judged_s > 0.0).then(|| s.compliant_s / s.judged_s);
         s.oil_ml_per_h = (s.cutting_s > 0.0).then(|| s.oil_ml / s.cutting_s * 3600.0);
         s.violations = self.violations_between(from_ms, to_ms)?;
         Ok(s)

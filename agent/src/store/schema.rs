@@ -170,8 +170,26 @@ UPDATE operation SET record = json_remove(
 WHERE json_type(record, '$.speed_rpm') IS NOT NULL;",
     },
     Migration {
-        // The audit trail of counter steps the plausibility guards refused to count.
+        // Compliance counts judged cutting only. Before, a cut with no cooling mode known was
+        // recorded `compliant` (a false pass); it becomes `no_data`, judged for none of its
+        // time. Other cuts had a profile judging them throughout, as far as anyone can tell now.
         version: 5,
+        what: "operations and parts say how much of their cutting was judged",
+        sql: "
+UPDATE operation SET record = json_set(record,
+    '$.judged_s', CASE WHEN json_extract(record, '$.cooling_mode') IS NULL THEN 0.0
+                       ELSE json_extract(record, '$.cutting_s') END,
+    '$.compliant_s', CASE WHEN json_extract(record, '$.cooling_mode') IS NULL THEN 0.0
+                          ELSE json_extract(record, '$.compliant_s') END,
+    '$.verdict', CASE WHEN json_extract(record, '$.cooling_mode') IS NULL THEN 'no_data'
+                      ELSE json_extract(record, '$.verdict') END)
+WHERE json_type(record, '$.judged_s') IS NULL;
+UPDATE part SET record = json_set(record, '$.judged_s', json_extract(record, '$.cutting_s'))
+WHERE json_type(record, '$.judged_s') IS NULL;",
+    },
+    Migration {
+        // The audit trail of counter steps the plausibility guards refused to count.
+        version: 6,
         what: "counter events (jumps not counted, counters gone back)",
         sql: "
 CREATE TABLE IF NOT EXISTS counter_event (

@@ -44,22 +44,66 @@ impl Live {
     }
 }
 
-/// The compliant seconds of the operation under way and of the part in progress, and whether
-/// the operation saw a violation: what the activity stage, which knows no rules, leaves to
-/// this evaluator.
+/// How the cutting of one operation or part was judged, tick by tick.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    /// Seconds a profile judged (compliant or violated).
+    judged_s: f64,
+    compliant_s: f64,
+    violated: bool,
+    /// Some cutting was not judged because a monitored rule lacked data or the cooling mode
+    /// was unknown (else, where not judged, no profile covered the cooling mode).
+    no_data: bool,
+}
+
+impl Tally {
+    /// `s` seconds of cutting in the state of `verdict`.
+    fn add(&mut self, verdict: Verdict, s: f64) {
+        match verdict {
+            Verdict::Compliant => {
+                self.judged_s += s;
+                self.compliant_s += s;
+            }
+            Verdict::Violation => {
+                self.judged_s += s;
+                self.violated = true;
+            }
+            Verdict::NoData => self.no_data = true,
+            Verdict::NotApplicable => {}
+        }
+    }
+
+    /// A cut is compliant only if all of it was judged and every rule held: time no profile
+    /// judged is never a pass.
+    fn verdict(&self, cutting_s: f64) -> Verdict {
+        if self.violated {
+            Verdict::Violation
+        } else if cutting_s > 0.0 && self.compliant_s >= cutting_s - 1e-9 {
+            Verdict::Compliant
+        } else if self.no_data || self.judged_s > 0.0 {
+            Verdict::NoData
+        } else {
+            Verdict::NotApplicable
+        }
+    }
+}
+
+/// What the activity stage, which knows no rules, leaves to this evaluator: how the operation
+/// under way and the part in progress were judged.
 #[derive(Debug, Default)]
 struct Judged {
     /// The open operation's start, to tell it from the next one.
     op_start_ms: Option<i64>,
-    op_compliant_s: f64,
-    op_violated: bool,
-    part_compliant_s: f64,
+    op: Tally,
+    part: Tally,
 }
 
 pub struct Compliance {
     rules: RuleSet,
     lubricant: Option<Lubricant>,
     judged: Judged,
+    /// The verdict at the last tick: the state this tick's cutting happened in.
+    verdict: Verdict,
     /// Per rule: the start of its open violation episode.
     open_episodes: Vec<Option<i64>>,
     /// When the open episodes' worst values were last stored.
@@ -70,11 +114,7 @@ pub struct Compliance {
 impl Compliance {
     /// The rules of the configured profiles; `live` is where the status goes each tick.
     pub fn new(config: &Config, live: Arc<Live>) -> Compliance {
-        let fed: HashSet<String> = config
-            .devices
-            .iter()
-            .flat_map(|d| d.tags.iter().map(|t| t.signal.clone()))
-            .collect();
+        let fed: HashSet<String> = config.fed_signals();
         let rules = RuleSet::new(config.profiles.clone(), &fed, config.lubricant.as_ref());
         Compliance {
             open_episodes: vec![None; rules.count()],
@@ -82,63 +122,52 @@ impl Compliance {
             rules,
             lubricant: config.lubricant.clone(),
             judged: Judged::default(),
+            verdict: Verdict::NoData,
             live,
         }
     }
 
     /// The operations and part that finished at this tick, with their compliance figures, and
-    /// this tick's seconds counted for the open ones. `violated`: a rule of warning or worse
-    /// was violated at the last tick (the state the cut happened in).
-    fn judge_activity(&mut self, tick: &Tick, violated: bool, records: &mut Vec<Record>) {
-        let a = tick.activity;
+    /// this tick's seconds counted for the open ones, in the state of the last tick's verdict
+    /// (the state the cut happened in).
+    fn judge_activity(&mut self, tick: &Tick, records: &mut Vec<Record>) {
+        let (a, verdict) = (tick.activity, self.verdict);
         let j = &mut self.judged;
         for op in a.finished() {
-            let mine = j.op_start_ms == Some(op.start_ms);
-            let (compliant_s, violated) = if mine {
-                (j.op_compliant_s, j.op_violated)
+            let t = if j.op_start_ms == Some(op.start_ms) {
+                j.op_start_ms = None;
+                std::mem::take(&mut j.op)
             } else {
-                (0.0, false)
+                Tally::default()
             };
             records.push(Record::Operation(Box::new(OperationRecord {
-                compliant_s,
-                verdict: if violated {
-                    Verdict::Violation
-                } else {
-                    Verdict::Compliant
-                },
+                judged_s: t.judged_s,
+                compliant_s: t.compliant_s,
+                verdict: t.verdict(op.cutting_s),
                 ..op.clone()
             })));
-            if mine {
-                *j = Judged {
-                    part_compliant_s: j.part_compliant_s,
-                    ..Judged::default()
-                };
-            }
         }
         // This tick's cutting seconds belong to the operation open after it.
         if let Some(cur) = a.current() {
             if j.op_start_ms != Some(cur.start_ms) {
                 j.op_start_ms = Some(cur.start_ms);
-                j.op_compliant_s = 0.0;
-                j.op_violated = false;
+                j.op = Tally::default();
             }
             if a.counted_s() > 0.0 {
-                if !violated {
-                    j.op_compliant_s += a.counted_s();
-                }
-                j.op_violated |= violated;
+                j.op.add(verdict, a.counted_s());
             }
         }
-        if a.cutting() && !violated {
-            j.part_compliant_s += tick.dt_s;
+        if a.cutting() {
+            j.part.add(verdict, tick.dt_s);
         }
         if a.part_boundary() {
             if let Some(p) = a.part() {
                 let mut p = p.clone();
-                p.compliant_s = j.part_compliant_s;
+                p.judged_s = j.part.judged_s;
+                p.compliant_s = j.part.compliant_s;
                 records.push(Record::Part(p));
             }
-            j.part_compliant_s = 0.0;
+            j.part = Tally::default();
         }
     }
 
@@ -204,8 +233,7 @@ impl Evaluator for Compliance {
     fn step(&mut self, tick: &Tick) -> Output {
         let frame = tick.frame;
         let mut records = Vec::new();
-        let violated = self.rules.violated();
-        self.judge_activity(tick, violated, &mut records);
+        self.judge_activity(tick, &mut records);
         let cutting = tick.activity.cutting();
         let transitions = self.rules.step(&Context {
             frame,
@@ -233,8 +261,11 @@ impl Evaluator for Compliance {
             _ => Verdict::NoData,
         };
         let (energy, oil) = tick.activity.meters();
+        self.verdict = verdict;
         let operation = tick.activity.current().map(|o| OperationRecord {
-            compliant_s: self.judged.op_compliant_s,
+            judged_s: self.judged.op.judged_s,
+            compliant_s: self.judged.op.compliant_s,
+            verdict: self.judged.op.verdict(o.cutting_s),
             ..o.clone()
         });
         *self.live.0.lock().unwrap() = LiveStatus {
@@ -268,12 +299,11 @@ mod tests {
             .unwrap()
     }
 
-    /// Cutting (or not) with MQL oil flowing at `flow` ml/h.
-    fn frame(t: i64, cutting: bool, flow: f64) -> Frame {
-        Frame::from_values(
+    /// Cutting (or not) with MQL oil flowing at `flow` ml/h, in a cooling mode or none known.
+    fn frame_in(cooling: Option<&str>, t: i64, cutting: bool, flow: f64) -> Frame {
+        let mut f = Frame::from_values(
             t,
             [
-                ("cooling.mode", Value::Text("mql".into())),
                 ("spindle.rotating", Value::Bool(cutting)),
                 (
                     "spindle.speed",
@@ -291,8 +321,15 @@ mod tests {
                 ("channel.state", Value::Text("active".into())),
                 ("mql.oil_flow", Value::Number(flow)),
                 ("mql.aerosol_on", Value::Bool(true)),
+                // Every monitored rule of the example configuration has data.
+                ("mql.air_pressure", Value::Number(0.5)),
+                ("mql.mist_concentration", Value::Number(0.1)),
             ],
-        )
+        );
+        if let Some(c) = cooling {
+            f = f.with("cooling.mode", Value::Text(c.into()));
+        }
+        f
     }
 
     /// Runs `ticks` ticks of 100 ms; the operations recorded meanwhile.
@@ -304,10 +341,22 @@ mod tests {
         flow: f64,
         ticks: usize,
     ) -> Vec<OperationRecord> {
+        run_in(Some("mql"), c, a, t, cutting, flow, ticks)
+    }
+
+    fn run_in(
+        cooling: Option<&str>,
+        c: &mut Compliance,
+        a: &mut Activity,
+        t: &mut i64,
+        cutting: bool,
+        flow: f64,
+        ticks: usize,
+    ) -> Vec<OperationRecord> {
         let mut out = Vec::new();
         for _ in 0..ticks {
             *t += 100;
-            let f = frame(*t, cutting, flow);
+            let f = frame_in(cooling, *t, cutting, flow);
             a.step(&f, 0.1);
             let tick = Tick {
                 frame: &f,
@@ -346,5 +395,29 @@ mod tests {
         assert_eq!(op.verdict, Verdict::Violation);
         assert!(op.compliant_s < op.cutting_s, "{op:?}");
         assert!(op.compliant_s > 0.0, "compliant within the grace: {op:?}");
+        assert!(
+            (op.judged_s - op.cutting_s).abs() < 1e-9,
+            "all of it judged: {op:?}"
+        );
+    }
+
+    #[test]
+    fn a_cut_no_profile_judged_is_never_compliant() {
+        let cfg = config();
+        for (cooling, verdict) in [
+            (None, Verdict::NoData),
+            (Some("flood"), Verdict::NotApplicable),
+        ] {
+            let mut c = Compliance::new(&cfg, Arc::new(Live::default()));
+            let mut a = Activity::new(cfg.operations.clone());
+            let mut t = 0;
+            run_in(cooling, &mut c, &mut a, &mut t, true, 30.0, 100);
+            let done = run_in(cooling, &mut c, &mut a, &mut t, false, 30.0, 30);
+            assert_eq!(done.len(), 1, "{cooling:?}");
+            let op = &done[0];
+            assert_eq!(op.verdict, verdict, "{cooling:?}: {op:?}");
+            assert_eq!((op.judged_s, op.compliant_s), (0.0, 0.0), "{op:?}");
+            assert!(op.cutting_s > 9.0);
+        }
     }
 }

@@ -23,6 +23,10 @@ pub const MIN_ENDED: usize = 5;
 /// The class a tool belongs to: tools of one specification on one workpiece material are
 /// taken to wear out alike. Built from what the CNC reports for the tool and the workpiece.
 pub fn class_of(op: &OperationRecord) -> String {
+    // A class the shop gives the tool (tool table) says it best.
+    if let Some(c) = op.tool_class.as_deref().filter(|c| !c.is_empty()) {
+        return format!("{c} on {}", op.workpiece_material.as_deref().unwrap_or("?"));
+    }
     let text = |s: &Option<String>| s.clone().unwrap_or_else(|| "?".into());
     let num = |x: Option<f64>| x.map_or_else(|| "?".into(), |v| format!("{v}"));
     format!(
