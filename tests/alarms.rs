@@ -390,7 +390,18 @@ limit = 65000
     // component was never reset.
     let a = alarm(&http, DEAD_KEY).await.unwrap();
     assert_eq!(a["state"], "active_unacked");
-    let h = get_json(&http, "/api/alarms/history").await.unwrap();
+    // The raise reaches the trail through the store's writer thread, which a loaded machine
+    // may run a little later.
+    let h = wait_until(
+        Duration::from_secs(10),
+        "the raise in the trail",
+        || async {
+            let h = get_json(&http, "/api/alarms/history").await.ok()?;
+            (!h["events"].as_array()?.is_empty()).then_some(h)
+        },
+    )
+    .await
+    .unwrap();
     let events = h["events"].as_array().unwrap();
     assert_eq!(events.len(), 1, "{h}");
     assert_eq!(events[0]["by"], "system");
@@ -632,6 +643,8 @@ async fn the_page_in_chromium_shows_live_values_and_an_alarm_that_can_be_acknowl
     sc.time_scale = 60.0;
     let sim = Simulator::start(sc).await.unwrap();
     let mut cfg = agent::demo::simulator_config();
+    // The example commits samples every 15 s (the SD card's sake); the test reads them back.
+    cfg.store.flush_interval = Duration::from_secs(1);
     agent::demo::point_at(&mut cfg, &sim.opcua_endpoint(), sim.modbus_addr());
     cfg.agent.listen = "127.0.0.1:0".into();
     let dir = temp_dir("alarm-browser");

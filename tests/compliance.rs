@@ -47,6 +47,8 @@ async fn start_with(
 ) -> (Simulator, Agent, String) {
     let sim = Simulator::start(sc).await.unwrap();
     let mut cfg = agent::demo::simulator_config();
+    // The example commits samples every 15 s (the SD card's sake); the test reads them back.
+    cfg.store.flush_interval = Duration::from_secs(1);
     agent::demo::point_at(&mut cfg, &sim.opcua_endpoint(), sim.modbus_addr());
     cfg.agent.listen = "127.0.0.1:0".into();
     cfg.store.path = temp_dir(tag).join("agent.db");
@@ -91,7 +93,9 @@ async fn normal_near_dry_cutting_passes_every_rule() {
         Duration::from_secs(90),
         "six operations of three kinds",
         || async {
-            let ops = get_json(&http, "/api/operations?from_ms=0").await.ok()?;
+            let ops = get_json(&http, &format!("/api/operations?{}", e2e::from_a_day_ago()))
+                .await
+                .ok()?;
             (ops.as_array()?.len() >= 6 && distinct(&ops) >= 3).then_some(ops)
         },
     )
@@ -100,7 +104,9 @@ async fn normal_near_dry_cutting_passes_every_rule() {
         Ok(ops) => ops,
         Err(e) => panic!(
             "{e}: {}",
-            get_json(&http, "/api/operations?from_ms=0").await.unwrap()
+            get_json(&http, &format!("/api/operations?{}", e2e::from_a_day_ago()))
+                .await
+                .unwrap()
         ),
     };
     let c = get_json(&http, "/api/compliance").await.unwrap();
@@ -124,7 +130,9 @@ async fn normal_near_dry_cutting_passes_every_rule() {
         .filter_map(|o| o["operation"].as_str().map(str::to_string))
         .collect();
     assert!(names.len() >= 3, "{names:?}");
-    let summary = get_json(&http, "/api/summary?from_ms=0").await.unwrap();
+    let summary = get_json(&http, &format!("/api/summary?{}", e2e::from_a_day_ago()))
+        .await
+        .unwrap();
     assert_eq!(summary["compliant_share"], 1.0, "{summary}");
     agent.shutdown().await;
     sim.shutdown().await;
@@ -152,7 +160,9 @@ async fn mql_starvation_fails_the_starvation_rule_and_names_it() {
         Duration::from_secs(20),
         "an operation that records the starvation",
         || async {
-            let ops = get_json(&http, "/api/operations?from_ms=0").await.ok()?;
+            let ops = get_json(&http, &format!("/api/operations?{}", e2e::from_a_day_ago()))
+                .await
+                .ok()?;
             ops.as_array()?
                 .iter()
                 .find(|o| {
@@ -279,7 +289,9 @@ async fn oil_and_energy_per_part_match_the_simulators_ground_truth() {
         Duration::from_secs(20),
         format!("part {last_part} in the agent's parts"),
         || async {
-            let parts = get_json(&http, "/api/parts?from_ms=0").await.ok()?;
+            let parts = get_json(&http, &format!("/api/parts?{}", e2e::from_a_day_ago()))
+                .await
+                .ok()?;
             parts
                 .as_array()?
                 .iter()

@@ -179,7 +179,16 @@ async fn exports_of_a_simulator_run_read_back_with_polars_and_match_the_store() 
     // relative to the working directory: the child runs in `dir`.
     let dir = temp_dir("export");
     let store = dir.join("data/agent.db");
-    let mut cfg = agent::demo::simulator_config();
+    // The same file the command line reads (not the demo's built-in copy), so that both name
+    // the same wear model file.
+    let mut cfg = agent::config::load(&repo_config()).unwrap();
+    // The example commits samples every 15 s (the SD card's sake); the test reads them back.
+    cfg.store.flush_interval = Duration::from_secs(1);
+    // Every change stored (the example's deadbands keep small changes off the SD card): a long
+    // signals export to check row by row.
+    for tag in cfg.devices.iter_mut().flat_map(|d| d.tags.iter_mut()) {
+        tag.deadband = 0.0;
+    }
     cfg.agent.listen = "127.0.0.1:0".into();
     cfg.store.path = store.clone();
     cfg.http.token = Some(TOKEN.into());
@@ -193,7 +202,7 @@ async fn exports_of_a_simulator_run_read_back_with_polars_and_match_the_store() 
         "six operations and two tools with predictions",
         || async {
             let l = e2e::get_json(&http, "/api/life").await.ok()?;
-            let ops = e2e::get_json(&http, "/api/operations?from_ms=0")
+            let ops = e2e::get_json(&http, &format!("/api/operations?{}", e2e::from_a_day_ago()))
                 .await
                 .ok()?;
             let tools = l["tools"].as_array()?;

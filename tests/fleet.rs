@@ -30,6 +30,8 @@ fn config(
     );
     let parsed = agent::config::parse(Path::new("fleet-test.toml"), &mqtt_config(&mqtt))?;
     let mut cfg = agent::demo::simulator_config();
+    // The example commits samples every 15 s (the SD card's sake); the test reads them back.
+    cfg.store.flush_interval = Duration::from_secs(1);
     cfg.agent.machine_id = parsed.agent.machine_id;
     cfg.agent.listen = "127.0.0.1:0".into();
     cfg.mqtt = parsed.mqtt;
@@ -167,13 +169,25 @@ async fn messages_arrive_on_the_documented_topics_with_units_and_timestamps() {
     assert_eq!(change["record"]["censored"], true, "{change}");
     assert_eq!(change["record"]["by"], "li");
 
-    // Nothing outside the machine's subtree, and every event numbered.
+    // Nothing outside the machine's subtree, every event numbered, and every message of the
+    // run (retained states and status included) of one sequence epoch: the de-duplication
+    // key is (machine_id, epoch, seq).
     let all = got.lock().unwrap().clone();
     assert!(all.iter().all(|(t, _, _)| t.starts_with(BASE)));
     assert!(all
         .iter()
         .filter(|(t, _, _)| t.contains("/signals/") || t.ends_with("/operations"))
         .all(|(_, _, v)| v["seq"].is_u64()));
+    let epoch = speed["epoch"].as_str().expect("an epoch").to_string();
+    assert!(
+        epoch.len() == 16 && epoch.chars().all(|c| c.is_ascii_hexdigit()),
+        "{epoch}"
+    );
+    let others: Vec<_> = all
+        .iter()
+        .filter(|(_, _, v)| v["epoch"] != epoch.as_str())
+        .collect();
+    assert!(others.is_empty(), "messages of another epoch: {others:?}");
     agent.shutdown().await;
     let bye = first(&got, Duration::from_secs(5), &topic("status"), |v| {
         v["state"] == "offline"
@@ -278,6 +292,14 @@ async fn a_broker_outage_and_an_agent_restart_lose_nothing_and_keep_the_order() 
 
     let ev = events(&got);
     let seqs: Vec<u64> = ev.iter().map(|(s, _)| *s).collect();
+    // One sequence epoch across the restart: the outbox file was read back, not replaced.
+    let epochs: HashSet<String> = got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(_, _, v)| Some(v["epoch"].as_str()?.to_string()))
+        .collect();
+    assert_eq!(epochs.len(), 1, "{epochs:?}");
     assert!(
         seqs.windows(2).all(|w| w[0] < w[1]),
         "out of order: {:?}",

@@ -305,6 +305,66 @@ pub fn scenario(file: &str, time_scale: f64) -> simulator::scenario::ScenarioCon
     sc
 }
 
+/// `from_ms=` a day before now: a window that holds everything a test made (the API reads at
+/// most a month per request, so `from_ms=0` is refused).
+pub fn from_a_day_ago() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    format!("from_ms={}", now - 86_400_000)
+}
+
+/// A datagram socket standing in for systemd's `$NOTIFY_SOCKET`; returns what arrives.
+pub fn notify_socket(path: &std::path::Path) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let sock = std::os::unix::net::UnixDatagram::bind(path).unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = sock.recv(&mut buf) {
+            if tx
+                .send(String::from_utf8_lossy(&buf[..n]).to_string())
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// For the benchmarks: CPU seconds (utime + stime), VmRSS and VmHWM in MiB, and write_bytes
+/// (bytes that reached the disk) of a process, from /proc.
+pub fn process_usage(pid: u32) -> Result<(f64, f64, f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = &stat[stat.rfind(')').context("stat")? + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb = |key: &str| -> f64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io"))?;
+    let written = io
+        .lines()
+        .find_map(|l| l.strip_prefix("write_bytes: "))
+        .context("write_bytes in /proc/PID/io")?
+        .trim()
+        .parse()?;
+    // USER_HZ is 100 on every Linux this runs on.
+    Ok((
+        ticks / 100.0,
+        kb("VmRSS:") / 1024.0,
+        kb("VmHWM:") / 1024.0,
+        written,
+    ))
+}
+
 /// A fresh directory under the system temp dir.
 pub fn temp_dir(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!(
@@ -327,6 +387,9 @@ pub mod chromium;
 
 #[path = "support/asyncua.rs"]
 pub mod asyncua;
+
+#[path = "support/pymodbus.rs"]
+pub mod pymodbus;
 
 pub mod devices {
     //! Small Modbus TCP devices for tests and the benchmark, on real loopback sockets.

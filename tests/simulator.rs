@@ -24,6 +24,8 @@ async fn start_agent(
     edit: impl FnOnce(&mut agent::config::Config),
 ) -> Agent {
     let mut cfg = agent::demo::simulator_config();
+    // The example commits samples every 15 s (the SD card's sake); the test reads them back.
+    cfg.store.flush_interval = Duration::from_secs(1);
     agent::demo::point_at(&mut cfg, &sim.opcua_endpoint(), sim.modbus_addr());
     cfg.agent.listen = "127.0.0.1:0".into();
     cfg.store.path = temp_dir(tag).join("agent.db");

@@ -277,9 +277,12 @@ async fn kill_9_during_writes_keeps_what_was_committed() {
         )
         .unwrap();
     assert_eq!(kept, before, "rows committed before the kill were lost");
-    let history = get_json(&agent.http, "/api/history?signal=counter.t0&from_ms=0")
-        .await
-        .unwrap();
+    let history = get_json(
+        &agent.http,
+        &format!("/api/history?signal=counter.t0&{}", e2e::from_a_day_ago()),
+    )
+    .await
+    .unwrap();
     assert!(history["samples"].as_array().unwrap().len() > 10);
     let (code, body) = e2e::get(
         &agent.http,
@@ -289,4 +292,13 @@ async fn kill_9_during_writes_keeps_what_was_committed() {
     .unwrap();
     assert_eq!(code, 400);
     assert!(body.contains("\"field\":\"from_ms\""), "{body}");
+    // A window beyond what one request may read is refused, naming the field.
+    let (code, body) = e2e::get(&agent.http, "/api/history?signal=counter.t0&from_ms=0")
+        .await
+        .unwrap();
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("\"field\":\"from_ms\"") && body.contains("at most 31 days"),
+        "{body}"
+    );
 }

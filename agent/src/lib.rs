@@ -9,20 +9,26 @@
 pub mod alarms;
 pub mod backoff;
 pub mod cli;
+pub mod clock;
 pub mod codec;
 pub mod condition;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod evaluators;
 pub mod export;
+pub mod fault;
 pub mod field;
 pub mod fleet;
+pub mod fuzz_targets;
 pub mod http;
 pub mod notify;
 pub mod records;
+pub mod service;
 pub mod sources;
 pub mod state;
 pub mod store;
+pub mod supervise;
 pub mod value;
 pub mod vocabulary;
 
@@ -57,12 +63,18 @@ impl Agent {
     /// sources, the evaluator loop, the alarm service, its channels and the HTTP server.
     pub async fn start(config: Config) -> Result<Agent> {
         let state = Arc::new(State::new(&config));
-        let store = Store::open(&config.store, &state)?;
-        let closed = store.call(|tx| tx.close_dangling_violations(value::now_ms()))?;
-        if closed > 0 {
-            tracing::warn!(
-                "compliance: closed {closed} violation episodes left open by an unclean stop"
-            );
+        // Never fails: a damaged file is moved aside, an unusable one leaves a store that
+        // records nothing this run (and says so); everything else runs from live data.
+        let store = Store::start(&config.store, &state);
+        if store.unavailable_reason().is_none() {
+            match store.call(|tx| tx.close_dangling_violations(value::now_ms())) {
+                Ok(0) => {}
+                Ok(closed) => tracing::warn!(
+                    "compliance: closed {closed} violation episodes left open by an unclean stop"
+                ),
+                // A full disk at start: the episodes are closed at the next start.
+                Err(e) => tracing::warn!("compliance: closing dangling episodes failed: {e:#}"),
+            }
         }
         let life = evaluators::life::Life::open(&config, store.clone())?;
         let compliance = Arc::new(evaluators::compliance::Live::default());
@@ -99,6 +111,15 @@ impl Agent {
             alarms::Alarms::open(&config, store.clone(), evaluators.conditions(), publish)?;
         tasks.push(alarms.spawn(config.alarms.tick));
         tasks.extend(channels.into_iter().map(|start| start(&alarms)));
+        // Every supervised loop, for `/healthz`, `/metrics` and systemd's watchdog.
+        let loops: Vec<Arc<supervise::Pulse>> = evaluators
+            .pulses()
+            .iter()
+            .chain([alarms.pulse()])
+            .chain(store.pulse())
+            .cloned()
+            .collect();
+        tasks.extend(crate::service::spawn_watchdog(loops.clone()));
         let app = http::AppState {
             state: state.clone(),
             store: store.clone(),
@@ -110,6 +131,7 @@ impl Agent {
             notifier,
             auth: http::auth::Auth::new(&config.http),
             fleet: fleet.as_ref().map(|f| f.stats.clone()),
+            loops,
         };
         let (http_addr, http_task) = match &config.http.tls {
             Some((cert, key)) => {

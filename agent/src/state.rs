@@ -30,6 +30,8 @@ pub struct SignalInfo {
     pub deadband: f64,
     /// A device's tag, or the machine context (fixed, table, derived).
     pub source: SignalSource,
+    /// `false` for a tag whose mapping nobody has confirmed on the control yet.
+    pub verified: bool,
 }
 
 /// A sample on its way to the store.
@@ -83,6 +85,9 @@ pub struct SignalView {
     /// Where the value comes from: `device` (a tag), `fixed`, `table` or `derived`.
     pub source: SignalSource,
     pub tag: String,
+    /// `false`: the tag's mapping (node id, register) is taken from a manual or a companion
+    /// specification and nobody has confirmed it on this control yet.
+    pub verified: bool,
     pub value: Option<Value>,
     pub unit: String,
     pub quality: Quality,
@@ -155,6 +160,7 @@ impl State {
                     canonical: t.canonical,
                     deadband: t.deadband,
                     source: SignalSource::Device,
+                    verified: t.verified,
                 });
             }
         }
@@ -178,6 +184,8 @@ impl State {
                     canonical: true,
                     deadband: 0.0,
                     source,
+                    // The user's own statement about the machine.
+                    verified: true,
                 });
             }
         }
@@ -229,9 +237,15 @@ impl State {
         self.by_name.get(name).copied()
     }
 
-    /// Samples dropped because the store could not keep up.
+    /// Samples dropped because the store could not keep up (its queue was full, or its
+    /// writer's bounded batch overflowed while writes failed).
     pub fn dropped_samples(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The store's writer dropped `n` samples (the oldest of its batch, beyond its bound).
+    pub fn count_dropped_samples(&self, n: u64) {
+        self.dropped.fetch_add(n, Ordering::Relaxed);
     }
 
     /// A fresh value from the device. A number that is not finite is no value: the signal
@@ -358,6 +372,7 @@ impl State {
             signal: info.name.clone(),
             source: info.source,
             tag: info.tag.clone(),
+            verified: info.verified,
             value: slot.value.clone(),
             unit: info.unit.clone(),
             quality: self.quality(&slot, dev.stale_after, now),
@@ -367,6 +382,24 @@ impl State {
             ts_ms: slot.confirmed.map(|_| slot.confirmed_ms),
             error: slot.error.clone(),
         }
+    }
+
+    /// The value of every signal whose quality is good, by name, with nothing else copied: the
+    /// evaluators' frame, built every tick (a full [`SignalView`] per signal would copy five
+    /// strings each time).
+    pub fn good_values(&self) -> impl Iterator<Item = (&str, Value)> + '_ {
+        let now = Instant::now();
+        self.signals
+            .iter()
+            .zip(&self.slots)
+            .filter_map(move |(info, slot)| {
+                let slot = slot.lock().unwrap();
+                let stale_after = self.devices[info.device].stale_after;
+                match self.quality(&slot, stale_after, now) {
+                    Quality::Good => Some((info.name.as_str(), slot.value.clone()?)),
+                    _ => None,
+                }
+            })
     }
 
     /// Every signal, in configuration order.
@@ -380,29 +413,35 @@ impl State {
         (v.quality == Quality::Good).then_some(v.value).flatten()
     }
 
+    /// Every device with its health and the quality of its signals (built every tick for the
+    /// health evaluator: one pass over the slots, no signal copied).
     pub fn device_views(&self) -> Vec<DeviceView> {
-        let signals = self.snapshot();
+        let now = Instant::now();
         self.devices
             .iter()
             .enumerate()
             .map(|(i, d)| {
-                let failed_tags = self
-                    .signals
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| s.device == i)
-                    .filter_map(|(id, s)| {
-                        let slot = self.slots[id].lock().unwrap();
-                        Some(FailedTag {
+                let (mut good, mut stale, mut unavailable) = (0, 0, 0);
+                let mut failed_tags = Vec::new();
+                for (s, slot) in self.signals.iter().zip(&self.slots) {
+                    if s.device != i {
+                        continue;
+                    }
+                    let slot = slot.lock().unwrap();
+                    match self.quality(&slot, d.stale_after, now) {
+                        Quality::Good => good += 1,
+                        Quality::Stale => stale += 1,
+                        Quality::Unavailable => unavailable += 1,
+                    }
+                    if let Some(error) = slot.error.clone().filter(|_| slot.tag_error) {
+                        failed_tags.push(FailedTag {
                             signal: s.name.clone(),
                             tag: s.tag.clone(),
-                            error: slot.error.clone().filter(|_| slot.tag_error)?,
-                        })
-                    })
-                    .collect();
+                            error,
+                        });
+                    }
+                }
                 let h = self.health[i].lock().unwrap();
-                let mine = signals.iter().filter(|s| s.device == d.name);
-                let count = |q: Quality| mine.clone().filter(|s| s.quality == q).count();
                 DeviceView {
                     name: d.name.clone(),
                     protocol: d.protocol,
@@ -413,9 +452,9 @@ impl State {
                     polls: h.polls,
                     errors: h.errors,
                     last_latency_ms: h.last_latency.as_secs_f64() * 1e3,
-                    signals_good: count(Quality::Good),
-                    signals_stale: count(Quality::Stale),
-                    signals_unavailable: count(Quality::Unavailable),
+                    signals_good: good,
+                    signals_stale: stale,
+                    signals_unavailable: unavailable,
                     failed_tags,
                 }
             })

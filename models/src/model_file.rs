@@ -128,12 +128,17 @@ impl WearModelFile {
             path: path.to_path_buf(),
             source,
         })?;
+        Self::parse(path, &text)
+    }
+
+    /// A model file's text (read from disk, or built into a program); `path` names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<WearModelFile, ModelFileError> {
         let json = |source| ModelFileError::Json {
             path: path.to_path_buf(),
             source,
         };
         // Check the header before the body so an old or foreign file gets a clear error.
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(json)?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(json)?;
         let format = value.get("format").and_then(|v| v.as_str()).unwrap_or("");
         if format != FORMAT {
             return Err(ModelFileError::WrongFormat {

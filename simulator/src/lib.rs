@@ -430,6 +430,12 @@ impl Simulator {
         self.inner.start_opcua().await
     }
 
+    /// OPC UA sessions open on the server now (`None` while it is stopped): a client that
+    /// drops its connection without closing its session leaves one open until it times out.
+    pub async fn opcua_sessions(&self) -> Option<u32> {
+        self.inner.opcua.lock().await.as_ref().map(|s| s.sessions())
+    }
+
     /// Freezes the physics: served values stay exactly as in `snapshot()` until `resume()`.
     pub fn pause(&self) {
         self.inner.paused.store(true, Ordering::SeqCst);

@@ -85,7 +85,9 @@ impl OpcUaServer {
             // a private temporary one so nothing has to be prepared on disk.
             .create_sample_keypair(false)
             .pki_dir(pki_dir)
-            .diagnostics_enabled(false)
+            // On for the session count (`sessions`; also readable by any client at the standard
+            // node Server.ServerDiagnostics.ServerDiagnosticsSummary.CurrentSessionCount).
+            .diagnostics_enabled(true)
             .with_node_manager(simple_node_manager(
                 NamespaceMetadata {
                     namespace_uri: NAMESPACE_URI.to_owned(),
@@ -111,6 +113,21 @@ impl OpcUaServer {
             }
         });
         Ok((bound, OpcUaServer { handle, task }))
+    }
+
+    /// Sessions open on this server now (created and neither closed nor timed out): a client
+    /// that drops its connection without closing its session leaves one here until the
+    /// session's timeout.
+    pub(crate) fn sessions(&self) -> u32 {
+        use opcua::types::VariableId;
+        let v =
+            self.handle.info().diagnostics.get(
+                VariableId::Server_ServerDiagnostics_ServerDiagnosticsSummary_CurrentSessionCount,
+            );
+        match v.and_then(|dv| dv.value) {
+            Some(Variant::UInt32(n)) => n,
+            _ => 0,
+        }
     }
 
     /// Closes all sessions and the listener; the port is free when this returns.

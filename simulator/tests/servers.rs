@@ -240,6 +240,11 @@ async fn opcua_serves_the_cnc_nodes() {
 
     let pki = std::env::temp_dir().join(format!("sim-it-client-pki-{}", std::process::id()));
     let (session, handle, ns) = connect(&url, &pki).await;
+    assert_eq!(
+        sim.opcua_sessions().await,
+        Some(1),
+        "the session is counted"
+    );
 
     pause_while_cutting(&sim).await;
     let snap = sim.snapshot();
@@ -266,10 +271,18 @@ async fn opcua_serves_the_cnc_nodes() {
     assert_eq!(snap.cnc.program_name, "O1001");
     assert!(snap.cnc.spindle_is_rotating);
 
+    // A session closed by its client is no longer counted.
+    let _ = session.disconnect().await;
+    handle.abort();
+    sessions_become(&sim, Some(0)).await;
+
     // Stop / start on the same port; a new session works.
+    let (session, handle, _) = connect(&url, &pki).await;
+    sessions_become(&sim, Some(1)).await;
     let _ = session.disconnect().await;
     handle.abort();
     sim.stop_opcua().await;
+    assert_eq!(sim.opcua_sessions().await, None, "no server, no count");
     sim.start_opcua().await.unwrap();
     assert_eq!(sim.opcua_endpoint(), url);
     let (session, handle, ns) = connect(&url, &pki).await;
@@ -288,6 +301,22 @@ async fn opcua_serves_the_cnc_nodes() {
     handle.abort();
     sim.shutdown().await;
     std::fs::remove_dir_all(&pki).ok();
+}
+
+/// Waits (up to 10 s) until the OPC UA server counts `n` sessions.
+async fn sessions_become(sim: &Simulator, n: Option<u32>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = sim.opcua_sessions().await;
+        if now == n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{now:?} OPC UA sessions after 10 s, waiting for {n:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// An anonymous, unsecured client session to the simulator, its event loop, and the index of

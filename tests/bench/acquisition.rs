@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Parser;
 use e2e::devices::{counter, Clock};
 
@@ -57,25 +57,6 @@ fn config(args: &Args, addrs: &[SocketAddr], dir: &std::path::Path) -> String {
         }
     }
     s
-}
-
-/// (utime + stime) in seconds, and VmRSS / VmHWM in MiB, of a process.
-fn usage(pid: u32) -> Result<(f64, f64, f64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after = &stat[stat.rfind(')').context("stat")? + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kb = |key: &str| -> f64 {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // USER_HZ is 100 on every Linux this runs on.
-    Ok((ticks / 100.0, kb("VmRSS:") / 1024.0, kb("VmHWM:") / 1024.0))
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -148,10 +129,10 @@ async fn bench(args: Args) -> Result<()> {
         })
     };
     let (p0, e0) = polls(&e2e::get_json(&base, "/api/devices").await?);
-    let (cpu0, _, _) = usage(agent.child.id())?;
+    let (cpu0, _, _, _) = e2e::process_usage(agent.child.id())?;
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-    let (cpu1, rss, hwm) = usage(agent.child.id())?;
+    let (cpu1, rss, hwm, _) = e2e::process_usage(agent.child.id())?;
     let elapsed = t0.elapsed().as_secs_f64();
     let (p1, e1) = polls(&e2e::get_json(&base, "/api/devices").await?);
     let reads_per_cycle = u64::from(args.tags.div_ceil(125));

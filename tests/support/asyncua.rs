@@ -1,12 +1,13 @@
 //! A CNC as a third-party OPC UA server: python asyncua (`opcua_server.py` beside this file),
 //! a library this project did not write, so the agent's OPC UA client is tested against
-//! another implementation's idea of NaN, infinity, Bad statuses and sessions.
+//! another implementation's idea of NaN, infinity, Bad statuses, sessions, address spaces and
+//! certificates.
 //!
-//! asyncua is installed at the version pinned here into a virtual environment under the
-//! target directory (`<target>/python/asyncua-<version>`) by the first test that needs it,
-//! with `python3 -m venv` and pip from PyPI; `./tests/run` makes sure python3 and its venv
-//! module are on the machine. A machine that cannot install it fails the test saying what to
-//! install; the test never passes without the server.
+//! asyncua (and pymodbus, for `pymodbus.rs`) are installed at the versions pinned here into a
+//! virtual environment under the target directory (`<target>/python/asyncua-<v>-pymodbus-<v>`)
+//! by the first test that needs them, with `python3 -m venv` and pip from PyPI; `./tests/run`
+//! makes sure python3 and its venv module are on the machine. A machine that cannot install
+//! them fails the test saying what to install; the test never passes without the server.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
@@ -17,6 +18,11 @@ use std::sync::{Mutex, OnceLock};
 /// The asyncua release the tests run against (its session registry is read by the server
 /// script, and it keeps a session with subscriptions alive after its connection is lost).
 pub const ASYNCUA: &str = "2.1.0";
+/// The pymodbus release the MQL unit of `pymodbus.rs` runs on (its 3.8 datastore API).
+pub const PYMODBUS: &str = "3.8.6";
+
+/// The packages of the test's Python, pinned.
+const PACKAGES: [(&str, &str); 2] = [("asyncua", ASYNCUA), ("pymodbus", PYMODBUS)];
 
 /// `<target>/python/asyncua-<version>`: the test binary runs from `<target>/<profile>/deps`.
 fn venv_dir() -> PathBuf {
@@ -27,7 +33,9 @@ fn venv_dir() -> PathBuf {
         .and_then(|deps| deps.parent()?.parent())
         .map(Path::to_path_buf)
         .unwrap_or_else(std::env::temp_dir);
-    target.join("python").join(format!("asyncua-{ASYNCUA}"))
+    target
+        .join("python")
+        .join(format!("asyncua-{ASYNCUA}-pymodbus-{PYMODBUS}"))
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
@@ -47,7 +55,7 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
     }
 }
 
-/// The venv's python with asyncua installed, installing it the first time.
+/// The venv's python with asyncua and pymodbus installed, installing them the first time.
 pub fn python() -> PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON
@@ -59,10 +67,13 @@ pub fn python() -> PathBuf {
             let lock = std::fs::File::create(dir.with_extension("lock")).unwrap();
             // SAFETY: flock on a file descriptor this function owns; released on close.
             unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
-            let check = format!(
-                "import importlib.metadata as m; assert m.version('asyncua') == '{ASYNCUA}'"
-            );
-            let installed = || run(Command::new(&py).args(["-c", &check]), "asyncua").is_ok();
+            let check: Vec<String> = PACKAGES
+                .iter()
+                .map(|(p, v)| format!("assert m.version('{p}') == '{v}'"))
+                .collect();
+            let check = format!("import importlib.metadata as m; {}", check.join("; "));
+            let installed =
+                || run(Command::new(&py).args(["-c", &check]), "python packages").is_ok();
             if !installed() {
                 let _ = std::fs::remove_dir_all(&dir);
                 run(
@@ -71,28 +82,30 @@ pub fn python() -> PathBuf {
                 )
                 .unwrap_or_else(|e| {
                     panic!(
-                        "{e}\nthe OPC UA tests need python3 with venv and pip: \
+                        "{e}\nthe OPC UA and Modbus tests need python3 with venv and pip: \
                          apt-get install python3 python3-venv (./tests/run does)"
                     )
                 });
+                let pins: Vec<String> = PACKAGES.iter().map(|(p, v)| format!("{p}=={v}")).collect();
                 run(
-                    Command::new(&py).args([
-                        "-m",
-                        "pip",
-                        "install",
-                        "--quiet",
-                        "--disable-pip-version-check",
-                        &format!("asyncua=={ASYNCUA}"),
-                    ]),
-                    "pip install asyncua",
+                    Command::new(&py)
+                        .args([
+                            "-m",
+                            "pip",
+                            "install",
+                            "--quiet",
+                            "--disable-pip-version-check",
+                        ])
+                        .args(&pins),
+                    "pip install",
                 )
                 .unwrap_or_else(|e| {
-                    panic!("{e}\nthe OPC UA tests need asyncua=={ASYNCUA} from PyPI")
+                    panic!(
+                        "{e}\nthe OPC UA and Modbus tests need {} from PyPI",
+                        pins.join(" ")
+                    )
                 });
-                assert!(
-                    installed(),
-                    "asyncua {ASYNCUA} installed but not importable"
-                );
+                assert!(installed(), "{PACKAGES:?} installed but not importable");
             }
             py
         })
@@ -111,11 +124,30 @@ pub struct OpcUaServer {
 
 impl OpcUaServer {
     /// Serves `nodes` (name, value as `opcua_server.py` reads it: `nan`, `inf`, `3.5`,
-    /// `true`, `"T1"`, `bad:BadSensorFailure`) under string node ids in the test namespace.
+    /// `i32:1001`, `true`, `"T1"`, `bad:BadSensorFailure`) under string node ids in the test
+    /// namespace; a name with `/` is a path from the Objects folder, `NAME#ID` a numeric id.
     pub fn start(nodes: &[(&str, &str)]) -> OpcUaServer {
+        Self::launch(&[], nodes)
+    }
+
+    /// As [`OpcUaServer::start`], with Basic256Sha256 / SignAndEncrypt only: the server's
+    /// certificate is `server_certificate(pki)` and it trusts the client certificates in
+    /// `pki/trusted`.
+    pub fn start_secure(pki: &Path, nodes: &[(&str, &str)]) -> OpcUaServer {
+        std::fs::create_dir_all(pki.join("trusted")).unwrap();
+        Self::launch(&["--secure".into(), pki.display().to_string()], nodes)
+    }
+
+    /// The certificate (DER) a server started with `start_secure(pki, …)` presents.
+    pub fn server_certificate(pki: &Path) -> PathBuf {
+        pki.join("server_cert.der")
+    }
+
+    fn launch(options: &[String], nodes: &[(&str, &str)]) -> OpcUaServer {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/opcua_server.py");
         let mut child = Command::new(python())
             .arg(script)
+            .args(options)
             .args(nodes.iter().map(|(n, v)| format!("{n}={v}")))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -1,22 +1,32 @@
 """A CNC as a third-party OPC UA server (python asyncua) for the end-to-end tests.
 
 Started by tests/support/asyncua.rs. It serves, in namespace urn:green-machining:test-cnc, the
-nodes the test names on its command line (NAME=VALUE: a float, `nan`, `inf`, `-inf`, `true`,
-`false`, a text in quotes, or `bad:StatusName` for a node whose value carries that Bad status),
-listens on a free loopback port and prints `listening opc.tcp://127.0.0.1:PORT/ NS` once it
-serves (NS: the namespace's index). Then it reads commands on standard input, one a line, and answers each with one line:
+nodes the test names on its command line, NAME[#ID]=VALUE:
+  - NAME without '/' is a variable of the object CNC; NAME with '/' is a path from the Objects
+    folder, its objects made as needed (`MachineTool/Monitoring/Spindle/IsRotating`);
+  - #ID gives the variable a numeric node id (ns=NS;i=ID); without it the node id is the string
+    NAME with '/' as '.';
+  - VALUE: a float (Double), `i32:N` (Int32), `nan`, `inf`, `-inf`, `true`, `false`, a text in
+    quotes, or `bad:StatusName` for a node whose value carries that Bad status.
+With `--secure DIR` first, the only endpoint is Basic256Sha256 / SignAndEncrypt: the server's
+key and certificate are DIR/server_key.pem and DIR/server_cert.der (made if missing) and it
+accepts only client certificates in DIR/trusted.
+It listens on a free loopback port and prints `listening opc.tcp://127.0.0.1:PORT/ NS` once it
+serves (NS: the namespace's index). Then it reads commands on standard input, one a line, and
+answers each with one line:
 
   set NAME VALUE       -> ok             (VALUE as above)
   sessions             -> sessions OPEN SEEN MAX
                           OPEN: sessions open now; SEEN: sessions ever seen; MAX: the most
                           open at once (sampled every 10 ms)
-  stall-reads SECONDS  -> ok             (a client's Read of these nodes waits that long; 0: none)
+  stall-reads SECONDS  -> ok             (every Read of a client waits that long; 0: none)
 
 It ends when standard input closes.
 """
 
 import asyncio
 import sys
+from pathlib import Path
 
 from asyncua import Server, ua
 from asyncua.common.callback import CallbackType
@@ -31,6 +41,8 @@ def parse(text):
         return ua.Variant(0.0, ua.VariantType.Double), status
     if text in ("true", "false"):
         return ua.Variant(text == "true", ua.VariantType.Boolean), None
+    if text.startswith("i32:"):
+        return ua.Variant(int(text[4:]), ua.VariantType.Int32), None
     if text.startswith('"') and text.endswith('"'):
         return ua.Variant(text[1:-1], ua.VariantType.String), None
     return ua.Variant(float(text), ua.VariantType.Double), None
@@ -42,21 +54,77 @@ async def write(node, text):
     await node.write_value(dv)
 
 
+async def secure(server, directory):
+    """Basic256Sha256 / SignAndEncrypt only, trusting the client certificates in
+    directory/trusted (the trust list on the server's side)."""
+    from asyncua.crypto.cert_gen import setup_self_signed_certificate
+    from asyncua.crypto.truststore import TrustStore
+    from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    uri = "urn:green-machining:test-cnc"
+    await server.set_application_uri(uri)
+    key, cert = directory / "server_key.pem", directory / "server_cert.der"
+    await setup_self_signed_certificate(
+        key, cert, uri, "127.0.0.1", [ExtendedKeyUsageOID.SERVER_AUTH], {"commonName": "test-cnc"}
+    )
+    await server.load_certificate(str(cert))
+    await server.load_private_key(str(key))
+    server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
+    trusted = directory / "trusted"
+    trusted.mkdir(exist_ok=True)
+    if not any(trusted.iterdir()):
+        # An empty trust list trusts nobody (asyncua cannot build an empty store).
+        async def nobody(_cert, _app_description):
+            raise ua.uaerrors.BadCertificateUntrusted()
+
+        server.set_certificate_validator(nobody)
+        return
+    store = TrustStore([trusted], [])
+    await store.load()
+    # The trust list is the point: a client whose certificate is not in it is refused.
+    options = CertificateValidatorOptions.TRUSTED | CertificateValidatorOptions.TIME_RANGE
+    server.set_certificate_validator(CertificateValidator(options, store))
+
+
 async def main():
+    args = sys.argv[1:]
     server = Server()
     await server.init()
     server.set_endpoint("opc.tcp://127.0.0.1:0/")
-    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    if args[:1] == ["--secure"]:
+        await secure(server, Path(args[1]))
+        args = args[2:]
+    else:
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
     idx = await server.register_namespace(NAMESPACE)
     cnc = await server.nodes.objects.add_object(idx, "CNC")
+    objects = {}
     nodes = {}
-    for arg in sys.argv[1:]:
-        name, text = arg.split("=", 1)
+    values = []
+    for arg in args:
+        spec, text = arg.split("=", 1)
+        name, _, number = spec.partition("#")
         variant, _ = parse(text)
-        nodes[name] = await cnc.add_variable(ua.NodeId(name, idx), name, variant)
+        if "/" in name:
+            parts = name.split("/")
+            parent = server.nodes.objects
+            for i in range(len(parts) - 1):
+                path = "/".join(parts[: i + 1])
+                if path not in objects:
+                    objects[path] = await parent.add_object(
+                        ua.NodeId(path.replace("/", "."), idx), parts[i]
+                    )
+                parent = objects[path]
+            browse = parts[-1]
+        else:
+            parent, browse = cnc, name
+        node_id = ua.NodeId(int(number), idx) if number else ua.NodeId(name.replace("/", "."), idx)
+        nodes[name] = await parent.add_variable(node_id, browse, variant)
+        values.append((name, text))
     await server.start()
-    for name, arg in ((a.split("=", 1)[0], a.split("=", 1)[1]) for a in sys.argv[1:]):
-        await write(nodes[name], arg)
+    for name, text in values:
+        await write(nodes[name], text)
 
     # Sessions of clients, as the server keeps them. asyncua keeps a session that has
     # subscriptions after its connection is lost (OPC UA Part 4 §6.7), until CloseSession or its

@@ -2,9 +2,11 @@
 //! off-delay per key (so a flickering value raises and clears nothing), shelving that expires,
 //! out-of-service, and escalation of what stays unacknowledged.
 //!
-//! Pure apart from the time it is given: every method takes `now_ms`, so tests run hours of
-//! alarm life in microseconds (an accelerated clock), and the running agent passes the wall
-//! clock.
+//! Pure apart from the time it is given: every method takes a [`Now`], so tests run hours of
+//! alarm life in microseconds (an accelerated clock). Delays, shelving and escalation are
+//! measured on its monotonic part, so a wall clock stepped by NTP or by hand (a Pi without a
+//! battery clock) neither fires nor holds back anything; the wall part only stamps what
+//! happened.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::lifecycle::{Action, Lifecycle, Refused};
+use crate::clock::Now;
 use crate::condition::{Condition, Severity};
 use crate::config::AlarmSettings;
 use crate::records::alarm::{AlarmState, Suppression, Transition};
@@ -47,14 +50,27 @@ pub struct Entry {
     pub active_since_ms: Option<i64>,
     /// When the alarm was last sent to anyone while unacknowledged (escalation counts from it).
     pub notice_ms: i64,
-    /// The condition as last reported, before the delays, and since when.
+    /// The condition as last reported, before the delays, and since when (a timestamp, and
+    /// the monotonic time the delay counts from).
     pub(super) raw: bool,
     pub(super) raw_since_ms: i64,
+    pub(super) raw_since_mono: i64,
+    /// `notice_ms` on the monotonic clock: escalation counts from it.
+    pub(super) notice_mono: i64,
+    /// When a shelving runs out, on the monotonic clock.
+    pub(super) shelved_until_mono: Option<i64>,
+}
+
+/// A timestamp from before `now` as a monotonic time: as long ago as the wall clock says (a
+/// timestamp the wall clock now puts in the future counts as now).
+fn mono_of(now: Now, wall_ms: i64) -> i64 {
+    now.mono_ms - (now.wall_ms - wall_ms).max(0)
 }
 
 impl Entry {
     /// An entry as the audit trail kept it: the condition as last reported is taken to be the
-    /// debounced one, since when the state last changed.
+    /// debounced one, since when the state last changed. Its times are placed on this run's
+    /// monotonic clock as far back as the wall clock says they were.
     #[allow(clippy::too_many_arguments)]
     pub fn restored(
         life: Lifecycle,
@@ -65,10 +81,16 @@ impl Entry {
         since_ms: i64,
         active_since_ms: Option<i64>,
         notice_ms: i64,
+        now: Now,
     ) -> Entry {
         Entry {
             raw: life.condition,
             raw_since_ms: since_ms,
+            raw_since_mono: mono_of(now, since_ms),
+            notice_mono: mono_of(now, notice_ms),
+            shelved_until_mono: life
+                .shelved_until()
+                .map(|until| now.mono_ms + (until - now.wall_ms)),
             life,
             severity,
             message,
@@ -158,7 +180,9 @@ impl Engine {
 
     /// One evaluation tick: every condition every producer reports now. A key that is absent
     /// counts as inactive (its producer no longer sees it, e.g. the tool was changed).
-    pub fn tick(&mut self, now_ms: i64, conditions: &[Condition]) -> Vec<Transition> {
+    pub fn tick(&mut self, now: impl Into<Now>, conditions: &[Condition]) -> Vec<Transition> {
+        let now = now.into();
+        let now_ms = now.wall_ms;
         // Deduplicate: one alarm per key, active if any report says so, the worst severity.
         let mut seen: BTreeMap<&str, &Condition> = BTreeMap::new();
         for c in conditions {
@@ -181,6 +205,7 @@ impl Engine {
                     if e.raw != c.active {
                         e.raw = c.active;
                         e.raw_since_ms = now_ms;
+                        e.raw_since_mono = now.mono_ms;
                     }
                 }
                 None if c.active => {
@@ -197,6 +222,9 @@ impl Engine {
                             notice_ms: now_ms,
                             raw: true,
                             raw_since_ms: now_ms,
+                            raw_since_mono: now.mono_ms,
+                            notice_mono: now.mono_ms,
+                            shelved_until_mono: None,
                         },
                     );
                 }
@@ -211,10 +239,13 @@ impl Engine {
             if !seen.contains_key(key.as_str()) && e.raw {
                 e.raw = false;
                 e.raw_since_ms = now_ms;
+                e.raw_since_mono = now.mono_ms;
             }
             // Debounced condition change.
             let delay = if e.raw { on } else { off };
-            if e.raw != e.life.condition && now_ms - e.raw_since_ms >= delay.as_millis() as i64 {
+            if e.raw != e.life.condition
+                && now.mono_ms - e.raw_since_mono >= delay.as_millis() as i64
+            {
                 let before = e.life.state();
                 e.life.set_condition(e.raw);
                 if e.raw {
@@ -225,11 +256,14 @@ impl Engine {
                 } else {
                     "condition cleared".to_string()
                 };
-                record(&mut out, &key, e, before, now_ms, cause, "system");
+                record(&mut out, &key, e, before, now, cause, "system");
             }
-            // Shelving runs out by itself.
+            // Shelving runs out by itself, when its time has passed on the monotonic clock.
             if let Suppression::Shelved { until_ms } = e.life.suppression {
-                if now_ms >= until_ms {
+                let until = e
+                    .shelved_until_mono
+                    .unwrap_or_else(|| now.mono_ms + (until_ms - now_ms));
+                if now.mono_ms >= until {
                     let before = e.life.state();
                     let _ = e.life.apply(Action::Unshelve);
                     record(
@@ -237,7 +271,7 @@ impl Engine {
                         &key,
                         e,
                         before,
-                        now_ms,
+                        now,
                         "shelve expired".into(),
                         "system",
                     );
@@ -248,10 +282,11 @@ impl Engine {
                 let after = after.as_millis() as i64;
                 if e.life.state() == AlarmState::ActiveUnacked
                     && e.tier < self.max_tier
-                    && now_ms - e.notice_ms >= after
+                    && now.mono_ms - e.notice_mono >= after
                 {
                     e.tier += 1;
                     e.notice_ms = now_ms;
+                    e.notice_mono = now.mono_ms;
                     let state = e.life.state();
                     out.push(Transition {
                         ts_ms: now_ms,
@@ -285,8 +320,9 @@ impl Engine {
         key: &str,
         action: Action,
         by: &str,
-        now_ms: i64,
+        now: impl Into<Now>,
     ) -> Result<Transition, ActError> {
+        let now = now.into();
         let e = self
             .entries
             .get_mut(key)
@@ -296,17 +332,23 @@ impl Engine {
         let mut out = Vec::new();
         let cause = match action {
             Action::Shelve { until_ms } => {
-                format!("shelved for {} min", (until_ms - now_ms + 59_999) / 60_000)
+                // Asked for as a length of time: it runs on the monotonic clock.
+                e.shelved_until_mono = Some(now.mono_ms + (until_ms - now.wall_ms));
+                format!(
+                    "shelved for {} min",
+                    (until_ms - now.wall_ms + 59_999) / 60_000
+                )
             }
             a => a.verb().to_string(),
         };
         // An action is recorded even when the visible state stays (e.g. shelving again).
-        record_always(&mut out, key, e, before, now_ms, cause, by);
+        record_always(&mut out, key, e, before, now, cause, by);
         Ok(out.pop().unwrap())
     }
 
     /// Acknowledges every alarm that needs it (the push-button beside the stack light).
-    pub fn acknowledge_all(&mut self, by: &str, now_ms: i64) -> Vec<Transition> {
+    pub fn acknowledge_all(&mut self, by: &str, now: impl Into<Now>) -> Vec<Transition> {
+        let now = now.into();
         let keys: Vec<String> = self
             .entries
             .iter()
@@ -314,7 +356,7 @@ impl Engine {
             .map(|(k, _)| k.clone())
             .collect();
         keys.iter()
-            .filter_map(|k| self.act(k, Action::Acknowledge, by, now_ms).ok())
+            .filter_map(|k| self.act(k, Action::Acknowledge, by, now).ok())
             .collect()
     }
 }
@@ -324,12 +366,12 @@ fn record(
     key: &str,
     e: &mut Entry,
     before: AlarmState,
-    now_ms: i64,
+    now: Now,
     cause: String,
     by: &str,
 ) {
     if e.life.state() != before {
-        record_always(out, key, e, before, now_ms, cause, by);
+        record_always(out, key, e, before, now, cause, by);
     }
 }
 
@@ -338,16 +380,21 @@ fn record_always(
     key: &str,
     e: &mut Entry,
     before: AlarmState,
-    now_ms: i64,
+    now: Now,
     cause: String,
     by: &str,
 ) {
+    let now_ms = now.wall_ms;
     let state = e.life.state();
     if state != before {
         e.since_ms = now_ms;
     }
     if state == AlarmState::ActiveUnacked && before != state {
         e.notice_ms = now_ms;
+        e.notice_mono = now.mono_ms;
+    }
+    if state != AlarmState::Shelved {
+        e.shelved_until_mono = None;
     }
     if state == AlarmState::Normal {
         e.tier = 0;
@@ -390,6 +437,54 @@ mod tests {
             message: format!("{key} is {active}"),
             source: "test".into(),
         }
+    }
+
+    /// The wall clock steps (NTP after a Pi booted at its last saved time, or a person setting
+    /// it) while the monotonic clock runs on: delays, shelving and escalation keep their
+    /// lengths; only the timestamps follow the wall clock.
+    #[test]
+    fn a_wall_clock_step_changes_no_delay_shelving_or_escalation() {
+        const YEAR: i64 = 365 * 86_400_000;
+        const HOUR: i64 = 3_600_000;
+        let wall0 = 1_800_000_000_000;
+        // Mono `m` ms into the run; the wall clock is `step` ms off from where it was.
+        let at = |m: i64, step: i64| Now {
+            wall_ms: wall0 + m + step,
+            mono_ms: m,
+        };
+        let mut e = Engine::new(settings(10_000, 0, Some(600)), 2);
+        e.tick(at(0, 0), &[cond("a", true)]);
+        // A year forward in the middle of the 10 s on-delay: nothing is raised early.
+        assert!(e.tick(at(5_000, YEAR), &[cond("a", true)]).is_empty());
+        assert!(e.tick(at(9_999, YEAR), &[cond("a", true)]).is_empty());
+        let t = e.tick(at(10_000, YEAR), &[cond("a", true)]);
+        assert_eq!(states(&t), vec![("a".into(), AlarmState::ActiveUnacked)]);
+        assert_eq!(
+            t[0].ts_ms,
+            wall0 + 10_000 + YEAR,
+            "stamped with the wall clock"
+        );
+        // An hour back: escalation still comes 600 s after the notice, not an hour later.
+        assert!(e
+            .tick(at(609_999, YEAR - HOUR), &[cond("a", true)])
+            .is_empty());
+        let t = e.tick(at(610_000, YEAR - HOUR), &[cond("a", true)]);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].tier, 1, "{t:?}");
+        // Shelved for 30 min; the wall clock goes a year forward, then an hour back: the
+        // shelving ends after 30 min of running, neither at once nor an hour late.
+        let now = at(700_000, YEAR - HOUR);
+        let until_ms = now.wall_ms + 30 * 60_000;
+        e.act("a", Action::Shelve { until_ms }, "anna", now)
+            .unwrap();
+        assert!(e.tick(at(800_000, 2 * YEAR), &[cond("a", true)]).is_empty());
+        let end = 700_000 + 30 * 60_000;
+        assert!(e
+            .tick(at(end - 1, YEAR - 2 * HOUR), &[cond("a", true)])
+            .is_empty());
+        let t = e.tick(at(end, YEAR - 2 * HOUR), &[cond("a", true)]);
+        assert_eq!(t.len(), 1, "{t:?}");
+        assert_eq!(t[0].cause, "shelve expired");
     }
 
     fn states(t: &[Transition]) -> Vec<(String, AlarmState)> {

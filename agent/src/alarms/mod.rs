@@ -14,15 +14,17 @@ pub mod lifecycle;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Result;
 use tokio::sync::watch;
 
+use crate::clock::Now;
 use crate::condition::Condition;
 use crate::config::Config;
 use crate::records::alarm::Transition;
 use crate::store::{CurrentAlarm, HistoryFilter, HistoryRow, Record, Store};
-use crate::value::now_ms;
+use crate::supervise::{self, lock, Pulse};
 use engine::{ActError, AlarmView, Engine, Entry};
 use lifecycle::{Action, Lifecycle};
 
@@ -38,6 +40,8 @@ pub struct Alarms {
     publish: Publisher,
     current: watch::Sender<Arc<Vec<AlarmView>>>,
     transitions: AtomicU64,
+    /// The tick's heartbeat, for `/healthz` and `/metrics`.
+    pulse: Arc<Pulse>,
 }
 
 impl Alarms {
@@ -50,13 +54,17 @@ impl Alarms {
         publish: Publisher,
     ) -> Result<Arc<Alarms>> {
         let mut engine = Engine::new(config.alarms.clone(), config.alarms.max_tier);
-        let (restored, count) =
-            store.read(|r| Ok((r.current_alarms()?, r.alarm_event_count()?)))?;
+        let (restored, count) = store
+            .restore("alarms", |r| {
+                Ok((r.current_alarms()?, r.alarm_event_count()?))
+            })?
+            .unwrap_or_default();
         if !restored.is_empty() {
             tracing::info!("alarms: {} restored from the audit trail", restored.len());
         }
+        let now = Now::read();
         for (k, c) in restored {
-            engine.restore(k, entry(c));
+            engine.restore(k, entry(c, now));
         }
         let (current, _) = watch::channel(Arc::new(engine.views()));
         Ok(Arc::new(Alarms {
@@ -66,14 +74,20 @@ impl Alarms {
             publish,
             current,
             transitions: AtomicU64::new(count),
+            pulse: Pulse::new(
+                "alarms",
+                config.alarms.tick,
+                supervise::stuck_after(config.alarms.tick, Duration::from_secs(5)),
+            ),
         }))
     }
 
     /// One evaluation: the evaluators' latest conditions through the engine.
-    pub fn tick(&self, now_ms: i64) {
+    pub fn tick(&self, now: impl Into<Now>) {
+        crate::fault::point("alarms");
         let conditions = self.conditions.borrow().clone();
-        let mut engine = self.engine.lock().unwrap();
-        let t = engine.tick(now_ms, &conditions);
+        let mut engine = lock(&self.engine);
+        let t = engine.tick(now, &conditions);
         self.commit(&engine, t);
     }
 
@@ -110,7 +124,7 @@ impl Alarms {
 
     /// An operator's action; `by` names who did it in the audit trail.
     pub fn act(&self, key: &str, action: Action, by: &str) -> Result<AlarmView, ActError> {
-        self.act_at(key, action, by, now_ms())
+        self.act_at(key, action, by, Now::read())
     }
 
     fn act_at(
@@ -118,10 +132,10 @@ impl Alarms {
         key: &str,
         action: Action,
         by: &str,
-        now_ms: i64,
+        now: impl Into<Now>,
     ) -> Result<AlarmView, ActError> {
-        let mut engine = self.engine.lock().unwrap();
-        let t = engine.act(key, action, by, now_ms)?;
+        let mut engine = lock(&self.engine);
+        let t = engine.act(key, action, by, now)?;
         let view = engine
             .entry(key)
             .map_or_else(|| unknown_view(&t), |e| e.view(key));
@@ -131,8 +145,8 @@ impl Alarms {
 
     /// The push-button: acknowledges everything that waits for it.
     pub fn acknowledge_all(&self, by: &str) -> usize {
-        let mut engine = self.engine.lock().unwrap();
-        let t = engine.acknowledge_all(by, now_ms());
+        let mut engine = lock(&self.engine);
+        let t = engine.acknowledge_all(by, Now::read());
         let n = t.len();
         self.commit(&engine, t);
         n
@@ -159,15 +173,25 @@ impl Alarms {
         self.transitions.load(Ordering::Relaxed)
     }
 
-    /// Ticks until the task is aborted.
-    pub fn spawn(self: &Arc<Self>, tick: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    /// The tick's heartbeat.
+    pub fn pulse(&self) -> &Arc<Pulse> {
+        &self.pulse
+    }
+
+    /// Ticks until the task is aborted. A tick that panics is logged and counted, and the
+    /// next one runs as usual: the engine's lock is recovered (`supervise::lock`), and its
+    /// entries are plain state a half-done tick leaves usable.
+    pub fn spawn(self: &Arc<Self>, tick: Duration) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(tick);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
-                me.tick(now_ms());
+                match supervise::catch(|| me.tick(Now::read())) {
+                    Ok(()) => me.pulse.beat(),
+                    Err(message) => me.pulse.panicked(&message),
+                }
             }
         })
     }
@@ -190,7 +214,7 @@ fn current(e: &Entry) -> Option<CurrentAlarm> {
 }
 
 /// An engine entry restored from the store.
-fn entry(c: CurrentAlarm) -> Entry {
+fn entry(c: CurrentAlarm, now: Now) -> Entry {
     Entry::restored(
         Lifecycle {
             condition: c.condition,
@@ -204,6 +228,7 @@ fn entry(c: CurrentAlarm) -> Entry {
         c.since_ms,
         c.active_since_ms,
         c.notice_ms,
+        now,
     )
 }
 
@@ -229,7 +254,7 @@ mod tests {
     use super::*;
     use crate::condition::Severity;
     use crate::records::alarm::AlarmState;
-    use std::time::Duration;
+    use crate::value::now_ms;
 
     fn cond(key: &str, active: bool, severity: Severity) -> Condition {
         Condition {
@@ -256,20 +281,24 @@ mod tests {
     #[test]
     fn the_trail_and_the_current_state_survive_a_restart() {
         let (store, _, config) = crate::store::test_store("audit");
+        // Recent times: the store's retention (run at start) keeps a year of transitions.
+        let t0 = now_ms() - 60_000;
         {
             let (a, conditions) = service(&store, config.clone());
             conditions.send_replace(Arc::new(vec![
                 cond("a", true, Severity::Critical),
                 cond("b", true, Severity::Warning),
             ]));
-            a.tick(1000);
-            a.act_at("a", Action::Acknowledge, "anna", 2000).unwrap();
-            a.act_at("b", Action::Shelve { until_ms: 99_000 }, "bob", 3000)
+            a.tick(t0 + 1000);
+            a.act_at("a", Action::Acknowledge, "anna", t0 + 2000)
+                .unwrap();
+            let until_ms = t0 + 99_000;
+            a.act_at("b", Action::Shelve { until_ms }, "bob", t0 + 3000)
                 .unwrap();
             // b clears while shelved: still shelved, no transition.
             conditions.send_replace(Arc::new(vec![cond("a", true, Severity::Critical)]));
             let before = a.transitions();
-            a.tick(4000);
+            a.tick(t0 + 4000);
             assert_eq!(a.transitions(), before);
             store.sync();
         }
@@ -282,7 +311,7 @@ mod tests {
             ("a", AlarmState::ActiveAcked)
         );
         assert_eq!((v[1].key.as_str(), v[1].state), ("b", AlarmState::Shelved));
-        assert_eq!(v[1].shelved_until_ms, Some(99_000));
+        assert_eq!(v[1].shelved_until_ms, Some(t0 + 99_000));
 
         let all = HistoryFilter {
             from_ms: 0,
@@ -310,12 +339,33 @@ mod tests {
         assert_eq!(acked.len(), 1);
         let window = a
             .history(&HistoryFilter {
-                from_ms: 1500,
-                to_ms: 2500,
+                from_ms: t0 + 1500,
+                to_ms: t0 + 2500,
                 ..all
             })
             .unwrap();
         assert_eq!(window.len(), 1);
         assert_eq!(a.transitions(), 4);
+    }
+
+    #[test]
+    fn a_tick_that_panicked_holding_the_engine_does_not_stop_the_next() {
+        let (store, _, config) = crate::store::test_store("alarm-poison");
+        let (a, conditions) = service(&store, config);
+        let t0 = now_ms();
+        conditions.send_replace(Arc::new(vec![cond("a", true, Severity::Warning)]));
+        // A step panics while it holds the engine: its lock is poisoned.
+        let b = a.clone();
+        assert!(supervise::catch(move || {
+            let _engine = lock(&b.engine);
+            panic!("a bug in the engine");
+        })
+        .is_err());
+        assert!(a.engine.is_poisoned());
+        // The next tick, an operator's action and the views all go on.
+        a.tick(t0);
+        assert_eq!(a.views().len(), 1);
+        a.act_at("a", Action::Acknowledge, "anna", t0 + 1).unwrap();
+        assert_eq!(a.views()[0].state, AlarmState::ActiveAcked);
     }
 }

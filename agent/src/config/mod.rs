@@ -86,6 +86,9 @@ pub struct StoreSettings {
     pub path: PathBuf,
     /// Samples older than this are deleted.
     pub retention: Duration,
+    /// How long the event tables keep their rows (operations, parts, violation episodes,
+    /// alarm transitions).
+    pub events: EventRetention,
     /// Samples are written in one transaction per interval, never one per sample: an SD card
     /// wears by writes, and this bounds them.
     pub flush_interval: Duration,
@@ -94,6 +97,31 @@ pub struct StoreSettings {
     pub heartbeat: Duration,
     /// Samples waiting for the writer; beyond it samples are dropped and counted.
     pub queue: usize,
+}
+
+/// How long each event table keeps its rows (`[store] *_retention_days`). Tool changes (the
+/// training labels), component resets and the current alarms are never deleted: they are few,
+/// and what they say stays true.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRetention {
+    pub operations: Duration,
+    pub parts: Duration,
+    pub violations: Duration,
+    pub alarm_events: Duration,
+}
+
+impl Default for EventRetention {
+    /// Operations, parts and their violation episodes for five years (about 200 MB a year at
+    /// an operation every three minutes, round the clock), alarm transitions for one.
+    fn default() -> Self {
+        let days = |d: u64| Duration::from_secs(d * 86_400);
+        EventRetention {
+            operations: days(1825),
+            parts: days(1825),
+            violations: days(1825),
+            alarm_events: days(365),
+        }
+    }
 }
 
 /// One device the agent reads from.
@@ -174,6 +202,9 @@ pub struct Tag {
     /// Integer codes turned into text (e.g. channel state 0 → "active").
     pub labels: Vec<(i64, String)>,
     pub source: TagSource,
+    /// Someone confirmed this mapping on the control (default); `verified = false` marks one
+    /// taken from a manual or a companion specification and not yet checked on the machine.
+    pub verified: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -207,9 +238,34 @@ pub fn load(file: &Path) -> Result<Config, ConfigError> {
     parse(file, &diagnostic::read(file)?)
 }
 
-/// Parses and checks configuration text; `file` is only used in messages.
+/// Only the stack light's pins (`[notify.gpio]`, `None` without one), read even when the rest of
+/// the file has problems: `agent lamps-off` must switch the lamps off after the agent stopped
+/// for any reason, a configuration edited since it started among them.
+pub fn load_gpio(file: &Path) -> Result<Option<GpioSettings>, ConfigError> {
+    let text = diagnostic::read(file)?;
+    let raw: raw::RawGpioOnly = diagnostic::toml(file, &text)?;
+    let mut d = diagnostic::Diagnostics::new(file, &text);
+    let gpio = raw
+        .notify
+        .gpio
+        .as_ref()
+        .map(|g| validate_alarms::gpio(&mut d, g));
+    d.into_result(gpio)
+}
+
+/// Parses and checks configuration text; `file` names it in messages, and the files it names
+/// (standards profiles, the wear model) are read relative to it.
 pub fn parse(file: &Path, source: &str) -> Result<Config, ConfigError> {
-    validate::check(file, source)
+    validate::check(file, source, &|p: &Path| std::fs::read_to_string(p))
+}
+
+/// How the files a configuration names are read: from disk for `agent run`, from the files built
+/// into the binary for `agent demo` (so a copied binary runs it anywhere).
+pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<String>;
+
+/// [`parse`] with the named files read by `read`.
+pub fn parse_with(file: &Path, source: &str, read: ReadFile) -> Result<Config, ConfigError> {
+    validate::check(file, source, read)
 }
 
 // --- Alarms, their channels, and access to the HTTP server (checked in validate_alarms.rs) ----

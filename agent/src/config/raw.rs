@@ -51,6 +51,10 @@ pub struct RawAgent {
 pub struct RawStore {
     pub path: Option<String>,
     pub retention_days: Option<Spanned<u32>>,
+    pub operations_retention_days: Option<Spanned<u32>>,
+    pub parts_retention_days: Option<Spanned<u32>>,
+    pub violations_retention_days: Option<Spanned<u32>>,
+    pub alarm_events_retention_days: Option<Spanned<u32>>,
     pub flush_interval_ms: Option<Spanned<u64>>,
     pub heartbeat_s: Option<Spanned<u64>>,
     pub queue: Option<Spanned<usize>>,
@@ -133,6 +137,9 @@ pub struct RawTag {
     pub offset: Option<Spanned<f64>>,
     pub deadband: Option<Spanned<f64>>,
     pub labels: Option<Spanned<BTreeMap<String, String>>>,
+    /// `false` for a mapping nobody has confirmed on this control yet (starting points under
+    /// configs/machines/, drafts from `agent browse`); shown in `/api/signals`.
+    pub verified: Option<bool>,
     // Modbus
     pub table: Option<Spanned<Table>>,
     pub address: Option<Spanned<u16>>,
@@ -200,6 +207,18 @@ pub struct RawWebhook {
     pub retry_max_ms: Option<Spanned<u64>>,
     pub backlog: Option<Spanned<usize>>,
     pub headers: Option<Spanned<BTreeMap<String, String>>>,
+}
+
+/// Only `[notify.gpio]` of a configuration, everything else ignored (`agent lamps-off`).
+#[derive(Debug, Deserialize, Default)]
+pub struct RawGpioOnly {
+    #[serde(default)]
+    pub notify: RawGpioOnlyNotify,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct RawGpioOnlyNotify {
+    pub gpio: Option<RawGpio>,
 }
 
 #[derive(Debug, Deserialize)]

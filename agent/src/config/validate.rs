@@ -16,7 +16,7 @@ use crate::vocabulary::{self, Kind};
 
 const DEFAULT_GROUP_INTERVAL: Duration = Duration::from_millis(1000);
 
-pub fn check(file: &Path, source: &str) -> Result<Config, ConfigError> {
+pub fn check(file: &Path, source: &str, read: ReadFile) -> Result<Config, ConfigError> {
     let raw: RawConfig = super::diagnostic::toml(file, source)?;
     let mut d = Diagnostics::new(file, source);
 
@@ -56,6 +56,36 @@ pub fn check(file: &Path, source: &str) -> Result<Config, ConfigError> {
                     .unwrap_or(30),
             ) * 86_400,
         ),
+        events: {
+            let default = EventRetention::default();
+            let mut days = |v: &Option<Spanned<u32>>, name: &str, default: Duration| {
+                d.positive(v.as_ref(), name)
+                    .map_or(default, |n| Duration::from_secs(u64::from(n) * 86_400))
+            };
+            let s = &raw.store;
+            EventRetention {
+                operations: days(
+                    &s.operations_retention_days,
+                    "operations_retention_days",
+                    default.operations,
+                ),
+                parts: days(
+                    &s.parts_retention_days,
+                    "parts_retention_days",
+                    default.parts,
+                ),
+                violations: days(
+                    &s.violations_retention_days,
+                    "violations_retention_days",
+                    default.violations,
+                ),
+                alarm_events: days(
+                    &s.alarm_events_retention_days,
+                    "alarm_events_retention_days",
+                    default.alarm_events,
+                ),
+            }
+        },
         flush_interval: Duration::from_millis(
             d.positive(raw.store.flush_interval_ms.as_ref(), "flush_interval_ms")
                 .unwrap_or(1000),
@@ -185,8 +215,8 @@ pub fn check(file: &Path, source: &str) -> Result<Config, ConfigError> {
         .collect();
     let (alarms, notify, http) = super::validate_alarms::check(&mut d, &raw, &fed);
     let (operations, profiles, lubricant, shifts) =
-        super::validate_green::check(&mut d, &raw, file);
-    let life = super::validate_life::check(&mut d, &raw, file);
+        super::validate_green::check(&mut d, &raw, file, read);
+    let life = super::validate_life::check(&mut d, &raw, file, read);
     let mqtt = super::mqtt::check(&mut d, &raw, &agent.machine_id);
 
     d.into_result(Config {
@@ -670,6 +700,7 @@ fn tag(
         deadband,
         labels,
         source,
+        verified: rt.verified.unwrap_or(true),
     })
 }
 
@@ -770,7 +801,7 @@ mod tests {
     use super::*;
 
     fn problems(src: &str) -> Vec<String> {
-        match check(Path::new("t.toml"), src) {
+        match crate::config::parse(Path::new("t.toml"), src) {
             Ok(_) => vec![],
             Err(e) => e.to_string().lines().map(str::to_string).collect(),
         }
@@ -839,7 +870,7 @@ group = "fast"
             assert!(e.join("\n").contains("chmod 600"), "{e:?}");
             std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
-        let ok = check(
+        let ok = crate::config::parse(
             Path::new("t.toml"),
             &cnc(&format!("{file}\nallow_plaintext_credentials = true")),
         )
@@ -856,7 +887,7 @@ group = "fast"
 
     #[test]
     fn a_good_file_loads() {
-        let c = check(Path::new("t.toml"), GOOD).unwrap();
+        let c = crate::config::parse(Path::new("t.toml"), GOOD).unwrap();
         assert_eq!(c.devices.len(), 1);
         let t = &c.devices[0].tags[0];
         assert_eq!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::diagnostic::Diagnostics;
-use super::raw::{RawConfig, RawHttp, RawWebhook};
+use super::raw::{RawConfig, RawGpio, RawHttp, RawWebhook};
 use super::template::Template;
 use super::*;
 use crate::condition::Severity;
@@ -41,25 +41,7 @@ pub fn check(
             .enumerate()
             .map(|(i, w)| webhook(d, w, i))
             .collect(),
-        gpio: raw.notify.gpio.as_ref().map(|g| {
-            let pins = [&g.red, &g.amber, &g.green, &g.buzzer, &g.ack_button];
-            let mut used = HashSet::new();
-            for p in pins.into_iter().flatten() {
-                if *p.get_ref() > 27 {
-                    d.at(p.span(), "GPIO pin must be a BCM number 0..27");
-                } else if !used.insert(*p.get_ref()) {
-                    d.at(p.span(), format!("GPIO pin {} is used twice", p.get_ref()));
-                }
-            }
-            GpioSettings {
-                red: g.red.as_ref().map(|p| *p.get_ref()),
-                amber: g.amber.as_ref().map(|p| *p.get_ref()),
-                green: g.green.as_ref().map(|p| *p.get_ref()),
-                buzzer: g.buzzer.as_ref().map(|p| *p.get_ref()),
-                ack_button: g.ack_button.as_ref().map(|p| *p.get_ref()),
-                active_low: g.active_low.unwrap_or(false),
-            }
-        }),
+        gpio: raw.notify.gpio.as_ref().map(|g| gpio(d, g)),
     };
 
     let a = &raw.alarms;
@@ -270,6 +252,27 @@ pub(super) fn read_secret_file(
             d.at(f.span(), format!("{key} `{}`: {e}", path.display()));
             None
         }
+    }
+}
+
+/// `[notify.gpio]`: BCM pins 0..27, each used once.
+pub(super) fn gpio(d: &mut Diagnostics, g: &RawGpio) -> GpioSettings {
+    let pins = [&g.red, &g.amber, &g.green, &g.buzzer, &g.ack_button];
+    let mut used = HashSet::new();
+    for p in pins.into_iter().flatten() {
+        if *p.get_ref() > 27 {
+            d.at(p.span(), "GPIO pin must be a BCM number 0..27");
+        } else if !used.insert(*p.get_ref()) {
+            d.at(p.span(), format!("GPIO pin {} is used twice", p.get_ref()));
+        }
+    }
+    GpioSettings {
+        red: g.red.as_ref().map(|p| *p.get_ref()),
+        amber: g.amber.as_ref().map(|p| *p.get_ref()),
+        green: g.green.as_ref().map(|p| *p.get_ref()),
+        buzzer: g.buzzer.as_ref().map(|p| *p.get_ref()),
+        ack_button: g.ack_button.as_ref().map(|p| *p.get_ref()),
+        active_low: g.active_low.unwrap_or(false),
     }
 }
 

@@ -16,6 +16,7 @@ pub fn check(
     d: &mut Diagnostics,
     raw: &RawConfig,
     file: &Path,
+    read: super::ReadFile,
 ) -> (OperationSettings, Vec<Profile>, Option<Lubricant>, Shifts) {
     let o = &raw.operations;
     let ms = |v: &Option<Spanned<u64>>, default: u64| {
@@ -41,7 +42,10 @@ pub fn check(
     let mut profiles: Vec<Profile> = Vec::new();
     for p in &raw.compliance.profiles {
         let path = base.join(p.get_ref());
-        match profile::load(&path) {
+        let loaded = read(&path)
+            .map_err(|e| format!("cannot read: {e}"))
+            .and_then(|text| profile::parse(&path, &text).map_err(|e| e.to_string()));
+        match loaded {
             Ok(prof) => {
                 if let Some(other) = profiles
                     .iter()

@@ -78,7 +78,12 @@ pub struct WearModelSettings {
     pub model: Arc<WearModel>,
 }
 
-pub fn check(d: &mut Diagnostics, raw: &RawConfig, file: &Path) -> LifeSettings {
+pub fn check(
+    d: &mut Diagnostics,
+    raw: &RawConfig,
+    file: &Path,
+    read: super::ReadFile,
+) -> LifeSettings {
     let l = &raw.life;
     let depth_of_cut_mm = d.positive(l.depth_of_cut_mm.as_ref(), "depth_of_cut_mm");
     let base = LifeSettings {
@@ -112,7 +117,10 @@ pub fn check(d: &mut Diagnostics, raw: &RawConfig, file: &Path) -> LifeSettings 
         return base;
     };
     let path = file.parent().unwrap_or(Path::new(".")).join(p.get_ref());
-    let loaded = match WearModelFile::load(&path) {
+    let loaded = match read(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))
+        .and_then(|text| WearModelFile::parse(&path, &text).map_err(|e| e.to_string()))
+    {
         Ok(f) => f,
         Err(e) => {
             d.at(p.span(), format!("wear_model: {e}"));

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::state::State;
-use crate::value::{now_ms, Quality, Value};
+use crate::value::{now_ms, Value};
 
 #[derive(Debug, Clone, Default)]
 pub struct Frame {
@@ -16,10 +16,8 @@ pub struct Frame {
 impl Frame {
     pub fn capture(state: &State) -> Frame {
         let values = state
-            .snapshot()
-            .into_iter()
-            .filter(|s| s.quality == Quality::Good)
-            .filter_map(|s| Some((s.signal, s.value?)))
+            .good_values()
+            .map(|(name, v)| (name.to_string(), v))
             .collect();
         Frame {
             now_ms: now_ms(),

@@ -12,7 +12,10 @@
 //! in machine time) and the wall clock (so an evaluator thread that stalled, or an agent that
 //! was stopped while the machine ran on, does not turn real counting into a "jump"). Twice
 //! that, plus a second: the counter and the clock are polled at different moments, so one
-//! tick's counter can hold up to a poll more than its step.
+//! tick's counter can hold up to a poll more than its step. And the machine's clock advances
+//! in steps of its own poll: polled every 500 ms on a simulator at 60×, it moves 30 s at one
+//! tick and nothing at the four between, while a counter polled every 100 ms moves at each.
+//! The largest recent step of the clock is added, so that granularity is no "jump".
 
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +40,9 @@ pub const MAX_OIL_ML_PER_H: f64 = 2000.0;
 /// documentation), and the seconds added to it.
 const WINDOW_FACTOR: f64 = 2.0;
 const SLACK_S: f64 = 1.0;
+/// Per tick, how much of the largest recent step is kept: at 10 ticks a second it halves in
+/// about 7 s, long enough to span any machine clock's poll.
+const STEP_DECAY: f64 = 0.99;
 
 /// How a signal may change: a counter only goes up (by at most `max_per_s` a second, where its
 /// physics is known); a position moves either way, by at most `max_per_s`.
@@ -69,6 +75,9 @@ pub struct Since {
     pub elapsed_s: f64,
     /// Wall-clock time of the last accepted value (ms since the Unix epoch; 0: unknown).
     pub at_ms: i64,
+    /// The largest recent time step (decaying): how coarsely the clock advances.
+    #[serde(default)]
+    pub step_s: f64,
 }
 
 /// What a guarded signal did at one tick.
@@ -123,6 +132,7 @@ pub fn check(
     limit: Limit,
 ) -> Step {
     since.elapsed_s += dt_s.max(0.0);
+    since.step_s = (since.step_s * STEP_DECAY).max(dt_s.max(0.0));
     let Some(v) = value else {
         return Step::Absent;
     };
@@ -131,6 +141,7 @@ pub fn check(
         *since = Since {
             elapsed_s: 0.0,
             at_ms: now_ms,
+            step_s: since.step_s,
         };
     };
     let Some(from) = *last else {
@@ -142,7 +153,7 @@ pub fn check(
     } else {
         0.0
     };
-    let window_s = WINDOW_FACTOR * since.elapsed_s.max(wall_s) + SLACK_S;
+    let window_s = WINDOW_FACTOR * since.elapsed_s.max(wall_s) + SLACK_S + since.step_s;
     let (change, max_per_s) = match limit {
         Limit::Counter { .. } if v < from => {
             accept(last, since);
@@ -191,10 +202,32 @@ mod tests {
             .collect()
     }
 
+    /// A simulator at 60× with its clock polled every 500 ms and the pump's hours every 100 ms:
+    /// the clock steps 30 s every fifth tick, the hours move 6 s at every tick. All counted;
+    /// a real glitch still is not.
+    #[test]
+    fn a_coarse_machine_clock_is_no_jump() {
+        let limit = counter_limit("mql.pump_operating_time", "h");
+        let (mut last, mut since) = (None, Since::default());
+        let mut counted = 0.0;
+        for i in 0..50 {
+            let dt = if i % 5 == 0 { 30.0 } else { 0.0 };
+            let v = 100.0 + i as f64 * 6.0 / 3600.0;
+            match check(&mut last, &mut since, Some(v), dt, 1_000 + 100 * i, limit) {
+                Step::Counted(c) => counted += c,
+                Step::First => {}
+                other => panic!("tick {i}: {other:?}"),
+            }
+        }
+        assert!((counted - 49.0 * 6.0 / 3600.0).abs() < 1e-9, "{counted}");
+        let glitch = check(&mut last, &mut since, Some(200.0), 0.0, 6_000, limit);
+        assert!(matches!(glitch, Step::Event(_)), "{glitch:?}");
+    }
+
     #[test]
     fn a_pump_counts_what_it_can_stroke_and_refuses_a_glitch_and_a_reset() {
         let limit = counter_limit("mql.pump_strokes", "count");
-        // 0.1 s steps: at most 20/s × (2 × 0.1 + 1) = 24 strokes per tick.
+        // 0.1 s steps: at most 20/s × (2 × 0.1 + 1 + 0.1) = 26 strokes per tick.
         let steps = run(
             limit,
             &[
@@ -214,7 +247,7 @@ mod tests {
             Step::Event(e) => {
                 assert_eq!(e.kind, CounterEventKind::Jump);
                 assert_eq!((e.from, e.to), (124.0, 4e9));
-                assert!((e.max_step.unwrap() - 24.0).abs() < 1e-9, "{e:?}");
+                assert!((e.max_step.unwrap() - 26.0).abs() < 1e-9, "{e:?}");
             }
             s => panic!("{s:?}"),
         }

@@ -71,7 +71,7 @@ impl LifeContext {
     /// (`Life::open`), read-only, and assessed by the same `Components::view`.
     pub fn from_config(cfg: &crate::config::Config) -> Result<LifeContext> {
         let reader = crate::store::open_reader(&cfg.store.path)?;
-        let mut components = Components::restore(&cfg.life, &reader);
+        let mut components = Components::restore(&cfg.life, Some(&reader));
         let now = crate::value::now_ms();
         // The pump's counter as last stored; a frame without a turning spindle ages nothing.
         if let Some(strokes) = reader

@@ -2,27 +2,33 @@
 //! scales on the broker.
 //!
 //! Topics, under `<topic_root>/<site>/<line>/<machine_id>` (`[mqtt]`), JSON payloads with
-//! `machine_id`, `ts` (RFC 3339, UTC) and `ts_ms`; units travel with the values:
+//! `machine_id`, `epoch`, `ts` (RFC 3339, UTC) and `ts_ms`; units travel with the values:
 //!
 //! | topic | retained | when | payload |
 //! |---|---|---|---|
 //! | `status` | yes | on connect `online`; `offline` on a clean stop, and as the last will when the agent dies | `state`, `agent_version` |
-//! | `signals/<signal>` | no | on change beyond the deadband, on a quality change, at least every heartbeat | `value`, `unit`, `quality`, `device` |
-//! | `operations` | no | each finished operation, with its green-cutting verdicts | `id`, `record` |
-//! | `parts` | no | each finished part, with energy and oil per part | `id`, `record` |
-//! | `alarms/events` | no | each alarm transition | the transition, `alarm` |
+//! | `signals/<signal>` | no | on change beyond the deadband, on a quality change, at least every heartbeat | `value`, `unit`, `quality`, `device`, `seq` |
+//! | `operations` | no | each finished operation, with its green-cutting verdicts | `id`, `record`, `seq` |
+//! | `parts` | no | each finished part, with energy and oil per part | `id`, `record`, `seq` |
+//! | `alarms/events` | no | each alarm transition | the transition, `alarm`, `seq` |
 //! | `alarms/state` | yes | when the set of alarms that are not normal changes | `alarms` |
 //! | `life/tools` | yes | when usage or predicted remaining life changed (looked at every 10 s) | `tools`, `model` |
 //! | `life/components` | yes | likewise for spindle bearing, ball screws, MQL pump | `components` |
-//! | `life/tool-changes` | no | each tool change, with its reason (the label for training) | `id`, `record` |
+//! | `life/tool-changes` | no | each tool change, with its reason (the label for training) | `id`, `record`, `seq` |
 //!
-//! Every non-retained message carries `seq`, one increasing sequence per machine across
-//! restarts: a gap means messages were dropped (the outbox budget was exceeded while the broker
-//! was away; counted in `/metrics`), a repeat means a redelivery after a reconnect (QoS 1 is at
-//! least once). `producers.rs` makes the messages, `outbox.rs` keeps them until the broker has
-//! them, `session.rs` talks to the broker.
+//! Every non-retained message carries `seq`, one increasing sequence per machine and `epoch`:
+//! the de-duplication key is (`machine_id`, `epoch`, `seq`). Within an epoch, which lasts
+//! across restarts, a gap means messages were dropped (the outbox budget was exceeded while
+//! the broker was away, or the agent crashed; counted in `/metrics`), a repeat means a
+//! redelivery after a reconnect (QoS 1 is at least once). A new epoch (16 hex digits, random)
+//! starts at `seq` 1 when the outbox file was unusable and moved aside, or when sequence
+//! numbers could not be reserved on disk: a consumer keyed on `seq` alone would throw the new
+//! messages away as repeats. `producers.rs` makes the messages, `outbox.rs` keeps them until
+//! the broker has them (on its own thread, `outbox_thread.rs`), `session.rs` talks to the
+//! broker.
 
 pub mod outbox;
+pub mod outbox_thread;
 pub mod producers;
 pub mod session;
 
@@ -35,7 +41,7 @@ use crate::config::MqttSettings;
 use crate::evaluators::life::Life;
 use crate::state::State;
 use crate::store::Store;
-use outbox::{Outbox, Publish};
+use outbox::Publish;
 
 /// Publishing counters, for `/metrics` and `/healthz`.
 #[derive(Debug, Default)]
@@ -49,9 +55,11 @@ pub struct FleetStats {
     pub queued: AtomicU64,
     pub queued_on_disk: AtomicU64,
     pub disk_bytes: AtomicU64,
+    /// The sequence's epoch now (0 until the outbox has opened its file).
+    pub epoch: AtomicU64,
 }
 
-/// Producers queue here; the session takes from it. Bounded: a producer that outruns the
+/// Producers queue here; the outbox thread takes from it. Bounded: a producer that outruns the
 /// session waits a moment rather than growing memory.
 const QUEUE: usize = 1024;
 
@@ -66,17 +74,28 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Opens the outbox and starts the session and the producers that need no other service.
+    /// Starts the outbox's thread (which opens its file), the session and the producers that
+    /// need no other service. Nothing here touches a file on the runtime's threads.
     pub fn start(s: &MqttSettings, state: Arc<State>, store: Arc<Store>, life: Arc<Life>) -> Fleet {
         let stats = Arc::new(FleetStats::default());
         let path = s
             .outbox_path
             .clone()
             .unwrap_or_else(|| store.path().with_extension("outbox.db"));
-        let outbox = Outbox::open(&path, s.outbox_bytes, stats.clone());
         let machine_id = state.machine_id().to_string();
         let base = s.base_topic.clone();
         let (tx, rx) = mpsc::channel(QUEUE);
+        let (link, opened) = outbox_thread::start(path, s.outbox_bytes, stats.clone(), rx)
+            .expect("starting the mqtt outbox thread");
+        // The session and the tailing producers both wait for the file to be open.
+        let (opened_tx, opened_session) = tokio::sync::oneshot::channel();
+        let (cursors_tx, cursors) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            if let Ok(o) = opened.await {
+                let _ = cursors_tx.send(o.cursors.clone());
+                let _ = opened_tx.send(o);
+            }
+        });
         let mut producers = Vec::new();
         if let Some(sig) = &s.signals {
             producers.push(tokio::spawn(producers::signals(
@@ -93,21 +112,15 @@ impl Fleet {
         if s.life {
             feeds.push(producers::Feed::ToolChanges);
         }
-        if !feeds.is_empty() {
-            let tails = feeds
-                .into_iter()
-                .map(|feed| producers::Tail {
-                    feed,
-                    topic: format!("{base}/{}", feed.topic()),
-                    after: outbox
-                        .cursor(feed.cursor())
-                        .unwrap_or_else(|| producers::newest_id(&store, feed)),
-                })
-                .collect();
+        // Without a store this run there is nothing to tail (it says so in the log and in
+        // /healthz); signals, alarms and life still go out.
+        if !feeds.is_empty() && store.unavailable_reason().is_none() {
             producers.push(tokio::spawn(producers::tail(
                 store,
                 machine_id.clone(),
-                tails,
+                base.clone(),
+                feeds,
+                cursors,
                 tx.clone(),
             )));
         }
@@ -120,7 +133,13 @@ impl Fleet {
             )));
         }
         let (stop, stop_rx) = watch::channel(false);
-        let session = tokio::spawn(session::run(s.clone(), outbox, rx, stats.clone(), stop_rx));
+        let session = tokio::spawn(session::run(
+            s.clone(),
+            link,
+            opened_session,
+            stats.clone(),
+            stop_rx,
+        ));
         Fleet {
             tx,
             stats,
@@ -142,6 +161,6 @@ impl Fleet {
             p.abort();
         }
         let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), self.session).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.session).await;
     }
 }

@@ -3,11 +3,12 @@
 //! alarm events and the active set from the alarm service, life predictions from the life
 //! evaluator. The topics are listed in `fleet/mod.rs`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value as Json};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::outbox::Publish;
 use crate::alarms::engine::AlarmView;
@@ -157,22 +158,50 @@ impl Feed {
 }
 
 /// A feed whose rows become messages, in id order, each row once.
-pub struct Tail {
-    pub feed: Feed,
-    pub topic: String,
+struct Tail {
+    feed: Feed,
+    topic: String,
     /// The last row published (or on disk in the outbox); on the very first run, the newest
     /// row at start.
-    pub after: i64,
+    after: i64,
 }
 
-/// Follows the feeds and publishes every new row. On the very first run it starts at the end:
-/// a fleet wants what happens from now on, the history is in the store and the exports.
+/// Follows the feeds and publishes every new row, from where the outbox's file says each
+/// left off (`cursors`, once the outbox has opened it). On the very first run it starts at the
+/// end: a fleet wants what happens from now on, the history is in the store and the exports.
 pub async fn tail(
     store: Arc<Store>,
     machine_id: String,
-    mut tails: Vec<Tail>,
+    base: String,
+    feeds: Vec<Feed>,
+    cursors: oneshot::Receiver<BTreeMap<String, i64>>,
     tx: mpsc::Sender<Publish>,
 ) {
+    let Ok(cursors) = cursors.await else { return };
+    let s = store.clone();
+    // SQLite on the blocking pool, never on the runtime's workers.
+    let starts = tokio::task::spawn_blocking(move || {
+        feeds
+            .into_iter()
+            .map(|feed| {
+                let after = cursors
+                    .get(feed.cursor())
+                    .copied()
+                    .unwrap_or_else(|| newest_id(&s, feed));
+                (feed, after)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    let Ok(starts) = starts else { return };
+    let mut tails: Vec<Tail> = starts
+        .into_iter()
+        .map(|(feed, after)| Tail {
+            feed,
+            topic: format!("{base}/{}", feed.topic()),
+            after,
+        })
+        .collect();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -218,7 +247,7 @@ pub async fn tail(
 }
 
 /// The newest id of a feed now (where a first run starts), 0 if there is none.
-pub fn newest_id(store: &Store, feed: Feed) -> i64 {
+fn newest_id(store: &Store, feed: Feed) -> i64 {
     store
         .read(|r| match feed {
             Feed::Operations => Ok(r.newest_operation_and_part()?.0),

@@ -6,10 +6,13 @@
 //! redelivery is ours, from the outbox, not the broker's, so it also survives an agent restart.
 //!
 //! rumqttc's event loop must be polled without interruption, so it runs in its own task (the
-//! driver) and reports here. Each connection gets a fresh client and event loop (an *epoch*):
-//! a publish handed to a connection that has just died dies with it, and can never be taken
-//! for one of the next connection's. Within a connection the broker's PUBACKs are matched to
-//! our messages through the packet ids rumqttc reports in the order we published.
+//! driver) and reports here. Each connection gets a fresh client and event loop, numbered: a
+//! publish handed to a connection that has just died dies with it, and can never be taken for
+//! one of the next connection's. Within a connection the broker's PUBACKs are matched to our
+//! messages through the packet ids rumqttc reports in the order we published.
+//!
+//! The outbox runs on a thread of its own (`outbox_thread.rs`); this task only exchanges
+//! messages with it over channels, so it never waits on the SD card.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -20,7 +23,8 @@ use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, 
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
-use super::outbox::{Outbox, Publish, SPILL_AFTER};
+use super::outbox::epoch_text;
+use super::outbox_thread::{Batch, OutboxLink, Request};
 use super::FleetStats;
 use crate::backoff::Backoff;
 use crate::config::MqttSettings;
@@ -39,13 +43,6 @@ fn options(s: &MqttSettings) -> anyhow::Result<MqttOptions> {
     o.set_inflight((WINDOW * 4) as u16);
     // Life views of a tool magazine run to tens of kB; the default 10 kB would refuse them.
     o.set_max_packet_size(1 << 20, 1 << 20);
-    let will = json!({ "state": "offline", "reason": "connection lost", "machine_id": machine(s) });
-    o.set_last_will(LastWill::new(
-        status_topic(s),
-        will.to_string(),
-        QoS::AtLeastOnce,
-        true,
-    ));
     if let Some((u, p)) = &s.credentials {
         o.set_credentials(u, p);
     }
@@ -83,6 +80,18 @@ fn options(s: &MqttSettings) -> anyhow::Result<MqttOptions> {
     Ok(o)
 }
 
+/// The last will: the broker publishes it when the agent dies. Set anew for each connection,
+/// with the sequence's epoch of the moment.
+fn last_will(s: &MqttSettings, epoch: u64) -> LastWill {
+    let will = json!({
+        "state": "offline",
+        "reason": "connection lost",
+        "machine_id": machine(s),
+        "epoch": epoch_text(epoch),
+    });
+    LastWill::new(status_topic(s), will.to_string(), QoS::AtLeastOnce, true)
+}
+
 fn status_topic(s: &MqttSettings) -> String {
     format!("{}/status", s.base_topic)
 }
@@ -91,7 +100,7 @@ fn machine(s: &MqttSettings) -> &str {
     s.base_topic.rsplit('/').next().unwrap_or_default()
 }
 
-/// What the driver reports, tagged with the connection (epoch) it is about.
+/// What the driver reports, tagged with the connection it is about.
 enum Report {
     Connected(u64, AsyncClient),
     /// rumqttc gave our next publish this packet id.
@@ -103,12 +112,19 @@ enum Report {
 /// Polls the event loop forever, one fresh client per connection, with the agent's one
 /// reconnection policy (jittered, so a plant's agents do not all knock at once when the broker
 /// comes back).
-async fn drive(opts: MqttOptions, tx: mpsc::UnboundedSender<Report>, label: String) {
+async fn drive(
+    mut opts: MqttOptions,
+    s: MqttSettings,
+    stats: Arc<FleetStats>,
+    tx: mpsc::UnboundedSender<Report>,
+) {
+    let label = format!("{}:{}", s.host, s.port);
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     let mut epoch = 0;
     let mut logged = false;
     loop {
         epoch += 1;
+        opts.set_last_will(last_will(&s, stats.epoch.load(Ordering::Relaxed)));
         let (client, mut el) = AsyncClient::new(opts.clone(), WINDOW + 8);
         // Without TCP_NODELAY, Nagle's algorithm and the broker's delayed ACKs hold each small
         // publish back for ~40 ms: 1,400 messages/s instead of the broker's pace.
@@ -156,12 +172,16 @@ struct InFlight {
 
 struct Session {
     s: MqttSettings,
-    outbox: Outbox,
+    outbox: OutboxLink,
     stats: Arc<FleetStats>,
     conn: Option<(u64, AsyncClient)>,
     inflight: VecDeque<InFlight>,
     /// The newest message handed to this connection.
     sent_through: Option<u64>,
+    /// The id of the request for messages still open (its answer not yet here), and of the
+    /// last one made: an answer to any other is about a connection that has since died.
+    asked: Option<u64>,
+    requests: u64,
     /// Acknowledged, in order, not yet removed from the outbox: (through pos, count).
     acked: Option<(u64, u64)>,
     /// The latest retained message handed out per topic, sent again on every connect: a
@@ -179,6 +199,7 @@ impl Session {
             "ts": rfc3339(now),
             "ts_ms": now,
             "agent_version": env!("CARGO_PKG_VERSION"),
+            "epoch": epoch_text(self.stats.epoch.load(Ordering::Relaxed)),
         })
         .to_string()
         .into_bytes()
@@ -189,6 +210,7 @@ impl Session {
             Report::Connected(epoch, client) => {
                 self.inflight.clear();
                 self.sent_through = None;
+                self.asked = None;
                 let again = self.retained.clone().into_iter();
                 for (topic, payload) in
                     std::iter::once((status_topic(&self.s), self.status("online", "connected")))
@@ -237,6 +259,7 @@ impl Session {
                 self.apply_acks();
                 self.inflight.clear();
                 self.sent_through = None;
+                self.asked = None;
             }
             _ => {} // about a connection that is already gone
         }
@@ -247,41 +270,51 @@ impl Session {
     }
 
     fn apply_acks(&mut self) {
-        if let Some((pos, n)) = self.acked.take() {
-            self.outbox.acked(pos, n);
+        if let Some((pos, count)) = self.acked.take() {
+            self.outbox.send(Request::Acked { pos, count });
         }
     }
 
-    /// Hands the next messages to the connection while the window has room. Refilled in
-    /// halves, so that a replay from disk reads pages rather than single rows.
+    /// Asks the outbox for the next messages while the window has room. Refilled in halves,
+    /// so that a replay from disk reads pages rather than single rows.
     fn fill(&mut self) {
+        if self.conn.is_none() || self.asked.is_some() || self.inflight.len() > WINDOW / 2 {
+            return;
+        }
+        self.requests += 1;
+        self.asked = Some(self.requests);
+        self.outbox.send(Request::Next {
+            id: self.requests,
+            after: self.sent_through,
+            n: WINDOW - self.inflight.len(),
+        });
+    }
+
+    /// Hands the messages the outbox answered with to the connection.
+    fn send(&mut self, batch: Batch) {
+        if self.asked != Some(batch.id) {
+            return; // asked for a connection that has died since
+        }
+        self.asked = None;
         let Some((_, client)) = &self.conn else {
             return;
         };
-        while self.inflight.len() <= WINDOW / 2 {
-            let batch = self
-                .outbox
-                .next(self.sent_through, WINDOW - self.inflight.len());
-            if batch.is_empty() {
-                return;
+        for m in batch.messages {
+            if m.retain {
+                self.retained.insert(m.topic.clone(), m.payload.clone());
             }
-            for m in batch {
-                if m.retain {
-                    self.retained.insert(m.topic.clone(), m.payload.clone());
-                }
-                if client
-                    .try_publish(m.topic, QoS::AtLeastOnce, m.retain, m.payload)
-                    .is_err()
-                {
-                    return; // the client's queue is full: on the next report
-                }
-                self.inflight.push_back(InFlight {
-                    pos: Some(m.pos),
-                    pkid: None,
-                    acked: false,
-                });
-                self.sent_through = Some(m.pos);
+            if client
+                .try_publish(m.topic, QoS::AtLeastOnce, m.retain, m.payload)
+                .is_err()
+            {
+                return; // the client's queue is full: on the next report
             }
+            self.inflight.push_back(InFlight {
+                pos: Some(m.pos),
+                pkid: None,
+                acked: false,
+            });
+            self.sent_through = Some(m.pos);
         }
     }
 
@@ -315,15 +348,17 @@ impl Session {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         self.apply_acks();
-        self.outbox.close();
+        self.outbox.close(Duration::from_secs(2)).await;
     }
 }
 
-/// Runs the connection until `stop` turns true or every producer is gone.
+/// Runs the connection until `stop` turns true or the outbox thread is gone. `opened` says
+/// when the outbox has opened its file (and so knows the sequence's epoch): only then does
+/// the session connect.
 pub async fn run(
     s: MqttSettings,
-    outbox: Outbox,
-    mut rx: mpsc::Receiver<Publish>,
+    outbox: OutboxLink,
+    opened: tokio::sync::oneshot::Receiver<super::outbox_thread::Opened>,
     stats: Arc<FleetStats>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -334,9 +369,15 @@ pub async fn run(
             return;
         }
     };
+    tokio::select! {
+        _ = opened => {}
+        _ = stop.changed() => {
+            outbox.close(Duration::from_secs(2)).await;
+            return;
+        }
+    }
     let (tx, mut reports) = mpsc::unbounded_channel();
-    let label = format!("{}:{}", s.host, s.port);
-    let driver = tokio::spawn(drive(opts, tx, label));
+    let driver = tokio::spawn(drive(opts, s.clone(), stats.clone(), tx));
     let mut me = Session {
         s,
         outbox,
@@ -344,6 +385,8 @@ pub async fn run(
         conn: None,
         inflight: VecDeque::new(),
         sent_through: None,
+        asked: None,
+        requests: 0,
         acked: None,
         retained: Default::default(),
     };
@@ -360,19 +403,14 @@ pub async fn run(
                 }
                 None => break,
             },
-            p = rx.recv() => match p {
-                Some(p) => {
-                    me.outbox.push(p);
-                    while let Ok(p) = rx.try_recv() {
-                        me.outbox.push(p);
-                    }
+            b = me.outbox.batches.recv() => match b {
+                Some(b) => me.send(b),
+                None => {
+                    tracing::error!("mqtt: the outbox's thread has ended; publishing stops");
+                    break;
                 }
-                None => break,
             },
-            _ = tick.tick() => {
-                me.apply_acks();
-                me.outbox.spill(SPILL_AFTER);
-            }
+            _ = tick.tick() => me.apply_acks(),
             _ = stop.changed() => break,
         }
         me.fill();

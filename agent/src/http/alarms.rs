@@ -41,8 +41,8 @@ pub async fn list(Extract(app): Extract<AppState>) -> Response {
 pub async fn history(Extract(app): Extract<AppState>, Query(q): Query<query::Query>) -> Response {
     let parsed = (|| {
         Ok::<_, BadField>((
-            query::window(&q, now_ms(), 7 * 86_400_000)?,
-            query::limit(&q, 500, 10_000)?,
+            query::ALARM_HISTORY.window(&q, now_ms())?,
+            query::ALARM_HISTORY.limit(&q)?,
         ))
     })();
     let ((from_ms, to_ms), limit) = match parsed {
@@ -85,7 +85,7 @@ pub async fn history(Extract(app): Extract<AppState>, Query(q): Query<query::Que
     let alarms = app.alarms.clone();
     match tokio::task::spawn_blocking(move || alarms.history(&f)).await {
         Ok(Ok(rows)) => Json(json!({ "events": rows })).into_response(),
-        Ok(Err(e)) => internal(e),
+        Ok(Err(e)) => ApiError::from(e).into_response(),
         Err(e) => internal(e),
     }
 }
@@ -177,8 +177,8 @@ pub async fn counter_events(
 ) -> Response {
     let parsed = (|| {
         Ok::<_, BadField>((
-            query::window(&q, now_ms(), 30 * 86_400_000)?,
-            query::limit(&q, 500, 10_000)?,
+            query::COUNTER_EVENTS.window(&q, now_ms())?,
+            query::COUNTER_EVENTS.limit(&q)?,
         ))
     })();
     let ((from_ms, to_ms), limit) = match parsed {
@@ -192,7 +192,7 @@ pub async fn counter_events(
     .await
     {
         Ok(Ok(events)) => Json(json!({ "events": events })).into_response(),
-        Ok(Err(e)) => internal(format!("{e:#}")),
+        Ok(Err(e)) => ApiError::from(e).into_response(),
         Err(e) => internal(e),
     }
 }

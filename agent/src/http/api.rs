@@ -1,35 +1,95 @@
 //! Handlers of the JSON API and the page.
 
 use axum::extract::{Query, State as Extract};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
 use super::error::ApiError;
 use super::{blocking_json, query, AppState};
+use crate::supervise::PulseView;
 use crate::value::now_ms;
 
 pub async fn page() -> Html<&'static str> {
     Html(include_str!("page.html"))
 }
 
-pub async fn healthz(Extract(app): Extract<AppState>) -> Json<serde_json::Value> {
+/// `GET /healthz`: built from facts. Each supervised loop's last completed step (the evaluator
+/// loop and each evaluator, the alarm tick, the store's writer), the store's last commit and
+/// backlog, the MQTT outbox's backlog, device counts. `status` is `ok`; `degraded` (200) when
+/// something loses data but every loop runs (the store is unavailable or its writes fail);
+/// `failing` (503) when a loop is stuck: alarms or evaluations have stopped. `problems` says
+/// what is wrong, in words. `clock` says whether the wall clock is synchronised; one that
+/// reads before the agent was built makes every timestamp wrong (`degraded`).
+pub async fn healthz(Extract(app): Extract<AppState>) -> Response {
+    use std::sync::atomic::Ordering::Relaxed;
     let devices = app.state.device_views();
-    Json(json!({
-        "status": "ok",
+    let store = app.store.status();
+    let loops: std::collections::BTreeMap<String, PulseView> = app
+        .loops
+        .iter()
+        .map(|p| (p.name().to_string(), p.view()))
+        .collect();
+    let mut problems = Vec::new();
+    for l in loops.values().filter(|l| l.stuck) {
+        problems.push(format!(
+            "{}: no completed step for {:.1} s{}",
+            l.name,
+            l.last_tick_age_ms as f64 / 1000.0,
+            l.last_panic.as_ref().map_or(String::new(), |p| format!(
+                " ({} panics, the last: {p})",
+                l.panics
+            ))
+        ));
+    }
+    let stuck = !problems.is_empty();
+    match store.state {
+        "unavailable" => problems.push(format!(
+            "store unavailable, nothing is stored: {}",
+            store.reason.as_deref().unwrap_or("")
+        )),
+        "failing" => problems.push(format!(
+            "store writes fail ({} samples and {} records waiting, the oldest dropped beyond \
+             the bounds): {}",
+            store.backlog_samples,
+            store.backlog_records,
+            store.reason.as_deref().unwrap_or("")
+        )),
+        _ => {}
+    }
+    let clock = crate::clock::wall_status();
+    problems.extend(clock.problem());
+    let status = match (stuck, problems.is_empty()) {
+        (true, _) => "failing",
+        (false, false) => "degraded",
+        (false, true) => "ok",
+    };
+    let body = Json(json!({
+        "status": status,
+        "problems": problems,
         "machine_id": app.state.machine_id(),
         "devices_total": devices.len(),
         "devices_connected": devices.iter().filter(|d| d.connected).count(),
         "store_dropped_samples": app.state.dropped_samples(),
+        "loops": loops,
+        "store": store,
+        "clock": clock,
         "mqtt": app.fleet.as_ref().map(|f| {
-            use std::sync::atomic::Ordering::Relaxed;
             json!({
                 "connected": f.connected.load(Relaxed),
                 "queued": f.queued.load(Relaxed),
+                "queued_on_disk": f.queued_on_disk.load(Relaxed),
                 "dropped": f.dropped.load(Relaxed),
             })
         }),
-    }))
+    }));
+    let code = if stuck {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (code, body).into_response()
 }
 
 pub async fn signals(Extract(app): Extract<AppState>) -> Response {
@@ -57,8 +117,8 @@ pub async fn history(
             format!("no signal `{signal}` is configured"),
         ));
     };
-    let (from, to) = query::window(&q, now_ms(), 3_600_000)?;
-    let limit = query::limit(&q, 10_000, 100_000)?;
+    let (from, to) = query::HISTORY.window(&q, now_ms())?;
+    let limit = query::HISTORY.limit(&q)?;
     let store = app.store.clone();
     let unit = app.state.signals()[id].unit.clone();
     Ok(blocking_json(move || {

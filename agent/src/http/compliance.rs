@@ -28,18 +28,19 @@ pub async fn operations(
     Extract(app): Extract<AppState>,
     Query(q): Query<query::Query>,
 ) -> Result<Response, ApiError> {
-    let (from, to) = query::window(&q, now_ms(), 8 * 3_600_000)?;
-    let limit = query::limit(&q, 1000, 100_000)?;
+    let (from, to) = query::OPERATIONS.window(&q, now_ms())?;
+    let limit = query::OPERATIONS.limit(&q)?;
     Ok(read(&app, move |r| r.operations(from, to, limit)).await)
 }
 
-/// `GET /api/parts?from_ms=&to_ms=`: finished parts with energy and oil per part.
+/// `GET /api/parts?from_ms=&to_ms=&limit=`: finished parts with energy and oil per part.
 pub async fn parts(
     Extract(app): Extract<AppState>,
     Query(q): Query<query::Query>,
 ) -> Result<Response, ApiError> {
-    let (from, to) = query::window(&q, now_ms(), 24 * 3_600_000)?;
-    Ok(read(&app, move |r| r.parts(from, to)).await)
+    let (from, to) = query::PARTS.window(&q, now_ms())?;
+    let limit = query::PARTS.limit(&q)?;
+    Ok(read(&app, move |r| r.parts(from, to, limit)).await)
 }
 
 /// `GET /api/summary?period=shift|day` or `?from_ms=&to_ms=`: totals and per-part figures.
@@ -55,7 +56,7 @@ pub async fn summary(
                 format!("`period` must be shift or day, got `{other}`"),
             ))
         }
-        None => query::window(&q, now_ms(), 8 * 3_600_000)?,
+        None => query::SUMMARY.window(&q, now_ms())?,
     };
     Ok(read(&app, move |r| r.summary(from, to)).await)
 }

@@ -1,6 +1,7 @@
 //! The one error answer of the API, as JSON `{"error": …}`: a bad request field (400, with
 //! `"field"` naming it), something that does not exist (404), a request the machine's state
-//! does not allow now (409), or a failure of the agent itself (500).
+//! does not allow now (409), a store that records nothing this run (503: the rest of the
+//! agent works, its history does not), or a failure of the agent itself (500).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -14,6 +15,8 @@ pub enum ApiError {
     Field(BadField),
     NotFound(String),
     Conflict(String),
+    /// The store is unavailable this run (`store::Unavailable`).
+    Unavailable(String),
     Internal(String),
 }
 
@@ -35,8 +38,12 @@ impl From<BadField> for ApiError {
 }
 
 impl From<anyhow::Error> for ApiError {
+    /// A store that records nothing this run is 503 with its reason; anything else 500.
     fn from(e: anyhow::Error) -> ApiError {
-        ApiError::internal(e)
+        match e.downcast_ref::<crate::store::Unavailable>() {
+            Some(u) => ApiError::Unavailable(u.to_string()),
+            None => ApiError::internal(e),
+        }
     }
 }
 
@@ -49,6 +56,7 @@ impl IntoResponse for ApiError {
             ),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, json!({ "error": m })),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, json!({ "error": m })),
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": m })),
             ApiError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": m })),
         };
         (code, Json(body)).into_response()

@@ -87,6 +87,11 @@ pub async fn download(
         "from_ms",
         now_ms(),
     )?;
+    if let Some(why) = app.store.unavailable_reason() {
+        return Err(ApiError::Unavailable(
+            crate::store::Unavailable(why.to_string()).to_string(),
+        ));
+    }
     let machine_id = app.state.machine_id().to_string();
     let store = app.store.path().to_path_buf();
     let life = app.life.clone();

@@ -16,6 +16,11 @@ use crate::value::now_ms;
 /// Tools shown: the one in the spindle and the most recently used.
 const MAX_TOOLS: usize = 50;
 
+/// The pre-run check reads a program's operations of the last 30 days, the newest 10,000 at
+/// most.
+const PRERUN_SPAN_MS: i64 = 30 * 86_400_000;
+const PRERUN_ROWS: usize = 10_000;
+
 /// `GET /api/life`: per tool, usage counters and the latest prediction with its model.
 pub async fn view(Extract(app): Extract<AppState>) -> Response {
     let life = app.life.clone();
@@ -115,22 +120,23 @@ pub async fn prerun(
     };
     let (store, life) = (app.store.clone(), app.life.clone());
     blocking_json(move || {
-        // The last 30 days are what the program looks like now (and bound the query).
+        // The program's last PRERUN_ROWS operations of the last 30 days are what it looks
+        // like now (and bound the query).
         let now = now_ms();
-        let ops = store.read(|r| r.operations(now - 30 * 86_400_000, now, 10_000))?;
+        let ops = store.read(|r| {
+            let p = &program;
+            r.operations_of_program(p, now - PRERUN_SPAN_MS, now, PRERUN_ROWS)
+        })?;
         // Per tool: cutting seconds and the parts they belong to.
         let mut per_tool: BTreeMap<String, (f64, BTreeSet<i64>)> = BTreeMap::new();
-        for o in ops
-            .iter()
-            .filter(|o| o.record.program.as_deref() == Some(program.as_str()))
-        {
-            let Some(tool) = &o.record.tool_id else {
+        for o in &ops {
+            let Some(tool) = &o.tool_id else {
                 continue;
             };
             let e = per_tool.entry(tool.clone()).or_default();
-            e.0 += o.record.cutting_s;
+            e.0 += o.cutting_s;
             // An operation without a parts counter is its own part.
-            e.1.insert(o.record.part_no.map_or(-o.id, |p| p as i64));
+            e.1.insert(o.part_no.map_or(-o.id, |p| p as i64));
         }
         let tools: Vec<PrerunTool> = per_tool
             .into_iter()

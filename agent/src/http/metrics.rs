@@ -160,13 +160,104 @@ pub async fn metrics(Extract(app): Extract<AppState>) -> Response {
     o.head(
         "agent_store_write_failures_total",
         "counter",
-        "store writes that failed (what they held is kept and retried)",
+        "store writes that failed (what they held is kept within bounds and retried)",
     );
     o.line(
         "agent_store_write_failures_total",
         &[],
         app.store.write_failures() as f64,
     );
+
+    o.head(
+        "agent_loop_panics_total",
+        "counter",
+        "panics caught in a supervised loop's step (the loop went on)",
+    );
+    for p in &app.loops {
+        o.line(
+            "agent_loop_panics_total",
+            &[("loop", p.name())],
+            p.panics() as f64,
+        );
+    }
+    o.head(
+        "agent_loop_tick_age_seconds",
+        "gauge",
+        "time since a supervised loop last completed a step",
+    );
+    for p in &app.loops {
+        o.line(
+            "agent_loop_tick_age_seconds",
+            &[("loop", p.name())],
+            p.age().as_secs_f64(),
+        );
+    }
+    o.head(
+        "agent_loop_stuck",
+        "gauge",
+        "1 while a supervised loop has not completed a step for several intervals",
+    );
+    for p in &app.loops {
+        o.line(
+            "agent_loop_stuck",
+            &[("loop", p.name())],
+            f64::from(u8::from(p.stuck())),
+        );
+    }
+    let st = app.store.status();
+    o.head(
+        "agent_store_state",
+        "gauge",
+        "1 for the store's state now: ok, failing (writes fail, retried) or unavailable",
+    );
+    for state in ["ok", "failing", "unavailable"] {
+        o.line(
+            "agent_store_state",
+            &[("state", state)],
+            f64::from(u8::from(st.state == state)),
+        );
+    }
+    for (name, kind, help, v) in [
+        (
+            "agent_store_backlog_samples",
+            "gauge",
+            "samples waiting in the writer's batch",
+            st.backlog_samples as f64,
+        ),
+        (
+            "agent_store_backlog_records",
+            "gauge",
+            "records waiting in the writer's batch",
+            st.backlog_records as f64,
+        ),
+        (
+            "agent_store_dropped_records_total",
+            "counter",
+            "records the store could not keep (bounded batch, stuck or unavailable store)",
+            st.dropped_records as f64,
+        ),
+        (
+            "agent_store_shifted_samples_total",
+            "counter",
+            "samples stored a millisecond or more late: their millisecond was taken",
+            st.shifted_samples as f64,
+        ),
+        (
+            "agent_store_retention_deleted_total",
+            "counter",
+            "rows deleted by retention since start",
+            st.retention_deleted as f64,
+        ),
+        (
+            "agent_store_last_commit_timestamp_seconds",
+            "gauge",
+            "when the writer last committed (0: not yet this run)",
+            st.last_commit_ms.unwrap_or(0) as f64 / 1000.0,
+        ),
+    ] {
+        o.head(name, kind, help);
+        o.line(name, &[], v);
+    }
 
     let channels = app.notifier.channels();
     use std::sync::atomic::Ordering::Relaxed;
@@ -234,7 +325,7 @@ pub async fn metrics(Extract(app): Extract<AppState>) -> Response {
     o.head(
         "agent_store_dropped_samples_total",
         "counter",
-        "samples dropped: the store could not keep up",
+        "samples dropped: the store could not keep up, or its bounded batch overflowed",
     );
     o.line(
         "agent_store_dropped_samples_total",

@@ -1,4 +1,6 @@
-//! The HTTP server: the machinist's status page and the JSON API, read-only for now.
+//! The HTTP server: the machinist's status page and the JSON API. Reading is open on the local
+//! network by default; every change (acknowledge, shelve, tables, tool-change labels) needs the
+//! token (`auth`).
 
 mod alarms;
 mod api;
@@ -38,6 +40,9 @@ pub struct AppState {
     pub auth: Arc<auth::Auth>,
     /// Publishing to the broker, when configured.
     pub fleet: Option<Arc<crate::fleet::FleetStats>>,
+    /// The heartbeats of the agent's loops (evaluators and each evaluator, alarms, the store's
+    /// writer): `/healthz` answers 503 when one is stuck.
+    pub loops: Vec<Arc<crate::supervise::Pulse>>,
 }
 
 pub fn router(app: AppState) -> Router {
@@ -137,8 +142,8 @@ pub async fn serve_tls(
     Ok((addr, task))
 }
 
-/// Runs blocking work (SQLite) on the blocking pool and answers its result as JSON, or 500
-/// with the error.
+/// Runs blocking work (SQLite) on the blocking pool and answers its result as JSON, or the
+/// error (503 for a store that records nothing this run, else 500).
 async fn blocking_json<T, F>(f: F) -> axum::response::Response
 where
     T: serde::Serialize + Send + 'static,
@@ -147,7 +152,7 @@ where
     use axum::response::IntoResponse;
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(v)) => axum::Json(v).into_response(),
-        Ok(Err(e)) => error::ApiError::internal(e).into_response(),
+        Ok(Err(e)) => error::ApiError::from(e).into_response(),
         Err(e) => error::ApiError::internal(e).into_response(),
     }
 }

@@ -1,8 +1,13 @@
 //! Stack light and buzzer on the Raspberry Pi's GPIO, and an optional acknowledge button.
 //!
 //! `lamps` decides which lamp is lit for a set of alarms; it is pure and tested here without any
-//! pins. `run` drives the pins with rppal; on a machine without GPIO (a PC, CI) it says so once
-//! and returns, and the agent runs on.
+//! pins. `run` drives the pins with rppal through [`LampOutputs`]; on a machine without GPIO (a
+//! PC, CI) it says so once and returns, and the agent runs on.
+//!
+//! Fail-safe: a stopped agent leaves the light dark, never green. The lamps go off when the
+//! channel stops (an orderly shutdown aborts it, [`OffWhenDropped`]), and `agent lamps-off`
+//! ([`switch_off`]) switches them off after the process is gone however it went: the packaged
+//! systemd unit runs it as `ExecStopPost=`, after a crash or a watchdog kill too.
 
 use std::sync::Arc;
 
@@ -46,16 +51,125 @@ pub fn lamps(alarms: &[AlarmView]) -> Lamps {
     }
 }
 
+/// Where the lamps are shown: the Pi's pins ([`Pins`]), or a recording in the tests. The alarm
+/// channel and `agent lamps-off` drive the light through this one trait.
+pub trait LampOutputs {
+    fn show(&mut self, lamps: Lamps);
+}
+
+/// The level of each configured output pin (BCM number, high) for `lamps`: relay boards often
+/// switch on low (`active_low`).
+pub fn levels(settings: &crate::config::GpioSettings, lamps: Lamps) -> Vec<(u8, bool)> {
+    [
+        (settings.red, lamps.red),
+        (settings.amber, lamps.amber),
+        (settings.green, lamps.green),
+        (settings.buzzer, lamps.buzzer),
+    ]
+    .into_iter()
+    .filter_map(|(pin, on)| Some((pin?, on != settings.active_low)))
+    .collect()
+}
+
+/// Every lamp and the buzzer off: what a stopped agent shows. A dark stack light says "nobody
+/// watches", where a green one left behind would say "all is well".
+pub const OFF: Lamps = Lamps {
+    red: false,
+    amber: false,
+    green: false,
+    buzzer: false,
+};
+
+/// Switches the lamps off when dropped: on an orderly stop (the channel's task is aborted) and
+/// on a panic that unwinds through it. A process killed outright runs no destructor: the unit's
+/// `ExecStopPost=agent lamps-off` covers that case.
+pub struct OffWhenDropped<O: LampOutputs>(pub O);
+
+impl<O: LampOutputs> Drop for OffWhenDropped<O> {
+    fn drop(&mut self) {
+        self.0.show(OFF);
+    }
+}
+
+/// The stack light's and buzzer's output pins on the Pi.
+#[cfg(target_os = "linux")]
+pub struct Pins {
+    settings: crate::config::GpioSettings,
+    outputs: Vec<(u8, rppal::gpio::OutputPin)>,
+}
+
+#[cfg(target_os = "linux")]
+impl Pins {
+    /// Claims the configured output pins, each driven at its "off" level from the start. A pin
+    /// that cannot be had is logged and left out.
+    pub fn open(gpio: &rppal::gpio::Gpio, settings: &crate::config::GpioSettings) -> Pins {
+        let outputs = levels(settings, OFF)
+            .into_iter()
+            .filter_map(|(pin, high)| match gpio.get(pin) {
+                Ok(p) => {
+                    let mut o = if high {
+                        p.into_output_high()
+                    } else {
+                        p.into_output_low()
+                    };
+                    // Released pins keep their "off" level: rppal would otherwise turn them back
+                    // into inputs, which a relay board may read as "on".
+                    o.set_reset_on_drop(false);
+                    Some((pin, o))
+                }
+                Err(e) => {
+                    tracing::warn!("GPIO pin {pin}: {e}; that output is off");
+                    None
+                }
+            })
+            .collect();
+        Pins {
+            settings: settings.clone(),
+            outputs,
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl LampOutputs for Pins {
+    fn show(&mut self, lamps: Lamps) {
+        for (pin, high) in levels(&self.settings, lamps) {
+            if let Some((_, o)) = self.outputs.iter_mut().find(|(p, _)| *p == pin) {
+                if high {
+                    o.set_high()
+                } else {
+                    o.set_low()
+                }
+            }
+        }
+    }
+}
+
+/// `agent lamps-off`: every lamp and the buzzer off, and left off when the command exits. Run
+/// by systemd after the agent stopped for any reason (`ExecStopPost=`), a watchdog kill among
+/// them. Returns how many outputs it switched.
+#[cfg(target_os = "linux")]
+pub fn switch_off(settings: &crate::config::GpioSettings) -> Result<usize, String> {
+    let gpio = rppal::gpio::Gpio::new().map_err(|e| format!("GPIO unavailable: {e}"))?;
+    let mut pins = Pins::open(&gpio, settings);
+    pins.show(OFF);
+    Ok(pins.outputs.len())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn switch_off(_settings: &crate::config::GpioSettings) -> Result<usize, String> {
+    Err("GPIO unavailable: not Linux".into())
+}
+
 /// Drives the pins from the alarm set until the engine stops; `acknowledge_all` is called
-/// when the button is pressed.
+/// when the button is pressed. The lamps go off when this stops (see [`OffWhenDropped`]).
 #[cfg(target_os = "linux")]
 pub async fn run(
     settings: crate::config::GpioSettings,
-    mut alarms: tokio::sync::watch::Receiver<Arc<Vec<AlarmView>>>,
+    alarms: tokio::sync::watch::Receiver<Arc<Vec<AlarmView>>>,
     acknowledge_all: Arc<dyn Fn() + Send + Sync>,
 ) {
     use rppal::gpio::Gpio;
-    use std::time::Duration;
 
     let gpio = match Gpio::new() {
         Ok(g) => g,
@@ -67,45 +181,43 @@ pub async fn run(
             return;
         }
     };
-    let output = |pin: Option<u8>| -> Option<rppal::gpio::OutputPin> {
-        let pin = pin?;
-        match gpio.get(pin) {
-            Ok(p) => Some(p.into_output_low()),
-            Err(e) => {
-                tracing::warn!("GPIO pin {pin}: {e}; that output is off");
-                None
-            }
-        }
-    };
-    let mut outs = [
-        output(settings.red),
-        output(settings.amber),
-        output(settings.green),
-        output(settings.buzzer),
-    ];
+    let outputs = OffWhenDropped(Pins::open(&gpio, &settings));
     let button = settings
         .ack_button
         .and_then(|pin| gpio.get(pin).ok().map(|p| p.into_input_pullup()));
+    let pressed = move || button.as_ref().map(|b| b.is_low());
+    drive(outputs, alarms, pressed, acknowledge_all).await
+}
+
+#[cfg(not(target_os = "linux"))]
+pub async fn run(
+    _settings: crate::config::GpioSettings,
+    _alarms: tokio::sync::watch::Receiver<Arc<Vec<AlarmView>>>,
+    _acknowledge_all: Arc<dyn Fn() + Send + Sync>,
+) {
+    tracing::warn!("GPIO unavailable: not Linux; no stack light, buzzer or acknowledge button");
+}
+
+/// The stack light's loop, on any [`LampOutputs`]: shows the lamps for every change of the alarm
+/// set, and reads the button (`pressed`: `None` without one) every 20 ms. Returns when the alarm
+/// engine stops; `outputs` switch off as they are dropped, here or when the task is aborted.
+pub async fn drive<O: LampOutputs>(
+    mut outputs: OffWhenDropped<O>,
+    mut alarms: tokio::sync::watch::Receiver<Arc<Vec<AlarmView>>>,
+    pressed: impl Fn() -> Option<bool>,
+    acknowledge_all: Arc<dyn Fn() + Send + Sync>,
+) {
+    let has_button = pressed().is_some();
     let mut pressed_for = 0u32;
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
     loop {
-        let l = lamps(&alarms.borrow_and_update());
-        for (out, on) in outs.iter_mut().zip([l.red, l.amber, l.green, l.buzzer]) {
-            if let Some(o) = out {
-                // Relay boards often switch on low.
-                if on != settings.active_low {
-                    o.set_high()
-                } else {
-                    o.set_low()
-                }
-            }
-        }
+        outputs.0.show(lamps(&alarms.borrow_and_update()));
         tokio::select! {
             changed = alarms.changed() => if changed.is_err() { return; },
-            _ = tick.tick(), if button.is_some() => {
+            _ = tick.tick(), if has_button => {
                 // Pull-up: pressed reads low. Three reads in a row (60 ms) debounce it; one
                 // press acknowledges once.
-                if button.as_ref().is_some_and(|b| b.is_low()) {
+                if pressed() == Some(true) {
                     pressed_for += 1;
                     if pressed_for == 3 {
                         let ack = acknowledge_all.clone();
@@ -117,15 +229,6 @@ pub async fn run(
             }
         }
     }
-}
-
-#[cfg(not(target_os = "linux"))]
-pub async fn run(
-    _settings: crate::config::GpioSettings,
-    _alarms: tokio::sync::watch::Receiver<Arc<Vec<AlarmView>>>,
-    _acknowledge_all: Arc<dyn Fn() + Send + Sync>,
-) {
-    tracing::warn!("GPIO unavailable: not Linux; no stack light, buzzer or acknowledge button");
 }
 
 #[cfg(test)]
@@ -181,5 +284,87 @@ mod tests {
             lit(lamps(&[a(Shelved, Critical), a(OutOfService, Critical)])),
             ("green", false)
         );
+    }
+
+    /// The lamps as shown, in order.
+    #[derive(Clone, Default)]
+    struct Recorded(Arc<std::sync::Mutex<Vec<Lamps>>>);
+
+    impl LampOutputs for Recorded {
+        fn show(&mut self, lamps: Lamps) {
+            self.0.lock().unwrap().push(lamps);
+        }
+    }
+
+    impl Recorded {
+        fn last(&self) -> Option<Lamps> {
+            self.0.lock().unwrap().last().copied()
+        }
+    }
+
+    #[test]
+    fn off_is_every_output_at_its_off_level() {
+        let mut s = crate::config::GpioSettings {
+            red: Some(17),
+            amber: Some(27),
+            green: Some(22),
+            buzzer: None,
+            ack_button: Some(5),
+            active_low: false,
+        };
+        // The button is an input: never driven.
+        assert_eq!(levels(&s, OFF), vec![(17, false), (27, false), (22, false)]);
+        s.active_low = true;
+        s.buzzer = Some(23);
+        assert_eq!(
+            levels(&s, OFF),
+            vec![(17, true), (27, true), (22, true), (23, true)]
+        );
+        let green = lamps(&[]);
+        assert_eq!(
+            levels(&s, green),
+            vec![(17, true), (27, true), (22, false), (23, true)]
+        );
+    }
+
+    async fn until(what: &str, f: impl Fn() -> bool) {
+        for _ in 0..500 {
+            if f() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    #[tokio::test]
+    async fn the_light_goes_dark_when_its_task_is_aborted_or_the_engine_stops() {
+        let ack: Arc<dyn Fn() + Send + Sync> = Arc::new(|| {});
+        for abort in [true, false] {
+            let (tx, rx) = tokio::sync::watch::channel(Arc::new(Vec::new()));
+            let shown = Recorded::default();
+            let task = tokio::spawn(drive(
+                OffWhenDropped(shown.clone()),
+                rx,
+                || None,
+                ack.clone(),
+            ));
+            until("green", || shown.last() == Some(lamps(&[]))).await;
+            assert!(shown.last().unwrap().green);
+            tx.send_replace(Arc::new(vec![a(
+                AlarmState::ActiveUnacked,
+                Severity::Critical,
+            )]));
+            until("red", || shown.last().is_some_and(|l| l.red)).await;
+            if abort {
+                // An orderly shutdown aborts the channel's task.
+                task.abort();
+                let _ = task.await;
+            } else {
+                drop(tx);
+                task.await.unwrap();
+            }
+            assert_eq!(shown.last(), Some(OFF), "abort: {abort}");
+        }
     }
 }

@@ -5,7 +5,10 @@
 pub mod context;
 pub mod modbus;
 pub mod modbus_plan;
+pub mod modbus_probe;
 pub mod opcua;
+pub mod opcua_browse;
+pub mod opcua_draft;
 
 use std::future::Future;
 use std::sync::Arc;

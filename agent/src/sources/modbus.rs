@@ -22,7 +22,7 @@ use crate::state::State;
 
 /// Where a link connects.
 #[derive(Debug, Clone, PartialEq)]
-enum Endpoint {
+pub(crate) enum Endpoint {
     Tcp(String),
     Rtu {
         port: String,
@@ -130,7 +130,7 @@ fn fresh(devices: &[LinkDevice]) -> Vec<LinkDevice> {
         .collect()
 }
 
-async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Context> {
+pub(crate) async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Context> {
     match endpoint {
         Endpoint::Tcp(address) => {
             let addr = tokio::net::lookup_host(address)
@@ -383,8 +383,9 @@ async fn isolate(ctx: &mut Context, d: &mut LinkDevice, read: &Read, state: &Sta
     }
 }
 
-/// Registers as words; coils and discrete inputs as 0/1 words, so decoding is uniform.
-async fn request(
+/// Registers as words; coils and discrete inputs as 0/1 words, so decoding is uniform. Read
+/// functions only: this is the one place the agent talks Modbus to a device.
+pub(crate) async fn request(
     ctx: &mut Context,
     table: Table,
     start: u16,
@@ -401,7 +402,7 @@ async fn request(
     }
 }
 
-fn table_name(t: Table) -> &'static str {
+pub(crate) fn table_name(t: Table) -> &'static str {
     match t {
         Table::Holding => "holding register",
         Table::Input => "input register",

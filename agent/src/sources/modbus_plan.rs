@@ -97,6 +97,7 @@ mod tests {
             offset: 0.0,
             deadband: 0.0,
             labels: vec![],
+            verified: true,
             source: TagSource::Modbus {
                 table,
                 address,

@@ -102,14 +102,6 @@ async fn run(
     }
 }
 
-/// The session timeout the agent asks for: how long the server keeps a session whose client
-/// went silent. Short, so that a session the agent could not close (the link was cut, the
-/// agent killed) soon frees its place on the CNC; well above the keep-alive interval
-/// (`stale_after` / 3), so that a live session never times out.
-fn session_timeout(device: &Device) -> Duration {
-    (device.stale_after * 3).max(Duration::from_secs(30))
-}
-
 /// The agent's OPC UA client for a device. With `create_keys` (a security policy is used) a
 /// missing client certificate is created in `pki_dir/own`; with None nothing is written. A
 /// server is trusted only if its certificate is in `pki_dir/trusted`: an unknown one lands in
@@ -133,6 +125,14 @@ fn client(device: &Device, pki_dir: &std::path::Path, create_keys: bool) -> Resu
         .keep_alive_interval(device.stale_after / 3)
         .client()
         .map_err(|e| anyhow!("OPC UA client configuration: {e:?}"))
+}
+
+/// The session timeout the agent asks for: how long the server keeps a session whose client
+/// went silent. Short, so that a session the agent could not close (the link was cut, the
+/// agent killed) soon frees its place on the CNC; well above the keep-alive interval
+/// (`stale_after` / 3), so that a live session never times out.
+fn session_timeout(device: &Device) -> Duration {
+    (device.stale_after * 3).max(Duration::from_secs(30))
 }
 
 /// `agent opcua-cert` for one device: creates the client certificate if there is none, and
@@ -211,15 +211,57 @@ pub fn certificate_report(device: &Device) -> Result<String> {
     Ok(r)
 }
 
-/// One session from connect to loss or stop: returns an error when the session is lost or
-/// fails, `Ok` when asked to stop. The session is closed on the server either way.
-async fn session(
-    index: usize,
-    device: &Device,
-    first_signal: SignalId,
-    state: &Arc<State>,
-    stop: &mut watch::Receiver<bool>,
-) -> Result<()> {
+/// A session being opened or up, with its event loop running beside it.
+pub(crate) struct Open {
+    pub session: Arc<Session>,
+    /// What the event loop reports that matters: activation, publish responses, loss.
+    pub events: mpsc::UnboundedReceiver<Result<SessionPollResult, opcua::types::StatusCode>>,
+    /// Kept until the session is closed: closing needs the event loop.
+    _driver: super::AbortOnDrop<()>,
+}
+
+impl Open {
+    /// Waits until the session is activated.
+    pub async fn up(&mut self, device: &Device) -> Result<()> {
+        let Connection::OpcUa { endpoint, .. } = &device.connection else {
+            bail!("not an OPC UA device");
+        };
+        loop {
+            match tokio::time::timeout(device.timeout * 5, self.events.recv()).await {
+                Err(_) => bail!("{endpoint}: session not established in time"),
+                Ok(None) => bail!("{endpoint}: could not connect"),
+                Ok(Some(Err(code))) => bail!("{endpoint}: {}", refused(code, device).await),
+                Ok(Some(Ok(SessionPollResult::Reconnected(_)))) => return Ok(()),
+                Ok(Some(Ok(SessionPollResult::ReconnectFailed(code)))) => {
+                    bail!("{endpoint}: {}", refused(code, device).await)
+                }
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
+    /// Closes the session on the server: CloseSession (deleting its subscriptions), then the
+    /// channel. Bounded: a server that does not answer (the link is cut) is not waited for
+    /// longer than a couple of request timeouts.
+    pub async fn close(self, device: &Device) {
+        match tokio::time::timeout(device.timeout * 2, self.session.disconnect()).await {
+            Ok(Ok(())) => tracing::debug!("opcua {}: session closed", device.name),
+            Ok(Err(e)) => tracing::debug!(
+                "opcua {}: closing the session: {e} (the channel is closed anyway)",
+                device.name
+            ),
+            Err(_) => tracing::debug!(
+                "opcua {}: the server did not answer CloseSession",
+                device.name
+            ),
+        }
+    }
+}
+
+/// Connects to an OPC UA device (its security, user and trust list) and starts the session's
+/// event loop; [`Open::up`] waits for the session to be activated. The one way the agent opens
+/// a session, for acquisition and for `agent browse`.
+pub(crate) async fn open(device: &Device) -> Result<Open> {
     let Connection::OpcUa {
         endpoint,
         security_policy,
@@ -239,6 +281,9 @@ async fn session(
     };
     let secure = policy != SecurityPolicy::None;
     let mut client = client(device, pki_dir, secure)?;
+    if secure {
+        adopt_trusted(pki_dir);
+    }
     if secure && CertificateStore::new(pki_dir).read_own_cert().is_err() {
         bail!(
             "no client certificate in {}/own (and none could be created there): run `agent \
@@ -255,7 +300,7 @@ async fn session(
     } else {
         UserTokenPolicy::anonymous()
     };
-    let (session, event_loop) = tokio::time::timeout(
+    let connected = tokio::time::timeout(
         device.timeout * 5,
         client.connect_to_matching_endpoint(
             (endpoint.as_str(), policy.to_str(), mode, token_policy),
@@ -263,14 +308,17 @@ async fn session(
         ),
     )
     .await
-    .map_err(|_| anyhow!("{endpoint}: no answer"))?
-    .map_err(|e| anyhow!("{endpoint}: {e}"))?;
+    .map_err(|_| anyhow!("{endpoint}: no answer"))?;
+    let (session, event_loop) = match connected {
+        Ok(c) => c,
+        Err(e) => bail!("{endpoint}: {}", refused(e, device).await),
+    };
     // Reconnecting is ours (above): the library must not bring a lost session back behind
     // our back; its event loop ends when the connection does.
     session.disable_reconnects();
 
     // The event loop runs beside us; what matters to us comes through the channel.
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         let stream = event_loop.enter();
         tokio::pin!(stream);
@@ -282,29 +330,121 @@ async fn session(
         }
         let _ = tx.send(Err(opcua::types::StatusCode::BadConnectionClosed));
     });
-    // Kept until the session is closed below: closing needs the event loop.
-    let _driver = super::AbortOnDrop(driver);
-
-    let result = serve(index, device, first_signal, state, &session, &mut rx, stop).await;
-    close(&session, device).await;
-    result
+    Ok(Open {
+        session,
+        events: rx,
+        _driver: super::AbortOnDrop(driver),
+    })
 }
 
-/// Closes the session on the server: CloseSession (deleting its subscriptions), then the
-/// channel. Bounded: a server that does not answer (the link is cut) is not waited for longer
-/// than a couple of request timeouts.
-async fn close(session: &Session, device: &Device) {
-    match tokio::time::timeout(device.timeout * 2, session.disconnect()).await {
-        Ok(Ok(())) => tracing::debug!("opcua {}: session closed", device.name),
-        Ok(Err(e)) => tracing::debug!(
-            "opcua {}: closing the session: {e} (the channel is closed anyway)",
-            device.name
-        ),
-        Err(_) => tracing::debug!(
-            "opcua {}: the server did not answer CloseSession",
-            device.name
+/// async-opcua trusts a server certificate only under its own file name in `pki_dir/trusted`
+/// (`CN [thumbprint].der`), and refuses one it finds in `pki_dir/rejected` before looking
+/// there. A person puts the CNC's certificate into `trusted` under any name (exported from
+/// the CNC, copied or renamed from `rejected`): each certificate found there is also written
+/// under the library's name, and its copy in `rejected` goes.
+fn adopt_trusted(pki_dir: &std::path::Path) {
+    let store = CertificateStore::new(pki_dir);
+    let trusted = store.trusted_certs_dir();
+    for path in std::fs::read_dir(&trusted)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+    {
+        let Ok(cert) = CertificateStore::read_cert(&path) else {
+            continue;
+        };
+        let name = CertificateStore::cert_file_name(&cert);
+        let canonical = trusted.join(&name);
+        if !canonical.exists() {
+            match cert.to_der() {
+                Ok(der) => match std::fs::write(&canonical, der) {
+                    Ok(()) => tracing::info!(
+                        "opcua: {} trusted as {}",
+                        path.display(),
+                        canonical.display()
+                    ),
+                    Err(e) => tracing::warn!("opcua: writing {}: {e}", canonical.display()),
+                },
+                Err(e) => tracing::warn!("opcua: {}: {e:?}", path.display()),
+            }
+        }
+        let _ = std::fs::remove_file(store.rejected_certs_dir().join(&name));
+    }
+}
+
+/// A connection error as a person needs it. A refusal over certificates (async-opcua answers
+/// BadCertificateUntrusted for a server certificate it does not trust, BadSecurityChecksFailed
+/// while that certificate sits in `rejected`; a server that does not trust the agent answers
+/// one of the two as well) says which side's trust list to look at: the server's certificate,
+/// asked for again over unsecured GetEndpoints, is either in `pki_dir/trusted` (then the CNC
+/// refused the agent) or not.
+async fn refused(e: impl std::fmt::Display, device: &Device) -> String {
+    let text = e.to_string();
+    let Connection::OpcUa {
+        endpoint, pki_dir, ..
+    } = &device.connection
+    else {
+        return text;
+    };
+    if !(text.contains("BadCertificateUntrusted") || text.contains("BadSecurityChecksFailed")) {
+        return text;
+    }
+    let dir = pki_dir.display();
+    let server_cert = async {
+        let c = client(device, pki_dir, false).ok()?;
+        let endpoints = tokio::time::timeout(
+            device.timeout,
+            c.get_server_endpoints_from_url(endpoint.as_str()),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        endpoints
+            .iter()
+            .find_map(|e| X509::from_byte_string(&e.server_certificate).ok())
+    };
+    match server_cert.await {
+        Some(cert) => {
+            let name = CertificateStore::cert_file_name(&cert);
+            if CertificateStore::new(pki_dir)
+                .trusted_certs_dir()
+                .join(&name)
+                .exists()
+            {
+                format!(
+                    "{text}: the CNC does not trust the agent's certificate: give it the \
+                     certificate `agent opcua-cert` prints ({dir}/own/cert.der)"
+                )
+            } else {
+                format!(
+                    "{text}: the server's certificate is not trusted (not in {dir}/trusted); it \
+                     is kept in {dir}/rejected as {name}: check its thumbprint with `agent \
+                     opcua-cert` and move it to trusted"
+                )
+            }
+        }
+        None => format!(
+            "{text}: a certificate is not trusted: either the server's (refused ones are in \
+             {dir}/rejected: check and move to {dir}/trusted) or the agent's on the CNC (give \
+             the CNC the certificate `agent opcua-cert` prints)"
         ),
     }
+}
+
+/// One session from connect to loss or stop: returns an error when the session is lost or
+/// fails, `Ok` when asked to stop. The session is closed on the server either way.
+async fn session(
+    index: usize,
+    device: &Device,
+    first_signal: SignalId,
+    state: &Arc<State>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<()> {
+    let mut open = open(device).await?;
+    let result = serve(index, device, first_signal, state, &mut open, stop).await;
+    open.close(device).await;
+    result
 }
 
 /// A session's life once connecting has begun: waits for it to be up, subscribes, and hands
@@ -317,25 +457,19 @@ async fn serve(
     device: &Device,
     first_signal: SignalId,
     state: &Arc<State>,
-    session: &Arc<Session>,
-    rx: &mut mpsc::UnboundedReceiver<Result<SessionPollResult, opcua::types::StatusCode>>,
+    open: &mut Open,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<()> {
     let endpoint = device.connection.endpoint();
-    // Wait for the session to be up.
-    loop {
-        let ev = tokio::select! {
-            ev = tokio::time::timeout(device.timeout * 5, rx.recv()) => ev,
-            _ = stopped(stop) => return Ok(()),
-        };
-        match ev {
-            Err(_) => bail!("{endpoint}: session not established in time"),
-            Ok(None) | Ok(Some(Err(_))) => bail!("{endpoint}: could not connect"),
-            Ok(Some(Ok(SessionPollResult::Reconnected(_)))) => break,
-            Ok(Some(Ok(SessionPollResult::ReconnectFailed(code)))) => bail!("{endpoint}: {code}"),
-            Ok(Some(Ok(_))) => {}
-        }
+    tokio::select! {
+        up = open.up(device) => up?,
+        _ = stopped(stop) => return Ok(()),
     }
+    let Open {
+        session,
+        events: rx,
+        ..
+    } = open;
 
     let items = resolve(session, device, first_signal, state).await?;
     let (subscribed, mut polled) = subscribe(session, device, &items, state).await?;
@@ -562,6 +696,12 @@ fn variant(v: &Variant) -> Option<Plain> {
         Variant::LocalizedText(t) => Some(Plain::Text(t.text.as_ref().to_string())),
         _ => None,
     }
+}
+
+/// What a tag's value becomes from an OPC UA variant (`None`: a type the agent does not map;
+/// `Err`: a number that is not finite); for the property tests and fuzz targets.
+pub(crate) fn map_variant(tag: &Tag, v: &Variant) -> Option<Result<Value, &'static str>> {
+    variant(v).map(|p| v_to_value(tag, p))
 }
 
 fn v_to_value(tag: &Tag, v: Plain) -> Result<Value, &'static str> {

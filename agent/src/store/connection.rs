@@ -13,6 +13,9 @@ use rusqlite::{Connection, OpenFlags};
 /// How long a connection waits for another one's lock before it reports the file busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The WAL file's size after a checkpoint, at most (bytes).
+pub const JOURNAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
+
 /// A read-write connection; creates the file (and its directory) when missing.
 pub fn open_rw(path: &Path) -> Result<Connection> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -31,6 +34,9 @@ pub fn open_rw(path: &Path) -> Result<Connection> {
         path.display()
     );
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // The WAL grows while a reader holds an old snapshot (a long export) and is reused, not
+    // shrunk, afterwards: once a checkpoint restarts it, it is cut back to this size.
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
     Ok(conn)
 }
 

@@ -48,7 +48,22 @@ pub struct Summary {
     pub oil_ml_per_part: Option<f64>,
     /// Cutting seconds per cooling mode.
     pub cutting_s_by_cooling: BTreeMap<String, f64>,
+    /// The newest [`SUMMARY_VIOLATIONS`] episodes that overlapped the window, oldest first.
     pub violations: Vec<Violation>,
+    /// Every episode that overlapped the window (`violations` may hold fewer).
+    pub violations_total: u64,
+}
+
+/// Episodes a summary lists at most (a flapping rule can open thousands in a month).
+pub const SUMMARY_VIOLATIONS: usize = 1000;
+
+/// One stored operation of a program: what the pre-run check needs.
+#[derive(Debug, Clone)]
+pub struct ProgramOperation {
+    pub id: i64,
+    pub tool_id: Option<String>,
+    pub part_no: Option<f64>,
+    pub cutting_s: f64,
 }
 
 fn json<T: serde::de::DeserializeOwned>(what: &str, id: i64, text: &str) -> Result<T> {
@@ -145,21 +160,52 @@ impl Tx<'_> {
     }
 }
 
+/// The violation episodes that overlapped [?1, ?2], newest first, at most ?3 (-1: all).
+const OVERLAPPING: &str = "SELECT * FROM (
+         SELECT * FROM violation
+         WHERE start_ms <= ?2 AND end_ms >= ?1
+           AND start_ms >= ?1 - (SELECT coalesce(max(end_ms - start_ms), 0) FROM violation)
+         UNION ALL
+         SELECT * FROM violation WHERE end_ms IS NULL AND start_ms <= ?2)
+     ORDER BY start_ms DESC, id DESC LIMIT ?3";
+
 impl Reader {
-    fn violations_between(&self, from_ms: i64, to_ms: i64) -> Result<Vec<Violation>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT * FROM violation WHERE start_ms <= ?2 AND (end_ms IS NULL OR end_ms >= ?1)
-             ORDER BY start_ms, id",
-        )?;
-        let rows = stmt.query_map([from_ms, to_ms], violation)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    /// The episodes that overlapped [from, to], oldest first: the newest `limit` of them
+    /// (`None`: all). Closed episodes are looked for only among those that started at most the
+    /// longest episode's length before `from` (the length index answers it at once), so a
+    /// window costs a short range of the start index, never a scan of the whole history;
+    /// open episodes (few: at most one per rule) are added.
+    fn violations_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        limit: Option<usize>,
+    ) -> Result<Vec<Violation>> {
+        let mut stmt = self.conn.prepare_cached(OVERLAPPING)?;
+        let limit = limit.map_or(-1, |n| n as i64);
+        let rows = stmt.query_map(params![from_ms, to_ms, limit], violation)?;
+        let mut out: Vec<Violation> = rows.collect::<Result<_, _>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
+    /// How many episodes overlapped [from, to] (as [`Reader::violations_between`] finds them).
+    fn count_violations_between(&self, from_ms: i64, to_ms: i64) -> Result<u64> {
+        let n: i64 = self.conn.prepare_cached(
+            "SELECT (SELECT count(*) FROM violation
+                     WHERE start_ms <= ?2 AND end_ms >= ?1
+                       AND start_ms >= ?1 - (SELECT coalesce(max(end_ms - start_ms), 0) FROM violation))
+                  + (SELECT count(*) FROM violation WHERE end_ms IS NULL AND start_ms <= ?2)",
+        )?
+        .query_row([from_ms, to_ms], |r| r.get(0))?;
+        Ok(n as u64)
     }
 
     /// The episodes that overlapped an operation, as the API and the export show them:
     /// `info` left out.
     pub fn violations_during(&self, op: &OperationRecord) -> Result<Vec<Violation>> {
         Ok(self
-            .violations_between(op.start_ms, op.end_ms)?
+            .violations_between(op.start_ms, op.end_ms, None)?
             .into_iter()
             .filter(|v| v.severity != Severity::Info)
             .collect())
@@ -276,17 +322,49 @@ impl Reader {
             .collect()
     }
 
-    /// Parts that ended in [from, to], oldest first.
-    pub fn parts(&self, from_ms: i64, to_ms: i64) -> Result<Vec<PartRecord>> {
+    /// Parts that ended in [from, to], oldest first; the newest `limit` of them.
+    pub fn parts(&self, from_ms: i64, to_ms: i64, limit: usize) -> Result<Vec<PartRecord>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, record FROM part WHERE end_ms >= ?1 AND end_ms <= ?2 ORDER BY end_ms",
+            "SELECT id, record FROM part WHERE end_ms >= ?1 AND end_ms <= ?2
+             ORDER BY end_ms DESC, id DESC LIMIT ?3",
         )?;
         let rows: Vec<(i64, String)> = stmt
-            .query_map([from_ms, to_ms], |r| Ok((r.get("id")?, r.get("record")?)))?
+            .query_map(params![from_ms, to_ms, limit as i64], |r| {
+                Ok((r.get("id")?, r.get("record")?))
+            })?
             .collect::<Result<_, _>>()?;
         rows.iter()
+            .rev()
             .map(|(id, text)| json("part", *id, text))
             .collect()
+    }
+
+    /// A program's operations that ended in [from, to], the newest `limit` of them, with only
+    /// what the pre-run check needs (filtered in SQL: no other program's rows are read out).
+    pub fn operations_of_program(
+        &self,
+        program: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<ProgramOperation>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, json_extract(record, '$.tool_id') AS tool_id,
+                    json_extract(record, '$.part_no') AS part_no,
+                    coalesce(json_extract(record, '$.cutting_s'), 0.0) AS cutting_s
+             FROM operation WHERE end_ms >= ?1 AND end_ms <= ?2
+               AND json_extract(record, '$.program') = ?3
+             ORDER BY end_ms DESC LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(params![from_ms, to_ms, program, limit as i64], |r| {
+            Ok(ProgramOperation {
+                id: r.get("id")?,
+                tool_id: r.get("tool_id")?,
+                part_no: r.get("part_no")?,
+                cutting_s: r.get("cutting_s")?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Parts with an id above `after`, oldest first, at most `limit` (fleet tailing).
@@ -327,41 +405,189 @@ impl Reader {
         )?)
     }
 
-    /// Totals and per-part figures over [from, to].
+    /// Totals and per-part figures over [from, to]: one aggregate query over the operations
+    /// and parts (nothing is read out row by row), and the window's violation episodes.
     pub fn summary(&self, from_ms: i64, to_ms: i64) -> Result<Summary> {
-        let ops = self.operations(from_ms, to_ms, 1_000_000)?;
-        let parts = self.parts(from_ms, to_ms)?;
         let mut s = Summary {
             from_ms,
             to_ms,
-            operations: ops.len() as u64,
-            parts: parts.len() as u64,
             ..Summary::default()
         };
-        for o in &ops {
-            s.cutting_s += o.record.cutting_s;
-            s.judged_s += o.record.judged_s;
-            s.compliant_s += o.record.compliant_s;
-            s.energy_kwh += o.record.energy_kwh;
-            s.oil_ml += o.record.oil_ml;
-            let mode = o
-                .record
-                .cooling_mode
-                .clone()
-                .unwrap_or_else(|| "unknown".into());
-            *s.cutting_s_by_cooling.entry(mode).or_default() += o.record.cutting_s;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT 'operation' AS kind,
+                    coalesce(json_extract(record, '$.cooling_mode'), 'unknown') AS mode,
+                    count(*) AS n,
+                    total(json_extract(record, '$.cutting_s')) AS cutting_s,
+                    total(json_extract(record, '$.judged_s')) AS judged_s,
+                    total(json_extract(record, '$.compliant_s')) AS compliant_s,
+                    total(json_extract(record, '$.energy_kwh')) AS energy_kwh,
+                    total(json_extract(record, '$.oil_ml')) AS oil_ml
+             FROM operation WHERE end_ms >= ?1 AND end_ms <= ?2 GROUP BY mode
+             UNION ALL
+             SELECT 'part', NULL, count(*), 0.0, 0.0, 0.0,
+                    total(json_extract(record, '$.energy_kwh')),
+                    total(json_extract(record, '$.oil_ml'))
+             FROM part WHERE end_ms >= ?1 AND end_ms <= ?2",
+        )?;
+        let mut rows = stmt.query([from_ms, to_ms])?;
+        let (mut part_e, mut part_o) = (0.0, 0.0);
+        while let Some(r) = rows.next()? {
+            let n: i64 = r.get("n")?;
+            let (energy, oil): (f64, f64) = (r.get("energy_kwh")?, r.get("oil_ml")?);
+            if r.get::<_, String>("kind")? == "part" {
+                s.parts = n as u64;
+                (part_e, part_o) = (energy, oil);
+                continue;
+            }
+            let cutting: f64 = r.get("cutting_s")?;
+            s.operations += n as u64;
+            s.cutting_s += cutting;
+            s.judged_s += r.get::<_, f64>("judged_s")?;
+            s.compliant_s += r.get::<_, f64>("compliant_s")?;
+            s.energy_kwh += energy;
+            s.oil_ml += oil;
+            *s.cutting_s_by_cooling.entry(r.get("mode")?).or_default() += cutting;
         }
         // Per part, the whole cycle counts (air moves and tool changes use energy too).
-        let (part_e, part_o): (f64, f64) = parts
-            .iter()
-            .fold((0.0, 0.0), |(e, o), p| (e + p.energy_kwh, o + p.oil_ml));
-        let n = parts.len() as f64;
+        let n = s.parts as f64;
         s.energy_kwh_per_part = (n > 0.0).then(|| part_e / n);
         s.oil_ml_per_part = (n > 0.0).then(|| part_o / n);
         s.not_judged_s = (s.cutting_s - s.judged_s).max(0.0);
         s.compliant_share = (s.judged_s > 0.0).then(|| s.compliant_s / s.judged_s);
         s.oil_ml_per_h = (s.cutting_s > 0.0).then(|| s.oil_ml / s.cutting_s * 3600.0);
-        s.violations = self.violations_between(from_ms, to_ms)?;
+        s.violations = self.violations_between(from_ms, to_ms, Some(SUMMARY_VIOLATIONS))?;
+        s.violations_total = self.count_violations_between(from_ms, to_ms)?;
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_store;
+    use crate::store::Record;
+
+    fn op(start_ms: i64, end_ms: i64, mode: &str, cutting_s: f64) -> OperationRecord {
+        OperationRecord {
+            start_ms,
+            end_ms,
+            cooling_mode: Some(mode.into()),
+            program: Some("O1".into()),
+            tool_id: Some("T1".into()),
+            cutting_s,
+            judged_s: cutting_s,
+            compliant_s: cutting_s / 2.0,
+            energy_kwh: 0.5,
+            oil_ml: 2.0,
+            ..OperationRecord::default()
+        }
+    }
+
+    fn episode(start_ms: i64, end_ms: Option<i64>, severity: Severity) -> Violation {
+        Violation {
+            rule_id: format!("r{start_ms}"),
+            profile: "p".into(),
+            standard: "s".into(),
+            severity,
+            start_ms,
+            end_ms,
+            worst_value: None,
+            limit: String::new(),
+            unit: String::new(),
+            source: String::new(),
+            verified: false,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn overlapping_episodes_are_read_from_a_bounded_range_of_the_start_index() {
+        let (store, _, _) = test_store("plan");
+        let plan: Vec<String> = store
+            .read(|r| {
+                let mut st = r
+                    .conn
+                    .prepare(&format!("EXPLAIN QUERY PLAN {OVERLAPPING}"))?;
+                let rows = st.query_map([1, 2, 3], |r| r.get::<_, String>("detail"))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .unwrap();
+        let has = |s: &str| plan.iter().any(|p| p.contains(s));
+        assert!(
+            has("USING INDEX violation_start (start_ms>? AND start_ms<?)"),
+            "{plan:#?}"
+        );
+        assert!(has("COVERING INDEX violation_length"), "{plan:#?}");
+        assert!(has("USING INDEX violation_end (end_ms=?)"), "{plan:#?}");
+        assert!(!plan.iter().any(|p| p.starts_with("SCAN")), "{plan:#?}");
+    }
+
+    #[test]
+    fn a_summary_is_one_aggregate_and_episodes_overlap_by_their_length() {
+        let (store, _, _) = test_store("summary");
+        let h = 3_600_000;
+        let ops = [
+            op(10 * h, 11 * h, "mql", 600.0),
+            op(12 * h, 13 * h, "mql", 1200.0),
+            op(14 * h, 15 * h, "dry", 300.0),
+            // Outside the window.
+            op(40 * h, 41 * h, "mql", 9999.0),
+        ];
+        for o in &ops {
+            store.record(Record::Operation(Box::new(o.clone())));
+        }
+        for (end, e) in [(11 * h, 1.0), (15 * h, 3.0), (41 * h, 100.0)] {
+            store.record(Record::Part(PartRecord {
+                end_ms: end,
+                energy_kwh: e,
+                oil_ml: 2.0 * e,
+                ..PartRecord::default()
+            }));
+        }
+        // A long episode that began well before the window and ended inside it, a short one
+        // before the window, one still open, and an info one inside.
+        for v in [
+            episode(h, Some(10 * h + 1000), Severity::Warning),
+            episode(2 * h, Some(2 * h + 1000), Severity::Critical),
+            episode(14 * h + 1000, None, Severity::Critical),
+            episode(12 * h + 1000, Some(12 * h + 2000), Severity::Info),
+        ] {
+            store.record(Record::ViolationOpened(v));
+        }
+        store.sync();
+        let s = store.read(|r| r.summary(9 * h, 20 * h)).unwrap();
+        assert_eq!((s.operations, s.parts), (3, 2));
+        assert_eq!(s.cutting_s, 2100.0);
+        assert_eq!(s.compliant_share, Some(0.5));
+        assert_eq!(s.energy_kwh, 1.5);
+        assert_eq!(s.oil_ml, 6.0);
+        assert_eq!(s.oil_ml_per_h, Some(6.0 / 2100.0 * 3600.0));
+        assert_eq!(s.energy_kwh_per_part, Some(2.0));
+        assert_eq!(s.oil_ml_per_part, Some(4.0));
+        assert_eq!(s.cutting_s_by_cooling["mql"], 1800.0);
+        assert_eq!(s.cutting_s_by_cooling["dry"], 300.0);
+        let starts: Vec<i64> = s.violations.iter().map(|v| v.start_ms).collect();
+        assert_eq!(starts, vec![h, 12 * h + 1000, 14 * h + 1000]);
+        assert_eq!(s.violations_total, 3);
+        // Per operation: the long episode overlaps the first; the open one the third; info is
+        // left out of operations.
+        let views = store.read(|r| r.operations(9 * h, 20 * h, 10)).unwrap();
+        let n: Vec<usize> = views.iter().map(|v| v.violations.len()).collect();
+        assert_eq!(n, vec![1, 0, 1]);
+        // Parts: the newest `limit`, oldest first.
+        let parts = store.read(|r| r.parts(0, 50 * h, 2)).unwrap();
+        let ends: Vec<i64> = parts.iter().map(|p| p.end_ms).collect();
+        assert_eq!(ends, vec![15 * h, 41 * h]);
+        // The pre-run check's rows, for one program only.
+        let p = store
+            .read(|r| r.operations_of_program("O1", 0, 50 * h, 3))
+            .unwrap();
+        assert_eq!(p.len(), 3);
+        assert_eq!(p[0].cutting_s, 9999.0, "newest first");
+        assert!(store
+            .read(|r| r.operations_of_program("O2", 0, 50 * h, 3))
+            .unwrap()
+            .is_empty());
+        store.close();
     }
 }

@@ -1,11 +1,12 @@
 //! The MQTT outbox's file: messages the broker has not acknowledged, spilled from memory while
-//! it is slow or away, with the sequence reservation and the tailing producers' cursors
-//! (`meta`). A file of its own beside the store (`[mqtt] outbox_path`); the fleet publisher's
-//! `fleet/outbox.rs` decides what goes here and when.
+//! it is slow or away, with the sequence's epoch and reservation and the tailing producers'
+//! cursors (`meta`). A file of its own beside the store (`[mqtt] outbox_path`); the fleet
+//! publisher's `fleet/outbox.rs` decides what goes here and when. Every call here is made on
+//! the outbox's own thread (`fleet/outbox_thread.rs`), never on the async runtime.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{connection, schema};
@@ -27,12 +28,30 @@ pub struct OutboxFile {
     conn: Connection,
 }
 
+/// What a file holds at open: its totals and its sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Opened {
+    pub rows: u64,
+    pub bytes: u64,
+    pub max_pos: Option<u64>,
+    /// The sequence's epoch, if the file has one (files before epochs have none).
+    pub epoch: Option<u64>,
+    /// Numbers below this may have been handed out (the durable reservation).
+    pub seq_reserved: Option<u64>,
+    /// Where the sequence stood at a clean stop (absent after a crash).
+    pub seq_next: Option<u64>,
+    /// Where each table-tailing producer left off (name, row id).
+    pub cursors: std::collections::BTreeMap<String, i64>,
+}
+
 impl OutboxFile {
     /// Opens (or creates) the file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<OutboxFile> {
         let mut conn = connection::open_rw(path)?;
         // The outbox is written only while the broker is away, in one transaction per tick;
-        // what a power cut loses of it the broker never had, and `seq` shows the gap.
+        // what a power cut loses of it the broker never had, and `seq` shows the gap. The
+        // sequence's reservation is the exception: it is committed with `synchronous = FULL`
+        // (see `reserve`).
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         schema::migrate(
             &mut conn,
@@ -40,6 +59,66 @@ impl OutboxFile {
             &format!("mqtt outbox {}", path.display()),
         )?;
         Ok(OutboxFile { conn })
+    }
+
+    /// Opens the file and reads everything the outbox needs from it, checking the file's
+    /// integrity on the way: a file that fails any of it is unusable as a whole (a count that
+    /// cannot be read would restart positions and the sequence at 1).
+    pub fn open_checked(path: &Path) -> Result<(OutboxFile, Opened)> {
+        let f = OutboxFile::open(path)?;
+        let check: String = f
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .context("integrity check")?;
+        anyhow::ensure!(check == "ok", "integrity check: {check}");
+        let (rows, bytes, max_pos) = f.totals().context("counting the messages")?;
+        let meta = |k: &str| -> Result<Option<u64>> {
+            Ok(f.meta(k)
+                .with_context(|| format!("reading {k}"))?
+                .map(|v| v as u64))
+        };
+        let opened = Opened {
+            rows,
+            bytes,
+            max_pos,
+            epoch: meta("epoch")?,
+            seq_reserved: meta("seq_reserved")?,
+            seq_next: meta("seq_next")?,
+            cursors: f.cursors().context("reading the cursors")?,
+        };
+        Ok((f, opened))
+    }
+
+    /// Makes numbers below `reserved` of `epoch` usable: stores the epoch and the reservation
+    /// and forgets a clean stop's `seq_next`, in one transaction that reaches the card before
+    /// this returns (`synchronous = FULL` for it), so that after any crash or power cut the
+    /// sequence resumes at or above `reserved`, never below a number already handed out.
+    pub fn reserve(&self, epoch: u64, reserved: u64) -> Result<()> {
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        let done = (|| -> Result<()> {
+            let tx = self.conn.unchecked_transaction()?;
+            set_meta(&tx, "epoch", epoch as i64)?;
+            set_meta(&tx, "seq_reserved", reserved as i64)?;
+            tx.execute("DELETE FROM meta WHERE key = 'seq_next'", [])?;
+            tx.commit()?;
+            Ok(())
+        })();
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        done
+    }
+
+    /// A test's way to break the file while it stays valid SQLite: the messages' table goes.
+    #[cfg(test)]
+    pub(crate) fn lose_messages_table(&self) {
+        self.conn
+            .execute_batch("ALTER TABLE outbox RENAME TO broken")
+            .unwrap();
+    }
+
+    /// A test's way to make every later write fail, as a full or failing card does.
+    #[cfg(test)]
+    pub(crate) fn fail_writes(&self) {
+        self.conn.pragma_update(None, "query_only", true).unwrap();
     }
 
     /// Messages on disk, their bytes, and the highest position.
@@ -68,12 +147,6 @@ impl OutboxFile {
 
     pub fn set_meta(&self, key: &str, value: i64) -> Result<()> {
         set_meta(&self.conn, key, value)
-    }
-
-    pub fn delete_meta(&self, key: &str) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM meta WHERE key = ?1", [key])?;
-        Ok(())
     }
 
     /// Up to `n` messages after position `after`, in order.
@@ -191,15 +264,53 @@ impl OutboxFile {
         Ok((rows, bytes))
     }
 
-    /// Where a table-tailing producer left off.
-    pub fn cursor(&self, name: &str) -> Option<i64> {
-        self.meta(&cursor_key(name)).ok().flatten()
+    /// Where each table-tailing producer left off.
+    pub fn cursors(&self) -> Result<std::collections::BTreeMap<String, i64>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT key, value FROM meta WHERE key LIKE 'cursor:%'")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>("key")?, r.get("value")?)))?;
+        let mut out = std::collections::BTreeMap::new();
+        for row in rows {
+            let (key, id) = row?;
+            out.insert(key.trim_start_matches("cursor:").to_string(), id);
+        }
+        Ok(out)
     }
 
     /// Rows on disk now (tests).
     pub fn count(&self) -> Result<u64> {
         Ok(self.totals()?.0)
     }
+}
+
+/// Moves an unusable outbox file (with its WAL and shared-memory files) aside, to
+/// `<file>.unusable-<unix ms>`, so that a new one can start and the old one can still be
+/// looked at. Returns where it went.
+pub fn move_aside(path: &Path) -> Result<PathBuf> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let with = |suffix: &str| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        PathBuf::from(p)
+    };
+    let aside = with(&format!(".unusable-{stamp}"));
+    for extra in ["-wal", "-shm"] {
+        let from = with(extra);
+        if from.exists() {
+            let mut to = aside.as_os_str().to_owned();
+            to.push(extra);
+            std::fs::rename(&from, PathBuf::from(to))
+                .with_context(|| format!("moving {} aside", from.display()))?;
+        }
+    }
+    if path.exists() {
+        std::fs::rename(path, &aside)
+            .with_context(|| format!("moving {} aside to {}", path.display(), aside.display()))?;
+    }
+    Ok(aside)
 }
 
 fn cursor_key(name: &str) -> String {

@@ -4,7 +4,6 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::Duration;
 
 use anyhow::Result;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -12,7 +11,7 @@ use serde::Serialize;
 
 use super::{Reader, Tx};
 use crate::state::{Sample, State};
-use crate::value::{now_ms, Value};
+use crate::value::Value;
 
 /// A stored sample, as the history API returns it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -38,59 +37,85 @@ fn value(num: Option<f64>, txt: Option<String>) -> Option<Value> {
 }
 
 /// Gives every signal of the state its row id in the store (names are the stable key across
-/// restarts and configuration changes).
+/// restarts and configuration changes). Writes only what changed: a restart on a full disk
+/// must still open the store.
 pub(super) fn register_signals(conn: &mut Connection, state: &State) -> Result<Vec<i64>> {
     let tx = conn.transaction()?;
     let mut ids = Vec::new();
     for s in state.signals() {
         let device = &state.devices()[s.device].name;
-        tx.execute(
-            "INSERT INTO signal (name, device, unit) VALUES (?1, ?2, ?3)
-             ON CONFLICT(name) DO UPDATE SET device = excluded.device, unit = excluded.unit",
-            params![s.name, device, s.unit],
-        )?;
-        ids.push(
-            tx.query_row("SELECT id FROM signal WHERE name = ?1", [&s.name], |r| {
-                r.get("id")
-            })?,
-        );
+        let known: Option<(i64, String, String)> = tx
+            .query_row(
+                "SELECT id, device, unit FROM signal WHERE name = ?1",
+                [&s.name],
+                |r| Ok((r.get("id")?, r.get("device")?, r.get("unit")?)),
+            )
+            .optional()?;
+        let id = match known {
+            Some((id, d, u)) if d == *device && u == s.unit => id,
+            _ => {
+                tx.execute(
+                    "INSERT INTO signal (name, device, unit) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(name) DO UPDATE SET device = excluded.device, unit = excluded.unit",
+                    params![s.name, device, s.unit],
+                )?;
+                tx.query_row("SELECT id FROM signal WHERE name = ?1", [&s.name], |r| {
+                    r.get("id")
+                })?
+            }
+        };
+        ids.push(id);
     }
     tx.commit()?;
     Ok(ids)
 }
 
-/// Deletes samples older than the retention, signal by signal (the primary key's order).
-pub(super) fn apply_retention(conn: &Connection, ids: &[i64], retention: Duration) -> Result<()> {
-    let cutoff = now_ms() - retention.as_millis() as i64;
-    let mut deleted = 0;
-    for id in ids {
-        deleted += conn.execute(
-            "DELETE FROM sample WHERE signal_id = ?1 AND ts_ms < ?2",
-            params![id, cutoff],
-        )?;
-    }
-    if deleted > 0 {
-        conn.execute_batch("PRAGMA incremental_vacuum;")?;
-        tracing::info!("store: retention removed {deleted} samples");
-    }
-    Ok(())
-}
+/// How far a sample may be moved past a millisecond that an earlier sample of its signal
+/// already holds (see [`Tx::insert_samples`]); beyond, it is dropped and logged.
+const MAX_SHIFT_MS: i64 = 1000;
 
 impl Tx<'_> {
-    /// `ids`: the store's row id of each state signal.
-    pub(super) fn insert_samples(&self, ids: &[i64], batch: &[Sample]) -> Result<()> {
+    /// `ids`: the store's row id of each state signal. Returns how many samples were moved to
+    /// a later millisecond.
+    ///
+    /// Two samples of one signal can carry the same millisecond (two changes within one ms, a
+    /// heartbeat meeting a change, the wall clock stepped back by NTP). The key (signal, ms)
+    /// stays, so history reads and retention keep their one index; a sample whose millisecond
+    /// is taken goes to the next free one instead of replacing the stored one (which
+    /// `INSERT OR REPLACE` did, silently). It lands after the sample that arrived before it,
+    /// so both values are kept in the order they came, a millisecond apart: far below any
+    /// poll interval. A sample that finds no free millisecond within a second (a clock stepped
+    /// back into densely stored history) is dropped and logged rather than overwrite one.
+    pub(super) fn insert_samples(&self, ids: &[i64], batch: &[Sample]) -> Result<u64> {
         let mut stmt = self.0.prepare_cached(
-            "INSERT OR REPLACE INTO sample (signal_id, ts_ms, num, txt) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO sample (signal_id, ts_ms, num, txt) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (signal_id, ts_ms) DO NOTHING",
         )?;
+        let mut shifted = 0;
         for s in batch {
             let (num, txt) = match &s.value {
                 None => (None, None),
                 Some(Value::Text(t)) => (None, Some(t.as_str())),
                 Some(v) => (v.as_f64(), None),
             };
-            stmt.execute(params![ids[s.signal], s.ts_ms, num, txt])?;
+            let mut ts = s.ts_ms;
+            while stmt.execute(params![ids[s.signal], ts, num, txt])? == 0 {
+                ts += 1;
+                if ts - s.ts_ms > MAX_SHIFT_MS {
+                    tracing::warn!(
+                        "store: a sample of signal id {} at {} ms found no free millisecond \
+                         within {MAX_SHIFT_MS} ms (the clock stepped back?); dropped",
+                        ids[s.signal],
+                        s.ts_ms
+                    );
+                    break;
+                }
+            }
+            if ts != s.ts_ms && ts - s.ts_ms <= MAX_SHIFT_MS {
+                shifted += 1;
+            }
         }
-        Ok(())
+        Ok(shifted)
     }
 }
 

@@ -207,6 +207,17 @@ CREATE TABLE IF NOT EXISTS counter_event (
 CREATE INDEX IF NOT EXISTS counter_event_ts ON counter_event(ts_ms);
 CREATE INDEX IF NOT EXISTS counter_event_counter ON counter_event(counter, id);",
     },
+    Migration {
+        // Reads of the episodes that overlap a window (an operation, a summary) look only at
+        // episodes starting within the longest episode's length before the window (its
+        // length from the second index, at once); retention deletes closed episodes by
+        // their end.
+        version: 7,
+        what: "violation episodes found by their end and their length",
+        sql: "
+CREATE INDEX IF NOT EXISTS violation_end ON violation(end_ms);
+CREATE INDEX IF NOT EXISTS violation_length ON violation(end_ms - start_ms);",
+    },
 ];
 
 /// The MQTT outbox file (`[mqtt] outbox_path`), kept apart from the store: it is written only
@@ -257,6 +268,20 @@ fn version(conn: &Connection) -> Result<i64> {
             .parse()
             .with_context(|| format!("schema_version `{v}` is not a number")),
     }
+}
+
+/// Refuses a file written by a newer agent, with a message: checked on a read-only
+/// connection before anything is written to the file (not even the journal mode in its
+/// header).
+pub fn refuse_newer(conn: &Connection, migrations: &[Migration], what: &str) -> Result<()> {
+    let v = version(conn)?;
+    let latest = latest(migrations);
+    anyhow::ensure!(
+        v <= latest,
+        "{what} has schema version {v}, written by a newer agent; this agent reads versions \
+         up to {latest}. Run the newer agent, or move the file aside to start a new one"
+    );
+    Ok(())
 }
 
 /// Brings a file to the latest version of `migrations`; returns the version it was at.

@@ -3,10 +3,20 @@
 //! Every loader produces the same shape, [`WearDataset`], so the evaluation and training
 //! code has one path for the named data sets and for any CSV given on the command line.
 
+// Without the `train` feature only prediction is compiled in; the fitting code's helpers
+// stay in place (one file for one model) but are unused.
+#![cfg_attr(not(feature = "train"), allow(dead_code, unused_imports))]
+
+// The loaders read CSV with polars: training only.
+#[cfg(feature = "train")]
 pub mod csv;
+#[cfg(feature = "train")]
 pub mod ims;
+#[cfg(feature = "train")]
 pub mod nasa;
+#[cfg(feature = "train")]
 pub mod phm2010;
+#[cfg(feature = "train")]
 pub mod table;
 
 use std::path::{Path, PathBuf};

@@ -6,6 +6,10 @@
 //! is made on an inner leave-one-group-out over those training tools: each training tool
 //! in turn is predicted by models fitted on the others, exactly as a new tool would be.
 
+// Without the `train` feature only prediction is compiled in; the fitting code's helpers
+// stay in place (one file for one model) but are unused.
+#![cfg_attr(not(feature = "train"), allow(dead_code, unused_imports))]
+
 use serde::{Deserialize, Serialize};
 
 use crate::conformal::ConformalInterval;
@@ -222,6 +226,7 @@ impl WearModel {
     /// gets the prior's prediction as one more input, so the same regularised fit that
     /// weighs the signals decides how far to trust the prior (strong shrinkage falls
     /// back to it when the signals do not help).
+    #[cfg(feature = "train")]
     pub fn fit(data: &WearDataset, cfg: &TrainConfig) -> Result<WearModel, FitError> {
         let seqs: Vec<&Sequence> = data
             .sequences

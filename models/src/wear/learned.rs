@@ -5,18 +5,25 @@
 //! model files small and stable across linfa versions and makes a prediction one dot
 //! product (well under the 1 ms budget per cut on a Raspberry Pi).
 
+#[cfg(feature = "train")]
 use linfa::prelude::*;
+#[cfg(feature = "train")]
 use linfa_elasticnet::ElasticNet;
+#[cfg(feature = "train")]
 use linfa_linear::LinearRegression;
+#[cfg(feature = "train")]
 use linfa_pls::PlsRegression;
+#[cfg(feature = "train")]
 use linfa_svm::Svm;
+#[cfg(feature = "train")]
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
 use crate::features::Standardizer;
 
 /// Which linfa estimator fits the weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "train", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Learner {
     /// Elastic net (L1 ratio 0.5), penalty chosen by inner leave-one-group-out.
@@ -78,6 +85,7 @@ impl LinearModel {
             + self.weights[k] * (last - self.standardizer.mean[k]) / self.standardizer.scale[k]
     }
 
+    #[cfg(feature = "train")]
     pub fn fit(
         learner: Learner,
         hyper: f64,
@@ -157,6 +165,7 @@ impl LinearModel {
 
 /// Read the weights of a model that is linear in its inputs by predicting at the origin
 /// and at each unit vector.
+#[cfg(feature = "train")]
 fn probe(width: usize, predict: impl Fn(Array2<f64>) -> Vec<f64>) -> (f64, Vec<f64>) {
     let mut z = Array2::<f64>::zeros((width + 1, width));
     for j in 0..width {

@@ -18,8 +18,11 @@
 
 use std::collections::BTreeMap;
 
+#[cfg(feature = "train")]
 use linfa::prelude::*;
+#[cfg(feature = "train")]
 use linfa_linear::{Link, TweedieRegressor};
+#[cfg(feature = "train")]
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +49,7 @@ pub enum TaylorError {
 
 impl TaylorLaw {
     /// Fit to (usage, conditions, VB) rows. `names` label the condition columns.
+    #[cfg(feature = "train")]
     pub fn fit(
         names: &[String],
         usage: &[f64],
@@ -252,6 +256,7 @@ pub type PriorRow = (String, f64, Vec<f64>, f64);
 impl TaylorPrior {
     /// Conditions that are not positive everywhere (e.g. a coded 0/1 column) are left
     /// out of the power law.
+    #[cfg(feature = "train")]
     pub fn fit(conditions: &[String], rows: &[PriorRow]) -> Result<TaylorPrior, TaylorError> {
         let positive: Vec<usize> = (0..conditions.len())
             .filter(|j| rows.iter().all(|r| r.2[*j] > 0.0))

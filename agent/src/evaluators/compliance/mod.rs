@@ -15,6 +15,7 @@ use super::{Evaluator, Output, Tick};
 use crate::config::{Config, Lubricant};
 use crate::records::operation::{OperationRecord, Verdict, Violation};
 use crate::store::Record;
+use crate::supervise::lock;
 use rules::{Context, RuleSet, RuleState, RuleStatus, Transition};
 
 /// What `/api/compliance` returns.
@@ -40,7 +41,7 @@ pub struct Live(Mutex<LiveStatus>);
 
 impl Live {
     pub fn get(&self) -> LiveStatus {
-        self.0.lock().unwrap().clone()
+        lock(&self.0).clone()
     }
 }
 
@@ -200,8 +201,9 @@ impl Compliance {
                 }
             }
         }
-        // Keep the worst value of ongoing episodes current; once a second is plenty.
-        if now_ms - self.episodes_updated_ms >= 1000 {
+        // Keep the worst value of ongoing episodes current; once a second is plenty (a wall
+        // clock stepped back counts as a second gone, not as an hour to wait).
+        if (now_ms - self.episodes_updated_ms).abs() >= 1000 {
             self.episodes_updated_ms = now_ms;
             for rule in 0..self.open_episodes.len() {
                 if let Some(start) = self.open_episodes[rule] {
@@ -268,7 +270,7 @@ impl Evaluator for Compliance {
             verdict: self.judged.op.verdict(o.cutting_s),
             ..o.clone()
         });
-        *self.live.0.lock().unwrap() = LiveStatus {
+        *lock(&self.live.0) = LiveStatus {
             profile: profile.map(|p| p.id.clone()),
             standard: profile.map(|p| p.standard.clone()),
             cooling_mode: cooling,
@@ -289,6 +291,22 @@ impl Evaluator for Compliance {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_live_status_survives_a_panic_that_poisoned_it() {
+        let live = Arc::new(Live::default());
+        let l = live.clone();
+        let _ = std::thread::spawn(move || {
+            let mut s = lock(&l.0);
+            s.cutting = true;
+            panic!("a step failed half-way");
+        })
+        .join();
+        // The HTTP server reads it as the step left it, and the next tick replaces it.
+        assert!(live.get().cutting);
+        *lock(&live.0) = LiveStatus::default();
+        assert!(!live.get().cutting);
+    }
     use crate::evaluators::frame::Frame;
     use crate::evaluators::operations::Activity;
     use crate::value::Value;

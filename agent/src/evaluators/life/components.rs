@@ -245,11 +245,16 @@ impl Components {
     /// As the agent restores them at start: the bearing trend and the service history from
     /// the store (fresh ones where there is none, or where a stored one cannot be read:
     /// logged), with the configured ratings.
-    pub fn restore(settings: &crate::config::LifeSettings, r: &Reader) -> Self {
+    /// From the store's reader, or afresh without one (the store is unavailable).
+    pub fn restore(settings: &crate::config::LifeSettings, r: Option<&Reader>) -> Self {
         let stored = |name: &str| {
-            r.component_state(name).unwrap_or_else(|e| {
-                tracing::error!("life: reading the stored {name} failed, starting afresh: {e:#}");
-                None
+            r.and_then(|r| {
+                r.component_state(name).unwrap_or_else(|e| {
+                    tracing::error!(
+                        "life: reading the stored {name} failed, starting afresh: {e:#}"
+                    );
+                    None
+                })
             })
         };
         let bearing: BearingTrack = stored(BEARING)

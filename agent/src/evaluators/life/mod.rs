@@ -47,6 +47,7 @@ use crate::records::operation::OperationRecord;
 use crate::records::tool::{ChangeReason, Counters, Prediction, ToolChange};
 use crate::state::State;
 use crate::store::{ComponentReset, Record, Store, ToolUsage};
+use crate::supervise::lock;
 use crate::value::{now_ms, Quality};
 use components::{ComponentView, Components};
 use counters::CounterLife;
@@ -62,6 +63,9 @@ pub struct LifeView {
     /// The tool in the spindle first, then the most recently used.
     pub tools: Vec<ToolView>,
     pub recent_changes: Vec<ToolChange>,
+    /// Why `recent_changes` is empty when the store cannot be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recent_changes_note: Option<String>,
     pub components: Vec<ComponentView>,
 }
 
@@ -134,7 +138,7 @@ impl Life {
     /// Restores every tool's counters, the components and the lifetimes from the store.
     pub fn open(config: &Config, store: Arc<Store>) -> Result<Arc<Life>> {
         let settings = &config.life;
-        let (tools, components, lifetimes, resets, counter_life) = store.read(|r| {
+        let restored = store.restore("life", |r| {
             let tools = r
                 .tool_usage()?
                 .into_iter()
@@ -163,12 +167,21 @@ impl Life {
             }
             Ok((
                 tools,
-                Components::restore(settings, r),
+                Components::restore(settings, Some(r)),
                 lifetimes,
                 resets,
                 counter_life,
             ))
         })?;
+        let (tools, components, lifetimes, resets, counter_life) = restored.unwrap_or_else(|| {
+            (
+                HashMap::new(),
+                Components::restore(settings, None),
+                LifetimeModel::fit(&[], USAGE_UNIT, lifetimes::MIN_ENDED),
+                HashMap::new(),
+                HashMap::new(),
+            )
+        });
         let units = config
             .devices
             .iter()
@@ -219,7 +232,7 @@ impl Life {
         part_done: bool,
     ) -> Vec<Record> {
         let now = frame.now_ms;
-        let mut guard = self.inner.lock().unwrap();
+        let mut guard = lock(&self.inner);
         // One reborrow, so that the tools and the lifetime model can be used side by side.
         let t = &mut *guard;
         t.spindle = frame
@@ -292,12 +305,12 @@ impl Life {
             .iter()
             .map(|(signal, e)| counter_event(now_ms, "operations", signal, *e, None))
             .collect();
-        note(&mut self.inner.lock().unwrap(), events)
+        note(&mut lock(&self.inner), events)
     }
 
     /// Counter events since start per (counter, signal, kind), for `/metrics`.
     pub fn counter_event_counts(&self) -> Vec<((String, String, CounterEventKind), u64)> {
-        let t = self.inner.lock().unwrap();
+        let t = lock(&self.inner);
         t.counter_events
             .iter()
             .map(|(k, n)| (k.clone(), *n))
@@ -307,7 +320,7 @@ impl Life {
     /// Conditions now: predicted component life, the tool in the spindle's predicted life,
     /// the CNC's tool life counter and the counter components, against their levels.
     fn conditions(&self, frame: &Frame) -> Vec<Condition> {
-        let t = self.inner.lock().unwrap();
+        let t = lock(&self.inner);
         let mut out = t.components.conditions();
         if let Some(id) = &t.spindle {
             let p = t.tools.get(id).and_then(|e| e.prediction.as_ref());
@@ -339,7 +352,7 @@ impl Life {
         now: i64,
     ) -> Result<ToolChange> {
         let (mut change, stored) = {
-            let mut t = self.inner.lock().unwrap();
+            let mut t = lock(&self.inner);
             let old = t.tools.remove(tool_id).unwrap_or_default();
             t.in_part.remove(tool_id);
             let change = ToolChange {
@@ -362,37 +375,45 @@ impl Life {
             )
         };
         change.id = stored.wait()?;
-        let _ = self.refits.lock().unwrap().send(Refit::Now);
+        let _ = lock(&self.refits).send(Refit::Now);
         Ok(change)
     }
 
     /// Waits until the refits asked for so far are done (tests, benches).
     pub fn settle(&self) {
         let (tx, rx) = mpsc::channel();
-        if self.refits.lock().unwrap().send(Refit::Settle(tx)).is_ok() {
+        if lock(&self.refits).send(Refit::Settle(tx)).is_ok() {
             let _ = rx.recv();
         }
     }
 
     /// One tool's counters and latest prediction.
     pub fn tool(&self, id: &str) -> Option<(Counters, Option<Prediction>)> {
-        let t = self.inner.lock().unwrap();
+        let t = lock(&self.inner);
         t.tools
             .get(id)
             .map(|e| (e.counters.clone(), e.prediction.clone()))
     }
 
     /// The life view with the latest tool changes from the store (`/api/life`). Blocking.
+    /// Without a store this run, the view is what is held in memory, and says so.
     pub fn view(&self, max_tools: usize) -> Result<LifeView> {
         let mut view = self.current(max_tools);
-        view.recent_changes = self.store.read(|r| r.recent_tool_changes(20))?;
+        match self.store.unavailable_reason() {
+            Some(why) => {
+                view.recent_changes_note = Some(format!(
+                    "tool changes cannot be read: the store records nothing this run: {why}"
+                ))
+            }
+            None => view.recent_changes = self.store.read(|r| r.recent_tool_changes(20))?,
+        }
         Ok(view)
     }
 
     /// What is held in memory (tools, model, components), without `recent_changes`: no store
     /// access, for callers that do not show the changes (fleet publishing, exports).
     pub fn current(&self, max_tools: usize) -> LifeView {
-        let t = self.inner.lock().unwrap();
+        let t = lock(&self.inner);
         let mut tools: Vec<ToolView> = t
             .tools
             .iter()
@@ -419,13 +440,14 @@ impl Life {
             tool_in_spindle: t.spindle.clone(),
             tools,
             recent_changes: Vec::new(),
+            recent_changes_note: None,
             components: t.components.view(),
         }
     }
 
     /// The counter components (`[[alarms.component]]`), from the state's values now.
     pub fn counter_views(&self, state: &State) -> Vec<CounterView> {
-        let t = self.inner.lock().unwrap();
+        let t = lock(&self.inner);
         self.counters
             .iter()
             .map(|c| {
@@ -479,7 +501,7 @@ impl Life {
         self.store
             .call(move |tx| tx.insert_component_reset(&r))
             .map_err(|e| ResetError::Store(format!("{e:#}")))?;
-        let mut t = self.inner.lock().unwrap();
+        let mut t = lock(&self.inner);
         t.resets.insert(name.to_string(), reset);
         t.counter_life
             .entry(name.to_string())
@@ -579,7 +601,7 @@ fn refit_loop(life: std::sync::Weak<Life>, requests: mpsc::Receiver<Refit>) {
                 let _ = done.send(());
             }
             Refit::Now => match life.store.read(lifetimes::fit) {
-                Ok(m) => life.inner.lock().unwrap().lifetimes = m,
+                Ok(m) => lock(&life.inner).lifetimes = m,
                 Err(e) => tracing::error!("life: refitting tool lifetimes failed: {e:#}"),
             },
         }
@@ -608,7 +630,7 @@ impl Evaluator for Arc<Life> {
     }
 
     fn stop(&mut self, now_ms: i64) -> Vec<Record> {
-        due(&mut self.inner.lock().unwrap(), now_ms, true)
+        due(&mut lock(&self.inner), now_ms, true)
     }
 }
 
@@ -669,6 +691,37 @@ mod tests {
                 ("channel.feedrate", Value::Number(feed)),
             ],
         )
+    }
+
+    #[test]
+    fn a_step_that_panicked_holding_the_tracker_leaves_its_counters_usable() {
+        let rig = Rig::new(LifeSettings::default());
+        rig.step(
+            &frame(1000, "T1", 100.0),
+            60.0,
+            Some(("T1", 60.0)),
+            &[],
+            false,
+        );
+        let life = rig.life.clone();
+        let _ = std::thread::spawn(move || {
+            let _t = lock(&life.inner);
+            panic!("a step failed half-way");
+        })
+        .join();
+        assert!(rig.life.inner.is_poisoned());
+        // The next tick counts on, and the views and the store's records go on too.
+        rig.step(
+            &frame(2000, "T1", 100.0),
+            60.0,
+            Some(("T1", 60.0)),
+            &[],
+            false,
+        );
+        let (c, _) = rig.life.tool("T1").unwrap();
+        assert!((c.cutting_min - 2.0).abs() < 1e-9, "{c:?}");
+        assert_eq!(rig.life.current(10).tools.len(), 1);
+        rig.stop();
     }
 
     fn nasa() -> LifeSettings {
