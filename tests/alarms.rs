@@ -72,6 +72,8 @@ timeout_ms = 200
     );
     let path = dir.join("agent.toml");
     std::fs::write(&path, &src).unwrap();
+    // It holds the token: only its owner may read it, or the agent refuses it.
+    e2e::private(&path);
     agent::config::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -366,6 +366,13 @@ pub fn process_usage(pid: u32) -> Result<(f64, f64, f64, u64)> {
 }
 
 /// A fresh directory under the system temp dir.
+/// `chmod 600`: a configuration that holds a secret must be private to its owner.
+pub fn private(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .unwrap_or_else(|e| panic!("chmod 600 {}: {e}", path.display()));
+}
+
 pub fn temp_dir(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!(
         "e2e-{tag}-{}-{}",

@@ -189,6 +189,8 @@ stale_after_ms = 3000
 fn load(dir: &Path, text: &str) -> agent::config::Config {
     let path = dir.join("agent.toml");
     std::fs::write(&path, text).unwrap();
+    // It holds the token: only its owner may read it, or the agent refuses it.
+    e2e::private(&path);
     agent::config::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -129,17 +129,38 @@ impl Agent {
             machine: Arc::new(config.machine.clone()),
             alarms: alarms.clone(),
             notifier,
-            auth: http::auth::Auth::new(&config.http),
+            auth: {
+                let store = store.clone();
+                http::auth::Auth::new(
+                    &config.http,
+                    &config.store.path.with_file_name("http-token"),
+                    Box::new(move |e| store.record(store::Record::Access(e))),
+                )
+            },
             fleet: fleet.as_ref().map(|f| f.stats.clone()),
             loops,
+        };
+        let limits = http::Limits {
+            timeout: config.http.request_timeout,
+            concurrent: config.http.max_requests,
         };
         let (http_addr, http_task) = match &config.http.tls {
             Some((cert, key)) => {
                 let tls = http::tls::server_config(cert, key)?;
-                http::serve_tls(&config.agent.listen, app, tls).await?
+                http::serve_tls(&config.agent.listen, app, limits, tls).await?
             }
-            None => http::serve(&config.agent.listen, app).await?,
+            None => http::serve(&config.agent.listen, app, limits).await?,
         };
+        if config.http.tls.is_none()
+            && !http_addr.ip().is_loopback()
+            && !config.http.allow_plaintext
+        {
+            tracing::warn!(
+                "HTTP on {http_addr} without TLS: the token, logins and session cookies cross the \
+                 network readable by anyone on it. Set [http] tls_cert and tls_key, or \
+                 allow_plaintext = true if this network is trusted"
+            );
+        }
         tasks.push(http_task);
         tracing::info!(
             "agent {}: {} devices, {} signals, store {}, status page http://{http_addr}/",

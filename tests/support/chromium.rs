@@ -53,8 +53,15 @@ pub struct Cdp {
 /// its DevTools port itself (`--remote-debugging-port=0`) and writes it to
 /// `DevToolsActivePort` in the profile.
 pub async fn open() -> (Browser, Cdp) {
+    open_with(&[]).await
+}
+
+/// As [`open`], with more command-line switches (e.g. the key of a test's own TLS certificate
+/// to trust).
+pub async fn open_with(extra: &[String]) -> (Browser, Cdp) {
     let profile = temp_dir("chromium-profile");
     let child = Command::new(binary())
+        .args(extra)
         .args([
             "--headless",
             "--no-sandbox",

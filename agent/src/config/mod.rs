@@ -30,6 +30,7 @@ use std::time::Duration;
 
 pub use diagnostic::{ConfigError, Problem};
 pub use raw::{Parity, Protocol, Table};
+pub use validate_alarms::redacted_url;
 
 use crate::codec::Encoding;
 
@@ -357,9 +358,10 @@ pub struct GpioSettings {
     pub active_low: bool,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HttpSettings {
-    /// The token that allows changes; `None` means one is generated at start and logged.
+    /// The token that allows changes; `None`: one is made once and kept in `http-token` beside
+    /// the store (mode 600), never logged.
     pub token: Option<String>,
     /// Reading the page and the API needs the token too.
     pub read_requires_auth: bool,
@@ -367,4 +369,24 @@ pub struct HttpSettings {
     pub session: Duration,
     /// PEM certificate chain and private key: serve HTTPS instead of HTTP.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Plain HTTP beyond loopback is meant: no warning at start.
+    pub allow_plaintext: bool,
+    /// A request without an answer after this gets 503.
+    pub request_timeout: Duration,
+    /// Requests handled at once; more wait.
+    pub max_requests: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            token: None,
+            read_requires_auth: false,
+            session: Duration::from_secs(12 * 3600),
+            tls: None,
+            allow_plaintext: false,
+            request_timeout: Duration::from_secs(60),
+            max_requests: 32,
+        }
+    }
 }

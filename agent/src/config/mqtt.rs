@@ -20,6 +20,9 @@ pub struct RawMqtt {
     pub password: Option<Spanned<String>>,
     pub password_file: Option<Spanned<String>>,
     pub tls: Option<Spanned<bool>>,
+    /// Sends the user name and password to a broker beyond this machine without TLS: anyone on
+    /// the network can read them. Off unless written.
+    pub allow_plaintext_credentials: Option<bool>,
     pub ca_file: Option<Spanned<String>>,
     pub keep_alive_s: Option<Spanned<u64>>,
     pub topic_root: Option<Spanned<String>>,
@@ -76,6 +79,14 @@ fn topic_level(d: &mut Diagnostics, key: &str, v: &Spanned<String>) -> String {
     s.clone()
 }
 
+/// A broker on this machine: what is sent to it never crosses the network.
+fn on_this_machine(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 pub fn check(d: &mut Diagnostics, raw: &RawConfig, machine_id: &str) -> Option<MqttSettings> {
     let m = raw.mqtt.as_ref()?;
     if let Some(id) = &raw.agent.machine_id {
@@ -115,6 +126,19 @@ pub fn check(d: &mut Diagnostics, raw: &RawConfig, machine_id: &str) -> Option<M
         }
     };
     let tls = m.tls.as_ref().is_some_and(|t| *t.get_ref()) || m.ca_file.is_some();
+    if let (Some(u), false) = (&m.username, tls) {
+        if !on_this_machine(m.host.get_ref()) && m.allow_plaintext_credentials != Some(true) {
+            d.at(
+                u.span(),
+                format!(
+                    "a user name and password for the broker `{}` without TLS cross the network \
+                     readable by anyone on it: set `tls = true` (and `ca_file`), or \
+                     `allow_plaintext_credentials = true` if this network is trusted",
+                    m.host.get_ref()
+                ),
+            );
+        }
+    }
     let outbox_bytes = match &m.outbox_mb {
         // Written so that NaN is refused too.
         Some(mb) if !mb.get_ref().is_finite() || *mb.get_ref() <= 0.0 => {
@@ -217,6 +241,27 @@ address = "127.0.0.1:502"
             e.contains("agent.toml:16") && e.contains("outbox_mb"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn credentials_need_tls_beyond_this_machine() {
+        let creds = "username = \"agent\"\npassword = \"s3cret-pw\"\n";
+        let e = parse(&format!("[mqtt]\nhost = \"broker.plant\"\n{creds}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("agent.toml:15") && e.contains("without TLS") && !e.contains("s3cret"),
+            "{e}"
+        );
+        for ok in [
+            "host = \"broker.plant\"\ntls = true\n",
+            "host = \"broker.plant\"\nallow_plaintext_credentials = true\n",
+            "host = \"127.0.0.1\"\n",
+            "host = \"localhost\"\n",
+        ] {
+            let c = parse(&format!("[mqtt]\n{ok}{creds}")).unwrap();
+            assert!(c.mqtt.unwrap().credentials.is_some(), "{ok}");
+        }
     }
 
     #[test]

@@ -241,6 +241,11 @@ pub struct RawHttp {
     pub session_hours: Option<Spanned<u64>>,
     pub tls_cert: Option<Spanned<String>>,
     pub tls_key: Option<Spanned<String>>,
+    /// Listening beyond loopback without TLS, on purpose (a plant network the operator trusts):
+    /// silences the warning at start.
+    pub allow_plaintext: Option<bool>,
+    pub request_timeout_s: Option<Spanned<u64>>,
+    pub max_requests: Option<Spanned<usize>>,
 }
 
 // --- Operations, green-cutting profiles, lubricant, shifts (checked in validate_green.rs) -----

@@ -16,9 +16,68 @@ use crate::vocabulary::{self, Kind};
 
 const DEFAULT_GROUP_INTERVAL: Duration = Duration::from_millis(1000);
 
+/// A configuration that holds a secret itself (a token, a password, a webhook's URL or headers)
+/// must not be readable by every user of the machine: the first such secret is named with its
+/// line. Readable by the group is allowed, so that root can own the file and the service's
+/// group read it (`chmod 640`, `chgrp green-agent`). A file that is not on disk (text given
+/// directly) is not checked.
+fn secrets_private(d: &mut Diagnostics, file: &Path, raw: &RawConfig) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(meta) = std::fs::metadata(file) else {
+            return;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o004 == 0 {
+            return;
+        }
+        let first = raw
+            .http
+            .token
+            .as_ref()
+            .map(|t| ("[http] token", t.span()))
+            .into_iter()
+            .chain(
+                raw.mqtt
+                    .as_ref()
+                    .and_then(|m| m.password.as_ref())
+                    .map(|p| ("[mqtt] password", p.span())),
+            )
+            .chain(
+                raw.devices
+                    .iter()
+                    .filter_map(|dv| dv.password.as_ref())
+                    .map(|p| ("a device's password", p.span())),
+            )
+            .chain(raw.notify.webhook.iter().flat_map(|w| {
+                [("a webhook's url", w.url.span())].into_iter().chain(
+                    w.headers
+                        .as_ref()
+                        .map(|h| ("a webhook's headers", h.span())),
+                )
+            }))
+            .min_by_key(|(_, span)| span.start);
+        if let Some((what, span)) = first {
+            d.at(
+                span,
+                format!(
+                    "{what} is a secret, and {} has mode {mode:o}: readable by every user of \
+                     this machine. chmod 600 it (or 640 with the service's group), or move the \
+                     secret to its own file (token_file, password_file)",
+                    file.display()
+                ),
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (d, file, raw);
+}
+
 pub fn check(file: &Path, source: &str, read: ReadFile) -> Result<Config, ConfigError> {
     let raw: RawConfig = super::diagnostic::toml(file, source)?;
     let mut d = Diagnostics::new(file, source);
+    secrets_private(&mut d, file, &raw);
 
     let agent = AgentSettings {
         machine_id: raw.agent.machine_id.as_ref().map_or("machine".into(), |m| {
@@ -833,6 +892,45 @@ group = "fast"
   signal = "mql.mist_concentration"
   unit = "mg/m3"
 "#;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_configuration_with_a_secret_in_it_must_not_be_readable_by_everyone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("cfg-mode-{}", rand::random::<u32>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("agent.toml");
+        let load = |text: &str, mode: u32| {
+            std::fs::write(&file, text).unwrap();
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+            crate::config::load(&file)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        let secret = format!("{GOOD}\n[http]\ntoken = \"0123456789abcdef-secret\"\n");
+        let e = load(&secret, 0o644).unwrap_err();
+        let line = GOOD.lines().count() + 3;
+        assert!(
+            e.contains(&format!("agent.toml:{line}"))
+                && e.contains("[http] token is a secret")
+                && e.contains("644")
+                && !e.contains("0123456789abcdef-secret"),
+            "{e}"
+        );
+        assert_eq!(
+            load(&secret, 0o640),
+            Ok(()),
+            "readable by the group is allowed"
+        );
+        assert_eq!(load(&secret, 0o600), Ok(()));
+        let webhook =
+            format!("{GOOD}\n[[notify.webhook]]\nurl = \"https://chat.example/send?key=abc\"\n");
+        assert!(load(&webhook, 0o644)
+            .unwrap_err()
+            .contains("a webhook's url is a secret"));
+        assert_eq!(load(GOOD, 0o644), Ok(()), "nothing secret: any mode");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn opcua_credentials_need_encryption_or_an_explicit_allowance_and_a_private_file() {

@@ -118,18 +118,33 @@ pub fn check(
     (alarms, notify, http(d, &raw.http))
 }
 
+/// A webhook URL as it may be shown: scheme, host and port. A chat tool's webhook URL carries
+/// its secret in the path or the query (`…/send?key=…`), and whoever has it can post to the
+/// room, so neither ever reaches a log or an error message.
+pub fn redacted_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{}://{h}:{p}/…", u.scheme()),
+            (Some(h), None) => format!("{}://{h}/…", u.scheme()),
+            (None, _) => format!("{}:…", u.scheme()),
+        },
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
 fn webhook(d: &mut Diagnostics, w: &RawWebhook, i: usize) -> WebhookTarget {
     let url = w.url.get_ref();
+    let shown = redacted_url(url);
     match reqwest::Url::parse(url) {
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
         Ok(u) => d.at(
             w.url.span(),
             format!(
-                "webhook url `{url}`: scheme `{}` (http or https)",
+                "webhook url `{shown}`: scheme `{}` (http or https)",
                 u.scheme()
             ),
         ),
-        Err(e) => d.at(w.url.span(), format!("webhook url `{url}`: {e}")),
+        Err(e) => d.at(w.url.span(), format!("webhook url: {e}")),
     }
     let template = w.template.as_ref().and_then(|t| {
         // Checked with a sample event now, not at 3 a.m. when it is first used.
@@ -212,6 +227,14 @@ fn http(d: &mut Diagnostics, h: &RawHttp) -> HttpSettings {
                 .unwrap_or(12),
         ),
         tls,
+        allow_plaintext: h.allow_plaintext.unwrap_or(false),
+        request_timeout: Duration::from_secs(
+            d.positive(h.request_timeout_s.as_ref(), "request_timeout_s")
+                .unwrap_or(60),
+        ),
+        max_requests: d
+            .positive(h.max_requests.as_ref(), "max_requests")
+            .unwrap_or(32),
     }
 }
 

@@ -250,7 +250,9 @@ pub fn markdown() -> String {
          `from` defaults to the beginning of the store, `to` to now; the range is `from` ≤ t < `to`.\n\n\
          **CSV**: UTF-8 with a byte order mark (so Excel reads it as UTF-8; pandas and polars \
          skip it), one header row, `,` separated, units in the column names, timestamps as ISO \
-         8601 text in UTC, empty cells for missing values, `true`/`false`. \
+         8601 text in UTC, empty cells for missing values, `true`/`false`; a text cell that \
+         begins with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, so that a \
+         spreadsheet shows it as text and never runs it as a formula. \
          **Parquet**: typed columns (float64, int64, bool, string), timestamps as \
          Datetime(ms, UTC), snappy compression, one row group per chunk of rows.\n\n\
          Exports read the store file read-only while the agent keeps writing, in chunks: memory \

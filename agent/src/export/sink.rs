@@ -208,7 +208,12 @@ impl Sink {
                 let series = match std::mem::replace(data, fresh) {
                     Data::F(v) => Series::new(name, v),
                     Data::B(v) => Series::new(name, v),
-                    Data::T(v) => Series::new(name, v),
+                    Data::T(mut v) => {
+                        if format == Format::Csv {
+                            v.iter_mut().flatten().for_each(formula_safe);
+                        }
+                        Series::new(name, v)
+                    }
                     Data::I(v) if col.kind == Kind::Timestamp => Series::new(name, v)
                         .into_datetime(TimeUnit::Milliseconds, time_zone(format)),
                     Data::I(v) => Series::new(name, v),
@@ -245,6 +250,16 @@ impl Sink {
         }
         self.out.flush().context("writing the export")?;
         Ok(self.rows)
+    }
+}
+
+/// A text cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, or a tab or carriage
+/// return before one) gets a leading `'`, which spreadsheets show as text: a tool name or an
+/// operator's note typed on the shop floor must not become a formula on the remanufacturing
+/// engineer's computer (OWASP, "CSV injection"). Only in CSV: Parquet cells are typed, never run.
+fn formula_safe(cell: &mut String) {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        cell.insert(0, '\'');
     }
 }
 
@@ -325,5 +340,27 @@ impl From<Option<i64>> for Cell {
 impl From<Option<bool>> for Cell {
     fn from(v: Option<bool>) -> Cell {
         v.map_or(Cell::Null, Cell::B)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::formula_safe;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_made_text() {
+        for (cell, safe) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("T1 end mill", "T1 end mill"),
+            ("", ""),
+        ] {
+            let mut c = cell.to_string();
+            formula_safe(&mut c);
+            assert_eq!(c, safe);
+        }
     }
 }

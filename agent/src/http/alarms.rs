@@ -197,6 +197,34 @@ pub async fn counter_events(
     }
 }
 
+/// `GET /api/access-events?from_ms=&to_ms=&limit=`, behind the token: wrong tokens at the form
+/// or in a bearer header (newest first, default: the last 30 days), with the client's address.
+pub async fn access_events(
+    Extract(app): Extract<AppState>,
+    Query(q): Query<query::Query>,
+) -> Response {
+    let parsed = (|| {
+        Ok::<_, BadField>((
+            query::ACCESS_EVENTS.window(&q, now_ms())?,
+            query::ACCESS_EVENTS.limit(&q)?,
+        ))
+    })();
+    let ((from_ms, to_ms), limit) = match parsed {
+        Ok(x) => x,
+        Err(b) => return ApiError::from(b).into_response(),
+    };
+    let store = app.store.clone();
+    match tokio::task::spawn_blocking(move || {
+        store.read(|r| r.access_events(from_ms, to_ms, limit))
+    })
+    .await
+    {
+        Ok(Ok(events)) => Json(json!({ "events": events })).into_response(),
+        Ok(Err(e)) => ApiError::from(e).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
 /// `POST /api/components/{name}/reset`: the component was replaced.
 pub async fn reset_component(
     Extract(app): Extract<AppState>,

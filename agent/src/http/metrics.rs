@@ -169,6 +169,19 @@ pub async fn metrics(Extract(app): Extract<AppState>) -> Response {
     );
 
     o.head(
+        "agent_http_wrong_tokens_total",
+        "counter",
+        "requests and logins with a wrong token (each is logged with the client's address)",
+    );
+    o.line(
+        "agent_http_wrong_tokens_total",
+        &[],
+        app.auth
+            .failed_total
+            .load(std::sync::atomic::Ordering::Relaxed) as f64,
+    );
+
+    o.head(
         "agent_loop_panics_total",
         "counter",
         "panics caught in a supervised loop's step (the loop went on)",

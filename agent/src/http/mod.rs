@@ -45,7 +45,42 @@ pub struct AppState {
     pub loops: Vec<Arc<crate::supervise::Pulse>>,
 }
 
-pub fn router(app: AppState) -> Router {
+/// The limits every request runs under (`[http] request_timeout_s`, `max_requests`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A request that has no answer after this gets 503: a stuck store read cannot hold a
+    /// connection for ever.
+    pub timeout: std::time::Duration,
+    /// Requests handled at once; more wait (and time out): a burst from a script or ten tablets
+    /// cannot take the Pi's memory and CPU from acquisition.
+    pub concurrent: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: std::time::Duration::from_secs(60),
+            concurrent: 32,
+        }
+    }
+}
+
+pub fn router(app: AppState, limits: Limits) -> Router {
+    routes(app).layer(
+        tower::ServiceBuilder::new()
+            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                limits.timeout,
+            ))
+            // Global: one count for every route (a plain `ConcurrencyLimitLayer` would give each
+            // route its own).
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                limits.concurrent,
+            )),
+    )
+}
+
+fn routes(app: AppState) -> Router {
     Router::new()
         .route("/", get(api::page))
         .route("/healthz", get(api::healthz))
@@ -81,7 +116,9 @@ pub fn router(app: AppState) -> Router {
         .with_state(app)
 }
 
-/// Every route that changes something, behind the token. A new mutating route goes here.
+/// Every route that changes something, behind the token. A new mutating route goes here, and
+/// so does a reading route whose answer is for the token's holders only (exports, the access
+/// audit trail).
 fn changing(a: Arc<auth::Auth>) -> Router<AppState> {
     Router::new()
         .route("/api/alarms/{key}/ack", post(alarms::ack))
@@ -102,6 +139,7 @@ fn changing(a: Arc<auth::Auth>) -> Router<AppState> {
         .route("/api/tools/{id}/change", post(life::change))
         .route("/api/tables/{which}", axum::routing::put(tables::put))
         .route("/api/export", get(export::download))
+        .route("/api/access-events", get(alarms::access_events))
         .route_layer(from_fn_with_state(a, auth::require))
 }
 
@@ -110,13 +148,16 @@ fn changing(a: Arc<auth::Auth>) -> Router<AppState> {
 pub async fn serve(
     listen: &str,
     app: AppState,
+    limits: Limits,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("HTTP server cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router(app)).await {
+        // With the client's address: the login back-off is per address.
+        let service = router(app, limits).into_make_service_with_connect_info::<auth::Peer>();
+        if let Err(e) = axum::serve(listener, service).await {
             tracing::error!("HTTP server stopped: {e}");
         }
     });
@@ -127,6 +168,7 @@ pub async fn serve(
 pub async fn serve_tls(
     listen: &str,
     app: AppState,
+    limits: Limits,
     tls: Arc<rustls::ServerConfig>,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let tcp = tokio::net::TcpListener::bind(listen)
@@ -135,7 +177,8 @@ pub async fn serve_tls(
     let listener = tls::TlsListener::new(tcp, tls)?;
     let addr = axum::serve::Listener::local_addr(&listener)?;
     let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router(app)).await {
+        let service = router(app, limits).into_make_service_with_connect_info::<auth::Peer>();
+        if let Err(e) = axum::serve(listener, service).await {
             tracing::error!("HTTPS server stopped: {e}");
         }
     });

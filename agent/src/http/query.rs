@@ -85,6 +85,14 @@ pub const COUNTER_EVENTS: Bounds = Bounds {
     max_limit: 10_000,
 };
 
+/// `GET /api/access-events`.
+pub const ACCESS_EVENTS: Bounds = Bounds {
+    default_span_ms: 30 * DAY,
+    max_span_ms: 92 * DAY,
+    default_limit: 500,
+    max_limit: 10_000,
+};
+
 /// `GET /api/alarms/history`.
 pub const ALARM_HISTORY: Bounds = Bounds {
     default_span_ms: 7 * DAY,

@@ -1,6 +1,7 @@
 //! Optional HTTPS: a listener that does the TLS handshakes (tokio-rustls, ring) and hands
 //! finished connections to axum. Handshakes run in their own tasks with a timeout, so one slow
-//! or hostile client cannot hold up everyone else's accept.
+//! or hostile client cannot hold up everyone else's accept, and at most `HANDSHAKES` at once, so
+//! a flood of them waits in the kernel's backlog instead of in the agent's memory.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -32,6 +33,11 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
     Ok(Arc::new(cfg))
 }
 
+/// TLS handshakes in progress at most.
+const HANDSHAKES: usize = 64;
+/// A handshake not finished by then is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub struct TlsListener {
     local: SocketAddr,
     rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
@@ -42,8 +48,12 @@ impl TlsListener {
         let local = tcp.local_addr()?;
         let acceptor = TlsAcceptor::from(cfg);
         let (tx, rx) = mpsc::channel(64);
+        let slots = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES));
         tokio::spawn(async move {
             loop {
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
                 let (sock, peer) = match tcp.accept().await {
                     Ok(x) => x,
                     Err(e) => {
@@ -54,8 +64,10 @@ impl TlsListener {
                 };
                 let (acceptor, done) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(sock)).await
-                    {
+                    let handshake =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await;
+                    drop(slot);
+                    match handshake {
                         Ok(Ok(tls)) => {
                             let _ = done.send((tls, peer)).await;
                         }

@@ -50,7 +50,12 @@ async fn send(client: &reqwest::Client, t: &WebhookTarget, body: String) -> Resu
                 Err(Failure::Retry(msg))
             }
         }
-        Err(e) => Err(Failure::Retry(e.to_string())),
+        // Without the URL: it may be the secret (a chat webhook's key).
+        Err(e) => Err(Failure::Retry(format!(
+            "{:#} ({})",
+            anyhow::Error::from(e.without_url()),
+            crate::config::redacted_url(&t.url)
+        ))),
     }
 }
 

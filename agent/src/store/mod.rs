@@ -28,6 +28,7 @@
 //! WAL with `synchronous = FULL` on the writer: a crash or `kill -9` loses at most the batch
 //! being written and never corrupts the file; committed rows stay.
 
+mod access;
 mod aside;
 mod audit;
 mod components;
@@ -59,6 +60,7 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 
 use crate::config::StoreSettings;
+use crate::records::access::AccessEvent;
 use crate::records::alarm::Transition;
 use crate::records::counter::CounterEvent;
 use crate::records::operation::{OperationRecord, PartRecord, Violation};
@@ -96,6 +98,8 @@ pub enum Record {
     },
     /// A counter step a plausibility guard refused to count.
     CounterEvent(CounterEvent),
+    /// A wrong token at the HTTP server.
+    Access(AccessEvent),
     /// Alarm transitions, with the alarms they touched as they are now (`None`: back to
     /// normal): the trail and the current state are stored together, never disagreeing.
     Alarms {
@@ -463,6 +467,7 @@ impl Tx<'_> {
                 self.save_component_state(name, json, *now_ms)
             }
             Record::CounterEvent(e) => self.insert_counter_event(e),
+            Record::Access(e) => self.insert_access_event(e),
             Record::Alarms {
                 transitions,
                 current,
@@ -491,6 +496,7 @@ impl Record {
             Record::ToolUsage { .. } => "tool usage",
             Record::ComponentState { .. } => "a component's state",
             Record::CounterEvent(_) => "a counter event",
+            Record::Access(_) => "an access event",
             Record::Alarms { .. } => "alarm transitions",
         }
     }

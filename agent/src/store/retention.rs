@@ -57,6 +57,7 @@ enum Table {
     Part,
     Violation,
     AlarmEvent,
+    AccessEvent,
 }
 
 impl Table {
@@ -66,6 +67,7 @@ impl Table {
             Table::Part => "part",
             Table::Violation => "violation",
             Table::AlarmEvent => "alarm_event",
+            Table::AccessEvent => "access_event",
         }
     }
 
@@ -88,6 +90,10 @@ impl Table {
             Table::AlarmEvent => {
                 "DELETE FROM alarm_event WHERE id IN
                  (SELECT id FROM alarm_event WHERE ts_ms < ?1 ORDER BY ts_ms LIMIT ?2)"
+            }
+            Table::AccessEvent => {
+                "DELETE FROM access_event WHERE id IN
+                 (SELECT id FROM access_event WHERE ts_ms < ?1 ORDER BY ts_ms LIMIT ?2)"
             }
         }
     }
@@ -158,6 +164,8 @@ impl Retention {
             (Table::Part, e.parts),
             (Table::Violation, e.violations),
             (Table::AlarmEvent, e.alarm_events),
+            // The audit trail of wrong tokens, as long as the alarms' own.
+            (Table::AccessEvent, e.alarm_events),
         ] {
             todo.push_back(Target::Events {
                 table,

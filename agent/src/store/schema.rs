@@ -218,6 +218,23 @@ CREATE INDEX IF NOT EXISTS counter_event_counter ON counter_event(counter, id);"
 CREATE INDEX IF NOT EXISTS violation_end ON violation(end_ms);
 CREATE INDEX IF NOT EXISTS violation_length ON violation(end_ms - start_ms);",
     },
+    Migration {
+        // The audit trail of wrong tokens (the HTTP server's back-off), kept as long as the
+        // alarm transitions.
+        version: 8,
+        what: "access events (wrong tokens)",
+        sql: "
+CREATE TABLE IF NOT EXISTS access_event (
+    id INTEGER PRIMARY KEY,
+    ts_ms INTEGER NOT NULL,
+    peer TEXT,                        -- the client's address
+    via TEXT NOT NULL,                -- login | bearer <path>
+    name TEXT,                        -- the name given at the login form
+    count INTEGER NOT NULL,           -- wrong tokens in a row from the address
+    locked_s INTEGER NOT NULL         -- the wait now imposed on the address
+);
+CREATE INDEX IF NOT EXISTS access_event_ts ON access_event(ts_ms);",
+    },
 ];
 
 /// The MQTT outbox file (`[mqtt] outbox_path`), kept apart from the store: it is written only
@@ -411,6 +428,7 @@ mod tests {
             "alarm_current",
             "component_reset",
             "counter_event",
+            "access_event",
         ] {
             assert!(t.iter().any(|x| x == want), "{want} in {t:?}");
         }
