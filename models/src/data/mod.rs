@@ -336,12 +336,13 @@ mod tests {
             cleaning: Cleaning::default(),
         };
         assert!(data.has_holes());
-        assert_eq!(data.feature_medians(), vec![3.0, 1.0]);
+        // 1, 2, 3, 4, 100, 100 (the empty cell is not a value).
+        assert_eq!(data.feature_medians(), vec![3.5, 1.0]);
         let (train, _) = data.split_out("c");
-        assert_eq!(train.feature_medians(), vec![2.0, 1.0]);
+        assert_eq!(train.feature_medians(), vec![2.5, 1.0]);
         let mut all = data.clone();
         assert_eq!(all.fill_holes_with_own_medians(), 1);
         assert!(!all.has_holes());
-        assert_eq!(all.sequences[0].features[2][0], 3.0);
+        assert_eq!(all.sequences[0].features[2][0], 3.5);
     }
 }
