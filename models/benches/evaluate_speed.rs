@@ -61,30 +61,25 @@ fn main() {
     let wanted = |n: &str| names.is_empty() || names.iter().any(|a| a == n);
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     println!("folds on {threads} thread(s)");
-    let mut sets: Vec<(&str, Box<dyn Fn() -> Option<WearDataset>>)> = vec![];
-    sets.push((
-        "phm2010",
-        Box::new(|| {
-            dir.join(phm2010::FOLDER)
+    let load = |name: &str| -> Option<WearDataset> {
+        match name {
+            "phm2010" => dir
+                .join(phm2010::FOLDER)
                 .is_dir()
-                .then(|| phm2010::load(&dir, None).expect("PHM 2010 loads"))
-        }),
-    ));
-    sets.push((
-        "nasa",
-        Box::new(|| {
-            dir.join(nasa::FOLDER)
+                .then(|| phm2010::load(&dir, None).expect("PHM 2010 loads")),
+            "nasa" => dir
+                .join(nasa::FOLDER)
                 .is_dir()
-                .then(|| nasa::load(&dir, None).expect("NASA loads"))
-        }),
-    ));
-    sets.push(("synthetic", Box::new(|| Some(synthetic(false)))));
-    sets.push(("synthetic-clean", Box::new(|| Some(synthetic(true)))));
-    for (name, load) in sets {
+                .then(|| nasa::load(&dir, None).expect("NASA loads")),
+            "synthetic" => Some(synthetic(false)),
+            _ => Some(synthetic(true)),
+        }
+    };
+    for name in ["phm2010", "nasa", "synthetic", "synthetic-clean"] {
         if !wanted(name) {
             continue;
         }
-        let Some(data) = load() else {
+        let Some(data) = load(name) else {
             println!(
                 "{name}: SKIPPED, not found under {} (set {DATASETS_ENV})",
                 dir.display()

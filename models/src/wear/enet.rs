@@ -92,13 +92,13 @@ impl GramProblem {
                 w_max = w_max.max(new.abs());
             }
             sweeps += 1;
-            if sweeps == solver.max_iterations.saturating_sub(1)
+            // linfa's rule: the duality gap is checked once the weights stop moving (or
+            // all are zero, or the cap is near), and decides.
+            let settled = sweeps == solver.max_iterations.saturating_sub(1)
                 || w_max == 0.0
-                || d_w_max / w_max < solver.tolerance
-            {
-                if self.duality_gap(w, &q, l1, l2) < gap_tol {
-                    break;
-                }
+                || d_w_max / w_max < solver.tolerance;
+            if settled && self.duality_gap(w, &q, l1, l2) < gap_tol {
+                break;
             }
         }
         sweeps
