@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::WearDataset;
+use crate::baseline::BaselineScores;
+use crate::data::{Cleaning, WearDataset};
 use crate::metrics::{coverage, mae, phm08_score, rmse, Scores};
 use crate::rul::true_rul;
 use crate::wear::combined::Selection;
@@ -20,6 +21,11 @@ use crate::wear::{FitError, PredictError, TrainConfig, WearModel};
 pub enum EvaluateError {
     #[error("fold `{group}`: {source}")]
     Fit { group: String, source: FitError },
+    #[error("fold `{group}`: reference models: {source}")]
+    Baseline {
+        group: String,
+        source: crate::wear::learned::LearnError,
+    },
     #[error("fold `{group}`: {source}")]
     Predict { group: String, source: PredictError },
 }
@@ -44,6 +50,9 @@ pub struct FoldReport {
     pub rul: Option<RulScores>,
     pub fit_seconds: f64,
     pub selection: Selection,
+    /// Reference models on the same fold (`baseline`); absent in reports written before.
+    #[serde(default)]
+    pub baseline: Option<BaselineScores>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +68,18 @@ pub struct Overall {
     #[serde(default)]
     pub width80: f64,
     pub rul: Option<RulScores>,
+    /// The lowest per-tool 80 % coverage and its tool: a planner acts on one tool, and a
+    /// pooled 80 % can hide tools far below it.
+    #[serde(default)]
+    pub worst_coverage80: f64,
+    #[serde(default)]
+    pub worst_group: String,
+    /// Tools whose own 80 % coverage lies within 70–90 %.
+    #[serde(default)]
+    pub groups_within_70_90: usize,
+    /// Means over folds of the reference models' figures.
+    #[serde(default)]
+    pub baseline: Option<BaselineScores>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,6 +93,27 @@ pub struct EvaluationReport {
     pub config: TrainConfig,
     pub folds: Vec<FoldReport>,
     pub overall: Overall,
+    /// Empty cells imputed and columns left out by the loader.
+    #[serde(default)]
+    pub cleaning: Cleaning,
+}
+
+/// How to run the evaluation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvaluateOptions {
+    /// Folds fitted at once; 0: one per available core.
+    pub threads: usize,
+    /// Also score the reference models (`baseline`) on every fold.
+    pub baselines: bool,
+}
+
+impl Default for EvaluateOptions {
+    fn default() -> Self {
+        EvaluateOptions {
+            threads: 0,
+            baselines: true,
+        }
+    }
 }
 
 struct Collected {
@@ -124,49 +166,150 @@ pub fn leave_one_group_out(
     data: &WearDataset,
     cfg: &TrainConfig,
 ) -> Result<EvaluationReport, EvaluateError> {
-    let mut folds = Vec::new();
-    let (mut all_vb, mut all_rul) = (Collected::new(), Collected::new());
-    for test in data
-        .sequences
-        .iter()
-        .filter(|s| s.target.iter().any(Option::is_some))
-    {
-        let group = test.group.clone();
-        let (train, _) = data.split_out(&group);
-        let start = Instant::now();
-        let model = WearModel::fit(&train, cfg).map_err(|source| EvaluateError::Fit {
-            group: group.clone(),
+    leave_one_group_out_with(data, cfg, EvaluateOptions::default(), &|_| {})
+}
+
+/// Everything one fold produces.
+struct FoldResult {
+    report: FoldReport,
+    vb: Collected,
+    rul: Collected,
+}
+
+/// Fit on every tool but `group`, predict `group` cut by cut as a new tool.
+#[cfg(feature = "train")]
+fn run_fold(
+    data: &WearDataset,
+    cfg: &TrainConfig,
+    group: &str,
+    baselines: bool,
+) -> Result<FoldResult, EvaluateError> {
+    let (mut train, mut test) = data.split_out(group);
+    // Cells the loader could not carry forward get the training tools' median: the
+    // held-out tool's own values must not decide what is imputed into it.
+    if data.has_holes() {
+        let medians = train.feature_medians();
+        for s in &mut train.sequences {
+            s.fill_holes(&medians);
+        }
+        test.fill_holes(&medians);
+    }
+    let start = Instant::now();
+    let model = WearModel::fit(&train, cfg).map_err(|source| EvaluateError::Fit {
+        group: group.to_string(),
+        source,
+    })?;
+    let fit_seconds = start.elapsed().as_secs_f64();
+    let preds = model
+        .predict_sequence(&test, &data.feature_names)
+        .map_err(|source| EvaluateError::Predict {
+            group: group.to_string(),
             source,
         })?;
-        let fit_seconds = start.elapsed().as_secs_f64();
-        let preds = model
-            .predict_sequence(test, &data.feature_names)
-            .map_err(|source| EvaluateError::Predict {
-                group: group.clone(),
-                source,
-            })?;
-        let (mut vb, mut rul) = (Collected::new(), Collected::new());
-        let rul_truth = true_rul(&test.usage, &test.target, data.limit);
-        for ((p, t), r) in preds.iter().zip(&test.target).zip(&rul_truth) {
-            if let Some(t) = t {
-                vb.push(p.vb, *t);
-            }
-            if let Some(r) = r {
-                rul.push(p.rul, *r);
-            }
+    let (mut vb, mut rul) = (Collected::new(), Collected::new());
+    let rul_truth = true_rul(&test.usage, &test.target, data.limit);
+    for ((p, t), r) in preds.iter().zip(&test.target).zip(&rul_truth) {
+        if let Some(t) = t {
+            vb.push(p.vb, *t);
         }
-        all_vb.extend(&vb);
-        all_rul.extend(&rul);
-        folds.push(FoldReport {
-            group,
+        if let Some(r) = r {
+            rul.push(p.rul, *r);
+        }
+    }
+    let baseline = if baselines {
+        Some(
+            crate::baseline::score(&train, &test).map_err(|source| EvaluateError::Baseline {
+                group: group.to_string(),
+                source,
+            })?,
+        )
+    } else {
+        None
+    };
+    Ok(FoldResult {
+        report: FoldReport {
+            group: group.to_string(),
             vb: Scores::of(&vb.p50, &vb.p10, &vb.p90, &vb.truth),
             rul: rul.rul_scores(),
             fit_seconds,
             selection: model.selection.clone(),
-        });
+            baseline,
+        },
+        vb,
+        rul,
+    })
+}
+
+/// Leave-one-group-out with the folds fitted on several threads; `progress` is called
+/// with each fold's report as it completes (in completion order, from any thread). The
+/// report lists the folds in data order whatever the completion order, so it does not
+/// depend on the number of threads.
+#[cfg(feature = "train")]
+pub fn leave_one_group_out_with(
+    data: &WearDataset,
+    cfg: &TrainConfig,
+    opts: EvaluateOptions,
+    progress: &(dyn Fn(&FoldReport) + Sync),
+) -> Result<EvaluationReport, EvaluateError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    let groups: Vec<String> = data
+        .sequences
+        .iter()
+        .filter(|s| s.target.iter().any(Option::is_some))
+        .map(|s| s.group.clone())
+        .collect();
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    }
+    .clamp(1, groups.len().max(1));
+    // Folds are independent; each thread takes the next fold not yet taken. Plain scoped
+    // threads suffice (a fold is seconds of work, nothing finer is shared).
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<FoldResult, EvaluateError>>>> =
+        Mutex::new((0..groups.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(group) = groups.get(k) else {
+                    break;
+                };
+                let r = run_fold(data, cfg, group, opts.baselines);
+                if let Ok(f) = &r {
+                    progress(&f.report);
+                }
+                let failed = r.is_err();
+                results.lock().expect("no thread panics holding it")[k] = Some(r);
+                if failed {
+                    // Stop taking folds: the evaluation fails with the first error.
+                    next.store(groups.len(), Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let mut folds = Vec::with_capacity(groups.len());
+    let (mut all_vb, mut all_rul) = (Collected::new(), Collected::new());
+    for r in results
+        .into_inner()
+        .expect("threads have ended")
+        .into_iter()
+        .flatten()
+    {
+        let f = r?;
+        all_vb.extend(&f.vb);
+        all_rul.extend(&f.rul);
+        folds.push(f.report);
     }
     let n = folds.len().max(1) as f64;
     let pooled = Scores::of(&all_vb.p50, &all_vb.p10, &all_vb.p90, &all_vb.truth);
+    let worst = folds
+        .iter()
+        .min_by(|a, b| a.vb.coverage80.total_cmp(&b.vb.coverage80));
+    let baselines: Vec<&BaselineScores> =
+        folds.iter().filter_map(|f| f.baseline.as_ref()).collect();
     let overall = Overall {
         mean_rmse: folds.iter().map(|f| f.vb.rmse).sum::<f64>() / n,
         pooled_rmse: pooled.rmse,
@@ -174,6 +317,14 @@ pub fn leave_one_group_out(
         coverage80: pooled.coverage80,
         width80: pooled.width80,
         rul: all_rul.rul_scores(),
+        worst_coverage80: worst.map_or(f64::NAN, |f| f.vb.coverage80),
+        worst_group: worst.map(|f| f.group.clone()).unwrap_or_default(),
+        groups_within_70_90: folds
+            .iter()
+            .filter(|f| (0.7..=0.9).contains(&f.vb.coverage80))
+            .count(),
+        baseline: (!baselines.is_empty() && baselines.len() == folds.len())
+            .then(|| BaselineScores::mean(&baselines)),
     };
     Ok(EvaluationReport {
         dataset: data.name.clone(),
@@ -185,6 +336,7 @@ pub fn leave_one_group_out(
         config: *cfg,
         folds,
         overall,
+        cleaning: data.cleaning.clone(),
     })
 }
 
@@ -275,6 +427,59 @@ pub fn render(report: &EvaluationReport) -> String {
         widths.join(" / "),
         o.width80
     );
+    if !o.worst_group.is_empty() {
+        let _ = writeln!(
+            s,
+            "80 % coverage per tool: worst {:.1} % ({}), {} of {} tools within 70–90 %",
+            100.0 * o.worst_coverage80,
+            o.worst_group,
+            o.groups_within_70_90,
+            report.folds.len()
+        );
+    }
+    if let Some(b) = &o.baseline {
+        let _ = writeln!(
+            s,
+            "same folds, RMSE{u} — {:<10} {:>9} {:>11} {:>12}",
+            "held out", "model", "time only", "plain linear"
+        );
+        for f in &report.folds {
+            if let Some(fb) = &f.baseline {
+                let _ = writeln!(
+                    s,
+                    "{:<26}{:<10} {:>9.4} {:>11.4} {:>12.4}",
+                    "", f.group, f.vb.rmse, fb.time_only_rmse, fb.linear_rmse
+                );
+            }
+        }
+        let _ = writeln!(
+            s,
+            "{:<26}{:<10} {:>9.4} {:>11.4} {:>12.4}   (MAE {:.4} / {:.4} / {:.4})",
+            "",
+            "mean",
+            o.mean_rmse,
+            b.time_only_rmse,
+            b.linear_rmse,
+            o.mean_mae,
+            b.time_only_mae,
+            b.linear_mae
+        );
+        let _ = writeln!(
+            s,
+            "time only: least squares on usage u and ln(1+u); plain linear: elastic net on u and the raw input columns, penalty by inner leave-one-group-out"
+        );
+    }
+    let c = &report.cleaning;
+    if c.carried_forward + c.median_filled > 0 || !c.dropped.is_empty() {
+        let _ = writeln!(
+            s,
+            "empty cells: {} carried forward from the same tool's previous cut, {} (before a tool's first value) set to the training tools' median",
+            c.carried_forward, c.median_filled
+        );
+        for d in &c.dropped {
+            let _ = writeln!(s, "column `{}` left out: {}", d.column, d.reason);
+        }
+    }
     s
 }
 

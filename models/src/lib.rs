@@ -15,6 +15,7 @@
 //! The agent's entry points: [`model_file::load_wear_model`], [`WearModel::new_tool`],
 //! [`WearModel::predict_cut`] with a [`CutRecord`] per cut.
 
+pub mod baseline;
 pub mod bearing;
 pub mod conformal;
 pub mod data;

@@ -34,6 +34,12 @@ enum Command {
         /// Print a machine-readable JSON summary instead of the table.
         #[arg(long)]
         json: bool,
+        /// Folds fitted at once (default: one per available core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Skip the reference models (time only, plain linear) scored beside the model.
+        #[arg(long)]
+        no_baselines: bool,
     },
     /// Fit on all groups and write a model file the agent loads.
     Train {
@@ -99,6 +105,14 @@ struct ModelOpts {
     /// Length of the causal running median over signals.
     #[arg(long, default_value_t = 5)]
     smoothing_cuts: usize,
+    /// Keep at most this many engineered columns (largest correlation with wear on the
+    /// training tools) before the elastic net; 0 keeps all.
+    #[arg(long, default_value_t = models::wear::combined::DEFAULT_SCREEN)]
+    screen: usize,
+    /// Wear intervals from residuals scaled by the wear level they were made at
+    /// (normalised CV+ scores): narrower on fresh tools, wider on worn ones.
+    #[arg(long)]
+    scaled_intervals: bool,
 }
 
 impl ModelOpts {
@@ -109,6 +123,8 @@ impl ModelOpts {
         };
         c.features.baseline_cuts = self.baseline_cuts;
         c.features.smoothing_cuts = self.smoothing_cuts;
+        c.screen = self.screen;
+        c.scaled_intervals = self.scaled_intervals;
         c
     }
 }
@@ -171,6 +187,36 @@ fn load(source: &Source) -> Result<Loaded> {
     })
 }
 
+/// Leave-one-group-out with a progress bar on standard error (hidden when standard error
+/// is not a terminal, so logs and `--json` output stay clean).
+fn evaluate_with_progress(
+    data: &WearDataset,
+    cfg: &TrainConfig,
+    opts: evaluate::EvaluateOptions,
+) -> Result<evaluate::EvaluationReport> {
+    let folds = data
+        .sequences
+        .iter()
+        .filter(|s| s.target.iter().any(Option::is_some))
+        .count();
+    let bar = indicatif::ProgressBar::new(folds as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} folds, ETA {eta} {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    // Show the bar from the start: the first fold can take a while on a large table.
+    bar.tick();
+    let report = evaluate::leave_one_group_out_with(data, cfg, opts, &|f| {
+        bar.set_message(format!("(`{}` RMSE {:.4})", f.group, f.vb.rmse));
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    Ok(report?)
+}
+
 fn default_model_path(dataset: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("trained")
@@ -183,9 +229,15 @@ fn run(cli: Cli) -> Result<()> {
             source,
             model,
             json,
+            threads,
+            no_baselines,
         } => match load(&source)? {
             Loaded::Wear(data) => {
-                let report = evaluate::leave_one_group_out(&data, &model.config())?;
+                let opts = evaluate::EvaluateOptions {
+                    threads,
+                    baselines: !no_baselines,
+                };
+                let report = evaluate_with_progress(&data, &model.config(), opts)?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&report)?);
                 } else {
@@ -217,7 +269,11 @@ fn run(cli: Cli) -> Result<()> {
             let scores = if no_scores {
                 None
             } else {
-                Some(evaluate::leave_one_group_out(&data, &cfg)?)
+                Some(evaluate_with_progress(
+                    &data,
+                    &cfg,
+                    evaluate::EvaluateOptions::default(),
+                )?)
             };
             let file = WearModelFile::new(fitted, &data, cfg, fit_seconds, scores);
             let path = out.unwrap_or_else(|| default_model_path(&data.name));

@@ -68,5 +68,6 @@ pub fn synthetic(tools: usize, cuts: usize) -> WearDataset {
         feature_names: vec!["feed".into(), "force".into()],
         limit: 150.0,
         sequences,
+        cleaning: Default::default(),
     }
 }

@@ -142,10 +142,13 @@ fn csv_in_the_wear_shape_is_evaluated_without_code_changes() {
     let mut s = spec();
     s.limit = 150.0;
     let loaded = load(&path, &s).unwrap();
-    assert_eq!(
-        loaded.feature_names,
-        vec!["feed".to_string(), "force".into()]
-    );
+    // The synthetic tools all cut at one feed: a column with one value is left out.
+    assert_eq!(loaded.feature_names, vec!["force".to_string()]);
+    assert_eq!(loaded.cleaning.dropped.len(), 1);
+    assert_eq!(loaded.cleaning.dropped[0].column, "feed");
+    assert!(loaded.cleaning.dropped[0]
+        .reason
+        .contains("same value (0.1)"));
     assert_eq!(loaded.sequences.len(), 3);
     assert_eq!(loaded.labelled_rows(), data.labelled_rows());
     let report = models::evaluate::leave_one_group_out(&loaded, &TrainConfig::default()).unwrap();
@@ -191,4 +194,112 @@ fn files_and_tool_states_without_inner_models_still_work() {
         assert_eq!(p.vb.p90, hi.max(p.vb.p50));
         assert_eq!(p.vb.p10, lo.max(0.0).min(p.vb.p50));
     }
+}
+
+/// A table as plants have them: a few empty cells, a column with one value everywhere and
+/// a column that is mostly empty. The run goes through; what was imputed and left out is
+/// counted in the report.
+#[test]
+fn csv_empty_cells_are_imputed_and_useless_columns_left_out() {
+    let data = common::synthetic(3, 50);
+    let path = temp("holes.csv");
+    let mut text = String::from("tool,cut,vb,feed,force,spindle,coolant\n");
+    for (g, s) in data.sequences.iter().enumerate() {
+        for i in 0..s.len() {
+            let vb = s.target[i].map_or(String::new(), |v| v.to_string());
+            // Tool 0 misses force on cut 10 (carried forward from cut 9); tool 1 misses it
+            // on its first two cuts (no earlier value: the training median).
+            let force = if (g == 0 && i == 9) || (g == 1 && i < 2) {
+                String::new()
+            } else {
+                s.features[i][1].to_string()
+            };
+            let coolant = if i % 10 == 0 { "20.5" } else { "" };
+            // Feed differs between tools here, so it stays (a cutting condition).
+            let feed = 0.1 + 0.02 * g as f64;
+            text += &format!(
+                "{},{},{vb},{feed},{force},7,{coolant}\n",
+                s.group, s.usage[i]
+            );
+        }
+    }
+    std::fs::write(&path, text).unwrap();
+    let mut s = spec();
+    s.limit = 150.0;
+    let loaded = load(&path, &s).unwrap();
+    std::fs::remove_file(&path).ok();
+    assert_eq!(
+        loaded.feature_names,
+        vec!["feed".to_string(), "force".into()]
+    );
+    let dropped: Vec<&str> = loaded
+        .cleaning
+        .dropped
+        .iter()
+        .map(|d| d.column.as_str())
+        .collect();
+    assert_eq!(dropped, ["spindle", "coolant"]);
+    assert!(loaded.cleaning.dropped[1].reason.contains("90 %"));
+    assert_eq!(loaded.cleaning.carried_forward, 1);
+    assert_eq!(loaded.cleaning.median_filled, 2);
+    let a = &loaded.sequences[0];
+    assert_eq!(a.features[9][1], a.features[8][1]);
+    assert!(loaded.sequences[1].features[0][1].is_nan());
+
+    let report = models::evaluate::leave_one_group_out(&loaded, &TrainConfig::default()).unwrap();
+    assert_eq!(report.folds.len(), 3);
+    assert!(report.overall.mean_rmse.is_finite());
+    assert_eq!(report.cleaning, loaded.cleaning);
+    let text = models::evaluate::render(&report);
+    assert!(text.contains("1 carried forward"), "{text}");
+    assert!(text.contains("column `spindle` left out"), "{text}");
+    // Training on the whole table imputes with its own medians.
+    WearModel::fit(&loaded, &TrainConfig::default()).unwrap();
+}
+
+/// Folds fitted on several threads give the same report as one after the other, and the
+/// progress callback hears of every fold once.
+#[test]
+fn parallel_folds_give_the_same_report() {
+    use models::evaluate::{leave_one_group_out_with, EvaluateOptions};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let data = common::synthetic(4, 50);
+    let cfg = TrainConfig::default();
+    let calls = AtomicUsize::new(0);
+    let run = |threads| {
+        let opts = EvaluateOptions {
+            threads,
+            baselines: true,
+        };
+        let mut r = leave_one_group_out_with(&data, &cfg, opts, &|_| {
+            calls.fetch_add(1, Ordering::Relaxed);
+        })
+        .unwrap();
+        // Wall times differ between runs; everything else must not.
+        for f in &mut r.folds {
+            f.fit_seconds = 0.0;
+        }
+        r
+    };
+    let one = run(1);
+    let three = run(3);
+    assert_eq!(one, three);
+    assert_eq!(calls.load(Ordering::Relaxed), 8);
+    let groups: Vec<&str> = one.folds.iter().map(|f| f.group.as_str()).collect();
+    assert_eq!(groups, ["t0", "t1", "t2", "t3"]);
+    // Per-tool coverage summary and the reference models are computed from the folds.
+    let worst = one
+        .folds
+        .iter()
+        .map(|f| f.vb.coverage80)
+        .fold(f64::INFINITY, f64::min);
+    assert_eq!(one.overall.worst_coverage80, worst);
+    let b = one.overall.baseline.as_ref().unwrap();
+    let mean_time_only = one
+        .folds
+        .iter()
+        .map(|f| f.baseline.as_ref().unwrap().time_only_rmse)
+        .sum::<f64>()
+        / 4.0;
+    assert!((b.time_only_rmse - mean_time_only).abs() < 1e-12);
 }

@@ -4,7 +4,11 @@
 use std::path::Path;
 
 use super::table::Table;
-use super::{build_sequences, DataError, WearDataset};
+use super::{build_sequences, Cleaning, DataError, DroppedColumn, WearDataset};
+
+/// A feature column with more than this share of empty cells is left out: what is left
+/// would be mostly imputed values, which carry no information about wear.
+pub const MAX_EMPTY_SHARE: f64 = 0.5;
 
 /// How to read a wear table from a CSV file.
 #[derive(Debug, Clone)]
@@ -42,10 +46,45 @@ pub fn load(path: &Path, spec: &CsvSpec) -> Result<WearDataset, DataError> {
             .filter(|n| !reserved.contains(&Some(n.as_str())) && table.is_numeric(n))
             .collect(),
     };
-    let columns: Vec<Vec<f64>> = feature_names
-        .iter()
-        .map(|n| table.f64_column(n))
-        .collect::<Result<_, _>>()?;
+    // Columns that cannot inform a model are left out with a note rather than stopping
+    // the run: mostly empty ones, and ones with a single value in every row (they would
+    // only duplicate the intercept; in the physics prior they make the fit singular).
+    let mut cleaning = Cleaning::default();
+    let mut names = Vec::with_capacity(feature_names.len());
+    let mut columns: Vec<Vec<f64>> = Vec::with_capacity(feature_names.len());
+    for name in feature_names {
+        let column = table.f64_column_opt(&name)?;
+        let present: Vec<f64> = column.iter().flatten().copied().collect();
+        let empty = 1.0 - present.len() as f64 / column.len().max(1) as f64;
+        let reason = if empty > MAX_EMPTY_SHARE {
+            Some(format!("{:.0} % of its cells are empty", 100.0 * empty))
+        } else if present.iter().all(|v| *v == present[0]) {
+            Some(format!("the same value ({}) in every row", present[0]))
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => cleaning.dropped.push(DroppedColumn {
+                column: name,
+                reason,
+            }),
+            None => {
+                names.push(name);
+                // NaN marks an empty cell until it is imputed.
+                columns.push(column.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect());
+            }
+        }
+    }
+    let feature_names = names;
+    if feature_names.is_empty() {
+        return Err(DataError::Invalid {
+            path: path.to_path_buf(),
+            message: format!(
+                "no usable feature column ({} left out as empty or constant)",
+                cleaning.dropped.len()
+            ),
+        });
+    }
     let rows = (0..table.height())
         .map(|i| {
             (
@@ -57,7 +96,16 @@ pub fn load(path: &Path, spec: &CsvSpec) -> Result<WearDataset, DataError> {
             )
         })
         .collect();
-    let sequences = build_sequences(path, rows)?;
+    let mut sequences = build_sequences(path, rows)?;
+    // Empty cells: the tool's previous value where it has one (sequences are in usage
+    // order by now); cells before a tool's first value stay NaN for the training median,
+    // which the evaluation takes in every fold from the training tools only.
+    cleaning.carried_forward = sequences.iter_mut().map(|s| s.carry_forward()).sum();
+    cleaning.median_filled = sequences
+        .iter()
+        .flat_map(|s| &s.features)
+        .map(|r| r.iter().filter(|x| x.is_nan()).count())
+        .sum();
     if sequences.len() < 2 {
         return Err(DataError::Invalid {
             path: path.to_path_buf(),
@@ -81,5 +129,6 @@ pub fn load(path: &Path, spec: &CsvSpec) -> Result<WearDataset, DataError> {
         feature_names,
         limit: spec.limit,
         sequences,
+        cleaning,
     })
 }

@@ -17,9 +17,13 @@ pub mod nasa;
 #[cfg(feature = "train")]
 pub mod phm2010;
 #[cfg(feature = "train")]
+pub mod synthetic;
+#[cfg(feature = "train")]
 pub mod table;
 
 use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 /// Environment variable that points at the shared data sets.
 pub const DATASETS_ENV: &str = "GREEN_DATASETS";
@@ -92,6 +96,66 @@ pub struct WearDataset {
     /// Wear limit used for remaining-life truth (same unit as the target).
     pub limit: f64,
     pub sequences: Vec<Sequence>,
+    /// What the loader did to empty cells and unusable columns (CSV tables).
+    pub cleaning: Cleaning,
+}
+
+/// What was done to a table's empty cells and unusable columns, reported beside the
+/// figures so that a user knows what the model was fed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cleaning {
+    /// Empty feature cells filled with the same tool's previous value.
+    pub carried_forward: usize,
+    /// Empty feature cells with no earlier value in their tool (its first cuts): filled
+    /// with the column's median over the training tools, in every fold anew.
+    pub median_filled: usize,
+    /// Feature columns left out, each with the reason.
+    pub dropped: Vec<DroppedColumn>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DroppedColumn {
+    pub column: String,
+    pub reason: String,
+}
+
+impl Sequence {
+    /// Fill the cells still empty (NaN) with `medians` (one per feature column); returns
+    /// how many were filled.
+    pub fn fill_holes(&mut self, medians: &[f64]) -> usize {
+        let mut filled = 0;
+        for row in &mut self.features {
+            for (x, m) in row.iter_mut().zip(medians) {
+                if x.is_nan() {
+                    *x = *m;
+                    filled += 1;
+                }
+            }
+        }
+        filled
+    }
+
+    /// Carry each column's last value forward over empty (NaN) cells, in usage order:
+    /// what a sensor that dropped one reading most likely read. Causal, so the agent could
+    /// do the same online. Returns how many cells were filled.
+    pub fn carry_forward(&mut self) -> usize {
+        let width = self.features.first().map_or(0, Vec::len);
+        let mut last = vec![f64::NAN; width];
+        let mut filled = 0;
+        for row in &mut self.features {
+            for (x, l) in row.iter_mut().zip(last.iter_mut()) {
+                if x.is_nan() {
+                    if !l.is_nan() {
+                        *x = *l;
+                        filled += 1;
+                    }
+                } else {
+                    *l = *x;
+                }
+            }
+        }
+        filled
+    }
 }
 
 impl WearDataset {
@@ -104,6 +168,52 @@ impl WearDataset {
         self.sequences
             .iter()
             .map(|s| s.target.iter().filter(|t| t.is_some()).count())
+            .sum()
+    }
+
+    /// True if any feature cell is empty (NaN): the CSV loader leaves a tool's leading
+    /// empty cells for the training median, which depends on the fold.
+    pub fn has_holes(&self) -> bool {
+        self.sequences
+            .iter()
+            .any(|s| s.features.iter().any(|r| r.iter().any(|x| x.is_nan())))
+    }
+
+    /// Median of every feature column over the present (non-NaN) cells of all tools;
+    /// 0 for a column with none.
+    pub fn feature_medians(&self) -> Vec<f64> {
+        (0..self.feature_names.len())
+            .map(|j| {
+                let mut v: Vec<f64> = self
+                    .sequences
+                    .iter()
+                    .flat_map(|s| s.features.iter().map(move |r| r[j]))
+                    .filter(|x| !x.is_nan())
+                    .collect();
+                if v.is_empty() {
+                    return 0.0;
+                }
+                v.sort_by(f64::total_cmp);
+                let n = v.len();
+                if n % 2 == 1 {
+                    v[n / 2]
+                } else {
+                    0.5 * (v[n / 2 - 1] + v[n / 2])
+                }
+            })
+            .collect()
+    }
+
+    /// Fill the remaining empty cells of every tool with this data set's medians (used
+    /// when the whole data set is the training set); returns how many were filled.
+    pub fn fill_holes_with_own_medians(&mut self) -> usize {
+        if !self.has_holes() {
+            return 0;
+        }
+        let medians = self.feature_medians();
+        self.sequences
+            .iter_mut()
+            .map(|s| s.fill_holes(&medians))
             .sum()
     }
 
@@ -175,4 +285,64 @@ pub(crate) fn build_sequences(path: &Path, rows: Vec<Row>) -> Result<Vec<Sequenc
         out.push(seq);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seq(group: &str, column: &[f64]) -> Sequence {
+        Sequence {
+            group: group.into(),
+            class: "all".into(),
+            usage: (1..=column.len()).map(|u| u as f64).collect(),
+            features: column.iter().map(|v| vec![*v, 1.0]).collect(),
+            target: vec![Some(0.0); column.len()],
+        }
+    }
+
+    #[test]
+    fn carry_forward_fills_from_the_same_tools_previous_cut_only() {
+        let nan = f64::NAN;
+        let mut s = seq("a", &[nan, nan, 2.0, nan, nan, 5.0, nan]);
+        assert_eq!(s.carry_forward(), 3);
+        let col: Vec<f64> = s.features.iter().map(|r| r[0]).collect();
+        assert!(col[0].is_nan() && col[1].is_nan());
+        assert_eq!(&col[2..], &[2.0, 2.0, 2.0, 5.0, 5.0]);
+        // The leading cells take the median given, the others are left alone.
+        assert_eq!(s.fill_holes(&[9.0, 0.0]), 2);
+        assert_eq!(s.features[0][0], 9.0);
+        assert_eq!(s.features[2][0], 2.0);
+    }
+
+    /// The median a held-out tool's leading cells get comes from the training tools only.
+    #[test]
+    fn medians_skip_empty_cells_and_come_from_the_tools_given() {
+        let nan = f64::NAN;
+        let data = WearDataset {
+            name: "t".into(),
+            sources: vec![],
+            usage_name: "cut".into(),
+            usage_unit: "cuts".into(),
+            target_name: "VB".into(),
+            target_unit: String::new(),
+            feature_names: vec!["x".into(), "one".into()],
+            limit: 1.0,
+            sequences: vec![
+                seq("a", &[1.0, 2.0, nan]),
+                seq("b", &[3.0, 4.0]),
+                seq("c", &[100.0, 100.0]),
+            ],
+            cleaning: Cleaning::default(),
+        };
+        assert!(data.has_holes());
+        // 1, 2, 3, 4, 100, 100 (the empty cell is not a value).
+        assert_eq!(data.feature_medians(), vec![3.5, 1.0]);
+        let (train, _) = data.split_out("c");
+        assert_eq!(train.feature_medians(), vec![2.5, 1.0]);
+        let mut all = data.clone();
+        assert_eq!(all.fill_holes_with_own_medians(), 1);
+        assert!(!all.has_holes());
+        assert_eq!(all.sequences[0].features[2][0], 3.5);
+    }
 }

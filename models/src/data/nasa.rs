@@ -52,5 +52,6 @@ pub fn load(dir: &Path, limit: Option<f64>) -> Result<WearDataset, DataError> {
         feature_names,
         limit: limit.unwrap_or(ISO3685_VB_LIMIT_MM),
         sequences,
+        cleaning: Default::default(),
     })
 }

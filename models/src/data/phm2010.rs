@@ -138,5 +138,6 @@ pub fn load(dir: &Path, limit: Option<f64>) -> Result<WearDataset, DataError> {
         feature_names,
         limit: limit.unwrap_or(DEFAULT_LIMIT_UM),
         sequences: build_sequences(&feat_path, rows)?,
+        cleaning: Default::default(),
     })
 }

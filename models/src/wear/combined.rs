@@ -29,6 +29,16 @@ pub struct TrainConfig {
     pub features: FeatureOptions,
     /// Nominal coverage of the wear and remaining-life intervals (0.8 → P10..P90).
     pub coverage: f64,
+    /// Feature screen before the elastic net: keep at most this many engineered columns
+    /// (largest absolute correlation with wear on the training rows); 0 keeps all. Files
+    /// written before the screen existed read as 0, which is how they were fitted.
+    #[serde(default)]
+    pub screen: usize,
+    /// Scale the CV+ residuals by the wear level they were made at (normalised scores):
+    /// the band then widens as a tool wears instead of being one width over its life.
+    /// Files written before read as false, which is how they were fitted.
+    #[serde(default)]
+    pub scaled_intervals: bool,
 }
 
 impl Default for TrainConfig {
@@ -37,9 +47,17 @@ impl Default for TrainConfig {
             learner: Learner::ElasticNet,
             features: FeatureOptions::default(),
             coverage: 0.8,
+            screen: DEFAULT_SCREEN,
+            scaled_intervals: DEFAULT_SCALED_INTERVALS,
         }
     }
 }
+
+/// Default of [`TrainConfig::screen`]. See models/README.md (feature screen) for why.
+pub const DEFAULT_SCREEN: usize = 100;
+
+/// Default of [`TrainConfig::scaled_intervals`]. See models/README.md (intervals).
+pub const DEFAULT_SCALED_INTERVALS: bool = false;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FitError {
@@ -96,6 +114,10 @@ pub struct WearModel {
     /// with that tool's residuals: the intervals are CV+ (jackknife+ over groups).
     #[serde(default)]
     pub inner: Vec<InnerModel>,
+    /// With normalised CV+ scores: the floor f of the scale f + level (target unit), so
+    /// that the first cuts of a fresh tool (level near 0) keep a band. `None`: plain CV+.
+    #[serde(default)]
+    pub interval_scale_floor: Option<f64>,
 }
 
 /// A model fitted without one training tool, and that tool's residuals under it.
@@ -106,6 +128,9 @@ pub struct InnerModel {
     pub learned: LinearModel,
     /// Truth − filtered estimate over the held-out tool's labelled rows.
     pub residuals: Vec<f64>,
+    /// This model's filtered estimate at each of those rows (normalised scores only).
+    #[serde(default)]
+    pub levels: Vec<f64>,
 }
 
 /// Output for one cut.
@@ -228,6 +253,17 @@ impl WearModel {
     /// back to it when the signals do not help).
     #[cfg(feature = "train")]
     pub fn fit(data: &WearDataset, cfg: &TrainConfig) -> Result<WearModel, FitError> {
+        // Empty cells a CSV left after carrying values forward take this training set's
+        // medians (the evaluation fills them per fold before it gets here).
+        let filled;
+        let data = if data.has_holes() {
+            let mut d = data.clone();
+            d.fill_holes_with_own_medians();
+            filled = d;
+            &filled
+        } else {
+            data
+        };
         let seqs: Vec<&Sequence> = data
             .sequences
             .iter()
@@ -242,6 +278,7 @@ impl WearModel {
             .map(|s| prepare(&spec, &data.feature_names, s))
             .collect::<Result<_, _>>()?;
         let grid = cfg.learner.grid(spec.width() + 1);
+        let screen = (cfg.screen > 0).then_some(cfg.screen);
 
         // Inner leave-one-group-out: predictions of each training tool by the others.
         let others_of = |k: usize| -> Vec<&Prepared> {
@@ -285,10 +322,7 @@ impl WearModel {
             let others = others_of(k);
             let (prior_pred, prior_rate) = prior_path(&prior, &spec, &prepared[k]);
             let (x, y) = stacked_rows(&prior, &spec, &others);
-            let learned = grid
-                .iter()
-                .map(|h| LinearModel::fit(cfg.learner, *h, &x, &y))
-                .collect::<Result<Vec<LinearModel>, LearnError>>()?;
+            let learned = LinearModel::fit_path(cfg.learner, &grid, &x, &y, screen)?;
             let combined = learned
                 .iter()
                 .map(|m| {
@@ -384,6 +418,11 @@ impl WearModel {
                 prior: folds[k].prior_model.clone(),
                 learned: folds[k].learned[h_idx].clone(),
                 residuals: r,
+                levels: if cfg.scaled_intervals {
+                    p.labelled().map(|(i, _)| level[i]).collect()
+                } else {
+                    Vec::new()
+                },
             });
             let truth = true_rul(&p.seq.usage, &p.seq.target, data.limit);
             for (i, t) in truth.iter().enumerate() {
@@ -408,7 +447,9 @@ impl WearModel {
         let mut prior = TaylorPrior::fit(&spec.conditions, &prior_rows(&all))?;
         prior.class_weight = class_weight;
         let (x, y) = stacked_rows(&prior, &spec, &all);
-        let learned = LinearModel::fit(cfg.learner, grid[h_idx], &x, &y)?;
+        let learned = LinearModel::fit_path(cfg.learner, &grid[h_idx..=h_idx], &x, &y, screen)?
+            .pop()
+            .expect("one model per hyper-parameter");
         let references = reference_curves(&prior, &spec, &all, data.limit);
 
         Ok(WearModel {
@@ -434,6 +475,9 @@ impl WearModel {
                 class_weight,
             },
             inner,
+            // A tenth of the wear limit: below that the band stops narrowing with the
+            // level (fresh tools' wear is mostly measurement scatter, not growth).
+            interval_scale_floor: cfg.scaled_intervals.then_some(0.1 * data.limit),
         })
     }
 
@@ -500,7 +544,12 @@ impl WearModel {
         state.cuts += 1;
 
         let (lo, hi) = if cv_plus {
-            cv_plus_interval(&self.inner, &inner_levels, self.vb_interval.coverage)
+            cv_plus_interval(
+                &self.inner,
+                &inner_levels,
+                self.vb_interval.coverage,
+                self.interval_scale_floor,
+            )
         } else {
             self.vb_interval.around(level)
         };
@@ -688,11 +737,31 @@ fn reference_curves(
 /// added to the prediction of the very model that produced it, so the interval measures
 /// that model's error; a model biased on its held-out tool is, as a rule, biased the same
 /// way on the new tool, and the two cancel.
-pub fn cv_plus_interval(inner: &[InnerModel], levels: &[f64], coverage: f64) -> (f64, f64) {
+///
+/// With `scale_floor` = Some(f) the scores are normalised (locally weighted conformal):
+/// residual r made at level L counts as r·(f + l)/(f + L) around a level l, so a residual
+/// made late in a held-out tool's life is not applied at full size to a fresh tool, and a
+/// band grows with the wear it brackets.
+pub fn cv_plus_interval(
+    inner: &[InnerModel],
+    levels: &[f64],
+    coverage: f64,
+    scale_floor: Option<f64>,
+) -> (f64, f64) {
+    let scale = |level: f64, f: f64| f + level.max(0.0);
     let v: Vec<f64> = inner
         .iter()
         .zip(levels)
-        .flat_map(|(m, l)| m.residuals.iter().map(move |r| l + r))
+        .flat_map(|(m, l)| {
+            let scaled = scale_floor.filter(|_| m.levels.len() == m.residuals.len());
+            m.residuals
+                .iter()
+                .enumerate()
+                .map(move |(i, r)| match scaled {
+                    Some(f) => l + r * scale(*l, f) / scale(m.levels[i], f),
+                    None => l + r,
+                })
+        })
         .collect();
     let ci = ConformalInterval::calibrate(&v, coverage);
     (ci.lower, ci.upper)
@@ -741,6 +810,7 @@ mod tests {
                 weights: vec![],
             },
             residuals,
+            levels: vec![],
         }
     }
 
@@ -753,7 +823,7 @@ mod tests {
         let a = inner(spread.iter().map(|r| r - 30.0).collect());
         let b = inner(spread.clone());
         // True wear 100: model a says 130, model b says 100.
-        let (lo, hi) = cv_plus_interval(&[a, b], &[130.0, 100.0], 0.8);
+        let (lo, hi) = cv_plus_interval(&[a, b], &[130.0, 100.0], 0.8, None);
         assert!(
             (95.0..=97.0).contains(&lo) && (103.0..=105.0).contains(&hi),
             "{lo} {hi}"
@@ -762,5 +832,22 @@ mod tests {
         let all: Vec<f64> = spread.iter().flat_map(|r| [r - 30.0, *r]).collect();
         let ci = ConformalInterval::calibrate(&all, 0.8);
         assert!(ci.upper - ci.lower > 3.0 * (hi - lo));
+    }
+
+    /// Normalised scores: residuals made at wear 100 are shrunk for a fresh tool (level 0)
+    /// in proportion (floor + level), and applied at full size at the same level.
+    #[test]
+    fn scaled_cv_plus_follows_the_wear_level() {
+        let mut m = inner((-10..=10).map(|r| f64::from(r) * 1.1).collect());
+        m.levels = vec![100.0; m.residuals.len()];
+        let (lo0, hi0) = cv_plus_interval(std::slice::from_ref(&m), &[0.0], 0.8, Some(10.0));
+        let (lo1, hi1) = cv_plus_interval(std::slice::from_ref(&m), &[100.0], 0.8, Some(10.0));
+        let (plo, phi) = cv_plus_interval(std::slice::from_ref(&m), &[0.0], 0.8, None);
+        assert!(
+            (hi1 - lo1) > 10.0 * (hi0 - lo0) * 0.99,
+            "{lo0} {hi0} {lo1} {hi1}"
+        );
+        assert!(((hi1 - lo1) - (phi - plo)).abs() < 1e-9);
+        assert!(lo0 < 0.0 && hi0 > 0.0 && hi0 < 1.5);
     }
 }

@@ -8,17 +8,17 @@
 #[cfg(feature = "train")]
 use linfa::prelude::*;
 #[cfg(feature = "train")]
-use linfa_elasticnet::ElasticNet;
-#[cfg(feature = "train")]
 use linfa_linear::LinearRegression;
 #[cfg(feature = "train")]
 use linfa_pls::PlsRegression;
 #[cfg(feature = "train")]
 use linfa_svm::Svm;
 #[cfg(feature = "train")]
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, Axis};
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "train")]
+use super::enet::{GramProblem, Solver};
 use crate::features::Standardizer;
 
 /// Which linfa estimator fits the weights.
@@ -92,6 +92,27 @@ impl LinearModel {
         rows: &[Vec<f64>],
         target: &[f64],
     ) -> Result<LinearModel, LearnError> {
+        let mut models = Self::fit_path(learner, &[hyper], rows, target, None)?;
+        Ok(models.pop().expect("one model per hyper-parameter"))
+    }
+
+    /// One model per hyper-parameter, all on the same rows. The elastic net solves its
+    /// penalties as one path with warm starts (`enet`); the other learners fit each value
+    /// on its own.
+    ///
+    /// `screen`: keep at most this many columns, those with the largest absolute
+    /// correlation with the target on these rows, before the elastic net (the others get
+    /// weight 0). The last column is always kept: the wear model stacks the physics
+    /// prior's prediction there. Screening uses the training rows only, so inside a
+    /// leave-one-group-out it is redone in every fold.
+    #[cfg(feature = "train")]
+    pub fn fit_path(
+        learner: Learner,
+        hypers: &[f64],
+        rows: &[Vec<f64>],
+        target: &[f64],
+        screen: Option<usize>,
+    ) -> Result<Vec<LinearModel>, LearnError> {
         if rows.is_empty() {
             return Err(LearnError::NoRows);
         }
@@ -119,48 +140,107 @@ impl LinearModel {
             message: e,
         };
         // Each learner yields (intercept, weights) in standardised-target units.
-        let (b0, w): (f64, Vec<f64>) = match learner {
+        let fitted: Vec<(f64, Vec<f64>)> = match learner {
             Learner::ElasticNet => {
-                let m = ElasticNet::params()
-                    .penalty(hyper)
-                    .l1_ratio(0.5)
-                    .max_iterations(5000)
-                    .tolerance(1e-4)
-                    .fit(&Dataset::new(x, y))
-                    .map_err(|e| err(e.to_string()))?;
-                (m.intercept(), m.hyperplane().to_vec())
+                // As linfa did: the intercept is the target's mean, the weights are fitted
+                // to the centred target (the standardised columns have mean 0).
+                let b0 = y.mean().unwrap_or(0.0);
+                let yc = y.mapv(|v| v - b0);
+                let keep = screen.and_then(|k| screened_columns(&x, &yc, k));
+                let problem = match &keep {
+                    Some(cols) => GramProblem::new(&x.select(Axis(1), cols), &yc),
+                    None => GramProblem::new(&x, &yc),
+                };
+                problem
+                    .path(ENET, hypers)
+                    .into_iter()
+                    .map(|w| match &keep {
+                        Some(cols) => {
+                            let mut full = vec![0.0; width];
+                            for (c, v) in cols.iter().zip(w) {
+                                full[*c] = v;
+                            }
+                            (b0, full)
+                        }
+                        None => (b0, w),
+                    })
+                    .collect()
             }
             Learner::Linear => {
                 let m = LinearRegression::new()
                     .fit(&Dataset::new(x, y))
                     .map_err(|e| err(e.to_string()))?;
-                (m.intercept(), m.params().to_vec())
+                vec![(m.intercept(), m.params().to_vec())]
             }
-            Learner::Pls => {
-                let y2 = y.insert_axis(ndarray::Axis(1));
-                let m = PlsRegression::params(hyper as usize)
-                    .fit(&Dataset::new(x, y2))
-                    .map_err(|e| err(e.to_string()))?;
-                probe(width, |z| m.predict(&z).column(0).to_vec())
-            }
-            Learner::Svr => {
-                let m = Svm::<f64, f64>::params()
-                    .c_svr(hyper, Some(0.1))
-                    .linear_kernel()
-                    .fit(&Dataset::new(x, y))
-                    .map_err(|e| err(e.to_string()))?;
-                probe(width, |z| m.predict(&z).to_vec())
-            }
+            Learner::Pls => hypers
+                .iter()
+                .map(|h| {
+                    let y2 = y.clone().insert_axis(ndarray::Axis(1));
+                    let m = PlsRegression::params(*h as usize)
+                        .fit(&Dataset::new(x.clone(), y2))
+                        .map_err(|e| err(e.to_string()))?;
+                    Ok(probe(width, |z| m.predict(&z).column(0).to_vec()))
+                })
+                .collect::<Result<_, LearnError>>()?,
+            Learner::Svr => hypers
+                .iter()
+                .map(|h| {
+                    let m = Svm::<f64, f64>::params()
+                        .c_svr(*h, Some(0.1))
+                        .linear_kernel()
+                        .fit(&Dataset::new(x.clone(), y.clone()))
+                        .map_err(|e| err(e.to_string()))?;
+                    Ok(probe(width, |z| m.predict(&z).to_vec()))
+                })
+                .collect::<Result<_, LearnError>>()?,
         };
-        if !b0.is_finite() || w.iter().any(|v| !v.is_finite()) {
-            return Err(err("non-finite weights".into()));
-        }
-        Ok(LinearModel {
-            standardizer,
-            intercept: y_mean + y_scale * b0,
-            weights: w.into_iter().map(|v| v * y_scale).collect(),
-        })
+        // OLS has no hyper-parameter: the same fit for every value asked for.
+        let fitted = if fitted.len() == 1 && hypers.len() > 1 {
+            vec![fitted[0].clone(); hypers.len()]
+        } else {
+            fitted
+        };
+        fitted
+            .into_iter()
+            .map(|(b0, w)| {
+                if !b0.is_finite() || w.iter().any(|v| !v.is_finite()) {
+                    return Err(err("non-finite weights".into()));
+                }
+                Ok(LinearModel {
+                    standardizer: standardizer.clone(),
+                    intercept: y_mean + y_scale * b0,
+                    weights: w.into_iter().map(|v| v * y_scale).collect(),
+                })
+            })
+            .collect()
     }
+}
+
+/// Settings of the elastic net: L1 share 0.5; tolerance and iteration cap as the linfa
+/// fit used before, so the figures did not move with the solver.
+#[cfg(feature = "train")]
+const ENET: Solver = Solver {
+    l1_ratio: 0.5,
+    tolerance: 1e-4,
+    max_iterations: 5000,
+};
+
+/// Columns to keep when there are more than `keep`: the largest |xⱼ·y| (with standardised
+/// columns, the largest absolute correlation with the target), plus the last column;
+/// `None` when nothing needs dropping.
+#[cfg(feature = "train")]
+fn screened_columns(x: &Array2<f64>, y: &Array1<f64>, keep: usize) -> Option<Vec<usize>> {
+    let p = x.ncols();
+    if keep == 0 || p <= keep {
+        return None;
+    }
+    let score = x.t().dot(y).mapv(f64::abs);
+    let mut order: Vec<usize> = (0..p - 1).collect();
+    order.sort_by(|a, b| score[*b].total_cmp(&score[*a]).then(a.cmp(b)));
+    let mut cols: Vec<usize> = order.into_iter().take(keep.saturating_sub(1)).collect();
+    cols.push(p - 1);
+    cols.sort_unstable();
+    Some(cols)
 }
 
 /// Read the weights of a model that is linear in its inputs by predicting at the origin
