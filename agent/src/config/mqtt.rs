@@ -250,7 +250,7 @@ address = "127.0.0.1:502"
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("agent.toml:15") && e.contains("without TLS") && !e.contains("s3cret"),
+            e.contains("agent.toml:14") && e.contains("without TLS") && !e.contains("s3cret"),
             "{e}"
         );
         for ok in [

@@ -66,7 +66,12 @@ impl Default for Limits {
 }
 
 pub fn router(app: AppState, limits: Limits) -> Router {
-    routes(app).layer(
+    limited(routes(app), limits)
+}
+
+/// `routes` under the request timeout and the one concurrency limit.
+fn limited(routes: Router, limits: Limits) -> Router {
+    routes.layer(
         tower::ServiceBuilder::new()
             .layer(tower_http::timeout::TimeoutLayer::with_status_code(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -197,5 +202,86 @@ where
         Ok(Ok(v)) => axum::Json(v).into_response(),
         Ok(Err(e)) => error::ApiError::from(e).into_response(),
         Err(e) => error::ApiError::internal(e).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use axum::routing::get;
+    use axum::Router;
+
+    use super::{limited, Limits};
+
+    /// Serves `router` on a free loopback port.
+    async fn serve(router: Router) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, router).await.unwrap() });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn a_request_without_an_answer_in_time_gets_503() {
+        let slow = Router::new()
+            .route("/slow", get(|| std::future::pending::<&'static str>()))
+            .route("/fast", get(|| async { "ok" }));
+        let url = serve(limited(
+            slow,
+            Limits {
+                timeout: Duration::from_millis(200),
+                concurrent: 4,
+            },
+        ))
+        .await;
+        let r = reqwest::get(format!("{url}/slow")).await.unwrap();
+        assert_eq!(r.status(), 503);
+        let r = reqwest::get(format!("{url}/fast")).await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn no_more_requests_run_at_once_than_the_limit_across_routes() {
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let handler = {
+            let (now, most) = (now.clone(), most.clone());
+            move || {
+                let (now, most) = (now.clone(), most.clone());
+                async move {
+                    let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(n, Ordering::SeqCst);
+                    // Long enough that, without the limit, the requests would overlap.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    "ok"
+                }
+            }
+        };
+        let routes = Router::new()
+            .route("/a", get(handler.clone()))
+            .route("/b", get(handler));
+        let url = serve(limited(
+            routes,
+            Limits {
+                timeout: Duration::from_secs(30),
+                concurrent: 2,
+            },
+        ))
+        .await;
+        let client = reqwest::Client::new();
+        let requests = (0..12).map(|i| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move {
+                let path = if i % 2 == 0 { "a" } else { "b" };
+                client.get(format!("{url}/{path}")).send().await.unwrap().status()
+            })
+        });
+        for r in futures::future::join_all(requests).await {
+            assert_eq!(r.unwrap(), 200, "every request is answered, the extra ones later");
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2, "at most the limit at once, and it was reached");
     }
 }
