@@ -4,5 +4,6 @@
 
 pub mod alarm;
 pub mod counter;
+pub mod monitor;
 pub mod operation;
 pub mod tool;

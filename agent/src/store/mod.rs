@@ -33,6 +33,7 @@ mod audit;
 mod components;
 mod connection;
 mod counters;
+mod monitor;
 mod operations;
 pub mod outbox;
 mod retention;
@@ -61,6 +62,7 @@ use rusqlite::Connection;
 use crate::config::StoreSettings;
 use crate::records::alarm::Transition;
 use crate::records::counter::CounterEvent;
+use crate::records::monitor::{Envelope, Finding};
 use crate::records::operation::{OperationRecord, PartRecord, Violation};
 use crate::state::State;
 use crate::supervise::{lock, Pulse};
@@ -96,6 +98,10 @@ pub enum Record {
     },
     /// A counter step a plausibility guard refused to count.
     CounterEvent(CounterEvent),
+    /// An operation's envelope, learned: replaces the one of its program and operation.
+    MonitorEnvelope(Box<Envelope>),
+    /// What a monitor's detector found, on the operation it was found in.
+    MonitorFinding(Box<Finding>),
     /// Alarm transitions, with the alarms they touched as they are now (`None`: back to
     /// normal): the trail and the current state are stored together, never disagreeing.
     Alarms {
@@ -463,6 +469,8 @@ impl Tx<'_> {
                 self.save_component_state(name, json, *now_ms)
             }
             Record::CounterEvent(e) => self.insert_counter_event(e),
+            Record::MonitorEnvelope(e) => self.save_envelope(e),
+            Record::MonitorFinding(f) => self.insert_finding(f),
             Record::Alarms {
                 transitions,
                 current,
@@ -491,6 +499,8 @@ impl Record {
             Record::ToolUsage { .. } => "tool usage",
             Record::ComponentState { .. } => "a component's state",
             Record::CounterEvent(_) => "a counter event",
+            Record::MonitorEnvelope(_) => "a monitor envelope",
+            Record::MonitorFinding(_) => "a monitor finding",
             Record::Alarms { .. } => "alarm transitions",
         }
     }
