@@ -130,13 +130,14 @@ impl Detector {
             Detector::Breakage {
                 drop_ratio: 0.6,
                 confirm_ticks: 2,
-                spike_ratio: 1.0,
+                // Well above the band: a load merely over it (a worn tool) is no spike.
+                spike_ratio: 1.5,
                 spike_window: Duration::from_millis(1000),
                 severity: Severity::Critical,
             },
             Detector::MissingTool {
                 drop_ratio: 0.6,
-                confirm_ticks: 3,
+                confirm_ticks: 2,
                 severity: Severity::Critical,
             },
             Detector::Overload {

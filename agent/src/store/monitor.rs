@@ -85,15 +85,17 @@ impl Reader {
     /// The envelopes that judge, at most `limit` (the newest learned first). One that does not
     /// parse (written by a future agent's wider schema) is skipped and learned again.
     pub fn envelopes(&self, limit: usize) -> Result<Vec<Envelope>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT envelope FROM monitor_envelope ORDER BY learned_ms DESC LIMIT ?1",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT envelope FROM monitor_envelope ORDER BY learned_ms DESC LIMIT ?1")?;
         let rows = stmt.query_map([limit as i64], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for json in rows {
             match serde_json::from_str::<Envelope>(&json?) {
                 Ok(e) => out.push(e),
-                Err(e) => tracing::warn!("monitor: an envelope that does not parse is learned again: {e}"),
+                Err(e) => {
+                    tracing::warn!("monitor: an envelope that does not parse is learned again: {e}")
+                }
             }
         }
         Ok(out)

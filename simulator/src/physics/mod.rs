@@ -430,10 +430,8 @@ impl Machine {
                     SeqEvent::ToolChangeDone { op } => self.tool_change_done(op),
                     SeqEvent::PartFinished => {
                         let n = self.seq.parts;
-                        self.part_factor = life_factor(
-                            &mut self.rng_process,
-                            self.cfg.process.part_scatter_sigma,
-                        );
+                        self.part_factor =
+                            life_factor(&mut self.rng_process, self.cfg.process.part_scatter_sigma);
                         self.at_last_part = (self.energy_kwh, self.mql.oil_used_ml);
                         self.note(format!("part_finished:{n}"));
                     }
@@ -1037,7 +1035,11 @@ mod tests {
         // The spike, from the step after: the same cut at 2.5x (its idle share aside).
         m.step(cfg.step_s);
         let o = m.observe();
-        assert!(o.spindle_load_pct > 1.8 * before, "{} vs {before}", o.spindle_load_pct);
+        assert!(
+            o.spindle_load_pct > 1.8 * before,
+            "{} vs {before}",
+            o.spindle_load_pct
+        );
         for _ in 0..10 {
             m.step(cfg.step_s);
         }

@@ -98,9 +98,7 @@ impl Watch {
                 let spiked = self
                     .spike_at
                     .is_some_and(|t| s.time_s - t <= spike_window.as_secs_f64());
-                self.seen_cut
-                    && self.below > 0
-                    && (self.below >= confirm_ticks || spiked)
+                self.seen_cut && self.below > 0 && (self.below >= confirm_ticks || spiked)
             }
             Detector::MissingTool {
                 drop_ratio,
@@ -205,7 +203,7 @@ mod tests {
         assert!(run(&mut b, &air).is_none());
         let mut m = Watch::new(defaults(1));
         let (i, e) = run(&mut m, &air).unwrap();
-        assert_eq!(i, 2, "confirm_ticks = 3");
+        assert_eq!(i, 1, "confirm_ticks = 2");
         assert_eq!(e.measured, 5.0);
         // A tool that cut first is no missing tool.
         let mut m = Watch::new(defaults(1));

@@ -66,9 +66,7 @@ impl Trace {
             a.4 += 1;
         }
         acc.into_iter()
-            .map(|(s, lo, hi, f, k)| {
-                (k > 0).then(|| (s / f64::from(k), lo, hi, f / f64::from(k)))
-            })
+            .map(|(s, lo, hi, f, k)| (k > 0).then(|| (s / f64::from(k), lo, hi, f / f64::from(k))))
             .collect()
     }
 }
@@ -183,7 +181,10 @@ pub fn expect(env: &Envelope, band: Band, pos_mm: f64, feed: f64) -> Option<Expe
     // cycle with a slightly different path.
     let around = &env.bins[b.saturating_sub(1)..(b + 2).min(n)];
     let lo = around.iter().map(|b| b.min).fold(f64::INFINITY, f64::min);
-    let hi = around.iter().map(|b| b.max).fold(f64::NEG_INFINITY, f64::max);
+    let hi = around
+        .iter()
+        .map(|b| b.max)
+        .fold(f64::NEG_INFINITY, f64::max);
     let scatter = around.iter().map(|b| b.scatter).fold(0.0, f64::max);
     let here = env.bins[b];
     let scale = if here.feed_mm_min > 0.0 && feed > 0.0 {
@@ -269,7 +270,10 @@ pub(crate) mod tests {
         )
         .unwrap();
         assert_eq!(env.bins.len(), 50);
-        assert!(env.bins.iter().all(|b| b.mean.is_finite() && b.max >= b.min));
+        assert!(env
+            .bins
+            .iter()
+            .all(|b| b.mean.is_finite() && b.max >= b.min));
     }
 
     #[test]

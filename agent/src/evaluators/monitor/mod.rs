@@ -42,6 +42,8 @@ use envelope::{Band, Trace};
 const SOURCE: &str = "process monitor: the operation's envelope learned from its own cycles";
 /// Samples a run needs before it can be learned from.
 const MIN_SAMPLES: usize = 5;
+/// A feed within this share of the last tick's is steady.
+const STEADY: f64 = 0.25;
 /// Load indices (one per judged cycle) kept per operation for the wear drift.
 const MAX_INDICES: usize = 64;
 
@@ -104,6 +106,8 @@ struct Run {
     watches: Vec<Watch>,
     /// Σ value / expected over samples where a cut is expected, and their count.
     index: (f64, u32),
+    /// The feed at the last tick, for telling a steady feed from a transient.
+    last_feed: Option<f64>,
 }
 
 /// What the monitor shows: per operation, whether it is learned and what its detectors say.
@@ -355,7 +359,12 @@ fn drift_rise(d: &Detector) -> f64 {
 
 /// One alarm per operation and detector kind.
 pub fn condition_key(key: &OperationKey, kind: FindingKind) -> String {
-    format!("monitor:{}:{}:{}", key.program, key.operation, kind.as_str())
+    format!(
+        "monitor:{}:{}:{}",
+        key.program,
+        key.operation,
+        kind.as_str()
+    )
 }
 
 impl Evaluator for Monitor {
@@ -414,17 +423,27 @@ impl Evaluator for Monitor {
                             .map(Watch::new)
                             .collect(),
                         index: (0.0, 0),
+                        last_feed: None,
                     });
                 }
             }
         }
         let band = self.band();
         if let Some(run) = &mut self.run {
+            if feed.is_none() {
+                run.last_feed = None;
+            }
             let slot = self.slots.entry(run.key.clone()).or_default();
             let cannot: Option<String> = if channel == Some("interrupted") {
                 run.clean = false;
                 Some("the channel is interrupted".into())
-            } else if let Some(feed) = feed {
+            } else if let Some(feed) = feed.filter(|&v| {
+                // A feed that is not steady is a transient (a rapid move passing through a
+                // cutting rate as it ends, an override stepping): its path would shift every
+                // position after it by a different amount each cycle, so it is not counted.
+                let last = run.last_feed.replace(v);
+                last.is_some_and(|l| (v - l).abs() <= STEADY * l)
+            }) {
                 run.pos_mm += feed * tick.dt_s / 60.0;
                 run.time_s += tick.dt_s;
                 match f.num(run.signal).filter(|v| v.is_finite()) {
@@ -437,19 +456,23 @@ impl Evaluator for Monitor {
                             dt_s: tick.dt_s,
                             now_ms: now,
                         };
-                        judge(run, slot, band, judged, &mut records).err().map(|why| {
-                            if why == LEARNING {
-                                format!(
-                                    "learning ({} of {} cycles)",
-                                    slot.learner.as_ref().map_or(0, |l| l.traces.len()),
-                                    self.settings.learn_cycles
-                                )
-                            } else {
-                                why.to_string()
-                            }
-                        })
+                        judge(run, slot, band, judged, &mut records)
+                            .err()
+                            .map(|why| {
+                                if why == LEARNING {
+                                    format!(
+                                        "learning ({} of {} cycles)",
+                                        slot.learner.as_ref().map_or(0, |l| l.traces.len()),
+                                        self.settings.learn_cycles
+                                    )
+                                } else {
+                                    why.to_string()
+                                }
+                            })
                     }
                 }
+            } else if feed.is_some() {
+                None
             } else if f.num("channel.feedrate").is_none() {
                 // Feeding or not cannot be told: the position is lost for this run.
                 run.clean = false;
@@ -701,7 +724,8 @@ mod tests {
             let c = find(&out[..out.len() - 1], FindingKind::Breakage).unwrap();
             assert!(!c.active);
             assert!(
-                c.message.contains(&format!("cannot judge: learning ({k} of 3 cycles)")),
+                c.message
+                    .contains(&format!("cannot judge: learning ({k} of 3 cycles)")),
                 "{}",
                 c.message
             );
@@ -750,7 +774,11 @@ mod tests {
         }
         for (k, feed) in [(3, 1200.0), (4, 800.0), (5, 1200.0), (6, 800.0)] {
             let out = rig.cycle("T1", feed, normal(k));
-            assert!(findings(&out).is_empty(), "feed {feed}: {:?}", findings(&out));
+            assert!(
+                findings(&out).is_empty(),
+                "feed {feed}: {:?}",
+                findings(&out)
+            );
         }
         let out = rig.cycle("T1", 1000.0, |_, _| Some(1.5));
         let f = findings(&out);
@@ -770,7 +798,13 @@ mod tests {
         }
         // Twice the load from position 60 on, for 20 s.
         let out = rig.cycle("T1", 1000.0, |i, _| {
-            Some(if i < 10 { 6.0 } else if i < 60 { 20.0 } else { 40.0 })
+            Some(if i < 10 {
+                6.0
+            } else if i < 60 {
+                20.0
+            } else {
+                40.0
+            })
         });
         let f = findings(&out);
         assert_eq!(f.len(), 1, "{f:?}");
@@ -802,7 +836,13 @@ mod tests {
         let old = rig.monitor.slots.values().next().unwrap().envelope.clone();
         // The new tool breaks during its first cycle: the old envelope finds it.
         let out = rig.cycle("T2", 1000.0, |i, _| {
-            Some(if i < 10 { 6.0 } else if i < 50 { 20.0 } else { 2.0 })
+            Some(if i < 10 {
+                6.0
+            } else if i < 50 {
+                20.0
+            } else {
+                2.0
+            })
         });
         assert_eq!(findings(&out)[0].kind, FindingKind::Breakage);
         for k in 0..2 {
@@ -811,10 +851,9 @@ mod tests {
             assert_eq!(slot.envelope, old, "the old one judges meanwhile");
         }
         let out = rig.cycle("T2", 1000.0, normal(5));
-        assert!(out
-            .iter()
-            .flat_map(|o| &o.records)
-            .any(|r| matches!(r, Record::MonitorEnvelope(e) if e.tool_id.as_deref() == Some("T2"))));
+        assert!(out.iter().flat_map(|o| &o.records).any(
+            |r| matches!(r, Record::MonitorEnvelope(e) if e.tool_id.as_deref() == Some("T2"))
+        ));
     }
 
     #[test]
@@ -862,7 +901,13 @@ mod tests {
             ..Rig::new(on())
         };
         let out = rig.cycle("T1", 1000.0, |i, _| {
-            Some(if i < 10 { 6.0 } else if i < 50 { 20.0 } else { 2.0 })
+            Some(if i < 10 {
+                6.0
+            } else if i < 50 {
+                20.0
+            } else {
+                2.0
+            })
         });
         assert_eq!(findings(&out)[0].kind, FindingKind::Breakage);
         store.close();
