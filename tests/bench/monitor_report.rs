@@ -166,8 +166,7 @@ fn run(cfg: &ScenarioConfig, settings: &MonitorSettings, poll_s: f64, hours: f64
 }
 
 fn scenario(root: &Path, seed: u64) -> Result<ScenarioConfig> {
-    let mut sc =
-        ScenarioConfig::from_file(&root.join("configs/scenarios/process-monitoring.toml"))?;
+    let mut sc = ScenarioConfig::from_file(root.join("configs/scenarios/process-monitoring.toml"))?;
     sc.seed = seed;
     sc.step_s = STEP_S;
     Ok(sc)

@@ -1015,8 +1015,10 @@ mod tests {
 
     #[test]
     fn a_breakage_with_run_on_spikes_then_cuts_air_while_the_program_goes_on() {
-        let mut cfg = ScenarioConfig::default();
-        cfg.step_s = 0.01;
+        let mut cfg = ScenarioConfig {
+            step_s: 0.01,
+            ..ScenarioConfig::default()
+        };
         cfg.breakage.spike_factor = 2.5;
         cfg.breakage.spike_s = 0.05;
         cfg.breakage.run_on_s = 5.0;

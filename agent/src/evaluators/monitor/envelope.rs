@@ -52,6 +52,10 @@ impl Trace {
         self.samples.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
     /// Per bin: (mean, min, max, mean feed), `None` where no sample fell.
     fn bins(&self, n: usize) -> Vec<Option<(f64, f64, f64, f64)>> {
         let mut acc = vec![(0.0, f64::INFINITY, f64::NEG_INFINITY, 0.0, 0u32); n];
@@ -86,7 +90,7 @@ pub fn learn(
     n: usize,
     now_ms: i64,
 ) -> Option<Envelope> {
-    if traces.is_empty() || traces.iter().any(|t| t.path_mm <= 0.0 || t.len() == 0) {
+    if traces.is_empty() || traces.iter().any(|t| t.path_mm <= 0.0 || t.is_empty()) {
         return None;
     }
     let per: Vec<_> = traces.iter().map(|t| t.bins(n)).collect();

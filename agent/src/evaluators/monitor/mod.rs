@@ -691,7 +691,7 @@ mod tests {
         }
     }
 
-    fn find<'a>(out: &'a [Output], kind: FindingKind) -> Option<&'a Condition> {
+    fn find(out: &[Output], kind: FindingKind) -> Option<&Condition> {
         out.last().and_then(|o| {
             o.conditions
                 .iter()
