@@ -48,6 +48,8 @@ pub struct Agent {
     pub store: Arc<Store>,
     pub compliance: Arc<evaluators::compliance::Live>,
     pub life: Arc<evaluators::life::Life>,
+    /// Process monitoring: each operation's envelope and what its detectors say.
+    pub monitor: Arc<evaluators::monitor::View>,
     pub alarms: Arc<alarms::Alarms>,
     /// Where the HTTP server actually listens (the configured port may be 0).
     pub http_addr: SocketAddr,
@@ -78,6 +80,8 @@ impl Agent {
         }
         let life = evaluators::life::Life::open(&config, store.clone())?;
         let compliance = Arc::new(evaluators::compliance::Live::default());
+        let monitor = evaluators::monitor::Monitor::open(&config, &store);
+        let monitor_view = monitor.view();
         let evaluators = evaluators::Evaluators::start(
             &config.operations,
             state.clone(),
@@ -91,6 +95,7 @@ impl Agent {
                     compliance.clone(),
                 )),
                 Box::new(life.clone()),
+                Box::new(monitor),
             ],
         )?;
         let sources = sources::spawn_all(&config, &state);
@@ -175,6 +180,7 @@ impl Agent {
             store,
             compliance,
             life,
+            monitor: monitor_view,
             alarms,
             http_addr,
             evaluators,

@@ -36,6 +36,10 @@ pub struct ScenarioConfig {
     pub mql: MqlConfig,
     pub bearing: BearingConfig,
     pub wear: WearConfig,
+    /// What a tool breakage looks like in the spindle load, and how long the program runs on.
+    pub breakage: BreakageConfig,
+    /// Part-to-part scatter and measurement noise of the spindle load.
+    pub process: ProcessConfig,
     /// Timed disturbances; `at_s` and `duration_s` are in simulated seconds since start.
     pub events: Vec<Event>,
 }
@@ -388,6 +392,42 @@ pub struct WearConfig {
     pub life_factor_cold_air: f64,
 }
 
+/// A breakage's signature. By default the CNC stops the spindle at the instant of the breakage
+/// (no signature, no run-on); with `run_on_s` the program goes on with the broken tool cutting
+/// air, as it does on a machine with no process monitor until someone notices.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakageConfig {
+    /// The cutting load jumps by this factor at the breakage (the edge jams before it goes) ...
+    pub spike_factor: f64,
+    /// ... for this long (simulated seconds), then the tool cuts nothing.
+    pub spike_s: f64,
+    /// Seconds the program runs on with the broken tool (at most to the end of its operation)
+    /// before the machine is interrupted; 0: interrupted at once.
+    pub run_on_s: f64,
+}
+
+impl Default for BreakageConfig {
+    fn default() -> Self {
+        BreakageConfig {
+            spike_factor: 1.0,
+            spike_s: 0.0,
+            run_on_s: 0.0,
+        }
+    }
+}
+
+/// What makes one part's cut differ from the last (all off by default).
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProcessConfig {
+    /// σ of ln(cutting force factor) drawn per part (stock allowance, hardness from blank to
+    /// blank).
+    pub part_scatter_sigma: f64,
+    /// σ of the noise on the served spindle load (% of rated) and power (the same share).
+    pub load_noise_pct: f64,
+}
+
 /// A timed disturbance. All times are simulated seconds since start.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -431,6 +471,14 @@ pub enum Event {
         duration_s: Option<f64>,
         percent: f64,
     },
+    /// Feed override changes (the speed stays, the feed per tooth follows).
+    FeedOverride {
+        at_s: f64,
+        duration_s: Option<f64>,
+        percent: f64,
+    },
+    /// The spindle holds no tool (or a wrong, short one): the program runs, cutting air.
+    MissingTool { at_s: f64, duration_s: Option<f64> },
 }
 
 fn starvation_fraction() -> f64 {
@@ -453,7 +501,9 @@ impl Event {
             | Event::ToolBreakage { at_s }
             | Event::ModbusOffline { at_s, .. }
             | Event::OpcuaOffline { at_s, .. }
-            | Event::SpindleOverride { at_s, .. } => *at_s,
+            | Event::SpindleOverride { at_s, .. }
+            | Event::FeedOverride { at_s, .. }
+            | Event::MissingTool { at_s, .. } => *at_s,
         }
     }
 
@@ -464,7 +514,9 @@ impl Event {
             | Event::AirPressure { duration_s, .. }
             | Event::AerosolStuckOn { duration_s, .. }
             | Event::MachineStop { duration_s, .. }
-            | Event::SpindleOverride { duration_s, .. } => *duration_s,
+            | Event::SpindleOverride { duration_s, .. }
+            | Event::FeedOverride { duration_s, .. }
+            | Event::MissingTool { duration_s, .. } => *duration_s,
             Event::ModbusOffline { duration_s, .. } | Event::OpcuaOffline { duration_s, .. } => {
                 Some(*duration_s)
             }
@@ -482,6 +534,8 @@ impl Event {
             Event::ModbusOffline { .. } => "modbus_offline",
             Event::OpcuaOffline { .. } => "opcua_offline",
             Event::SpindleOverride { .. } => "spindle_override",
+            Event::FeedOverride { .. } => "feed_override",
+            Event::MissingTool { .. } => "missing_tool",
         }
     }
 }
@@ -504,6 +558,8 @@ impl Default for ScenarioConfig {
             mql: MqlConfig::default(),
             bearing: BearingConfig::default(),
             wear: WearConfig::default(),
+            breakage: BreakageConfig::default(),
+            process: ProcessConfig::default(),
             events: Vec::new(),
         }
     }
@@ -793,6 +849,20 @@ impl ScenarioConfig {
             return Err(invalid(
                 None,
                 "modbus: set either rtu_port or rtu_pty, not both",
+            ));
+        }
+        let b = &self.breakage;
+        if !(b.spike_factor >= 1.0 && b.spike_s >= 0.0 && b.run_on_s >= 0.0) {
+            return Err(invalid(
+                None,
+                "breakage: spike_factor must be >= 1, spike_s and run_on_s >= 0",
+            ));
+        }
+        let p = &self.process;
+        if !(p.part_scatter_sigma >= 0.0 && p.load_noise_pct >= 0.0) {
+            return Err(invalid(
+                None,
+                "process: part_scatter_sigma and load_noise_pct must be >= 0",
             ));
         }
         if self.tools.is_empty() {

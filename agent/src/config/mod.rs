@@ -6,6 +6,7 @@
 pub(crate) mod diagnostic;
 mod green;
 pub mod machine;
+pub mod monitor;
 mod mqtt;
 pub mod opcua_node;
 pub mod profile;
@@ -55,6 +56,8 @@ pub struct Config {
     pub mqtt: Option<MqttSettings>,
     /// `[machine]`: fixed values, tool and program tables, derived signals.
     pub machine: machine::MachineContext,
+    /// `[monitor]`: process monitoring (envelopes and detectors); off without the section.
+    pub monitor: monitor::MonitorSettings,
 }
 
 impl Config {

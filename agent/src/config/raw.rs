@@ -37,6 +37,7 @@ pub struct RawConfig {
     pub mqtt: Option<super::mqtt::RawMqtt>,
     #[serde(default)]
     pub machine: super::machine::RawMachine,
+    pub monitor: Option<super::monitor::RawMonitor>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -277,6 +277,7 @@ pub fn check(file: &Path, source: &str, read: ReadFile) -> Result<Config, Config
         super::validate_green::check(&mut d, &raw, file, read);
     let life = super::validate_life::check(&mut d, &raw, file, read);
     let mqtt = super::mqtt::check(&mut d, &raw, &agent.machine_id);
+    let monitor = super::monitor::check(&mut d, &raw);
 
     d.into_result(Config {
         file: file.to_path_buf(),
@@ -293,6 +294,7 @@ pub fn check(file: &Path, source: &str, read: ReadFile) -> Result<Config, Config
         life,
         mqtt,
         machine,
+        monitor,
     })
 }
 

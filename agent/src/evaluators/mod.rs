@@ -20,6 +20,7 @@ pub mod compliance;
 pub mod frame;
 pub mod health;
 pub mod life;
+pub mod monitor;
 pub mod operations;
 pub mod plausibility;
 mod run;

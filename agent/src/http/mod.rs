@@ -227,7 +227,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_without_an_answer_in_time_gets_503() {
         let slow = Router::new()
-            .route("/slow", get(|| std::future::pending::<&'static str>()))
+            .route("/slow", get(std::future::pending::<&'static str>))
             .route("/fast", get(|| async { "ok" }));
         let url = serve(limited(
             slow,
@@ -276,12 +276,25 @@ mod tests {
             let (client, url) = (client.clone(), url.clone());
             tokio::spawn(async move {
                 let path = if i % 2 == 0 { "a" } else { "b" };
-                client.get(format!("{url}/{path}")).send().await.unwrap().status()
+                client
+                    .get(format!("{url}/{path}"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
             })
         });
         for r in futures::future::join_all(requests).await {
-            assert_eq!(r.unwrap(), 200, "every request is answered, the extra ones later");
+            assert_eq!(
+                r.unwrap(),
+                200,
+                "every request is answered, the extra ones later"
+            );
         }
-        assert_eq!(most.load(Ordering::SeqCst), 2, "at most the limit at once, and it was reached");
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            2,
+            "at most the limit at once, and it was reached"
+        );
     }
 }

@@ -5,5 +5,6 @@
 pub mod access;
 pub mod alarm;
 pub mod counter;
+pub mod monitor;
 pub mod operation;
 pub mod tool;

@@ -34,6 +34,7 @@ mod audit;
 mod components;
 mod connection;
 mod counters;
+mod monitor;
 mod operations;
 pub mod outbox;
 mod retention;
@@ -63,6 +64,7 @@ use crate::config::StoreSettings;
 use crate::records::access::AccessEvent;
 use crate::records::alarm::Transition;
 use crate::records::counter::CounterEvent;
+use crate::records::monitor::{Envelope, Finding};
 use crate::records::operation::{OperationRecord, PartRecord, Violation};
 use crate::state::State;
 use crate::supervise::{lock, Pulse};
@@ -100,6 +102,10 @@ pub enum Record {
     CounterEvent(CounterEvent),
     /// A wrong token at the HTTP server.
     Access(AccessEvent),
+    /// An operation's envelope, learned: replaces the one of its program and operation.
+    MonitorEnvelope(Box<Envelope>),
+    /// What a monitor's detector found, on the operation it was found in.
+    MonitorFinding(Box<Finding>),
     /// Alarm transitions, with the alarms they touched as they are now (`None`: back to
     /// normal): the trail and the current state are stored together, never disagreeing.
     Alarms {
@@ -468,6 +474,8 @@ impl Tx<'_> {
             }
             Record::CounterEvent(e) => self.insert_counter_event(e),
             Record::Access(e) => self.insert_access_event(e),
+            Record::MonitorEnvelope(e) => self.save_envelope(e),
+            Record::MonitorFinding(f) => self.insert_finding(f),
             Record::Alarms {
                 transitions,
                 current,
@@ -497,6 +505,8 @@ impl Record {
             Record::ComponentState { .. } => "a component's state",
             Record::CounterEvent(_) => "a counter event",
             Record::Access(_) => "an access event",
+            Record::MonitorEnvelope(_) => "a monitor envelope",
+            Record::MonitorFinding(_) => "a monitor finding",
             Record::Alarms { .. } => "alarm transitions",
         }
     }

@@ -235,6 +235,44 @@ CREATE TABLE IF NOT EXISTS access_event (
 );
 CREATE INDEX IF NOT EXISTS access_event_ts ON access_event(ts_ms);",
     },
+    Migration {
+        // Process monitoring: the envelope each operation was learned to look like (one per
+        // program and operation: the one that judges, replaced when a new tool or an edited
+        // program has been learned), so that a restart does not learn again; and what the
+        // detectors found, on the operation (its key and start) they found it in.
+        version: 9,
+        what: "process monitoring envelopes and findings",
+        sql: "
+CREATE TABLE IF NOT EXISTS monitor_envelope (
+    program TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    tool_id TEXT,
+    signal TEXT NOT NULL,
+    learned_ms INTEGER NOT NULL,
+    envelope TEXT NOT NULL,           -- the Envelope as JSON: one schema, in Rust
+    PRIMARY KEY (program, operation)
+);
+CREATE TABLE IF NOT EXISTS monitor_finding (
+    id INTEGER PRIMARY KEY,
+    ts_ms INTEGER NOT NULL,
+    program TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    tool_id TEXT,
+    operation_start_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,               -- breakage | missing_tool | overload | wear_drift
+    time_into_s REAL NOT NULL,
+    position REAL NOT NULL,
+    signal TEXT NOT NULL,
+    measured REAL NOT NULL,
+    expected REAL NOT NULL,
+    lower REAL NOT NULL,
+    upper REAL NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS monitor_finding_ts ON monitor_finding(ts_ms);
+CREATE INDEX IF NOT EXISTS monitor_finding_operation
+    ON monitor_finding(program, operation, operation_start_ms);",
+    },
 ];
 
 /// The MQTT outbox file (`[mqtt] outbox_path`), kept apart from the store: it is written only

@@ -11,7 +11,7 @@ pub mod wear;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rand_distr::{Distribution, LogNormal};
+use rand_distr::{Distribution, LogNormal, StandardNormal};
 
 use crate::scenario::{CoolingMode, Event, ScenarioConfig, ToolConfig};
 use bearing::Bearing;
@@ -136,6 +136,9 @@ pub struct Observation {
     pub at_last_part: (f64, f64),
     pub tool_changes: u32,
     pub breakages: u32,
+    /// The program is in a cut but the tool cuts nothing (broken and running on, or missing).
+    pub air_cutting: bool,
+    pub feed_override_pct: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -166,6 +169,19 @@ pub struct Machine {
     fired_end: Vec<bool>,
     tool_changes: u32,
     breakages: u32,
+    /// Feed override now (%).
+    feed_override_pct: f64,
+    /// In a cut with nothing cutting (a broken tool running on, a missing tool).
+    air_cutting: bool,
+    /// Seconds of the breakage's load spike still to come.
+    spike_left_s: f64,
+    /// A broken tool running on: its operation and when the machine is interrupted.
+    run_on: Option<(usize, f64)>,
+    /// This part's cutting force factor (part-to-part scatter).
+    part_factor: f64,
+    /// Noise on the served spindle load now, % of rated.
+    load_noise_pct: f64,
+    rng_process: StdRng,
     rng_tools: StdRng,
     rng_break: StdRng,
     rng_noise: StdRng,
@@ -179,6 +195,9 @@ impl Machine {
         let mut rng_tools = StdRng::seed_from_u64(cfg.seed ^ 0x7001_5eed);
         let rng_break = StdRng::seed_from_u64(cfg.seed ^ 0xb4ea_c0de);
         let rng_noise = StdRng::seed_from_u64(cfg.seed ^ 0x0153_1234);
+        // Its own stream: scatter and load noise never change the other draws.
+        let mut rng_process = StdRng::seed_from_u64(cfg.seed ^ 0x9a27_5ca7);
+        let part_factor = life_factor(&mut rng_process, cfg.process.part_scatter_sigma);
         let mut rng_bearing = StdRng::seed_from_u64(cfg.seed ^ 0xbea4_1a9e);
         let group = cfg.workpiece.group;
         let mut kienzle = materials::kienzle(group);
@@ -230,6 +249,13 @@ impl Machine {
             fired_end: vec![false; cfg.events.len()],
             tool_changes: 0,
             breakages: 0,
+            feed_override_pct: 100.0,
+            air_cutting: false,
+            spike_left_s: 0.0,
+            run_on: None,
+            part_factor,
+            load_noise_pct: 0.0,
+            rng_process,
             rng_tools,
             rng_break,
             rng_noise,
@@ -315,6 +341,8 @@ impl Machine {
             aerosol_stuck: false,
             stop: None,
             override_pct: self.cfg.machine.spindle_override_pct,
+            feed_override_pct: 100.0,
+            missing_tool: false,
         };
         let events = self.cfg.events.clone();
         for (i, e) in events.iter().enumerate() {
@@ -362,6 +390,8 @@ impl Machine {
                 Event::AerosolStuckOn { .. } if active => d.aerosol_stuck = true,
                 Event::MachineStop { door_open, .. } if active => d.stop = Some(door_open),
                 Event::SpindleOverride { percent, .. } if active => d.override_pct = percent,
+                Event::FeedOverride { percent, .. } if active => d.feed_override_pct = percent,
+                Event::MissingTool { .. } if active => d.missing_tool = true,
                 _ => {}
             }
         }
@@ -373,6 +403,8 @@ impl Machine {
         self.t_s += dt;
         let dist = self.apply_events();
         self.override_pct = dist.override_pct;
+        self.feed_override_pct = dist.feed_override_pct;
+        self.run_on_check();
 
         // Machine stop / reset: the program halts; when released it redoes the operation.
         match (self.stopped, dist.stop) {
@@ -398,6 +430,8 @@ impl Machine {
                     SeqEvent::ToolChangeDone { op } => self.tool_change_done(op),
                     SeqEvent::PartFinished => {
                         let n = self.seq.parts;
+                        self.part_factor =
+                            life_factor(&mut self.rng_process, self.cfg.process.part_scatter_sigma);
                         self.at_last_part = (self.energy_kwh, self.mql.oil_used_ml);
                         self.note(format!("part_finished:{n}"));
                     }
@@ -427,16 +461,33 @@ impl Machine {
 
         // The cut.
         self.cut = None;
+        self.air_cutting = false;
         let mut forces = [0.0; 3];
         if let (None, Phase::Cut { op, hole, done_mm }) = (self.stopped, self.seq.phase.clone()) {
             if self.act_rpm > 50.0 {
-                let (cut, f) = self.cut_step(op, dt);
-                forces = f;
-                self.cut = Some(cut);
+                let broken = self.tools[self.seq.plans[op].tool_index].wear.broken;
+                if dist.missing_tool || (broken && self.spike_left_s <= 0.0) {
+                    // The program moves the tool along its path; nothing is cut.
+                    self.air_cutting = true;
+                } else {
+                    let (mut cut, f) = self.cut_step(op, dt);
+                    let mut k = self.part_factor;
+                    if broken {
+                        // The breakage's spike: the edge jams before it goes.
+                        k *= self.cfg.breakage.spike_factor;
+                        self.spike_left_s -= dt;
+                    }
+                    cut.power_kw *= k;
+                    cut.tangential_force_n *= k;
+                    forces = f.map(|x| x * k);
+                    self.cut = Some(cut);
+                    if !broken {
+                        self.breakage_check(op, dt);
+                    }
+                }
                 let plan = &self.seq.plans[op];
                 let (p, _) = cut_position(plan, hole, done_mm);
                 self.move_to(p, f64::INFINITY);
-                self.breakage_check(op, dt);
             }
         }
 
@@ -455,14 +506,14 @@ impl Machine {
         // Axes outside the cut: rapid moves towards where the phase wants them.
         let rapid_mm_s = self.cfg.machine.rapid_mm_min / 60.0;
         let prev_pos = self.pos;
-        if self.cut.is_none() {
+        if self.cut.is_none() && !self.air_cutting {
             let target = self.phase_target();
             self.move_to(target, rapid_mm_s * dt);
         }
         let vel_mm_min: Vec<f64> = (0..3)
             .map(|k| (self.pos[k] - prev_pos[k]) / dt * 60.0)
             .collect();
-        self.feedrate = if self.cut.is_some() {
+        self.feedrate = if self.cut.is_some() || self.air_cutting {
             self.cut_feed_rate()
         } else {
             (vel_mm_min[0].powi(2) + vel_mm_min[1].powi(2) + vel_mm_min[2].powi(2)).sqrt()
@@ -477,6 +528,12 @@ impl Machine {
             self.axis_load[k] = base
                 + AXIS_VISCOUS_PCT_PER_MM_MIN * vel_mm_min[k].abs()
                 + 100.0 * forces[k] / rated;
+        }
+
+        let sigma = self.cfg.process.load_noise_pct;
+        if sigma > 0.0 {
+            let n: f64 = self.rng_process.sample(StandardNormal);
+            self.load_noise_pct = sigma * n;
         }
 
         // MQL unit. The CNC switches the aerosol with the operation (M-code at the approach),
@@ -521,6 +578,8 @@ impl Machine {
             Phase::Cut { op, .. } => {
                 let plan = &self.seq.plans[op];
                 cutting::feed_rate_mm_min(plan.cfg.fz, plan.edges, self.act_rpm)
+                    * self.feed_override_pct
+                    / 100.0
             }
             _ => 0.0,
         }
@@ -531,7 +590,8 @@ impl Machine {
         let plan = self.seq.plans[op].clone();
         let w = self.cfg.wear.clone();
         let vc = cutting::cutting_speed_m_min(self.act_rpm, plan.diameter_mm);
-        let fz = plan.cfg.fz;
+        // A feed override changes the feed per tooth (the speed stays).
+        let fz = plan.cfg.fz * self.feed_override_pct / 100.0;
         let vb = self.tools[plan.tool_index]
             .wear
             .vb_mm(self.cfg.wear.vb_limit_mm);
@@ -629,9 +689,34 @@ impl Machine {
             let id = self.tools[i].wear.identifier();
             let why = if random_break { "wear" } else { "forced" };
             self.note(format!("tool_breakage:{id}:{why}"));
+            let b = &self.cfg.breakage;
+            self.spike_left_s = b.spike_s;
+            if b.run_on_s > 0.0 {
+                // Nobody notices yet: the program goes on with the broken tool.
+                self.run_on = Some((op, self.t_s + b.run_on_s));
+            } else {
+                self.seq.interrupt(op);
+                // The CNC stops the spindle at once (emergency retract).
+                self.cmd_rpm = 0.0;
+            }
+        }
+    }
+
+    /// A broken tool running on: the machine is interrupted when its time is up or its
+    /// operation is over, and the operation is redone with a new tool.
+    fn run_on_check(&mut self) {
+        let Some((op, until)) = self.run_on else {
+            return;
+        };
+        let in_op = matches!(
+            self.seq.phase,
+            Phase::Cut { op: o, .. } | Phase::Retract { op: o, .. } if o == op
+        );
+        if self.t_s >= until || !in_op {
+            self.run_on = None;
+            self.spike_left_s = 0.0;
             self.seq.interrupt(op);
-            // The CNC stops the spindle at once (emergency retract).
-            self.cmd_rpm = 0.0;
+            self.note("interrupted_after_breakage".into());
         }
     }
 
@@ -715,8 +800,10 @@ impl Machine {
             sim_time_s: self.t_s,
             spindle_act_speed_rpm: self.act_rpm,
             spindle_cmd_speed_rpm: self.cmd_rpm,
-            spindle_load_pct: 100.0 * self.power_kw / m.rated_power_kw,
-            spindle_power_kw: self.power_kw,
+            spindle_load_pct: (100.0 * self.power_kw / m.rated_power_kw + self.load_noise_pct)
+                .max(0.0),
+            spindle_power_kw: (self.power_kw + self.load_noise_pct / 100.0 * m.rated_power_kw)
+                .max(0.0),
             spindle_torque_nm: self.torque_nm,
             spindle_rotating: self.act_rpm > 1.0,
             spindle_override_pct: self.override_pct,
@@ -771,6 +858,8 @@ impl Machine {
             at_last_part: self.at_last_part,
             tool_changes: self.tool_changes,
             breakages: self.breakages,
+            air_cutting: self.air_cutting,
+            feed_override_pct: self.feed_override_pct,
         }
     }
 }
@@ -783,6 +872,8 @@ struct Disturbances {
     /// Some(door open) while a machine stop is in force.
     stop: Option<bool>,
     override_pct: f64,
+    feed_override_pct: f64,
+    missing_tool: bool,
 }
 
 /// A value that ramps from `normal` to `disturbed` over `ramp_s` after `start`, holds, and
@@ -920,6 +1011,100 @@ mod tests {
         assert_eq!(o.tool_changes, 1);
         assert_eq!(first, "T1-0001");
         assert_eq!(m.tools[0].wear.identifier(), "T1-0002");
+    }
+
+    #[test]
+    fn a_breakage_with_run_on_spikes_then_cuts_air_while_the_program_goes_on() {
+        let mut cfg = ScenarioConfig {
+            step_s: 0.01,
+            ..ScenarioConfig::default()
+        };
+        cfg.breakage.spike_factor = 2.5;
+        cfg.breakage.spike_s = 0.05;
+        cfg.breakage.run_on_s = 5.0;
+        cfg.events.push(Event::ToolBreakage { at_s: 30.0 });
+        let mut m = Machine::new(&cfg);
+        let mut before = None;
+        while m.observe().breakages == 0 {
+            let o = m.observe();
+            if o.cutting {
+                before = Some(o.spindle_load_pct);
+            }
+            m.step(cfg.step_s);
+            assert!(m.t_s < 100.0);
+        }
+        let before = before.unwrap();
+        // The spike, from the step after: the same cut at 2.5x (its idle share aside).
+        m.step(cfg.step_s);
+        let o = m.observe();
+        assert!(
+            o.spindle_load_pct > 1.8 * before,
+            "{} vs {before}",
+            o.spindle_load_pct
+        );
+        for _ in 0..10 {
+            m.step(cfg.step_s);
+        }
+        // Air: the feed goes on, the load is the spindle's idle share, nothing is cut.
+        let o = m.observe();
+        assert!(o.air_cutting && !o.cutting);
+        assert!(o.feedrate_mm_min > 0.0 && o.channel_state == 0);
+        assert!(o.spindle_load_pct < 0.5 * before, "{}", o.spindle_load_pct);
+        // Interrupted when the run-on is over (or its operation is).
+        for _ in 0..600 {
+            m.step(cfg.step_s);
+        }
+        assert_eq!(m.observe().channel_state, 1);
+    }
+
+    #[test]
+    fn a_missing_tool_cuts_air_and_a_feed_override_moves_feed_and_load() {
+        let mut cfg = ScenarioConfig::default();
+        cfg.events.push(Event::FeedOverride {
+            at_s: 20.0,
+            duration_s: Some(10.0),
+            percent: 120.0,
+        });
+        cfg.events.push(Event::MissingTool {
+            at_s: 40.0,
+            duration_s: Some(5.0),
+        });
+        let mut m = Machine::new(&cfg);
+        let at = |m: &mut Machine, t: f64| {
+            while m.t_s < t {
+                m.step(cfg.step_s);
+            }
+            m.observe()
+        };
+        let normal = at(&mut m, 15.0);
+        let fast = at(&mut m, 25.0);
+        assert!(normal.cutting && fast.cutting);
+        assert!((fast.feedrate_mm_min / normal.feedrate_mm_min - 1.2).abs() < 1e-6);
+        assert!(fast.spindle_load_pct > normal.spindle_load_pct * 1.05);
+        let air = at(&mut m, 42.0);
+        assert!(air.air_cutting && !air.cutting && air.feedrate_mm_min > 0.0);
+        assert!(air.spindle_load_pct < 0.5 * normal.spindle_load_pct);
+        assert!(at(&mut m, 47.0).cutting);
+    }
+
+    #[test]
+    fn parts_scatter_and_the_load_is_noisy_only_when_asked() {
+        let mut cfg = ScenarioConfig::default();
+        let quiet = run(&cfg, 20.0).observe();
+        assert_eq!(quiet, run(&cfg, 20.0).observe());
+        cfg.process.load_noise_pct = 0.5;
+        cfg.process.part_scatter_sigma = 0.05;
+        let mut m = run(&cfg, 20.0);
+        let a = m.observe().spindle_load_pct;
+        m.step(cfg.step_s);
+        assert_ne!(a, m.observe().spindle_load_pct, "noise");
+        // A new part, a new factor.
+        let f0 = m.part_factor;
+        while m.seq.parts == 0 {
+            m.step(cfg.step_s);
+        }
+        assert_ne!(f0, m.part_factor);
+        assert!((m.part_factor.ln()).abs() < 0.3);
     }
 
     #[test]

@@ -1,0 +1,107 @@
+//! Process monitoring: the envelope learned for one operation of a program (the spindle load, or
+//! the power where no load is mapped, over the path position within the operation), and what a
+//! detector found against it. Made by `evaluators::monitor`, kept by the store
+//! (`monitor_envelope`, `monitor_finding`).
+
+use serde::{Deserialize, Serialize};
+
+/// Which operation an envelope is for: the program and the operation's name (from
+/// `channel.operation`; where none is mapped, `tool <tool.id>`, so a new tool starts afresh).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct OperationKey {
+    pub program: String,
+    pub operation: String,
+}
+
+impl std::fmt::Display for OperationKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} / {}", self.program, self.operation)
+    }
+}
+
+/// One bin of an envelope: a stretch of the operation's path.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Bin {
+    /// Mean of the learned cycles' means over the bin.
+    pub mean: f64,
+    /// Lowest and highest single value the learned cycles showed over the bin.
+    pub min: f64,
+    pub max: f64,
+    /// Spread of the cycles' means over the bin (part-to-part scatter), 1 σ.
+    pub scatter: f64,
+    /// Mean path feed rate over the bin (mm/min): the load is scaled with the feed now.
+    pub feed_mm_min: f64,
+}
+
+/// What one operation looked like over its first good cycles on one tool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub key: OperationKey,
+    /// The tool it was learned on.
+    pub tool_id: Option<String>,
+    /// `spindle.load` (%) or `spindle.power` (kW).
+    pub signal: String,
+    /// Cycles it was learned from.
+    pub cycles: u32,
+    /// Mean path length of the operation at a cutting feed (mm): position 0..1 is along it.
+    pub path_mm: f64,
+    /// Mean of the signal over the whole cut, feed-normalised: the wear-drift baseline.
+    pub mean: f64,
+    pub bins: Vec<Bin>,
+    pub learned_ms: i64,
+}
+
+/// The detector kinds (one name from the configuration section to the store and the alarm key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    Breakage,
+    MissingTool,
+    Overload,
+    WearDrift,
+}
+
+impl FindingKind {
+    pub const ALL: [FindingKind; 4] = [
+        FindingKind::Breakage,
+        FindingKind::MissingTool,
+        FindingKind::Overload,
+        FindingKind::WearDrift,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Breakage => "breakage",
+            FindingKind::MissingTool => "missing_tool",
+            FindingKind::Overload => "overload",
+            FindingKind::WearDrift => "wear_drift",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FindingKind> {
+        FindingKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A detector's finding, with its evidence; recorded on the operation it was found in (by the
+/// operation's key and start).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub ts_ms: i64,
+    pub key: OperationKey,
+    pub tool_id: Option<String>,
+    /// When the operation (the monitor's run of it) started.
+    pub operation_start_ms: i64,
+    pub kind: FindingKind,
+    /// Seconds of cutting feed into the operation, and the path position (0..1).
+    pub time_into_s: f64,
+    pub position: f64,
+    pub signal: String,
+    /// What was measured and what the envelope expected there (scaled with the feed now), with
+    /// its band; for wear drift, the operation's feed-normalised mean and the learned mean.
+    pub measured: f64,
+    pub expected: f64,
+    pub lower: f64,
+    pub upper: f64,
+    pub message: String,
+}
