@@ -681,31 +681,9 @@ async fn the_page_in_chromium_shows_live_values_and_an_alarm_that_can_be_acknowl
 
     let (_browser, cdp) = chromium::open().await;
     // Log in through the form, as a machinist would.
-    cdp.call(
-        "Page.navigate",
-        json!({ "url": format!("http://{http}/login") }),
-    )
-    .await
-    .unwrap();
-    cdp.wait_eval(
-        "document.getElementById('token') !== null",
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
-    cdp.eval(&format!(
-        "document.getElementById('name').value = 'tester'; \
-         document.getElementById('token').value = '{TOKEN}'; \
-         document.querySelector('form button').click(); true"
-    ))
-    .await
-    .unwrap();
-    cdp.wait_eval(
-        "location.pathname === '/' && document.getElementById('login').textContent.includes('tester')",
-        Duration::from_secs(15),
-    )
-    .await
-    .expect("login did not land on the status page");
+    cdp.log_in(&format!("http://{http}"), "tester", TOKEN)
+        .await
+        .expect("login did not land on the status page");
 
     // Live values appear and change without a reload.
     let values =

@@ -150,6 +150,31 @@ impl Drop for AgentProcess {
     }
 }
 
+/// A benchmark's agent: the benchmark's own executable run as the agent (`--as-agent CONFIG`),
+/// its log at warnings only, returned once it is connected to all its `devices`.
+pub async fn bench_agent(config: &Path, devices: usize) -> Result<AgentProcess> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.arg("--as-agent").arg(config).env("RUST_LOG", "warn");
+    let mut agent = AgentProcess::spawn(cmd).await;
+    let http = agent.http.clone();
+    let connected = wait_until(
+        Duration::from_secs(30),
+        "the agent to connect to every device",
+        || async {
+            let h = get_json(&http, "/healthz").await.ok()?;
+            (h["devices_connected"].as_u64()? == devices as u64).then_some(())
+        },
+    )
+    .await;
+    match connected {
+        Ok(()) => Ok(agent),
+        Err(e) => {
+            agent.kill();
+            Err(e)
+        }
+    }
+}
+
 /// Requests the agent at `http` has made to `device` so far (`polls` in `/api/devices`).
 pub async fn polls(http: &str, device: &str) -> Option<u64> {
     let d = get_json(http, "/api/devices").await.ok()?;

@@ -842,22 +842,10 @@ async fn the_program_table_is_edited_on_the_page_and_the_agent_uses_it() {
     .unwrap();
 
     let (_browser, cdp) = chromium::open().await;
-    cdp.call(
-        "Page.navigate",
-        serde_json::json!({ "url": format!("http://{http}/login") }),
-    )
-    .await
-    .unwrap();
-    cdp.wait_eval(
-        "document.getElementById('token') !== null",
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
-    cdp.eval(
-        "document.getElementById('name').value = 'machinist'; \
-         document.getElementById('token').value = 'machines-test-token-0123456789'; \
-         document.querySelector('form button').click(); true",
+    cdp.log_in(
+        &format!("http://{http}"),
+        "machinist",
+        "machines-test-token-0123456789",
     )
     .await
     .unwrap();

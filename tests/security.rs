@@ -376,31 +376,10 @@ address = "{}"
     // certificate would prove nothing about the agent's TLS.
     let (_browser, cdp) =
         e2e::chromium::open_with(&[format!("--ignore-certificate-errors-spki-list={spki}")]).await;
-    cdp.call(
-        "Page.navigate",
-        serde_json::json!({ "url": format!("{origin}/login") }),
-    )
-    .await
-    .unwrap();
-    cdp.wait_eval(
-        "location.protocol === 'https:' && document.getElementById('token') !== null",
-        Duration::from_secs(15),
-    )
-    .await
-    .expect("the login form over HTTPS");
-    cdp.eval(&format!(
-        "document.getElementById('name').value = 'Li Wei'; \
-         document.getElementById('token').value = '{TOKEN}'; \
-         document.querySelector('form button').click(); true"
-    ))
-    .await
-    .unwrap();
-    cdp.wait_eval(
-        "location.pathname === '/' && document.getElementById('login').textContent.includes('Li Wei')",
-        Duration::from_secs(15),
-    )
-    .await
-    .expect("logged in over HTTPS, on the status page");
+    cdp.log_in(&origin, "Li Wei", TOKEN)
+        .await
+        .expect("logged in over HTTPS, on the status page");
+    assert_eq!(cdp.eval("location.protocol").await.unwrap(), "https:");
     // The session cookie is Secure: the browser never sends it over plain HTTP.
     let cookies = cdp
         .call(

@@ -23,12 +23,16 @@ fn test_config(truth: Option<std::path::PathBuf>) -> ScenarioConfig {
     cfg
 }
 
-/// Polls `cond` every 20 ms until it yields `Some`, and returns that; fails naming `what` was
+/// Polls the async `cond` every 20 ms until it yields `Some`, and returns that; fails naming `what` was
 /// waited for once `timeout` has passed.
-async fn wait_until<T>(timeout: Duration, what: &str, mut cond: impl FnMut() -> Option<T>) -> T {
+async fn wait_until<T, F: std::future::Future<Output = Option<T>>>(
+    timeout: Duration,
+    what: &str,
+    mut cond: impl FnMut() -> F,
+) -> T {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        if let Some(v) = cond() {
+        if let Some(v) = cond().await {
             return v;
         }
         assert!(
@@ -41,15 +45,19 @@ async fn wait_until<T>(timeout: Duration, what: &str, mut cond: impl FnMut() -> 
 
 /// Wait (up to 20 s) until the machine is in a cut with the aerosol on, then pause it.
 async fn pause_while_cutting(sim: &Simulator) {
-    wait_until(Duration::from_secs(20), "a cut with the aerosol on", || {
-        sim.pause();
-        let s = sim.snapshot();
-        if s.truth.cutting && s.mql.aerosol_on && s.sim_time_s > 10.0 {
-            return Some(());
-        }
-        sim.resume();
-        None
-    })
+    wait_until(
+        Duration::from_secs(20),
+        "a cut with the aerosol on",
+        || async {
+            sim.pause();
+            let s = sim.snapshot();
+            if s.truth.cutting && s.mql.aerosol_on && s.sim_time_s > 10.0 {
+                return Some(());
+            }
+            sim.resume();
+            None
+        },
+    )
     .await
 }
 
@@ -176,7 +184,7 @@ async fn modbus_tcp_and_rtu_serve_the_snapshot() {
     wait_until(
         Duration::from_secs(10),
         "five turns of the physics loop",
-        || (sim.ticks() >= ticks).then_some(()),
+        || async { (sim.ticks() >= ticks).then_some(()) },
     )
     .await;
     assert_eq!(sim.snapshot(), snap);
@@ -187,7 +195,7 @@ async fn modbus_tcp_and_rtu_serve_the_snapshot() {
     wait_until(
         Duration::from_secs(10),
         "simulated time to go on past 25 s",
-        || (sim.snapshot().sim_time_s > goes_on).then_some(()),
+        || async { (sim.snapshot().sim_time_s > goes_on).then_some(()) },
     )
     .await;
 
@@ -305,18 +313,11 @@ async fn opcua_serves_the_cnc_nodes() {
 
 /// Waits (up to 10 s) until the OPC UA server counts `n` sessions.
 async fn sessions_become(sim: &Simulator, n: Option<u32>) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = sim.opcua_sessions().await;
-        if now == n {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{now:?} OPC UA sessions after 10 s, waiting for {n:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let what = format!("{n:?} OPC UA sessions");
+    wait_until(Duration::from_secs(10), &what, || async {
+        (sim.opcua_sessions().await == n).then_some(())
+    })
+    .await
 }
 
 /// An anonymous, unsecured client session to the simulator, its event loop, and the index of

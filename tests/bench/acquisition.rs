@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Parser;
 use e2e::devices::{counter, Clock};
 
@@ -99,24 +99,8 @@ async fn bench(args: Args) -> Result<()> {
     std::fs::write(&cfg_path, config(&args, &addrs, &dir))?;
 
     // The agent listens on a port of the kernel's choice and says which.
-    let mut cmd = std::process::Command::new(std::env::current_exe()?);
-    cmd.args(["--as-agent", cfg_path.to_str().unwrap()])
-        .env("RUST_LOG", "warn");
-    let mut agent = e2e::AgentProcess::spawn(cmd).await;
+    let mut agent = e2e::bench_agent(&cfg_path, args.devices).await?;
     let base = agent.http.clone();
-    let all_connected = e2e::wait_until(
-        Duration::from_secs(20),
-        "the agent to connect to every device",
-        || async {
-            let h = e2e::get_json(&base, "/healthz").await.ok()?;
-            (h["devices_connected"].as_u64()? == args.devices as u64).then_some(())
-        },
-    )
-    .await;
-    if let Err(e) = all_connected {
-        agent.kill();
-        bail!("{e}");
-    }
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // Phase 1: throughput, CPU and memory, with the API left alone.

@@ -14,7 +14,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Parser;
 use e2e::pymodbus::ModbusServer;
 
@@ -167,24 +167,8 @@ async fn bench(args: Args) -> Result<()> {
     // The agent, its whole pipeline.
     let cfg_path = dir.join("agent.toml");
     std::fs::write(&cfg_path, agent_config(&args, &addrs, &dir))?;
-    let mut cmd = std::process::Command::new(&exe);
-    cmd.args(["--as-agent", cfg_path.to_str().unwrap()])
-        .env("RUST_LOG", "warn");
-    let mut child = e2e::AgentProcess::spawn(cmd).await;
+    let mut child = e2e::bench_agent(&cfg_path, args.devices).await?;
     let http = child.http.clone();
-    let connected = e2e::wait_until(
-        Duration::from_secs(30),
-        "every device connected",
-        || async {
-            let h = e2e::get_json(&http, "/healthz").await.ok()?;
-            (h["devices_connected"].as_u64()? == args.devices as u64).then_some(())
-        },
-    )
-    .await;
-    if let Err(e) = connected {
-        child.kill();
-        bail!("{e}");
-    }
     tokio::time::sleep(WARM_UP).await;
     let reads = |v: &serde_json::Value| -> f64 {
         v.as_array().unwrap().iter().fold(0.0, |n, d| {

@@ -166,6 +166,35 @@ impl Cdp {
         Ok(r["result"]["value"].clone())
     }
 
+    /// Logs in through the form at `origin` (`http://host:port` or `https://…`) as a machinist
+    /// would, and waits for the status page to show the name.
+    pub async fn log_in(&self, origin: &str, name: &str, token: &str) -> Result<()> {
+        self.call("Page.navigate", json!({ "url": format!("{origin}/login") }))
+            .await?;
+        self.wait_eval(
+            "document.getElementById('token') !== null",
+            Duration::from_secs(15),
+        )
+        .await
+        .context("the login form")?;
+        self.eval(&format!(
+            "document.getElementById('name').value = '{name}'; \
+             document.getElementById('token').value = '{token}'; \
+             document.querySelector('form button').click(); true"
+        ))
+        .await?;
+        self.wait_eval(
+            &format!(
+                "location.pathname === '/' && \
+                 document.getElementById('login').textContent.includes('{name}')"
+            ),
+            Duration::from_secs(15),
+        )
+        .await
+        .context("the status page after logging in")?;
+        Ok(())
+    }
+
     /// Waits until `expr` evaluates to something other than null, false or "", and returns it.
     pub async fn wait_eval(&self, expr: &str, timeout: Duration) -> Result<Json> {
         let last = Mutex::new(String::new());
