@@ -390,6 +390,42 @@ pub fn process_usage(pid: u32) -> Result<(f64, f64, f64, u64)> {
     ))
 }
 
+/// `configs/agent.toml` with its relative paths made absolute, pointed at the simulator and a
+/// store in `dir`, with `extra` sections appended; written to `dir/agent.toml` and checked as
+/// the agent checks it (a broken replacement fails at once).
+pub fn example_config(
+    sim: &simulator::Simulator,
+    dir: &std::path::Path,
+    extra: &str,
+) -> Result<std::path::PathBuf> {
+    let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../configs")
+        .canonicalize()?;
+    let text = std::fs::read_to_string(configs.join("agent.toml"))?;
+    let c = configs.display();
+    let text = text
+        .replace(
+            "path = \"data/agent.db\"",
+            &format!("path = \"{}\"", dir.join("agent.db").display()),
+        )
+        .replace("\"standards/", &format!("\"{c}/standards/"))
+        .replace("\"../models/", &format!("\"{c}/../models/"))
+        .replace(
+            "endpoint = \"opc.tcp://127.0.0.1:4840/\"",
+            &format!("endpoint = \"{}\"", sim.opcua_endpoint()),
+        )
+        .replace(
+            "pki_dir = \"data/pki\"",
+            &format!("pki_dir = \"{}\"", dir.join("pki").display()),
+        )
+        .replace("127.0.0.1:5020", &sim.modbus_addr().to_string())
+        + extra;
+    let file = dir.join("agent.toml");
+    std::fs::write(&file, text)?;
+    agent::config::load(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(file)
+}
+
 /// A fresh directory under the system temp dir.
 /// `chmod 600`: a configuration that holds a secret must be private to its owner.
 pub fn private(path: &std::path::Path) {

@@ -84,6 +84,7 @@ impl Agent {
         let monitor_view = monitor.view();
         let evaluators = evaluators::Evaluators::start(
             &config.operations,
+            &config.carbon,
             state.clone(),
             store.clone(),
             vec![
@@ -125,12 +126,14 @@ impl Agent {
             .cloned()
             .collect();
         tasks.extend(crate::service::spawn_watchdog(loops.clone()));
+        let (stream, producer) = http::stream::Hub::new();
         let app = http::AppState {
             state: state.clone(),
             store: store.clone(),
             compliance: compliance.clone(),
             life: life.clone(),
             shifts: config.shifts.clone(),
+            carbon: config.carbon.clone(),
             machine: Arc::new(config.machine.clone()),
             alarms: alarms.clone(),
             notifier,
@@ -144,7 +147,9 @@ impl Agent {
             },
             fleet: fleet.as_ref().map(|f| f.stats.clone()),
             loops,
+            stream,
         };
+        producer.start(app.clone(), std::time::Duration::from_secs(1));
         let limits = http::Limits {
             timeout: config.http.request_timeout,
             concurrent: config.http.max_requests,

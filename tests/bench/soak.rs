@@ -224,38 +224,17 @@ fn slope(points: &[(f64, f64)]) -> Option<f64> {
     (sxx > 0.0).then(|| sxy / sxx)
 }
 
-/// The agent's configuration: `configs/agent.toml` with its relative paths made absolute,
-/// pointed at the simulator, the broker and a store in `dir`.
+/// The agent's configuration: the example's, pointed at the simulator, the broker and a store
+/// in `dir`.
 fn agent_config(sim: &Simulator, broker: u16, dir: &Path) -> Result<PathBuf> {
-    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
-    let configs = configs.canonicalize()?;
-    let text = std::fs::read_to_string(configs.join("agent.toml"))?;
-    let c = configs.display();
-    let text = text
-        .replace(
-            "path = \"data/agent.db\"",
-            &format!("path = \"{}\"", dir.join("agent.db").display()),
-        )
-        .replace("\"standards/", &format!("\"{c}/standards/"))
-        .replace("\"../models/", &format!("\"{c}/../models/"))
-        .replace(
-            "endpoint = \"opc.tcp://127.0.0.1:4840/\"",
-            &format!("endpoint = \"{}\"", sim.opcua_endpoint()),
-        )
-        .replace(
-            "pki_dir = \"data/pki\"",
-            &format!("pki_dir = \"{}\"", dir.join("pki").display()),
-        )
-        .replace("127.0.0.1:5020", &sim.modbus_addr().to_string())
-        + &format!(
+    e2e::example_config(
+        sim,
+        dir,
+        &format!(
             "\n[mqtt]\nhost = \"127.0.0.1\"\nport = {broker}\nsite = \"soak\"\nline = \"line-1\"\n\
              keep_alive_s = 5\n"
-        );
-    let file = dir.join("agent.toml");
-    std::fs::write(&file, text)?;
-    // The same checks the agent makes, here, so that a broken replacement fails at once.
-    agent::config::load(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(file)
+        ),
+    )
 }
 
 fn now_ms() -> i64 {

@@ -3,6 +3,7 @@
 //! configuration every later stage can trust, or every problem found with its file, line and
 //! column.
 
+mod carbon;
 pub(crate) mod diagnostic;
 mod green;
 pub mod machine;
@@ -19,6 +20,7 @@ mod validate_components;
 mod validate_green;
 mod validate_life;
 
+pub use carbon::Carbon;
 pub use green::{Lubricant, OperationSettings, Shifts};
 pub use mqtt::{MqttSettings, SignalPublishing};
 pub use validate_components::{
@@ -49,6 +51,8 @@ pub struct Config {
     /// Standards profiles, loaded and checked with the configuration.
     pub profiles: Vec<crate::config::profile::Profile>,
     pub lubricant: Option<Lubricant>,
+    /// `[carbon]`: the factors behind every kg CO₂e, and the flood-coolant baseline.
+    pub carbon: Carbon,
     pub shifts: Shifts,
     /// `[life]`: the wear model for remaining-life predictions, if any.
     pub life: LifeSettings,

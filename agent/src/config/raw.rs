@@ -31,6 +31,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub compliance: RawCompliance,
     pub lubricant: Option<super::green::Lubricant>,
+    pub carbon: Option<super::carbon::RawCarbon>,
     pub shifts: Option<RawShifts>,
     #[serde(default)]
     pub life: RawLife,

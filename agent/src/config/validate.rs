@@ -278,6 +278,7 @@ pub fn check(file: &Path, source: &str, read: ReadFile) -> Result<Config, Config
     let life = super::validate_life::check(&mut d, &raw, file, read);
     let mqtt = super::mqtt::check(&mut d, &raw, &agent.machine_id);
     let monitor = super::monitor::check(&mut d, &raw);
+    let carbon = super::carbon::check(&mut d, raw.carbon.as_ref());
 
     d.into_result(Config {
         file: file.to_path_buf(),
@@ -290,6 +291,7 @@ pub fn check(file: &Path, source: &str, read: ReadFile) -> Result<Config, Config
         operations,
         profiles,
         lubricant,
+        carbon,
         shifts,
         life,
         mqtt,

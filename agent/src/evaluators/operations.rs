@@ -11,7 +11,7 @@
 
 use super::frame::Frame;
 use super::plausibility::{self, Since, Step};
-use crate::config::OperationSettings;
+use crate::config::{Carbon, OperationSettings};
 use crate::records::operation::{OperationRecord, PartRecord};
 
 /// The machine's activity at a tick: the meters, the open operation, and what finished.
@@ -21,6 +21,8 @@ pub struct Activity {
     parts: Parts,
     finished: Vec<OperationRecord>,
     part: Option<PartRecord>,
+    /// Turns each finished record's energy and oil into kg CO₂e and oil saved.
+    carbon: Carbon,
 }
 
 impl Activity {
@@ -31,7 +33,14 @@ impl Activity {
             parts: Parts::default(),
             finished: Vec::new(),
             part: None,
+            carbon: Carbon::default(),
         }
+    }
+
+    /// With the plant's carbon factors (`[carbon]`) instead of the defaults.
+    pub fn with_carbon(mut self, carbon: Carbon) -> Activity {
+        self.carbon = carbon;
+        self
     }
 
     /// Advances one tick of `dt_s` seconds.
@@ -41,6 +50,17 @@ impl Activity {
         self.part = self
             .parts
             .step(f, &self.meters, dt_s, self.segmenter.in_operation());
+        // At the factors in force when the record is made: a factor changed later does not
+        // rewrite what was recorded under the old one.
+        let c = &self.carbon;
+        for o in &mut self.finished {
+            o.co2e_kg = Some(c.co2e_kg(o.energy_kwh, o.oil_ml));
+            o.oil_saved_ml = c.oil_saved_ml(o.cutting_s, o.oil_ml);
+        }
+        if let Some(p) = &mut self.part {
+            p.co2e_kg = Some(c.co2e_kg(p.energy_kwh, p.oil_ml));
+            p.oil_saved_ml = c.oil_saved_ml(p.cutting_s, p.oil_ml);
+        }
     }
 
     /// An operation is open: what the rules take as "cutting".
@@ -393,6 +413,9 @@ impl Parts {
                     // Judged by the compliance evaluator, which knows the rules.
                     judged_s: 0.0,
                     compliant_s: 0.0,
+                    // Filled in by `Activity::step`, which holds the factors.
+                    co2e_kg: None,
+                    oil_saved_ml: None,
                 });
                 self.started = Some((f.now_ms, meters.energy_kwh, meters.oil_ml));
                 self.cutting_s = 0.0;

@@ -31,7 +31,7 @@ use super::frame::Frame;
 use super::operations::Activity;
 use super::{Evaluator, Tick};
 use crate::condition::{Condition, Severity};
-use crate::config::OperationSettings;
+use crate::config::{Carbon, OperationSettings};
 use crate::state::State;
 use crate::store::Store;
 use crate::supervise::{self, lock, Pulse};
@@ -80,6 +80,7 @@ impl Evaluators {
     /// Starts the loop with `evaluators`, run in the order given.
     pub fn start(
         settings: &OperationSettings,
+        carbon: &Carbon,
         state: Arc<State>,
         store: Arc<Store>,
         evaluators: Vec<Box<dyn Evaluator>>,
@@ -101,7 +102,7 @@ impl Evaluators {
         let pulses = std::iter::once(pulse.clone())
             .chain(slots.iter().map(|s| s.pulse.clone()))
             .collect();
-        let mut activity = Activity::new(settings.clone());
+        let mut activity = Activity::new(settings.clone()).with_carbon(carbon.clone());
         let stopping = stop.clone();
         let thread = std::thread::Builder::new()
             .name("evaluators".into())
@@ -282,7 +283,14 @@ mod tests {
             panics: |n| (3..=30).contains(&n),
             state: kept.clone(),
         };
-        let ev = Evaluators::start(&settings, state, store, vec![Box::new(flaky)]).unwrap();
+        let ev = Evaluators::start(
+            &settings,
+            &Carbon::default(),
+            state,
+            store,
+            vec![Box::new(flaky)],
+        )
+        .unwrap();
         let mut rx = ev.conditions();
         let c = wait_for(&mut rx, "the failure reported", |c| {
             find(c, "agent:evaluator:flaky:failed").is_some_and(|f| f.active)

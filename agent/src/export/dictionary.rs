@@ -118,6 +118,8 @@ pub const OPERATIONS: Table = Table {
         c("energy_kwh", Float, "kWh", "spindle energy (∫ power dt)"),
         c("oil_ml", Float, "ml", "MQL oil used"),
         c("oil_ml_per_h", Float, "ml/h", "oil_ml per hour of cutting"),
+        c("co2e_kg", Float, "kg", "energy_kwh × the grid emission factor + oil_ml × the lubricant's factor (`[carbon]`, at the factors in force when the operation was recorded; the default grid factor is China's 2022 national average, CO₂ only); empty for operations recorded before carbon figures"),
+        c("oil_saved_ml", Float, "ml", "oil a flood-coolant process would have used in cutting_s (`[carbon] flood_oil_ml_per_h`) less oil_ml; empty without a baseline"),
         c("verdict", Text, "", "`violation` when a rule was violated during the cut; `compliant` only when all of it was judged and every rule held; else `no_data` (cooling mode unknown, or a monitored rule without data) or `not_applicable` (no profile for the cooling mode)"),
         c("violations", Int, "", "violation episodes (warning or critical) that overlapped the cut"),
         c("violated_rules", Text, "", "their rule ids, `; `-separated, in order of start"),

@@ -46,6 +46,8 @@ fn row(id: i64, o: &OperationRecord, machine_id: &str, eps: &[Violation]) -> Row
         .set("energy_kwh", o.energy_kwh)
         .set("oil_ml", o.oil_ml)
         .set("oil_ml_per_h", per_cut(o.oil_ml * 3600.0))
+        .set("co2e_kg", o.co2e_kg)
+        .set("oil_saved_ml", o.oil_saved_ml)
         .set("verdict", o.verdict.as_str())
         .set("violations", eps.len() as i64)
         .set(

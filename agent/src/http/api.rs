@@ -23,6 +23,17 @@ pub async fn page() -> Html<&'static str> {
 /// what is wrong, in words. `clock` says whether the wall clock is synchronised; one that
 /// reads before the agent was built makes every timestamp wrong (`degraded`).
 pub async fn healthz(Extract(app): Extract<AppState>) -> Response {
+    let (stuck, body) = health(&app);
+    let code = if stuck {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (code, Json(body)).into_response()
+}
+
+/// `/healthz`'s body, and whether a loop is stuck (the live stream sends the same body).
+pub fn health(app: &AppState) -> (bool, serde_json::Value) {
     use std::sync::atomic::Ordering::Relaxed;
     let devices = app.state.device_views();
     let store = app.store.status();
@@ -65,7 +76,7 @@ pub async fn healthz(Extract(app): Extract<AppState>) -> Response {
         (false, false) => "degraded",
         (false, true) => "ok",
     };
-    let body = Json(json!({
+    let body = json!({
         "status": status,
         "problems": problems,
         "machine_id": app.state.machine_id(),
@@ -83,13 +94,8 @@ pub async fn healthz(Extract(app): Extract<AppState>) -> Response {
                 "dropped": f.dropped.load(Relaxed),
             })
         }),
-    }));
-    let code = if stuck {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
-    (code, body).into_response()
+    });
+    (stuck, body)
 }
 
 pub async fn signals(Extract(app): Extract<AppState>) -> Response {

@@ -416,8 +416,11 @@ pub async fn login_page() -> Html<String> {
     Html(login_html(None))
 }
 
-fn login_html(error: Option<&str>) -> String {
-    let err = error.map_or(String::new(), |e| format!("<p class=\"err\">{e}</p>"));
+/// The login form, with an error in English and Chinese (the page shows the reader's).
+fn login_html(error: Option<(&str, &str)>) -> String {
+    let err = error.map_or(String::new(), |(en, zh)| {
+        format!("<p class=\"err\" data-en=\"{en}\" data-zh=\"{zh}\">{en}</p>")
+    });
     include_str!("login.html").replace("<!--error-->", &err)
 }
 
@@ -438,8 +441,9 @@ pub async fn login(
         return (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, secs.to_string())],
-            Html(login_html(Some(&format!(
-                "Too many wrong tokens from this device: try again in {secs} s."
+            Html(login_html(Some((
+                &format!("Too many wrong tokens from this device: try again in {secs} s."),
+                &format!("此设备输错令牌次数过多：请 {secs} 秒后再试。"),
             )))),
         )
             .into_response();
@@ -448,9 +452,10 @@ pub async fn login(
     if name.is_empty() {
         return (
             StatusCode::BAD_REQUEST,
-            Html(login_html(Some(
+            Html(login_html(Some((
                 "Give your name: it goes into the alarm log.",
-            ))),
+                "请填写姓名：它会记入报警日志。",
+            )))),
         )
             .into_response();
     }
@@ -458,7 +463,7 @@ pub async fn login(
         auth.failed(ip, "login".into(), Some(name.clone()));
         return (
             StatusCode::UNAUTHORIZED,
-            Html(login_html(Some("Wrong token."))),
+            Html(login_html(Some(("Wrong token.", "令牌错误。")))),
         )
             .into_response();
     }

@@ -58,5 +58,6 @@ pub async fn summary(
         }
         None => query::SUMMARY.window(&q, now_ms())?,
     };
-    Ok(read(&app, move |r| r.summary(from, to)).await)
+    let carbon = app.carbon.clone();
+    Ok(read(&app, move |r| r.summary(from, to, &carbon)).await)
 }

@@ -14,7 +14,7 @@ use crate::records::tool::ChangeReason;
 use crate::value::now_ms;
 
 /// Tools shown: the one in the spindle and the most recently used.
-const MAX_TOOLS: usize = 50;
+pub const MAX_TOOLS: usize = 50;
 
 /// The pre-run check reads a program's operations of the last 30 days, the newest 10,000 at
 /// most.
@@ -25,6 +25,12 @@ const PRERUN_ROWS: usize = 10_000;
 pub async fn view(Extract(app): Extract<AppState>) -> Response {
     let life = app.life.clone();
     blocking_json(move || life.view(MAX_TOOLS)).await
+}
+
+/// `GET /api/life/trend`: each tool's predictions over its cuts and each component's remaining
+/// life over time, since the agent started (`trend.rs`).
+pub async fn trend(Extract(app): Extract<AppState>) -> Response {
+    axum::Json(app.stream.trends.json()).into_response()
 }
 
 fn bad(field: &'static str, message: impl Into<String>) -> Response {

@@ -11,8 +11,10 @@ mod export;
 mod life;
 mod metrics;
 mod query;
+pub mod stream;
 mod tables;
 pub mod tls;
+mod trend;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,6 +34,8 @@ pub struct AppState {
     pub compliance: Arc<crate::evaluators::compliance::Live>,
     pub life: Arc<crate::evaluators::life::Life>,
     pub shifts: Shifts,
+    /// The factors behind the carbon figures (`[carbon]`), shown with them.
+    pub carbon: crate::config::Carbon,
     /// The machine context: where the tool and program tables are.
     pub machine: Arc<crate::config::machine::MachineContext>,
     pub alarms: Arc<crate::alarms::Alarms>,
@@ -43,6 +47,8 @@ pub struct AppState {
     /// The heartbeats of the agent's loops (evaluators and each evaluator, alarms, the store's
     /// writer): `/healthz` answers 503 when one is stuck.
     pub loops: Vec<Arc<crate::supervise::Pulse>>,
+    /// The live stream's producer and open streams (`GET /api/stream`).
+    pub stream: Arc<stream::Hub>,
 }
 
 /// The limits every request runs under (`[http] request_timeout_s`, `max_requests`).
@@ -90,6 +96,7 @@ fn routes(app: AppState) -> Router {
         .route("/", get(api::page))
         .route("/healthz", get(api::healthz))
         .route("/api/signals", get(api::signals))
+        .route("/api/stream", get(stream::stream))
         .route("/api/devices", get(api::devices))
         .route("/api/history", get(api::history))
         .route("/api/compliance", get(compliance::live))
@@ -98,6 +105,7 @@ fn routes(app: AppState) -> Router {
         .route("/api/summary", get(compliance::summary))
         .route("/api/life", get(life::view))
         .route("/api/life/prerun", get(life::prerun))
+        .route("/api/life/trend", get(life::trend))
         .route("/api/tables/{which}", get(tables::get))
         .route("/maintenance", get(alarms::maintenance_page))
         .route("/api/alarms", get(alarms::list))

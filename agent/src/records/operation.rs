@@ -70,6 +70,14 @@ pub struct OperationRecord {
     pub spindle_power_max_kw: Option<f64>,
     pub energy_kwh: f64,
     pub oil_ml: f64,
+    /// `energy_kwh` × the grid factor + `oil_ml` × the lubricant's factor (`[carbon]`), at the
+    /// factors in force when recorded; `None` in records from before carbon figures.
+    #[serde(default)]
+    pub co2e_kg: Option<f64>,
+    /// Oil a flood-coolant process would have used in `cutting_s` (`[carbon]
+    /// flood_oil_ml_per_h`) less `oil_ml`; `None` without a baseline.
+    #[serde(default)]
+    pub oil_saved_ml: Option<f64>,
     /// `violation` when a rule was violated during the cut; `compliant` only when the whole
     /// cut was judged and every rule held; else `no_data` (a monitored rule lacked data, or the
     /// cooling mode was unknown) or `not_applicable` (no profile covers the cooling mode).
@@ -90,6 +98,12 @@ pub struct PartRecord {
     #[serde(default)]
     pub judged_s: f64,
     pub compliant_s: f64,
+    /// As for an operation: kg CO₂e of the part's energy and oil, and oil saved against the
+    /// flood-coolant baseline.
+    #[serde(default)]
+    pub co2e_kg: Option<f64>,
+    #[serde(default)]
+    pub oil_saved_ml: Option<f64>,
 }
 
 /// A violation episode: one rule out of its limits from `start_ms` to `end_ms`.

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::{Reader, Tx};
 use crate::condition::Severity;
+use crate::config::Carbon;
 use crate::records::operation::{OperationRecord, PartRecord, Violation};
 
 /// An operation with the violations that overlapped it.
@@ -46,6 +47,15 @@ pub struct Summary {
     pub oil_ml_per_h: Option<f64>,
     pub energy_kwh_per_part: Option<f64>,
     pub oil_ml_per_part: Option<f64>,
+    /// kg CO₂e of the operations' energy and oil; each record at the factors in force when
+    /// it was made (a record from before carbon figures at today's).
+    pub co2e_kg: f64,
+    /// As `energy_kwh_per_part`: the whole cycle of each part.
+    pub co2e_kg_per_part: Option<f64>,
+    /// Oil saved against the flood-coolant baseline; `null` without one.
+    pub oil_saved_ml: Option<f64>,
+    /// The factors behind the figures, with their sources.
+    pub carbon: crate::config::Carbon,
     /// Cutting seconds per cooling mode.
     pub cutting_s_by_cooling: BTreeMap<String, f64>,
     /// The newest [`SUMMARY_VIOLATIONS`] episodes that overlapped the window, oldest first.
@@ -407,10 +417,11 @@ impl Reader {
 
     /// Totals and per-part figures over [from, to]: one aggregate query over the operations
     /// and parts (nothing is read out row by row), and the window's violation episodes.
-    pub fn summary(&self, from_ms: i64, to_ms: i64) -> Result<Summary> {
+    pub fn summary(&self, from_ms: i64, to_ms: i64, carbon: &Carbon) -> Result<Summary> {
         let mut s = Summary {
             from_ms,
             to_ms,
+            carbon: carbon.clone(),
             ..Summary::default()
         };
         let mut stmt = self.conn.prepare_cached(
@@ -421,24 +432,41 @@ impl Reader {
                     total(json_extract(record, '$.judged_s')) AS judged_s,
                     total(json_extract(record, '$.compliant_s')) AS compliant_s,
                     total(json_extract(record, '$.energy_kwh')) AS energy_kwh,
-                    total(json_extract(record, '$.oil_ml')) AS oil_ml
+                    total(json_extract(record, '$.oil_ml')) AS oil_ml,
+                    total(coalesce(json_extract(record, '$.co2e_kg'),
+                                   json_extract(record, '$.energy_kwh') * ?3
+                                   + json_extract(record, '$.oil_ml') * ?4 / 1000.0)) AS co2e_kg,
+                    total(json_extract(record, '$.oil_saved_ml')) AS oil_saved_ml
              FROM operation WHERE end_ms >= ?1 AND end_ms <= ?2 GROUP BY mode
              UNION ALL
              SELECT 'part', NULL, count(*), 0.0, 0.0, 0.0,
                     total(json_extract(record, '$.energy_kwh')),
-                    total(json_extract(record, '$.oil_ml'))
+                    total(json_extract(record, '$.oil_ml')),
+                    total(coalesce(json_extract(record, '$.co2e_kg'),
+                                   json_extract(record, '$.energy_kwh') * ?3
+                                   + json_extract(record, '$.oil_ml') * ?4 / 1000.0)),
+                    0.0
              FROM part WHERE end_ms >= ?1 AND end_ms <= ?2",
         )?;
-        let mut rows = stmt.query([from_ms, to_ms])?;
-        let (mut part_e, mut part_o) = (0.0, 0.0);
+        let mut rows = stmt.query(params![
+            from_ms,
+            to_ms,
+            carbon.grid_kg_per_kwh,
+            carbon.lubricant_kg_per_l.unwrap_or(0.0)
+        ])?;
+        let (mut part_e, mut part_o, mut part_c) = (0.0, 0.0, 0.0);
+        let mut saved = 0.0;
         while let Some(r) = rows.next()? {
             let n: i64 = r.get("n")?;
             let (energy, oil): (f64, f64) = (r.get("energy_kwh")?, r.get("oil_ml")?);
+            let co2e: f64 = r.get("co2e_kg")?;
             if r.get::<_, String>("kind")? == "part" {
                 s.parts = n as u64;
-                (part_e, part_o) = (energy, oil);
+                (part_e, part_o, part_c) = (energy, oil, co2e);
                 continue;
             }
+            s.co2e_kg += co2e;
+            saved += r.get::<_, f64>("oil_saved_ml")?;
             let cutting: f64 = r.get("cutting_s")?;
             s.operations += n as u64;
             s.cutting_s += cutting;
@@ -452,6 +480,9 @@ impl Reader {
         let n = s.parts as f64;
         s.energy_kwh_per_part = (n > 0.0).then(|| part_e / n);
         s.oil_ml_per_part = (n > 0.0).then(|| part_o / n);
+        s.co2e_kg_per_part = (n > 0.0).then(|| part_c / n);
+        // Only with a baseline; operations recorded before it was set count nothing saved.
+        s.oil_saved_ml = carbon.flood_oil_ml_per_h.map(|_| saved);
         s.not_judged_s = (s.cutting_s - s.judged_s).max(0.0);
         s.compliant_share = (s.judged_s > 0.0).then(|| s.compliant_s / s.judged_s);
         s.oil_ml_per_h = (s.cutting_s > 0.0).then(|| s.oil_ml / s.cutting_s * 3600.0);
@@ -555,7 +586,9 @@ mod tests {
             store.record(Record::ViolationOpened(v));
         }
         store.sync();
-        let s = store.read(|r| r.summary(9 * h, 20 * h)).unwrap();
+        let s = store
+            .read(|r| r.summary(9 * h, 20 * h, &Carbon::default()))
+            .unwrap();
         assert_eq!((s.operations, s.parts), (3, 2));
         assert_eq!(s.cutting_s, 2100.0);
         assert_eq!(s.compliant_share, Some(0.5));

@@ -112,6 +112,8 @@ pub struct ComponentView {
     pub service: Option<ComponentService>,
     /// Why a figure is missing, or what to know about it.
     pub note: Option<String>,
+    /// `note` in Chinese, built from the same figures.
+    pub note_zh: Option<String>,
 }
 
 impl ComponentView {
@@ -135,6 +137,7 @@ impl ComponentView {
             parameters: None,
             service: None,
             note: None,
+            note_zh: None,
         }
     }
 }
@@ -398,12 +401,19 @@ impl Components {
             .pump
             .map(|p| json!({ "rated_strokes": p.rated_strokes }));
         v.service = Some(ComponentService::MqlPump(self.service.mql_pump.clone()));
-        v.note = match (self.pump, self.pump_strokes) {
-            (None, _) => Some("no rated stroke count configured".into()),
-            (_, None) => Some("no good value of mql.pump_strokes".into()),
+        let (en, zh) = match (self.pump, self.pump_strokes) {
+            (None, _) => ("no rated stroke count configured", "未配置额定冲程次数"),
+            (_, None) => (
+                "no good value of mql.pump_strokes",
+                "mql.pump_strokes 没有有效数值",
+            ),
             // A rated life is one number: no spread is claimed.
-            _ => Some("rated life, not a prediction: P10 = P50 = P90".into()),
+            _ => (
+                "rated life, not a prediction: P10 = P50 = P90",
+                "额定寿命，不是预测：P10 = P50 = P90",
+            ),
         };
+        (v.note, v.note_zh) = (Some(en.into()), Some(zh.into()));
         v
     }
 
@@ -476,34 +486,64 @@ impl Components {
             (None, Some(q)) => (Some(q), Some("iso281_miner".into())),
             (None, None) => (None, None),
         };
-        let trend_note = match &b.last {
-            None => format!(
-                "{:.2} spindle running hours so far; first vibration record after {:.0} min of running",
-                b.running_h,
-                self.record_h * 60.0
+        // Each note in English and Chinese from the same figures.
+        let (trend_en, trend_zh) = match &b.last {
+            None => (
+                format!(
+                    "{:.2} spindle running hours so far; first vibration record after {:.0} min \
+                     of running",
+                    b.running_h,
+                    self.record_h * 60.0
+                ),
+                format!(
+                    "主轴已运转 {:.2} 小时；运转 {:.0} 分钟后记录第一条振动数据",
+                    b.running_h,
+                    self.record_h * 60.0
+                ),
             ),
-            Some(s) if s.baseline.is_none() => format!(
-                "vibration trend learning the healthy baseline: {:.2} of {} spindle running hours",
-                s.hours, cfg.baseline_hours
+            Some(s) if s.baseline.is_none() => (
+                format!(
+                    "vibration trend learning the healthy baseline: {:.2} of {} spindle running \
+                     hours",
+                    s.hours, cfg.baseline_hours
+                ),
+                format!(
+                    "振动趋势正在学习健康基线：主轴运转 {:.2} / {} 小时",
+                    s.hours, cfg.baseline_hours
+                ),
             ),
-            Some(s) if s.onset_hours.is_none() => "no degradation onset in the vibration trend".into(),
-            Some(s) => format!(
-                "degradation onset at {:.1} spindle running hours",
-                s.onset_hours.unwrap_or_default()
+            Some(s) if s.onset_hours.is_none() => (
+                "no degradation onset in the vibration trend".into(),
+                "振动趋势中未出现劣化起点".into(),
+            ),
+            Some(s) => (
+                format!(
+                    "degradation onset at {:.1} spindle running hours",
+                    s.onset_hours.unwrap_or_default()
+                ),
+                format!(
+                    "劣化起点：主轴运转 {:.1} 小时",
+                    s.onset_hours.unwrap_or_default()
+                ),
             ),
         };
-        v.note = Some(match (rating, &iso_rul, trend_rul) {
-            (None, _, _) => format!(
-                "{trend_note}; without an ISO 281 rating there is no remaining life before an onset"
+        let (en, zh) = match (rating, &iso_rul, trend_rul) {
+            (None, _, _) => (
+                "without an ISO 281 rating there is no remaining life before an onset",
+                "未配置 ISO 281 额定参数，劣化起点前没有剩余寿命",
             ),
-            (Some(_), None, None) => {
-                format!("{trend_note}; ISO 281: no loaded spindle running in the recent duty yet")
-            }
-            (Some(_), _, None) => format!("{trend_note}; remaining life from ISO 281"),
-            (Some(_), _, Some(_)) => {
-                format!("{trend_note}; remaining life from the vibration trend, not ISO 281")
-            }
-        });
+            (Some(_), None, None) => (
+                "ISO 281: no loaded spindle running in the recent duty yet",
+                "ISO 281：近期工况中尚无带载的主轴运转",
+            ),
+            (Some(_), _, None) => ("remaining life from ISO 281", "剩余寿命按 ISO 281 计算"),
+            (Some(_), _, Some(_)) => (
+                "remaining life from the vibration trend, not ISO 281",
+                "剩余寿命按振动趋势计算，而非 ISO 281",
+            ),
+        };
+        v.note = Some(format!("{trend_en}; {en}"));
+        v.note_zh = Some(format!("{trend_zh}；{zh}"));
         v
     }
 
@@ -526,6 +566,7 @@ impl Components {
                 "ISO 3408-5 rating life: not configured ([life.components.ball-screw-{axis}] ca_kn, lead_mm, load_n_per_pct)"
             );
             v.note = Some("no ball screw rating configured: service history only".into());
+            v.note_zh = Some("未配置滚珠丝杠额定参数：仅有使用记录".into());
             v.service = Some(ComponentService::BallScrew(Box::new(hist)));
             return v;
         };
@@ -576,11 +617,14 @@ impl Components {
             "recent_duty_tau_h": RECENT_TAU_H,
             "weibull_slope": WEIBULL_SLOPE,
         }));
-        v.note = match v.remaining_h {
-            None => Some(format!(
-                "no loaded travel of axis {axis} in the recent duty yet: no remaining life"
-            )),
-            Some(_) => None,
+        (v.note, v.note_zh) = match v.remaining_h {
+            None => (
+                Some(format!(
+                    "no loaded travel of axis {axis} in the recent duty yet: no remaining life"
+                )),
+                Some(format!("近期工况中 {axis} 轴尚无带载行程：没有剩余寿命")),
+            ),
+            Some(_) => (None, None),
         };
         v.service = Some(ComponentService::BallScrew(Box::new(hist)));
         v
