@@ -61,7 +61,9 @@ const ENGLISH_LABELS: &str = r#"(() => {
 async fn the_page_in_chinese_shows_no_english_label_draws_its_charts_and_lives_on_the_stream() {
     // Without a font with Chinese glyphs Chromium draws boxes: the screenshots would show
     // nothing a machinist could read.
-    let fonts = std::process::Command::new("fc-list").arg(":lang=zh").output();
+    let fonts = std::process::Command::new("fc-list")
+        .arg(":lang=zh")
+        .output();
     assert!(
         matches!(&fonts, Ok(o) if !o.stdout.is_empty()),
         "no font with Chinese glyphs: apt-get install fonts-noto-cjk (./tests/run installs it)"

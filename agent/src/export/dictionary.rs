@@ -90,6 +90,8 @@ pub const OPERATIONS: Table = Table {
         c("machine_id", Text, "", "`[agent] machine_id`"),
         c("start_utc", Timestamp, "", "cutting started (after the start delay)"),
         c("end_utc", Timestamp, "", "cutting ended"),
+        c("start_local", Text, "", "start_utc in the plant's local time (`[shifts] utc_offset`), RFC 3339 with its offset"),
+        c("end_local", Text, "", "end_utc in the plant's local time"),
         c("duration_s", Float, "s", "end − start"),
         c("program", Text, "", "CNC program"),
         c("operation", Text, "", "operation name from the CNC"),
@@ -145,7 +147,9 @@ pub const RESIDUAL_LIFE: Table = Table {
         c("life_record", Text, "", "`in_service` (still in use at the export) or `ended` (a tool change ended it)"),
         c("life_start_utc", Timestamp, "", "when this life began to be counted (a tool: first cut after its last change)"),
         c("life_end_utc", Timestamp, "", "the tool change that ended it; empty in service"),
+        c("life_end_local", Text, "", "life_end_utc in the plant's local time (`[shifts] utc_offset`), RFC 3339 with its offset"),
         c("assessed_utc", Timestamp, "", "when the assessment was made: the export for components, the last prediction for tools"),
+        c("assessed_local", Text, "", "assessed_utc in the plant's local time"),
         // Service history
         c("operating_h", Float, "h", "running hours (the spindle bearing: hours of spindle rotation)"),
         c("cutting_h", Float, "h", "hours of cutting (components: all operations in the store; tools: its own)"),

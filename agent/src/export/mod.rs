@@ -339,6 +339,7 @@ mod tests {
             components: Vec::new(),
             model: None,
             assessed_ms: 0,
+            utc_offset_min: 0,
         };
         let req = Request::parse("signals", "parquet", (None, None), "from", 1_000).unwrap();
         let err = write_file(&store, &life, &req, &dir.join("out.parquet")).unwrap_err();

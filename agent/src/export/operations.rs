@@ -5,19 +5,21 @@ use anyhow::Result;
 
 use super::dictionary::OPERATIONS;
 use super::residual_life::LifeContext;
-use super::sink::{Cell, Row, Sink};
+use super::sink::{local, Cell, Row, Sink};
 use super::Request;
 use crate::records::operation::{OperationRecord, Violation};
 use crate::store::Reader;
 
-fn row(id: i64, o: &OperationRecord, machine_id: &str, eps: &[Violation]) -> Row {
+fn row(id: i64, o: &OperationRecord, life: &LifeContext, eps: &[Violation]) -> Row {
     let mut r = Row::new(&OPERATIONS);
     let per_cut = |x: f64| (o.cutting_s > 0.0).then(|| x / o.cutting_s);
     let per_judged = |x: f64| (o.judged_s > 0.0).then(|| x / o.judged_s);
     r.set("operation_id", id)
-        .set("machine_id", machine_id)
+        .set("machine_id", life.machine_id.as_str())
         .set("start_utc", Cell::Ts(o.start_ms))
         .set("end_utc", Cell::Ts(o.end_ms))
+        .set("start_local", local(o.start_ms, life.utc_offset_min))
+        .set("end_local", local(o.end_ms, life.utc_offset_min))
         .set("duration_s", (o.end_ms - o.start_ms) as f64 / 1000.0)
         .set("program", o.program.clone())
         .set("operation", o.operation.clone())
@@ -69,6 +71,6 @@ fn row(id: i64, o: &OperationRecord, machine_id: &str, eps: &[Violation]) -> Row
 pub fn export(r: &Reader, life: &LifeContext, req: &Request, sink: &mut Sink) -> Result<()> {
     r.each_operation(req.from_ms, req.to_ms, |id, op| {
         let eps = r.violations_during(op)?;
-        sink.push_named(row(id, op, &life.machine_id, &eps))
+        sink.push_named(row(id, op, life, &eps))
     })
 }

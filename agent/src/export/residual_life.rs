@@ -16,7 +16,7 @@ use anyhow::Result;
 use serde_json::{json, Map, Value as Json};
 
 use super::dictionary::RESIDUAL_LIFE;
-use super::sink::{Cell, Row, Sink};
+use super::sink::{local, Cell, Row, Sink};
 use super::Request;
 use crate::evaluators::frame::Frame;
 use crate::evaluators::life::components::{ComponentView, Components};
@@ -46,12 +46,20 @@ pub struct LifeContext {
     pub model: Option<ModelInfo>,
     /// When the components were assessed (ms since the Unix epoch).
     pub assessed_ms: i64,
+    /// The plant's local time minus UTC (`[shifts] utc_offset`), for the `*_local` columns.
+    pub utc_offset_min: i64,
 }
 
 impl LifeContext {
     /// From a running agent's life tracker (the HTTP export): `/api/life`'s own view.
-    pub fn from_view(machine_id: &str, view: LifeView, now_ms: i64) -> LifeContext {
+    pub fn from_view(
+        machine_id: &str,
+        view: LifeView,
+        now_ms: i64,
+        utc_offset_min: i64,
+    ) -> LifeContext {
         LifeContext {
+            utc_offset_min,
             machine_id: machine_id.to_string(),
             components: view.components,
             model: view.model.map(|m| ModelInfo {
@@ -95,6 +103,7 @@ impl LifeContext {
                 inputs: m.model.feature_names(),
             }),
             assessed_ms: now,
+            utc_offset_min: cfg.shifts.utc_offset_min,
         })
     }
 }
@@ -231,6 +240,10 @@ fn component_row(
         .set("position", kind.map(|k| k.2))
         .set("life_record", "in_service")
         .set("assessed_utc", Cell::Ts(life.assessed_ms))
+        .set(
+            "assessed_local",
+            local(life.assessed_ms, life.utc_offset_min),
+        )
         .set("cutting_h", totals.cutting_h)
         .set("cuts", totals.cuts)
         .set("parts", totals.parts)
@@ -370,6 +383,10 @@ fn tool_row(t: &ToolLife, life: &LifeContext, spindle: Option<&str>, cond: &Cond
             },
         )
         .set("assessed_utc", p.map_or(Cell::Null, |p| Cell::Ts(p.at_ms)))
+        .set(
+            "assessed_local",
+            p.map(|p| local(p.at_ms, life.utc_offset_min)),
+        )
         .set("cutting_h", c.cutting_min / 60.0)
         .set("parts", c.parts)
         .set("cuts", c.cuts)
@@ -392,6 +409,7 @@ fn tool_row(t: &ToolLife, life: &LifeContext, spindle: Option<&str>, cond: &Cond
         Some(c) => {
             r.set("life_record", "ended")
                 .set("life_end_utc", Cell::Ts(c.ts_ms))
+                .set("life_end_local", local(c.ts_ms, life.utc_offset_min))
                 .set("censored", c.censored)
                 .set("change_reason", c.reason.as_str())
                 .set("changed_by", c.by.as_str())
@@ -535,6 +553,7 @@ mod tests {
             components: Vec::new(),
             model: None,
             assessed_ms: 1_000,
+            utc_offset_min: 480,
         }
     }
 

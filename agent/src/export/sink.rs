@@ -23,6 +23,20 @@ pub enum Cell {
     Ts(i64),
 }
 
+/// `ms` as the plant's local time, RFC 3339 with its offset (`2026-12-05T22:56:38+08:00`): the
+/// `*_local` columns beside each `*_utc` one, for a reader who thinks in shift times.
+pub fn local(ms: i64, utc_offset_min: i64) -> String {
+    let offset = chrono::FixedOffset::east_opt((utc_offset_min * 60) as i32)
+        .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("UTC"));
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&offset)
+                .format("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
 impl From<Option<f64>> for Cell {
     fn from(v: Option<f64>) -> Cell {
         v.map_or(Cell::Null, Cell::F)
@@ -345,6 +359,12 @@ impl From<Option<bool>> for Cell {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn local_times_carry_the_plants_offset() {
+        assert_eq!(super::local(1_000, 480), "1970-01-01T08:00:01+08:00");
+        assert_eq!(super::local(0, -90), "1969-12-31T22:30:00-01:30");
+    }
+
     use super::formula_safe;
 
     #[test]

@@ -95,6 +95,7 @@ pub async fn download(
     let machine_id = app.state.machine_id().to_string();
     let store = app.store.path().to_path_buf();
     let life = app.life.clone();
+    let offset = app.shifts.utc_offset_min;
     // Everything that can fail before the first byte fails here, with a status code.
     let ctx = match tokio::task::spawn_blocking({
         let machine_id = machine_id.clone();
@@ -102,7 +103,10 @@ pub async fn download(
             // Fails here (a 500 with the reason) rather than after the headers are sent.
             drop(crate::store::open_reader(&store)?);
             let view = life.current(0);
-            Ok::<_, anyhow::Error>((LifeContext::from_view(&machine_id, view, now_ms()), store))
+            Ok::<_, anyhow::Error>((
+                LifeContext::from_view(&machine_id, view, now_ms(), offset),
+                store,
+            ))
         }
     })
     .await
