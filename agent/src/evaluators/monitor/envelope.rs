@@ -157,6 +157,9 @@ pub struct Expect {
     pub upper: f64,
     /// The envelope expects a cut here: its lower band is above zero.
     pub cutting: bool,
+    /// The feed the envelope learned here, mm/min: how far the feed now is from it tells
+    /// whether the scaling above was needed.
+    pub learned_feed: f64,
 }
 
 /// How wide the band is: beyond the learned extremes by `band_pct` of the bin's mean and
@@ -204,6 +207,7 @@ pub fn expect(env: &Envelope, band: Band, pos_mm: f64, feed: f64) -> Option<Expe
         lower,
         upper: (hi + margin) * scale,
         cutting: lower > 0.0,
+        learned_feed: here.feed_mm_min,
     })
 }
 
