@@ -24,7 +24,14 @@
 //!   Detected: a `missing_tool` (or `breakage`) finding during it.
 //! - **normal**: no breakage (hazard off), feed and spindle overrides changed every 5 to 15
 //!   minutes to 80-120 %, part-to-part scatter and load noise on. Every critical finding is a
-//!   false alarm; wear-drift warnings are counted apart (the tools do wear).
+//!   false alarm; wear-drift warnings are counted apart (the tools do wear) and each is held
+//!   against the simulator's truth: how much its tool's load had risen from wear (flank wear VB
+//!   since the envelope was learned, on the cutting share of the load). A warning before the
+//!   load rose by the detector's rise less 5 points is early; a tool whose load rose by the
+//!   whole rise without a warning is missed.
+//!
+//! `MONITOR_REPORT_VERBOSE=1` prints every breakage not found or found later than two polls,
+//! every false alarm and every wear-drift warning with its tool's truth, on stderr.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -67,6 +74,10 @@ struct Args {
     json: bool,
 }
 
+fn verbose() -> bool {
+    std::env::var_os("MONITOR_REPORT_VERBOSE").is_some()
+}
+
 /// The simulator's physics step, simulated seconds.
 const STEP_S: f64 = 0.02;
 
@@ -104,9 +115,34 @@ struct RunResult {
     breakages: Vec<(f64, String)>,
     /// Per operation: the cycles it was learned from, and the parts finished when it was.
     learned: BTreeMap<String, (u32, u32)>,
+    /// Per wear-drift warning, the simulator's truth about its tool.
+    drift: Vec<DriftTruth>,
+    /// Per tool with a learned envelope: the most its load rose from wear after the envelope
+    /// was learned, %.
+    load_rise: BTreeMap<String, f64>,
     ticks: u64,
     monitor_time: Duration,
     sim_s: f64,
+}
+
+/// What the simulator knows about the tool a wear-drift warning was raised on.
+struct DriftTruth {
+    tool: String,
+    /// Flank wear VB of the tool when its envelope was learned, and at the warning, mm.
+    vb_learned_mm: f64,
+    vb_now_mm: f64,
+    /// The spindle load's rise from wear since the envelope was learned, %: the simulator's
+    /// force factor 1 + force_k_per_mm · VB now over then, on the share of the load that is
+    /// cutting (the rest, the spindle's no-load power, does not wear).
+    load_rise_pct: f64,
+}
+
+/// Per tool: Σ cutting power and Σ spindle power over the polls it cut.
+type CutShare = BTreeMap<String, (f64, f64)>;
+
+fn load_rise_pct(force_k: f64, vb_then: f64, vb_now: f64, share: Option<&(f64, f64)>) -> f64 {
+    let share = share.map_or(1.0, |(c, p)| if *p > 0.0 { c / p } else { 1.0 });
+    100.0 * share * ((1.0 + force_k * vb_now) / (1.0 + force_k * vb_then) - 1.0)
 }
 
 fn run(cfg: &ScenarioConfig, settings: &MonitorSettings, poll_s: f64, hours: f64) -> RunResult {
@@ -125,6 +161,12 @@ fn run(cfg: &ScenarioConfig, settings: &MonitorSettings, poll_s: f64, hours: f64
     let mut breakages = 0;
     let end = hours * 3600.0;
     let mut tool_before = m.observe().tool_identifier;
+    // The simulator's flank wear of each tool as last seen in the spindle, and when its
+    // envelope was learned.
+    let mut vb: BTreeMap<String, f64> = BTreeMap::new();
+    let mut vb_learned: BTreeMap<String, f64> = BTreeMap::new();
+    let force_k = cfg.wear.force_k_per_mm;
+    let mut share = CutShare::new();
     while m.t_s < end {
         m.step(STEP_S);
         let o = m.observe();
@@ -137,6 +179,12 @@ fn run(cfg: &ScenarioConfig, settings: &MonitorSettings, poll_s: f64, hours: f64
             continue;
         }
         next_poll += poll_s;
+        vb.insert(o.tool_identifier.clone(), o.vb_mm);
+        if let Some(c) = &o.cut {
+            let e = share.entry(o.tool_identifier.clone()).or_default();
+            e.0 += c.power_kw;
+            e.1 += o.spindle_power_kw;
+        }
         let t_ms = (m.t_s * 1000.0).round() as i64;
         let f = frame(&o, t_ms);
         activity.step(&f, poll_s);
@@ -151,8 +199,25 @@ fn run(cfg: &ScenarioConfig, settings: &MonitorSettings, poll_s: f64, hours: f64
         out.ticks += 1;
         for r in step.records {
             match r {
-                Record::MonitorFinding(x) => out.findings.push((m.t_s, *x)),
+                Record::MonitorFinding(x) => {
+                    if x.kind == FindingKind::WearDrift {
+                        let tool = x.tool_id.clone().unwrap_or_default();
+                        let now = vb.get(&tool).copied().unwrap_or(f64::NAN);
+                        let then = vb_learned.get(&tool).copied().unwrap_or(f64::NAN);
+                        out.drift.push(DriftTruth {
+                            vb_learned_mm: then,
+                            vb_now_mm: now,
+                            load_rise_pct: load_rise_pct(force_k, then, now, share.get(&tool)),
+                            tool,
+                        });
+                    }
+                    out.findings.push((m.t_s, *x))
+                }
                 Record::MonitorEnvelope(e) => {
+                    if let Some(tool) = &e.tool_id {
+                        let v = vb.get(tool).copied().unwrap_or(f64::NAN);
+                        vb_learned.insert(tool.clone(), v);
+                    }
                     out.learned
                         .entry(e.key.operation.clone())
                         .or_insert((e.cycles, o.parts));
@@ -162,6 +227,13 @@ fn run(cfg: &ScenarioConfig, settings: &MonitorSettings, poll_s: f64, hours: f64
         }
     }
     out.sim_s = m.t_s;
+    for (tool, then) in &vb_learned {
+        let now = vb.get(tool).copied().unwrap_or(*then);
+        out.load_rise.insert(
+            tool.clone(),
+            load_rise_pct(force_k, *then, now, share.get(tool)),
+        );
+    }
     out
 }
 
@@ -256,9 +328,16 @@ fn main() -> Result<()> {
                         wrong_tool += 1;
                     }
                     delays_polls.push((ft - t) / poll_s);
+                    if verbose() && (ft - t) / poll_s > 2.0 + 1e-9 {
+                        eprintln!(
+                            "seed {seed}: breakage of {tool} at {t:.2} s found {:.1} polls after: {}",
+                            (ft - t) / poll_s,
+                            f.message
+                        );
+                    }
                 }
                 None => {
-                    if std::env::var_os("MONITOR_REPORT_VERBOSE").is_some() {
+                    if verbose() {
                         eprintln!("seed {seed}: breakage of {tool} at {t:.1} s not found");
                     }
                 }
@@ -311,6 +390,9 @@ fn main() -> Result<()> {
     // Normal cutting.
     let mut false_alarms: BTreeMap<&str, usize> = BTreeMap::new();
     let mut drift = 0;
+    let mut drift_truth: Vec<DriftTruth> = Vec::new();
+    // (the tool's most load rise from wear after learning, %; a drift warning was raised on it)
+    let mut worn: Vec<(f64, bool)> = Vec::new();
     let mut normal_h = 0.0;
     let mut learned: BTreeMap<String, Vec<u32>> = BTreeMap::new();
     for seed in 1..=args.seeds {
@@ -329,13 +411,26 @@ fn main() -> Result<()> {
                 .map(|d| d.severity());
             if severity == Some(Severity::Critical) {
                 *false_alarms.entry(f.kind.as_str()).or_default() += 1;
-                if std::env::var_os("MONITOR_REPORT_VERBOSE").is_some() {
+                if verbose() {
                     eprintln!("seed {seed}: false alarm: {}", f.message);
                 }
             } else {
                 drift += 1;
             }
         }
+        if verbose() {
+            for d in &r.drift {
+                eprintln!(
+                    "seed {seed}: wear drift on {}: VB {:.3} mm when learned, {:.3} mm now, \
+                     load +{:.1} % from wear",
+                    d.tool, d.vb_learned_mm, d.vb_now_mm, d.load_rise_pct
+                );
+            }
+        }
+        for (tool, rise) in &r.load_rise {
+            worn.push((*rise, r.drift.iter().any(|d| d.tool == *tool)));
+        }
+        drift_truth.extend(r.drift);
         for (op, (cycles, _)) in r.learned {
             learned.entry(op).or_default().push(cycles);
         }
@@ -347,6 +442,26 @@ fn main() -> Result<()> {
     let max = d.last().copied();
     let us_per_tick = cost.0.as_secs_f64() * 1e6 / cost.1.max(1) as f64;
     let learned_max = learned.values().flatten().copied().max();
+    // A drift warning is early when the tool's load had not yet risen from wear by the
+    // detector's rise less 5 points (3 σ of the mean of three parts at the scenario's 3 %
+    // part-to-part scatter): it is then the feed or the scatter, not wear.
+    let rise = settings
+        .detectors
+        .iter()
+        .find_map(|d| match d {
+            agent::config::monitor::Detector::WearDrift { rise_pct, .. } => Some(*rise_pct),
+            _ => None,
+        })
+        .unwrap_or(f64::NAN);
+    let early_below = rise - 5.0;
+    let mut rises: Vec<f64> = drift_truth.iter().map(|d| d.load_rise_pct).collect();
+    let early = rises.iter().filter(|r| **r < early_below).count();
+    let rise_p50 = percentile(&mut rises, 0.5);
+    let rise_min = rises.first().copied();
+    // Tools that did wear by the detector's rise after their envelope was learned, and how
+    // many of them were warned of.
+    let worn_tools = worn.iter().filter(|(r, _)| *r >= rise).count();
+    let worn_warned = worn.iter().filter(|(r, w)| *r >= rise && *w).count();
 
     if args.json {
         println!(
@@ -369,6 +484,11 @@ fn main() -> Result<()> {
                 "false_alarms": false_alarms,
                 "false_alarms_per_8h": per_shift,
                 "wear_drift_warnings": drift,
+                "wear_drift_load_rise_pct_min": rise_min,
+                "wear_drift_load_rise_pct_p50": rise_p50,
+                "wear_drift_warnings_early": early,
+                "tools_worn_by_the_rise": worn_tools,
+                "tools_worn_by_the_rise_warned": worn_warned,
                 "cycles_until_learned": learned,
                 "monitor_us_per_tick": us_per_tick,
             })
@@ -436,6 +556,27 @@ fn main() -> Result<()> {
     println!(
         "{:<44} {:>10} {:>10}",
         "wear-drift warnings in normal cutting", drift, "-"
+    );
+    println!(
+        "{:<44} {:>10} {:>10}",
+        "... true load rise from wear, %: min / median",
+        match (rise_min, rise_p50) {
+            (Some(a), Some(b)) => format!("{a:.1} / {b:.1}"),
+            _ => "-".into(),
+        },
+        "-"
+    );
+    println!(
+        "{:<44} {:>10} {:>10}",
+        format!("... early (true load rise < {early_below:.0} %)"),
+        early,
+        "-"
+    );
+    println!(
+        "{:<44} {:>10} {:>10}",
+        format!("tools whose load rose ≥ {rise:.0} %: warned of"),
+        format!("{worn_warned} of {worn_tools}"),
+        "-"
     );
     println!(
         "{:<44} {:>10} {:>10}",
