@@ -14,7 +14,8 @@
 //!   interruption or a gap in the feed rate. A new tool (`tool.id`) or an edited program (a
 //!   path `path_tolerance_pct` off) starts learning again while the old envelope still judges;
 //!   the new one replaces it when it is ready and is stored (`monitor_envelope`), so a restart
-//!   judges at once.
+//!   judges at once. The cycles being learned are stored after each (`monitor_learning`, binned
+//!   as the envelope needs them), so a restart goes on learning from them.
 //! - **Detectors** (`detectors.rs`) judge each sample; a finding becomes a condition (latched
 //!   until the operation's next run: the broken tool is there until it is changed) and a
 //!   record with its evidence (`monitor_finding`).
@@ -32,7 +33,9 @@ use super::{Evaluator, Output, Tick};
 use crate::condition::Condition;
 use crate::config::monitor::{Detector, MonitorSettings};
 use crate::config::Config;
-use crate::records::monitor::{Envelope, Finding, FindingKind, OperationKey};
+use crate::records::monitor::{
+    Envelope, Finding, FindingKind, LearnedCycle, Learning, OperationKey,
+};
 use crate::store::{Record, Store};
 use crate::supervise::lock;
 use detectors::{Evidence, Sample, Watch};
@@ -83,7 +86,37 @@ fn key_of(id: &Identity) -> Option<OperationKey> {
 struct Learner {
     tool_id: Option<String>,
     signal: &'static str,
-    traces: Vec<Trace>,
+    cycles: Vec<LearnedCycle>,
+}
+
+impl Learner {
+    fn record(&self, key: &OperationKey, now_ms: i64) -> Learning {
+        Learning {
+            key: key.clone(),
+            tool_id: self.tool_id.clone(),
+            signal: self.signal.to_string(),
+            cycles: self.cycles.clone(),
+            updated_ms: now_ms,
+        }
+    }
+
+    /// The learning a store kept, if it still fits: its signal is one the monitor reads, and
+    /// its cycles were binned as the settings bin them now.
+    fn restored(l: Learning, bins: usize) -> Option<Learner> {
+        let signal = match l.signal.as_str() {
+            "spindle.load" => "spindle.load",
+            "spindle.power" => "spindle.power",
+            _ => return None,
+        };
+        if l.cycles.is_empty() || l.cycles.iter().any(|c| c.bins.len() != bins) {
+            return None;
+        }
+        Some(Learner {
+            tool_id: l.tool_id,
+            signal,
+            cycles: l.cycles,
+        })
+    }
 }
 
 /// One watched operation.
@@ -165,6 +198,27 @@ impl Monitor {
             }
             Ok(None) => {}
             Err(e) => tracing::warn!("monitor: envelopes not restored, learned again: {e:#}"),
+        }
+        // Envelopes still being learned go on from the cycles already seen.
+        let limit = m.settings.max_operations;
+        match store.restore("monitor", |r| r.monitor_learnings(limit)) {
+            Ok(Some(ls)) => {
+                for l in ls {
+                    let key = l.key.clone();
+                    if !m.slots.contains_key(&key) && m.slots.len() >= limit {
+                        continue;
+                    }
+                    match Learner::restored(l, m.settings.bins) {
+                        Some(learner) => m.slots.entry(key).or_default().learner = Some(learner),
+                        None => tracing::info!(
+                            "monitor: {key}: the stored learning does not fit the settings \
+                             now (bins, signal), learned again"
+                        ),
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("monitor: learning not restored, learned again: {e:#}"),
         }
         m
     }
@@ -273,32 +327,43 @@ impl Monitor {
         }
         // A new tool, a new signal, an edited program or none learned yet: learn (the old
         // envelope judges meanwhile).
+        let Some(cycle) = trace.summary(bins) else {
+            return;
+        };
         let same = slot.learner.as_ref().is_some_and(|l| {
             l.tool_id == run.tool_id
                 && l.signal == run.signal
-                && l.traces
+                && l.cycles
                     .first()
-                    .is_some_and(|t| (t.path_mm - trace.path_mm).abs() <= tol * t.path_mm)
+                    .is_some_and(|c| (c.path_mm - cycle.path_mm).abs() <= tol * c.path_mm)
         });
         if !same {
             slot.learner = Some(Learner {
                 tool_id: run.tool_id.clone(),
                 signal: run.signal,
-                traces: Vec::new(),
+                cycles: Vec::new(),
             });
         }
         let learner = slot.learner.as_mut().expect("set");
-        learner.traces.push(trace);
-        if learner.traces.len() >= n {
-            let l = slot.learner.take().expect("set");
-            if let Some(env) = envelope::learn(
-                &run.key,
-                l.tool_id.as_deref(),
-                l.signal,
-                &l.traces,
-                bins,
-                now_ms,
-            ) {
+        learner.cycles.push(cycle);
+        if learner.cycles.len() < n {
+            // Stored after each cycle: a restart goes on from here.
+            records.push(Record::MonitorLearning(Box::new(
+                learner.record(&run.key, now_ms),
+            )));
+            return;
+        }
+        let l = slot.learner.take().expect("set");
+        let learned = envelope::learn(
+            &run.key,
+            l.tool_id.as_deref(),
+            l.signal,
+            &l.cycles,
+            bins,
+            now_ms,
+        );
+        match learned {
+            Some(env) => {
                 tracing::info!(
                     "monitor: {} learned from {} cycles ({}, path {:.0} mm)",
                     run.key,
@@ -306,10 +371,20 @@ impl Monitor {
                     env.signal,
                     env.path_mm
                 );
+                // Storing it ends the stored learning too.
                 records.push(Record::MonitorEnvelope(Box::new(env.clone())));
                 slot.envelope = Some(env);
                 slot.indices.clear();
                 slot.active.remove(&FindingKind::WearDrift);
+            }
+            None => {
+                let none = Learner {
+                    cycles: Vec::new(),
+                    ..l
+                };
+                records.push(Record::MonitorLearning(Box::new(
+                    none.record(&run.key, now_ms),
+                )));
             }
         }
     }
@@ -350,7 +425,7 @@ impl Monitor {
                 learning: s
                     .learner
                     .as_ref()
-                    .map(|l| (l.traces.len(), self.settings.learn_cycles)),
+                    .map(|l| (l.cycles.len(), self.settings.learn_cycles)),
                 cannot_judge: s.cannot.clone(),
                 active: s.active.keys().map(|k| k.as_str().to_string()).collect(),
             })
@@ -484,7 +559,7 @@ impl Evaluator for Monitor {
                                 if why == LEARNING {
                                     format!(
                                         "learning ({} of {} cycles)",
-                                        slot.learner.as_ref().map_or(0, |l| l.traces.len()),
+                                        slot.learner.as_ref().map_or(0, |l| l.cycles.len()),
                                         self.settings.learn_cycles
                                     )
                                 } else {
@@ -1018,6 +1093,76 @@ mod tests {
             })
         });
         assert_eq!(findings(&out)[0].kind, FindingKind::Breakage);
+        store.close();
+    }
+
+    #[test]
+    fn learning_goes_on_across_a_restart() {
+        // Learned in one go ...
+        let mut rig = Rig::new(on());
+        let mut whole = None;
+        for k in 0..3 {
+            for o in rig.cycle("T1", 1000.0, normal(k)) {
+                for r in o.records {
+                    if let Record::MonitorEnvelope(e) = r {
+                        whole = Some(e);
+                    }
+                }
+            }
+        }
+        let whole = whole.expect("learned in three cycles");
+        // ... and with a restart after two of the three cycles.
+        let (store, _state, mut cfg) = crate::store::test_store("monitor-learning-restart");
+        cfg.monitor = on();
+        let mut rig = Rig::new(on());
+        for k in 0..2 {
+            for o in rig.cycle("T1", 1000.0, normal(k)) {
+                for r in o.records {
+                    assert!(!matches!(r, Record::MonitorEnvelope(_)));
+                    store.record(r);
+                }
+            }
+        }
+        store.sync();
+        let restarted = Monitor::open(&cfg, &store);
+        let status = restarted.view();
+        let mut rig = Rig {
+            monitor: restarted,
+            ..Rig::new(on())
+        };
+        let out = rig.cycle("T1", 1000.0, normal(2));
+        let c = find(&out[..out.len() - 1], FindingKind::Breakage).unwrap();
+        assert!(
+            c.message.contains("cannot judge: learning (2 of 3 cycles)"),
+            "{}",
+            c.message
+        );
+        let learned: Vec<_> = out
+            .into_iter()
+            .flat_map(|o| o.records)
+            .filter_map(|r| match r {
+                Record::MonitorEnvelope(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(learned.len(), 1, "learned at the third cycle in all");
+        assert_eq!(
+            Envelope {
+                learned_ms: whole.learned_ms,
+                ..(*learned[0]).clone()
+            },
+            *whole,
+            "the same envelope as without the restart"
+        );
+        assert_eq!(status.get()[0].learned_cycles, Some(3));
+        // Stored, the envelope ends the stored learning: a second restart judges at once.
+        store.record(Record::MonitorEnvelope(learned[0].clone()));
+        store.sync();
+        assert!(store.read(|r| r.monitor_learnings(10)).unwrap().is_empty());
+        let again = Monitor::open(&cfg, &store);
+        let slot = again.slots.values().next().unwrap();
+        assert!(slot.learner.is_none());
+        assert_eq!(slot.envelope.as_ref(), Some(&*learned[0]));
         store.close();
     }
 }
