@@ -27,7 +27,9 @@ pub mod detectors;
 pub mod envelope;
 
 use std::collections::BTreeMap;
+use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use super::{Evaluator, Output, Tick};
 use crate::condition::Condition;
@@ -180,6 +182,41 @@ pub struct Monitor {
     slots: BTreeMap<OperationKey, Slot>,
     run: Option<Run>,
     view: Arc<View>,
+    feed_hold: Option<FeedHold>,
+}
+
+/// A finding that asks for the feed-hold output (`[monitor.feed_hold]`), handed to whoever
+/// drives the pin the moment the detector decides.
+#[derive(Debug, Clone)]
+pub struct HoldRequest {
+    pub kind: FindingKind,
+    pub message: String,
+    /// When the detector decided: the output's latency counts from here.
+    pub detected: Instant,
+}
+
+/// Where hold requests go, and for which kinds.
+struct FeedHold {
+    kinds: Vec<FindingKind>,
+    tx: SyncSender<HoldRequest>,
+}
+
+impl FeedHold {
+    /// Hands on the findings among `records` that ask for a hold; never blocks the tick (a
+    /// driver that does not keep up loses requests, and the output is held already).
+    fn request(&self, records: &[Record], detected: Instant) {
+        for r in records {
+            if let Record::MonitorFinding(f) = r {
+                if self.kinds.contains(&f.kind) {
+                    let _ = self.tx.try_send(HoldRequest {
+                        kind: f.kind,
+                        message: f.message.clone(),
+                        detected,
+                    });
+                }
+            }
+        }
+    }
 }
 
 impl Monitor {
@@ -230,7 +267,17 @@ impl Monitor {
             slots: BTreeMap::new(),
             run: None,
             view: Arc::default(),
+            feed_hold: None,
         }
+    }
+
+    /// Hands every finding of the `[monitor.feed_hold]` kinds to `tx` as it is made (nothing
+    /// without that section).
+    pub fn set_feed_hold(&mut self, tx: SyncSender<HoldRequest>) {
+        self.feed_hold = self.settings.feed_hold.as_ref().map(|f| FeedHold {
+            kinds: f.kinds.clone(),
+            tx,
+        });
     }
 
     pub fn view(&self) -> Arc<View> {
@@ -289,38 +336,35 @@ impl Monitor {
             }
             if let Some(d) = &drift {
                 let env = slot.envelope.as_ref().expect("current");
-                match detectors::drift(d, &slot.indices) {
-                    Some((mean, true)) => {
-                        let message = format!(
-                            "{}: wear drift, the mean load of the last cycles is {:.0} % of the \
+                // Wear does not heal: once raised, the warning holds until another tool cuts,
+                // rather than coming and going with the part-to-part scatter of a worn tool.
+                if let Some((mean, true)) = detectors::drift(d, &slot.indices) {
+                    let message = format!(
+                        "{}: wear drift, the mean load of the last cycles is {:.0} % of the \
                              learned one ({} {})",
-                            run.key,
-                            mean * 100.0,
-                            env.signal,
-                            run.tool_id.as_deref().unwrap_or("tool unknown")
-                        );
-                        if !slot.active.contains_key(&FindingKind::WearDrift) {
-                            records.push(Record::MonitorFinding(Box::new(Finding {
-                                ts_ms: now_ms,
-                                key: run.key.clone(),
-                                tool_id: run.tool_id.clone(),
-                                operation_start_ms: run.start_ms,
-                                kind: FindingKind::WearDrift,
-                                time_into_s: run.time_s,
-                                position: 1.0,
-                                signal: env.signal.clone(),
-                                measured: mean * env.mean,
-                                expected: env.mean,
-                                lower: 0.0,
-                                upper: env.mean * (1.0 + drift_rise(d) / 100.0),
-                                message: message.clone(),
-                            })));
-                        }
-                        slot.active.insert(FindingKind::WearDrift, message);
+                        run.key,
+                        mean * 100.0,
+                        env.signal,
+                        run.tool_id.as_deref().unwrap_or("tool unknown")
+                    );
+                    if !slot.active.contains_key(&FindingKind::WearDrift) {
+                        records.push(Record::MonitorFinding(Box::new(Finding {
+                            ts_ms: now_ms,
+                            key: run.key.clone(),
+                            tool_id: run.tool_id.clone(),
+                            operation_start_ms: run.start_ms,
+                            kind: FindingKind::WearDrift,
+                            time_into_s: run.time_s,
+                            position: 1.0,
+                            signal: env.signal.clone(),
+                            measured: mean * env.mean,
+                            expected: env.mean,
+                            lower: 0.0,
+                            upper: env.mean * (1.0 + drift_rise(d) / 100.0),
+                            message: message.clone(),
+                        })));
                     }
-                    // Wear does not heal: the warning holds until the tool is changed, rather
-                    // than coming and going with the part-to-part scatter of a worn tool.
-                    Some((_, false)) | None => {}
+                    slot.active.insert(FindingKind::WearDrift, message);
                 }
             }
             return;
@@ -472,6 +516,9 @@ impl Evaluator for Monitor {
             } else if run.identity != id || tick.activity.part_boundary() {
                 self.end_run(true, now, &mut records);
             }
+            if let Some(h) = &self.feed_hold {
+                h.request(&records, Instant::now());
+            }
         }
         let feed = self.feeding(f);
         if self.run.is_none() && !reset && feed.is_some() {
@@ -553,19 +600,22 @@ impl Evaluator for Monitor {
                             dt_s: tick.dt_s,
                             now_ms: now,
                         };
-                        judge(run, slot, band, judged, &mut records)
-                            .err()
-                            .map(|why| {
-                                if why == LEARNING {
-                                    format!(
-                                        "learning ({} of {} cycles)",
-                                        slot.learner.as_ref().map_or(0, |l| l.cycles.len()),
-                                        self.settings.learn_cycles
-                                    )
-                                } else {
-                                    why.to_string()
-                                }
-                            })
+                        let before = records.len();
+                        let judged = judge(run, slot, band, judged, &mut records);
+                        if let Some(h) = &self.feed_hold {
+                            h.request(&records[before..], Instant::now());
+                        }
+                        judged.err().map(|why| {
+                            if why == LEARNING {
+                                format!(
+                                    "learning ({} of {} cycles)",
+                                    slot.learner.as_ref().map_or(0, |l| l.cycles.len()),
+                                    self.settings.learn_cycles
+                                )
+                            } else {
+                                why.to_string()
+                            }
+                        })
                     }
                 }
             } else if f.num("channel.feedrate").is_none() {
@@ -907,6 +957,66 @@ mod tests {
         // A first tick of idle load (the end of a rapid move) and then the cut: nothing.
         let f = run(&mut rig, &[2.0, 6.0, 6.0, 6.0]);
         assert!(f.is_empty(), "{f:?}");
+    }
+
+    #[test]
+    fn a_finding_of_a_feed_hold_kind_asks_for_the_hold_in_the_tick_that_made_it() {
+        let mut settings = on();
+        settings.feed_hold = Some(crate::config::monitor::FeedHoldSettings {
+            pin: 16,
+            active_low: false,
+            kinds: vec![FindingKind::Breakage],
+            hold: std::time::Duration::from_millis(500),
+        });
+        let mut rig = Rig::new(settings);
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        rig.monitor.set_feed_hold(tx);
+        for k in 0..3 {
+            rig.cycle("T1", 1000.0, normal(k));
+        }
+        assert!(rx.try_recv().is_err(), "nothing while learning");
+        // Tick by tick: the request is there after the very tick whose output holds the
+        // finding, and not before.
+        let mut asked = None;
+        for i in 0..120 {
+            let load = match i {
+                0..10 => 6.0,
+                10..60 => 20.0,
+                60 => 45.0,
+                _ => 2.0,
+            };
+            let o = rig.tick(
+                "OP10",
+                "T1",
+                Show {
+                    feed: 1000.0,
+                    load: Some(load),
+                },
+            );
+            let found = !findings(std::slice::from_ref(&o)).is_empty();
+            match rx.try_recv() {
+                Ok(r) => {
+                    assert!(found, "asked at tick {i} with no finding");
+                    assert_eq!(r.kind, FindingKind::Breakage);
+                    assert!(r.message.contains("tool breakage"), "{}", r.message);
+                    assert!(asked.is_none(), "once");
+                    asked = Some(i);
+                }
+                Err(_) => assert!(!found, "a finding at tick {i} did not ask"),
+            }
+        }
+        assert_eq!(asked, Some(61), "the first tick of air after the spike");
+        rig.tick(
+            "",
+            "T1",
+            Show {
+                feed: 0.0,
+                load: Some(0.0),
+            },
+        );
+        // A missing tool is not one of the kinds configured here.
+        rig.cycle("T1", 1000.0, |_, _| Some(1.5));
+        assert!(rx.try_recv().is_err());
     }
 
     #[test]
