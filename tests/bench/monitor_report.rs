@@ -35,15 +35,17 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agent::condition::Severity;
-use agent::config::monitor::MonitorSettings;
+use agent::config::monitor::{FeedHoldSettings, MonitorSettings};
 use agent::config::OperationSettings;
 use agent::evaluators::frame::Frame;
 use agent::evaluators::monitor::Monitor;
 use agent::evaluators::operations::Activity;
 use agent::evaluators::{Evaluator, Tick};
+use agent::notify::feed_hold;
 use agent::records::monitor::{Finding, FindingKind};
 use agent::store::Record;
 use agent::value::Value;
@@ -72,6 +74,20 @@ struct Args {
     /// Machine-readable output on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// The calling thread's CPU time (Linux: `CLOCK_THREAD_CPUTIME_ID`).
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0;
+    if !ok {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 fn verbose() -> bool {
@@ -120,8 +136,13 @@ struct RunResult {
     /// Per tool with a learned envelope: the most its load rose from wear after the envelope
     /// was learned, %.
     load_rise: BTreeMap<String, f64>,
+    /// From each feed-hold request's detection to its output set.
+    hold_latency: Vec<Duration>,
     ticks: u64,
     monitor_time: Duration,
+    /// The same on the thread's CPU clock: what the monitor costs, not what the other
+    /// processes of a busy machine took meanwhile.
+    monitor_cpu: Duration,
     sim_s: f64,
 }
 
@@ -145,6 +166,15 @@ fn load_rise_pct(force_k: f64, vb_then: f64, vb_now: f64, share: Option<&(f64, f
     100.0 * share * ((1.0 + force_k * vb_now) / (1.0 + force_k * vb_then) - 1.0)
 }
 
+/// The feed-hold output as the benchmark drives it: a level, set in memory.
+struct Latch(bool);
+
+impl feed_hold::HoldOutput for Latch {
+    fn set(&mut self, hold: bool) {
+        self.0 = std::hint::black_box(hold);
+    }
+}
+
 fn run(cfg: &ScenarioConfig, settings: &MonitorSettings, poll_s: f64, hours: f64) -> RunResult {
     let mut m = Machine::new(cfg);
     let ops = OperationSettings {
@@ -156,6 +186,21 @@ fn run(cfg: &ScenarioConfig, settings: &MonitorSettings, poll_s: f64, hours: f64
     };
     let mut activity = Activity::new(ops);
     let mut monitor = Monitor::new(settings.clone(), 10_000.0);
+    // The feed-hold output's driver on its own thread, as in the agent, on an output that only
+    // records: from the detector's decision to the output set.
+    let (tx, rx) = std::sync::mpsc::sync_channel(16);
+    monitor.set_feed_hold(tx);
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let driver = {
+        let l = latencies.clone();
+        // A hold of 1 ms: the holds of two breakages never overlap, so every request sets the
+        // output afresh (the hold's length is no part of the latency).
+        std::thread::spawn(move || {
+            feed_hold::drive(Latch(false), rx, Duration::from_millis(1), |_, d| {
+                l.lock().unwrap().push(d)
+            })
+        })
+    };
     let mut out = RunResult::default();
     let mut next_poll = poll_s;
     let mut breakages = 0;
@@ -189,12 +234,14 @@ fn run(cfg: &ScenarioConfig, settings: &MonitorSettings, poll_s: f64, hours: f64
         let f = frame(&o, t_ms);
         activity.step(&f, poll_s);
         let started = Instant::now();
+        let cpu = thread_cpu();
         let step = monitor.step(&Tick {
             frame: &f,
             dt_s: poll_s,
             activity: &activity,
             devices: &[],
         });
+        out.monitor_cpu += thread_cpu().saturating_sub(cpu);
         out.monitor_time += started.elapsed();
         out.ticks += 1;
         for r in step.records {
@@ -227,6 +274,9 @@ fn run(cfg: &ScenarioConfig, settings: &MonitorSettings, poll_s: f64, hours: f64
         }
     }
     out.sim_s = m.t_s;
+    drop(monitor);
+    driver.join().expect("the feed-hold driver");
+    out.hold_latency = std::mem::take(&mut latencies.lock().unwrap());
     for (tool, then) in &vb_learned {
         let now = vb.get(tool).copied().unwrap_or(*then);
         out.load_rise.insert(
@@ -286,8 +336,16 @@ fn main() -> Result<()> {
     let poll_s = args.poll_ms as f64 / 1000.0;
     let settings = MonitorSettings {
         enabled: true,
+        feed_hold: Some(FeedHoldSettings {
+            pin: 16,
+            active_low: false,
+            kinds: vec![FindingKind::Breakage, FindingKind::MissingTool],
+            hold: Duration::from_millis(500),
+        }),
         ..MonitorSettings::default()
     };
+    let mut hold_latency: Vec<Duration> = Vec::new();
+    let mut holds_normal = 0;
     let spacing = 900.0;
     let start = 1800.0;
     let forced_hours = (start + spacing * (args.breakages as f64 + 1.0)) / 3600.0;
@@ -296,7 +354,7 @@ fn main() -> Result<()> {
     let (mut broken, mut detected, mut delays_polls, mut wrong_tool) = (0, 0, Vec::new(), 0);
     let mut breakage_false = 0;
     let mut as_missing = 0;
-    let mut cost = (Duration::ZERO, 0u64);
+    let mut cost = (Duration::ZERO, 0u64, Duration::ZERO);
     let run_on = scenario(&root, 1)?.breakage.run_on_s;
     for seed in 1..=args.seeds {
         let mut sc = scenario(&root, seed)?;
@@ -307,8 +365,10 @@ fn main() -> Result<()> {
             });
         }
         let r = run(&sc, &settings, poll_s, forced_hours);
+        hold_latency.extend(&r.hold_latency);
         cost.0 += r.monitor_time;
         cost.1 += r.ticks;
+        cost.2 += r.monitor_cpu;
         for (t, tool) in &r.breakages {
             broken += 1;
             // A tool that breaks as it enters the cut never cut in this run: to the monitor it
@@ -375,6 +435,7 @@ fn main() -> Result<()> {
             });
         }
         let r = run(&sc, &settings, poll_s, forced_hours);
+        hold_latency.extend(&r.hold_latency);
         for (a, b) in windows {
             missing += 1;
             if r.findings.iter().any(|(t, f)| {
@@ -402,6 +463,7 @@ fn main() -> Result<()> {
         let mut rng = StdRng::seed_from_u64(seed ^ 0xa11);
         sc.events.extend(overrides(&mut rng, args.normal_hours));
         let r = run(&sc, &settings, poll_s, args.normal_hours);
+        holds_normal += r.hold_latency.len();
         normal_h += r.sim_s / 3600.0;
         for (_, f) in &r.findings {
             let severity = settings
@@ -440,7 +502,12 @@ fn main() -> Result<()> {
     let mut d = delays_polls.clone();
     let p50 = percentile(&mut d, 0.5);
     let max = d.last().copied();
+    let mut hold_us: Vec<f64> = hold_latency.iter().map(|d| d.as_secs_f64() * 1e6).collect();
+    let hold_p50 = percentile(&mut hold_us, 0.5);
+    let hold_p99 = percentile(&mut hold_us, 0.99);
+    let hold_max = hold_us.last().copied();
     let us_per_tick = cost.0.as_secs_f64() * 1e6 / cost.1.max(1) as f64;
+    let cpu_us_per_tick = cost.2.as_secs_f64() * 1e6 / cost.1.max(1) as f64;
     let learned_max = learned.values().flatten().copied().max();
     // A drift warning is early when the tool's load had not yet risen from wear by the
     // detector's rise less 5 points (3 σ of the mean of three parts at the scenario's 3 %
@@ -491,6 +558,12 @@ fn main() -> Result<()> {
                 "tools_worn_by_the_rise_warned": worn_warned,
                 "cycles_until_learned": learned,
                 "monitor_us_per_tick": us_per_tick,
+                "monitor_cpu_us_per_tick": cpu_us_per_tick,
+                "feed_holds": hold_us.len(),
+                "feed_hold_latency_us_p50": hold_p50,
+                "feed_hold_latency_us_p99": hold_p99,
+                "feed_hold_latency_us_max": hold_max,
+                "feed_holds_in_normal_cutting": holds_normal,
             })
         );
         return Ok(());
@@ -587,6 +660,24 @@ fn main() -> Result<()> {
     println!(
         "{:<44} {:>10.1} {:>10}",
         "monitor cost per tick, µs (this machine)", us_per_tick, "-"
+    );
+    println!(
+        "{:<44} {:>10.1} {:>10}",
+        "... of it on the thread's CPU clock, µs", cpu_us_per_tick, "-"
+    );
+    println!(
+        "{:<44} {:>10} {:>10}",
+        format!("feed hold set after detection, µs ({})", hold_us.len()),
+        match (hold_p50, hold_p99, hold_max) {
+            (Some(a), Some(b), Some(c)) => format!("{a:.0}/{b:.0}/{c:.0}"),
+            _ => "-".into(),
+        },
+        "-"
+    );
+    println!("{:<44}", "  (median / p99 / max, this machine)");
+    println!(
+        "{:<44} {:>10} {:>10}",
+        "feed holds in normal cutting", holds_normal, "0"
     );
     Ok(())
 }
