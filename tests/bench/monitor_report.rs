@@ -30,6 +30,11 @@
 //!   load rose by the detector's rise less 5 points is early; a tool whose load rose by the
 //!   whole rise without a warning is missed.
 //!
+//! Every run also drives the feed-hold output (`agent::notify::feed_hold::drive`, on its own
+//! thread as in the agent, for breakages and missing tools) on an output that only records: the
+//! latency printed is from the detector's decision to the output set, on this machine's
+//! scheduler; a hold in normal cutting would be a false one.
+//!
 //! `MONITOR_REPORT_VERBOSE=1` prints every breakage not found or found later than two polls,
 //! every false alarm and every wear-drift warning with its tool's truth, on stderr.
 
