@@ -80,8 +80,19 @@ impl Agent {
         }
         let life = evaluators::life::Life::open(&config, store.clone())?;
         let compliance = Arc::new(evaluators::compliance::Live::default());
-        let monitor = evaluators::monitor::Monitor::open(&config, &store);
+        let mut monitor = evaluators::monitor::Monitor::open(&config, &store);
         let monitor_view = monitor.view();
+        // The feed-hold output, only where `[monitor.feed_hold]` names a pin.
+        if let Some(f) = config
+            .monitor
+            .feed_hold
+            .clone()
+            .filter(|_| config.monitor.enabled)
+        {
+            let (tx, rx) = std::sync::mpsc::sync_channel(16);
+            monitor.set_feed_hold(tx);
+            notify::feed_hold::spawn(f, rx);
+        }
         let evaluators = evaluators::Evaluators::start(
             &config.operations,
             &config.carbon,

@@ -2,6 +2,10 @@
 //! learned from, how wide its band is, and each detector kind with its parameters as data
 //! (`[monitor.breakage]`, `[monitor.missing_tool]`, `[monitor.overload]`,
 //! `[monitor.wear_drift]`). Every key has a default; without the section the monitor is off.
+//!
+//! `[monitor.feed_hold]` is the one output the monitor may drive: a Raspberry Pi GPIO pin wired
+//! (through a relay or an optocoupler) to the CNC's feed-hold input. It is off unless the table
+//! names a pin; nothing is ever written to the machine over the network.
 
 use std::time::Duration;
 
@@ -31,7 +35,35 @@ pub struct RawMonitor {
     pub missing_tool: Option<RawDetector>,
     pub overload: Option<RawDetector>,
     pub wear_drift: Option<RawDetector>,
+    pub feed_hold: Option<RawFeedHold>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeedHold {
+    pub pin: Spanned<u8>,
+    pub active_low: Option<bool>,
+    pub kinds: Option<Spanned<Vec<String>>>,
+    pub hold_ms: Option<Spanned<u64>>,
+}
+
+/// The feed-hold output: which pin, at which level it holds, which findings set it, and how
+/// long it is held before the agent releases it (the CNC latches its feed hold; the operator
+/// resumes at the machine after looking at the tool).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedHoldSettings {
+    /// BCM number, 0..27.
+    pub pin: u8,
+    /// The pin is driven low to hold (relay boards that switch on low).
+    pub active_low: bool,
+    pub kinds: Vec<FindingKind>,
+    pub hold: Duration,
+}
+
+/// Holds shorter than this may be missed by a PLC scanning every few tens of ms.
+const MIN_HOLD_MS: u64 = 100;
+/// ... longer than this would keep the input held while the operator is already resuming.
+const MAX_HOLD_MS: u64 = 10_000;
 
 /// One detector's table: every kind reads the keys that concern it; a key another kind uses is
 /// refused with its line.
@@ -67,6 +99,8 @@ pub struct MonitorSettings {
     /// Operations watched at most (their envelopes are held in memory).
     pub max_operations: usize,
     pub detectors: Vec<Detector>,
+    /// `None` (the default): no output at all.
+    pub feed_hold: Option<FeedHoldSettings>,
 }
 
 /// A detector kind with its parameters.
@@ -165,6 +199,7 @@ impl Default for MonitorSettings {
             path_tolerance_pct: 10.0,
             max_operations: 500,
             detectors: Detector::defaults(),
+            feed_hold: None,
         }
     }
 }
@@ -225,7 +260,79 @@ pub fn check(d: &mut Diagnostics, raw: &RawConfig) -> MonitorSettings {
         max_operations: d
             .positive(m.max_operations.as_ref(), "max_operations")
             .map_or(def.max_operations, |n| n as usize),
+        feed_hold: m
+            .feed_hold
+            .as_ref()
+            .map(|f| feed_hold(d, f, raw, &detectors)),
         detectors,
+    }
+}
+
+/// `[monitor.feed_hold]`: a BCM pin not used by the stack light, detector kinds that exist and
+/// are on, a hold a PLC sees.
+fn feed_hold(
+    d: &mut Diagnostics,
+    f: &RawFeedHold,
+    raw: &RawConfig,
+    detectors: &[Detector],
+) -> FeedHoldSettings {
+    let pin = *f.pin.get_ref();
+    if pin > 27 {
+        d.at(f.pin.span(), "feed_hold pin must be a BCM number 0..27");
+    }
+    if let Some(g) = &raw.notify.gpio {
+        let lamps = [&g.red, &g.amber, &g.green, &g.buzzer, &g.ack_button];
+        if lamps.into_iter().flatten().any(|p| *p.get_ref() == pin) {
+            d.at(
+                f.pin.span(),
+                format!("feed_hold pin {pin} is also a [notify.gpio] pin"),
+            );
+        }
+    }
+    let mut kinds = Vec::new();
+    match &f.kinds {
+        None => kinds.extend([FindingKind::Breakage, FindingKind::MissingTool]),
+        Some(k) => {
+            for name in k.get_ref() {
+                match FindingKind::parse(name) {
+                    Some(kind) if detectors.iter().any(|x| x.kind() == kind) => kinds.push(kind),
+                    Some(_) => d.at(
+                        k.span(),
+                        format!("feed_hold kind `{name}`: that detector is not enabled"),
+                    ),
+                    None => d.at(
+                        k.span(),
+                        format!(
+                            "feed_hold kind `{name}` is not one of breakage, missing_tool, \
+                             overload, wear_drift"
+                        ),
+                    ),
+                }
+            }
+            if k.get_ref().is_empty() {
+                d.at(k.span(), "feed_hold kinds is empty: name at least one");
+            }
+        }
+    }
+    let hold_ms = match &f.hold_ms {
+        Some(h) if !(MIN_HOLD_MS..=MAX_HOLD_MS).contains(h.get_ref()) => {
+            d.at(
+                h.span(),
+                format!(
+                    "feed_hold hold_ms must be from {MIN_HOLD_MS} to {MAX_HOLD_MS} (got {})",
+                    h.get_ref()
+                ),
+            );
+            500
+        }
+        Some(h) => *h.get_ref(),
+        None => 500,
+    };
+    FeedHoldSettings {
+        pin,
+        active_low: f.active_low.unwrap_or(false),
+        kinds,
+        hold: Duration::from_millis(hold_ms),
     }
 }
 
@@ -387,5 +494,53 @@ mod tests {
         assert!(e.contains("learn_cycles must be at most 5"), "{e}");
         assert!(e.contains("[monitor.breakage] has no `hold_ms`"), "{e}");
         assert!(e.contains("drop_ratio must be between 0 and 1"), "{e}");
+    }
+
+    #[test]
+    fn the_feed_hold_is_off_unless_a_pin_is_named_and_its_mistakes_have_their_line() {
+        let c = load_str(&format!("{BASE}[monitor]\n")).unwrap();
+        assert_eq!(c.monitor.feed_hold, None);
+        let c = load_str(&format!(
+            "{BASE}[monitor]\n[monitor.feed_hold]\npin = 16\nactive_low = true\n"
+        ))
+        .unwrap();
+        let f = c.monitor.feed_hold.unwrap();
+        assert_eq!(f.pin, 16);
+        assert!(f.active_low);
+        assert_eq!(
+            f.kinds,
+            [
+                super::FindingKind::Breakage,
+                super::FindingKind::MissingTool
+            ]
+        );
+        assert_eq!(f.hold.as_millis(), 500);
+        let e = load_str(&format!(
+            "{BASE}[notify.gpio]\nred = 16\n[monitor]\n[monitor.wear_drift]\nenabled = false\n\
+             [monitor.feed_hold]\npin = 16\nkinds = [\"breakage\", \"wear_drift\", \"smoke\"]\n\
+             hold_ms = 20\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("feed_hold pin 16 is also a [notify.gpio] pin"),
+            "{e}"
+        );
+        assert!(
+            e.contains("`wear_drift`: that detector is not enabled"),
+            "{e}"
+        );
+        assert!(e.contains("`smoke` is not one of"), "{e}");
+        assert!(
+            e.contains("hold_ms must be from 100 to 10000 (got 20)"),
+            "{e}"
+        );
+        assert!(e.contains("t.toml:"), "the file and line: {e}");
+        let e = load_str(&format!(
+            "{BASE}[monitor]\n[monitor.feed_hold]\nactive_low = true\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("pin"), "{e}");
     }
 }

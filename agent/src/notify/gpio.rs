@@ -105,18 +105,8 @@ impl Pins {
     pub fn open(gpio: &rppal::gpio::Gpio, settings: &crate::config::GpioSettings) -> Pins {
         let outputs = levels(settings, OFF)
             .into_iter()
-            .filter_map(|(pin, high)| match gpio.get(pin) {
-                Ok(p) => {
-                    let mut o = if high {
-                        p.into_output_high()
-                    } else {
-                        p.into_output_low()
-                    };
-                    // Released pins keep their "off" level: rppal would otherwise turn them back
-                    // into inputs, which a relay board may read as "on".
-                    o.set_reset_on_drop(false);
-                    Some((pin, o))
-                }
+            .filter_map(|(pin, high)| match claim_output(gpio, pin, high) {
+                Ok(o) => Some((pin, o)),
                 Err(e) => {
                     tracing::warn!("GPIO pin {pin}: {e}; that output is off");
                     None
@@ -128,6 +118,25 @@ impl Pins {
             outputs,
         }
     }
+}
+
+/// Claims `pin` as an output driven `high` (or low) from the start, which keeps its level when
+/// released: rppal would otherwise turn it back into an input, which a relay board may read as
+/// "on". The stack light and the monitor's feed-hold output claim their pins so.
+#[cfg(target_os = "linux")]
+pub fn claim_output(
+    gpio: &rppal::gpio::Gpio,
+    pin: u8,
+    high: bool,
+) -> Result<rppal::gpio::OutputPin, rppal::gpio::Error> {
+    let p = gpio.get(pin)?;
+    let mut o = if high {
+        p.into_output_high()
+    } else {
+        p.into_output_low()
+    };
+    o.set_reset_on_drop(false);
+    Ok(o)
 }
 
 #[cfg(target_os = "linux")]

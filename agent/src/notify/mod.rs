@@ -1,11 +1,13 @@
 //! Channels that carry alarm events to people: the stack light and buzzer (`gpio`) and
-//! webhooks (`webhook`). MQTT is a channel too, but its messages go through the fleet
+//! webhooks (`webhook`); and the monitor's optional feed-hold output to the CNC (`feed_hold`),
+//! on a GPIO pin too, driven by the monitor's findings rather than the alarm engine. MQTT is a channel too, but its messages go through the fleet
 //! publisher (`fleet::producers::alarms`), which owns the one connection to the broker.
 //!
 //! The engine hands each event to every channel through that channel's own bounded queue with
 //! `try_send`: a slow or dead channel fills its own queue and loses its own oldest events
 //! (counted), and never blocks the engine, another channel or acquisition.
 
+pub mod feed_hold;
 pub mod gpio;
 pub mod webhook;
 

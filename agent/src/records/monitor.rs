@@ -1,7 +1,8 @@
 //! Process monitoring: the envelope learned for one operation of a program (the spindle load, or
 //! the power where no load is mapped, over the path position within the operation), and what a
-//! detector found against it. Made by `evaluators::monitor`, kept by the store
-//! (`monitor_envelope`, `monitor_finding`).
+//! detector found against it; and an envelope still being learned, so that a restart goes on
+//! from the cycles already seen. Made by `evaluators::monitor`, kept by the store
+//! (`monitor_envelope`, `monitor_finding`, `monitor_learning`).
 
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,38 @@ pub struct Envelope {
     pub mean: f64,
     pub bins: Vec<Bin>,
     pub learned_ms: i64,
+}
+
+/// One bin of one cycle being learned from.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CycleBin {
+    /// Mean, lowest and highest value of the cycle's samples in the bin.
+    pub mean: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Mean path feed rate over the bin, mm/min.
+    pub feed_mm_min: f64,
+}
+
+/// One good cycle as an envelope is learned from it: its path and its bins (`None` where no
+/// sample fell). Binned at once, so a cycle of an hour keeps a few kB however fast it is polled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LearnedCycle {
+    /// Path travelled at a cutting feed, mm.
+    pub path_mm: f64,
+    pub bins: Vec<Option<CycleBin>>,
+}
+
+/// The cycles of one tool an operation's next envelope is being learned from (fewer than
+/// `[monitor] learn_cycles` so far). Stored after each, so a restart goes on from them; none
+/// (`cycles` empty) when there is nothing being learned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Learning {
+    pub key: OperationKey,
+    pub tool_id: Option<String>,
+    pub signal: String,
+    pub cycles: Vec<LearnedCycle>,
+    pub updated_ms: i64,
 }
 
 /// The detector kinds (one name from the configuration section to the store and the alarm key).

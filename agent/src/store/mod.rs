@@ -64,7 +64,7 @@ use crate::config::StoreSettings;
 use crate::records::access::AccessEvent;
 use crate::records::alarm::Transition;
 use crate::records::counter::CounterEvent;
-use crate::records::monitor::{Envelope, Finding};
+use crate::records::monitor::{Envelope, Finding, Learning};
 use crate::records::operation::{OperationRecord, PartRecord, Violation};
 use crate::state::State;
 use crate::supervise::{lock, Pulse};
@@ -104,6 +104,8 @@ pub enum Record {
     Access(AccessEvent),
     /// An operation's envelope, learned: replaces the one of its program and operation.
     MonitorEnvelope(Box<Envelope>),
+    /// The cycles an operation's next envelope is being learned from (none: nothing is).
+    MonitorLearning(Box<Learning>),
     /// What a monitor's detector found, on the operation it was found in.
     MonitorFinding(Box<Finding>),
     /// Alarm transitions, with the alarms they touched as they are now (`None`: back to
@@ -475,6 +477,7 @@ impl Tx<'_> {
             Record::CounterEvent(e) => self.insert_counter_event(e),
             Record::Access(e) => self.insert_access_event(e),
             Record::MonitorEnvelope(e) => self.save_envelope(e),
+            Record::MonitorLearning(l) => self.save_learning(l),
             Record::MonitorFinding(f) => self.insert_finding(f),
             Record::Alarms {
                 transitions,
@@ -506,6 +509,7 @@ impl Record {
             Record::CounterEvent(_) => "a counter event",
             Record::Access(_) => "an access event",
             Record::MonitorEnvelope(_) => "a monitor envelope",
+            Record::MonitorLearning(_) => "a monitor envelope being learned",
             Record::MonitorFinding(_) => "a monitor finding",
             Record::Alarms { .. } => "alarm transitions",
         }

@@ -1,12 +1,13 @@
-//! Process monitoring (`monitor_envelope`, `monitor_finding`): the envelope that judges each
-//! program's operation, restored at start so that a restart does not learn again, and the
-//! detectors' findings with their evidence, on the operation they were found in.
+//! Process monitoring (`monitor_envelope`, `monitor_learning`, `monitor_finding`): the envelope
+//! that judges each program's operation, restored at start so that a restart does not learn
+//! again; the cycles an envelope is still being learned from, so that a restart goes on from
+//! them; and the detectors' findings with their evidence, on the operation they were found in.
 
 use anyhow::{anyhow, Result};
 use rusqlite::{params, Row};
 
 use super::{Reader, Tx};
-use crate::records::monitor::{Envelope, Finding, FindingKind, OperationKey};
+use crate::records::monitor::{Envelope, Finding, FindingKind, Learning, OperationKey};
 
 impl Tx<'_> {
     pub(super) fn save_envelope(&self, e: &Envelope) -> Result<()> {
@@ -22,6 +23,36 @@ impl Tx<'_> {
                 e.signal,
                 e.learned_ms,
                 serde_json::to_string(e)?
+            ],
+        )?;
+        // Learned: what it was learned from is done with.
+        self.0.execute(
+            "DELETE FROM monitor_learning WHERE program = ?1 AND operation = ?2",
+            params![e.key.program, e.key.operation],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn save_learning(&self, l: &Learning) -> Result<()> {
+        if l.cycles.is_empty() {
+            self.0.execute(
+                "DELETE FROM monitor_learning WHERE program = ?1 AND operation = ?2",
+                params![l.key.program, l.key.operation],
+            )?;
+            return Ok(());
+        }
+        self.0.execute(
+            "INSERT INTO monitor_learning (program, operation, tool_id, signal, updated_ms, learning)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (program, operation) DO UPDATE SET tool_id = ?3, signal = ?4,
+                 updated_ms = ?5, learning = ?6",
+            params![
+                l.key.program,
+                l.key.operation,
+                l.tool_id,
+                l.signal,
+                l.updated_ms,
+                serde_json::to_string(l)?
             ],
         )?;
         Ok(())
@@ -96,6 +127,25 @@ impl Reader {
                 Err(e) => {
                     tracing::warn!("monitor: an envelope that does not parse is learned again: {e}")
                 }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The envelopes being learned, at most `limit` (the newest first); one that does not parse
+    /// is skipped and learned again.
+    pub fn monitor_learnings(&self, limit: usize) -> Result<Vec<Learning>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT learning FROM monitor_learning ORDER BY updated_ms DESC LIMIT ?1")?;
+        let rows = stmt.query_map([limit as i64], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for json in rows {
+            match serde_json::from_str::<Learning>(&json?) {
+                Ok(l) => out.push(l),
+                Err(e) => tracing::warn!(
+                    "monitor: a stored learning that does not parse is learned again: {e}"
+                ),
             }
         }
         Ok(out)

@@ -1,6 +1,7 @@
 //! Retention: samples older than `[store] retention_days`, and operations, parts, violation
 //! episodes and alarm transitions older than their own `*_retention_days`, are deleted once an
-//! hour.
+//! hour. The monitor's findings (the evidence of its alarms) and the wrong tokens' audit trail
+//! are kept as long as the alarm transitions.
 //!
 //! In chunks of [`CHUNK`] rows, each its own short transaction, in slices of a bounded time
 //! between the writer's batches: one large DELETE would hold the writer (and grow the WAL) for
@@ -58,6 +59,7 @@ enum Table {
     Violation,
     AlarmEvent,
     AccessEvent,
+    MonitorFinding,
 }
 
 impl Table {
@@ -68,6 +70,7 @@ impl Table {
             Table::Violation => "violation",
             Table::AlarmEvent => "alarm_event",
             Table::AccessEvent => "access_event",
+            Table::MonitorFinding => "monitor_finding",
         }
     }
 
@@ -94,6 +97,10 @@ impl Table {
             Table::AccessEvent => {
                 "DELETE FROM access_event WHERE id IN
                  (SELECT id FROM access_event WHERE ts_ms < ?1 ORDER BY ts_ms LIMIT ?2)"
+            }
+            Table::MonitorFinding => {
+                "DELETE FROM monitor_finding WHERE id IN
+                 (SELECT id FROM monitor_finding WHERE ts_ms < ?1 ORDER BY ts_ms LIMIT ?2)"
             }
         }
     }
@@ -166,6 +173,9 @@ impl Retention {
             (Table::AlarmEvent, e.alarm_events),
             // The audit trail of wrong tokens, as long as the alarms' own.
             (Table::AccessEvent, e.alarm_events),
+            // A finding is the evidence of a monitor alarm: kept as long as its transitions.
+            // (The envelopes are never deleted: one per operation, replaced when learned again.)
+            (Table::MonitorFinding, e.alarm_events),
         ] {
             todo.push_back(Target::Events {
                 table,
@@ -342,6 +352,15 @@ mod tests {
                 [if i < 40 { now - 400 * day } else { now - day }],
             )
             .unwrap();
+            tx.execute(
+                "INSERT INTO monitor_finding (ts_ms, program, operation, tool_id,
+                 operation_start_ms, kind, time_into_s, position, signal, measured, expected,
+                 lower, upper, message)
+                 VALUES (?1, 'O1', 'OP10', 'T1', ?1, 'breakage', 1.0, 0.5, 'spindle.load', 2.0,
+                         20.0, 16.0, 24.0, '')",
+                [if i < 25 { now - 400 * day } else { now - day }],
+            )
+            .unwrap();
         }
         // An episode that started long ago and is still open stays.
         tx.execute(
@@ -382,8 +401,9 @@ mod tests {
         assert_eq!(count(&conn, "sample"), 40, "20 recent rows of each signal");
         assert_eq!(count(&conn, "operation"), 65);
         assert_eq!(count(&conn, "alarm_event"), 55);
+        assert_eq!(count(&conn, "monitor_finding"), 70);
         assert_eq!(count(&conn, "violation"), 1, "the open episode stays");
-        assert_eq!(deleted.load(Ordering::Relaxed), 150 + 30 + 40 + 1);
+        assert_eq!(deleted.load(Ordering::Relaxed), 150 + 30 + 40 + 25 + 1);
         // Not due again for an hour.
         r.run_slice(&conn, Duration::ZERO, &deleted);
         assert!(r.pass.is_none());

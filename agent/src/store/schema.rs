@@ -273,6 +273,23 @@ CREATE INDEX IF NOT EXISTS monitor_finding_ts ON monitor_finding(ts_ms);
 CREATE INDEX IF NOT EXISTS monitor_finding_operation
     ON monitor_finding(program, operation, operation_start_ms);",
     },
+    Migration {
+        // The cycles an operation's next envelope is being learned from, one row per program
+        // and operation, so that a restart goes on from them; the row goes when the envelope
+        // is learned.
+        version: 10,
+        what: "process monitoring envelopes being learned",
+        sql: "
+CREATE TABLE IF NOT EXISTS monitor_learning (
+    program TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    tool_id TEXT,
+    signal TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    learning TEXT NOT NULL,           -- the Learning as JSON: one schema, in Rust
+    PRIMARY KEY (program, operation)
+);",
+    },
 ];
 
 /// The MQTT outbox file (`[mqtt] outbox_path`), kept apart from the store: it is written only

@@ -170,6 +170,7 @@ mod tests {
                 lower: 16.0,
                 upper: 24.0,
                 cutting: true,
+                learned_feed: 1000.0,
             },
         }
     }

@@ -15,7 +15,7 @@
 //! the feed now over the feed learned there. An override of ±20 % moves the expectation with
 //! the load instead of leaving the load outside its band.
 
-use crate::records::monitor::{Bin, Envelope, OperationKey};
+use crate::records::monitor::{Bin, CycleBin, Envelope, LearnedCycle, OperationKey};
 
 /// Samples one cycle keeps at most: beyond, every other one is dropped and only every second
 /// one taken (an operation of an hour at 10 Hz stays within a few hundred kB).
@@ -56,22 +56,35 @@ impl Trace {
         self.samples.is_empty()
     }
 
-    /// Per bin: (mean, min, max, mean feed), `None` where no sample fell.
-    fn bins(&self, n: usize) -> Vec<Option<(f64, f64, f64, f64)>> {
+    /// The cycle binned over `n` stretches of its own path (`None`: no samples, or no path).
+    pub fn summary(&self, n: usize) -> Option<LearnedCycle> {
+        if self.path_mm <= 0.0 || self.samples.is_empty() || n == 0 {
+            return None;
+        }
         let mut acc = vec![(0.0, f64::INFINITY, f64::NEG_INFINITY, 0.0, 0u32); n];
-        let len = self.path_mm.max(f64::MIN_POSITIVE);
         for &(p, v, f) in &self.samples {
-            let b = bin_of(p / len, n);
-            let a = &mut acc[b];
+            let a = &mut acc[bin_of(p / self.path_mm, n)];
             a.0 += v;
             a.1 = a.1.min(v);
             a.2 = a.2.max(v);
             a.3 += f;
             a.4 += 1;
         }
-        acc.into_iter()
-            .map(|(s, lo, hi, f, k)| (k > 0).then(|| (s / f64::from(k), lo, hi, f / f64::from(k))))
-            .collect()
+        let bins = acc
+            .into_iter()
+            .map(|(s, lo, hi, f, k)| {
+                (k > 0).then(|| CycleBin {
+                    mean: s / f64::from(k),
+                    min: lo,
+                    max: hi,
+                    feed_mm_min: f / f64::from(k),
+                })
+            })
+            .collect();
+        Some(LearnedCycle {
+            path_mm: self.path_mm,
+            bins,
+        })
     }
 }
 
@@ -79,36 +92,38 @@ fn bin_of(x: f64, n: usize) -> usize {
     ((x.max(0.0) * n as f64) as usize).min(n - 1)
 }
 
-/// The envelope learned from `traces` (cycles of one tool that ended without an alarm). Bins
-/// no sample fell in (a slow poll on a short operation) take their nearest neighbours' values,
-/// widened to both: a band is never narrower than what was seen around it.
+/// The envelope learned from `cycles` (of one tool, each ended without an alarm, binned over
+/// `n` stretches). Bins no sample fell in (a slow poll on a short operation) take their nearest
+/// neighbours' values, widened to both: a band is never narrower than what was seen around it.
 pub fn learn(
     key: &OperationKey,
     tool_id: Option<&str>,
     signal: &str,
-    traces: &[Trace],
+    cycles: &[LearnedCycle],
     n: usize,
     now_ms: i64,
 ) -> Option<Envelope> {
-    if traces.is_empty() || traces.iter().any(|t| t.path_mm <= 0.0 || t.is_empty()) {
+    if cycles.is_empty() || cycles.iter().any(|c| c.path_mm <= 0.0 || c.bins.len() != n) {
         return None;
     }
-    let per: Vec<_> = traces.iter().map(|t| t.bins(n)).collect();
     let mut bins: Vec<Option<Bin>> = (0..n)
         .map(|b| {
-            let cycles: Vec<_> = per.iter().filter_map(|c| c[b]).collect();
+            let cycles: Vec<_> = cycles.iter().filter_map(|c| c.bins[b]).collect();
             if cycles.is_empty() {
                 return None;
             }
             let k = cycles.len() as f64;
-            let mean = cycles.iter().map(|c| c.0).sum::<f64>() / k;
-            let var = cycles.iter().map(|c| (c.0 - mean).powi(2)).sum::<f64>() / k;
+            let mean = cycles.iter().map(|c| c.mean).sum::<f64>() / k;
+            let var = cycles.iter().map(|c| (c.mean - mean).powi(2)).sum::<f64>() / k;
             Some(Bin {
                 mean,
-                min: cycles.iter().map(|c| c.1).fold(f64::INFINITY, f64::min),
-                max: cycles.iter().map(|c| c.2).fold(f64::NEG_INFINITY, f64::max),
+                min: cycles.iter().map(|c| c.min).fold(f64::INFINITY, f64::min),
+                max: cycles
+                    .iter()
+                    .map(|c| c.max)
+                    .fold(f64::NEG_INFINITY, f64::max),
                 scatter: var.sqrt(),
-                feed_mm_min: cycles.iter().map(|c| c.3).sum::<f64>() / k,
+                feed_mm_min: cycles.iter().map(|c| c.feed_mm_min).sum::<f64>() / k,
             })
         })
         .collect();
@@ -139,8 +154,8 @@ pub fn learn(
         key: key.clone(),
         tool_id: tool_id.map(str::to_string),
         signal: signal.to_string(),
-        cycles: traces.len() as u32,
-        path_mm: traces.iter().map(|t| t.path_mm).sum::<f64>() / traces.len() as f64,
+        cycles: cycles.len() as u32,
+        path_mm: cycles.iter().map(|c| c.path_mm).sum::<f64>() / cycles.len() as f64,
         mean,
         bins,
         learned_ms: now_ms,
@@ -157,6 +172,9 @@ pub struct Expect {
     pub upper: f64,
     /// The envelope expects a cut here: its lower band is above zero.
     pub cutting: bool,
+    /// The feed the envelope learned here, mm/min: how far the feed now is from it tells
+    /// whether the scaling above was needed.
+    pub learned_feed: f64,
 }
 
 /// How wide the band is: beyond the learned extremes by `band_pct` of the bin's mean and
@@ -204,6 +222,7 @@ pub fn expect(env: &Envelope, band: Band, pos_mm: f64, feed: f64) -> Option<Expe
         lower,
         upper: (hi + margin) * scale,
         cutting: lower > 0.0,
+        learned_feed: here.feed_mm_min,
     })
 }
 
@@ -219,7 +238,11 @@ pub(crate) mod tests {
     }
 
     /// A cycle of `path` mm at `feed` mm/min sampled every `step` mm: 5 at the entry (first
-    /// tenth), `level` in the cut, times `gain`.
+    /// tenth), `level` in the cut, times `gain`; binned over 50.
+    pub fn cycle(path: f64, step: f64, level: f64, gain: f64) -> LearnedCycle {
+        trace(path, step, level, gain).summary(50).unwrap()
+    }
+
     pub fn trace(path: f64, step: f64, level: f64, gain: f64) -> Trace {
         let mut t = Trace::default();
         let mut p = 0.0;
@@ -241,9 +264,9 @@ pub(crate) mod tests {
     #[test]
     fn learned_bands_hold_the_cycles_and_scale_with_the_feed() {
         let cycles = [
-            trace(600.0, 3.0, 20.0, 1.0),
-            trace(610.0, 3.0, 20.0, 1.03),
-            trace(590.0, 3.0, 20.0, 0.98),
+            cycle(600.0, 3.0, 20.0, 1.0),
+            cycle(610.0, 3.0, 20.0, 1.03),
+            cycle(590.0, 3.0, 20.0, 0.98),
         ];
         let env = learn(&key(), Some("T1"), "spindle.load", &cycles, 50, 7).unwrap();
         assert_eq!(env.cycles, 3);
@@ -268,7 +291,7 @@ pub(crate) mod tests {
             &key(),
             None,
             "spindle.load",
-            &[trace(600.0, 50.0, 20.0, 1.0)],
+            &[cycle(600.0, 50.0, 20.0, 1.0)],
             50,
             0,
         )

@@ -14,7 +14,8 @@
 //!   interruption or a gap in the feed rate. A new tool (`tool.id`) or an edited program (a
 //!   path `path_tolerance_pct` off) starts learning again while the old envelope still judges;
 //!   the new one replaces it when it is ready and is stored (`monitor_envelope`), so a restart
-//!   judges at once.
+//!   judges at once. The cycles being learned are stored after each (`monitor_learning`, binned
+//!   as the envelope needs them), so a restart goes on learning from them.
 //! - **Detectors** (`detectors.rs`) judge each sample; a finding becomes a condition (latched
 //!   until the operation's next run: the broken tool is there until it is changed) and a
 //!   record with its evidence (`monitor_finding`).
@@ -26,13 +27,17 @@ pub mod detectors;
 pub mod envelope;
 
 use std::collections::BTreeMap;
+use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use super::{Evaluator, Output, Tick};
 use crate::condition::Condition;
 use crate::config::monitor::{Detector, MonitorSettings};
 use crate::config::Config;
-use crate::records::monitor::{Envelope, Finding, FindingKind, OperationKey};
+use crate::records::monitor::{
+    Envelope, Finding, FindingKind, LearnedCycle, Learning, OperationKey,
+};
 use crate::store::{Record, Store};
 use crate::supervise::lock;
 use detectors::{Evidence, Sample, Watch};
@@ -46,6 +51,13 @@ const MIN_SAMPLES: usize = 5;
 const STEADY: f64 = 0.25;
 /// Load indices (one per judged cycle) kept per operation for the wear drift.
 const MAX_INDICES: usize = 64;
+/// The wear drift compares like with like: a sample counts towards it only with the feed
+/// within this share of the one its envelope learned there. The load does not follow the feed
+/// exactly (a feed override changes the chip thickness, and the cutting force follows it by
+/// h^(1−mc), not h; the spindle's no-load power does not follow it at all), so at a reduced
+/// feed the feed-scaled load reads high with no wear at all: on the simulator most of the
+/// drift warnings of normal cutting came at 80-90 % feed on tools barely worn.
+const LIKE_FEED: f64 = 0.05;
 
 type Identity = (Option<String>, Option<String>, Option<String>);
 
@@ -76,7 +88,37 @@ fn key_of(id: &Identity) -> Option<OperationKey> {
 struct Learner {
     tool_id: Option<String>,
     signal: &'static str,
-    traces: Vec<Trace>,
+    cycles: Vec<LearnedCycle>,
+}
+
+impl Learner {
+    fn record(&self, key: &OperationKey, now_ms: i64) -> Learning {
+        Learning {
+            key: key.clone(),
+            tool_id: self.tool_id.clone(),
+            signal: self.signal.to_string(),
+            cycles: self.cycles.clone(),
+            updated_ms: now_ms,
+        }
+    }
+
+    /// The learning a store kept, if it still fits: its signal is one the monitor reads, and
+    /// its cycles were binned as the settings bin them now.
+    fn restored(l: Learning, bins: usize) -> Option<Learner> {
+        let signal = match l.signal.as_str() {
+            "spindle.load" => "spindle.load",
+            "spindle.power" => "spindle.power",
+            _ => return None,
+        };
+        if l.cycles.is_empty() || l.cycles.iter().any(|c| c.bins.len() != bins) {
+            return None;
+        }
+        Some(Learner {
+            tool_id: l.tool_id,
+            signal,
+            cycles: l.cycles,
+        })
+    }
 }
 
 /// One watched operation.
@@ -104,8 +146,9 @@ struct Run {
     /// Learnable: no interruption, no tick feeding without a feed rate.
     clean: bool,
     watches: Vec<Watch>,
-    /// Σ value / expected over samples where a cut is expected, and their count.
-    index: (f64, u32),
+    /// Σ value / expected over samples where a cut is expected at the learned feed, their
+    /// count, and the count of every sample where a cut is expected.
+    index: (f64, u32, u32),
     /// The feed at the last tick, for telling a steady feed from a transient.
     last_feed: Option<f64>,
 }
@@ -139,6 +182,41 @@ pub struct Monitor {
     slots: BTreeMap<OperationKey, Slot>,
     run: Option<Run>,
     view: Arc<View>,
+    feed_hold: Option<FeedHold>,
+}
+
+/// A finding that asks for the feed-hold output (`[monitor.feed_hold]`), handed to whoever
+/// drives the pin the moment the detector decides.
+#[derive(Debug, Clone)]
+pub struct HoldRequest {
+    pub kind: FindingKind,
+    pub message: String,
+    /// When the detector decided: the output's latency counts from here.
+    pub detected: Instant,
+}
+
+/// Where hold requests go, and for which kinds.
+struct FeedHold {
+    kinds: Vec<FindingKind>,
+    tx: SyncSender<HoldRequest>,
+}
+
+impl FeedHold {
+    /// Hands on the findings among `records` that ask for a hold; never blocks the tick (a
+    /// driver that does not keep up loses requests, and the output is held already).
+    fn request(&self, records: &[Record], detected: Instant) {
+        for r in records {
+            if let Record::MonitorFinding(f) = r {
+                if self.kinds.contains(&f.kind) {
+                    let _ = self.tx.try_send(HoldRequest {
+                        kind: f.kind,
+                        message: f.message.clone(),
+                        detected,
+                    });
+                }
+            }
+        }
+    }
 }
 
 impl Monitor {
@@ -158,6 +236,27 @@ impl Monitor {
             Ok(None) => {}
             Err(e) => tracing::warn!("monitor: envelopes not restored, learned again: {e:#}"),
         }
+        // Envelopes still being learned go on from the cycles already seen.
+        let limit = m.settings.max_operations;
+        match store.restore("monitor", |r| r.monitor_learnings(limit)) {
+            Ok(Some(ls)) => {
+                for l in ls {
+                    let key = l.key.clone();
+                    if !m.slots.contains_key(&key) && m.slots.len() >= limit {
+                        continue;
+                    }
+                    match Learner::restored(l, m.settings.bins) {
+                        Some(learner) => m.slots.entry(key).or_default().learner = Some(learner),
+                        None => tracing::info!(
+                            "monitor: {key}: the stored learning does not fit the settings \
+                             now (bins, signal), learned again"
+                        ),
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("monitor: learning not restored, learned again: {e:#}"),
+        }
         m
     }
 
@@ -168,7 +267,17 @@ impl Monitor {
             slots: BTreeMap::new(),
             run: None,
             view: Arc::default(),
+            feed_hold: None,
         }
+    }
+
+    /// Hands every finding of the `[monitor.feed_hold]` kinds to `tx` as it is made (nothing
+    /// without that section).
+    pub fn set_feed_hold(&mut self, tx: SyncSender<HoldRequest>) {
+        self.feed_hold = self.settings.feed_hold.as_ref().map(|f| FeedHold {
+            kinds: f.kinds.clone(),
+            tx,
+        });
     }
 
     pub fn view(&self) -> Arc<View> {
@@ -218,7 +327,8 @@ impl Monitor {
         });
         if current {
             // Judged by its own envelope: a point of the wear drift.
-            if run.index.1 > 0 {
+            // A cycle cut mostly at another feed (an override) is no point of the drift.
+            if run.index.1 > 0 && 2 * run.index.1 >= run.index.2 {
                 slot.indices.push(run.index.0 / f64::from(run.index.1));
                 if slot.indices.len() > MAX_INDICES {
                     slot.indices.remove(0);
@@ -226,70 +336,78 @@ impl Monitor {
             }
             if let Some(d) = &drift {
                 let env = slot.envelope.as_ref().expect("current");
-                match detectors::drift(d, &slot.indices) {
-                    Some((mean, true)) => {
-                        let message = format!(
-                            "{}: wear drift, the mean load of the last cycles is {:.0} % of the \
+                // Wear does not heal: once raised, the warning holds until another tool cuts,
+                // rather than coming and going with the part-to-part scatter of a worn tool.
+                if let Some((mean, true)) = detectors::drift(d, &slot.indices) {
+                    let message = format!(
+                        "{}: wear drift, the mean load of the last cycles is {:.0} % of the \
                              learned one ({} {})",
-                            run.key,
-                            mean * 100.0,
-                            env.signal,
-                            run.tool_id.as_deref().unwrap_or("tool unknown")
-                        );
-                        if !slot.active.contains_key(&FindingKind::WearDrift) {
-                            records.push(Record::MonitorFinding(Box::new(Finding {
-                                ts_ms: now_ms,
-                                key: run.key.clone(),
-                                tool_id: run.tool_id.clone(),
-                                operation_start_ms: run.start_ms,
-                                kind: FindingKind::WearDrift,
-                                time_into_s: run.time_s,
-                                position: 1.0,
-                                signal: env.signal.clone(),
-                                measured: mean * env.mean,
-                                expected: env.mean,
-                                lower: 0.0,
-                                upper: env.mean * (1.0 + drift_rise(d) / 100.0),
-                                message: message.clone(),
-                            })));
-                        }
-                        slot.active.insert(FindingKind::WearDrift, message);
+                        run.key,
+                        mean * 100.0,
+                        env.signal,
+                        run.tool_id.as_deref().unwrap_or("tool unknown")
+                    );
+                    if !slot.active.contains_key(&FindingKind::WearDrift) {
+                        records.push(Record::MonitorFinding(Box::new(Finding {
+                            ts_ms: now_ms,
+                            key: run.key.clone(),
+                            tool_id: run.tool_id.clone(),
+                            operation_start_ms: run.start_ms,
+                            kind: FindingKind::WearDrift,
+                            time_into_s: run.time_s,
+                            position: 1.0,
+                            signal: env.signal.clone(),
+                            measured: mean * env.mean,
+                            expected: env.mean,
+                            lower: 0.0,
+                            upper: env.mean * (1.0 + drift_rise(d) / 100.0),
+                            message: message.clone(),
+                        })));
                     }
-                    Some((_, false)) | None => {
-                        slot.active.remove(&FindingKind::WearDrift);
-                    }
+                    slot.active.insert(FindingKind::WearDrift, message);
                 }
             }
             return;
         }
         // A new tool, a new signal, an edited program or none learned yet: learn (the old
         // envelope judges meanwhile).
+        let Some(cycle) = trace.summary(bins) else {
+            return;
+        };
         let same = slot.learner.as_ref().is_some_and(|l| {
             l.tool_id == run.tool_id
                 && l.signal == run.signal
-                && l.traces
+                && l.cycles
                     .first()
-                    .is_some_and(|t| (t.path_mm - trace.path_mm).abs() <= tol * t.path_mm)
+                    .is_some_and(|c| (c.path_mm - cycle.path_mm).abs() <= tol * c.path_mm)
         });
         if !same {
             slot.learner = Some(Learner {
                 tool_id: run.tool_id.clone(),
                 signal: run.signal,
-                traces: Vec::new(),
+                cycles: Vec::new(),
             });
         }
         let learner = slot.learner.as_mut().expect("set");
-        learner.traces.push(trace);
-        if learner.traces.len() >= n {
-            let l = slot.learner.take().expect("set");
-            if let Some(env) = envelope::learn(
-                &run.key,
-                l.tool_id.as_deref(),
-                l.signal,
-                &l.traces,
-                bins,
-                now_ms,
-            ) {
+        learner.cycles.push(cycle);
+        if learner.cycles.len() < n {
+            // Stored after each cycle: a restart goes on from here.
+            records.push(Record::MonitorLearning(Box::new(
+                learner.record(&run.key, now_ms),
+            )));
+            return;
+        }
+        let l = slot.learner.take().expect("set");
+        let learned = envelope::learn(
+            &run.key,
+            l.tool_id.as_deref(),
+            l.signal,
+            &l.cycles,
+            bins,
+            now_ms,
+        );
+        match learned {
+            Some(env) => {
                 tracing::info!(
                     "monitor: {} learned from {} cycles ({}, path {:.0} mm)",
                     run.key,
@@ -297,10 +415,20 @@ impl Monitor {
                     env.signal,
                     env.path_mm
                 );
+                // Storing it ends the stored learning too.
                 records.push(Record::MonitorEnvelope(Box::new(env.clone())));
                 slot.envelope = Some(env);
                 slot.indices.clear();
                 slot.active.remove(&FindingKind::WearDrift);
+            }
+            None => {
+                let none = Learner {
+                    cycles: Vec::new(),
+                    ..l
+                };
+                records.push(Record::MonitorLearning(Box::new(
+                    none.record(&run.key, now_ms),
+                )));
             }
         }
     }
@@ -341,7 +469,7 @@ impl Monitor {
                 learning: s
                     .learner
                     .as_ref()
-                    .map(|l| (l.traces.len(), self.settings.learn_cycles)),
+                    .map(|l| (l.cycles.len(), self.settings.learn_cycles)),
                 cannot_judge: s.cannot.clone(),
                 active: s.active.keys().map(|k| k.as_str().to_string()).collect(),
             })
@@ -388,6 +516,9 @@ impl Evaluator for Monitor {
             } else if run.identity != id || tick.activity.part_boundary() {
                 self.end_run(true, now, &mut records);
             }
+            if let Some(h) = &self.feed_hold {
+                h.request(&records, Instant::now());
+            }
         }
         let feed = self.feeding(f);
         if self.run.is_none() && !reset && feed.is_some() {
@@ -398,6 +529,11 @@ impl Evaluator for Monitor {
                     // A new run: the last one's findings are over (the tool was changed, or
                     // the operation ran again).
                     slot.active.retain(|k, _| *k == FindingKind::WearDrift);
+                    // ... and so is the wear drift when another tool cuts.
+                    if slot.envelope.as_ref().is_some_and(|e| e.tool_id != id.2) {
+                        slot.active.remove(&FindingKind::WearDrift);
+                        slot.indices.clear();
+                    }
                     let signal = match &slot.envelope {
                         Some(e) if e.signal == "spindle.power" => "spindle.power",
                         Some(_) => "spindle.load",
@@ -422,7 +558,7 @@ impl Evaluator for Monitor {
                             .cloned()
                             .map(Watch::new)
                             .collect(),
-                        index: (0.0, 0),
+                        index: (0.0, 0, 0),
                         last_feed: None,
                     });
                 }
@@ -437,42 +573,51 @@ impl Evaluator for Monitor {
             let cannot: Option<String> = if channel == Some("interrupted") {
                 run.clean = false;
                 Some("the channel is interrupted".into())
-            } else if let Some(feed) = feed.filter(|&v| {
+            } else if let Some(feed) = feed {
                 // A feed that is not steady is a transient (a rapid move passing through a
-                // cutting rate as it ends, an override stepping): its path would shift every
-                // position after it by a different amount each cycle, so it is not counted.
-                let last = run.last_feed.replace(v);
-                last.is_some_and(|l| (v - l).abs() <= STEADY * l)
-            }) {
-                run.pos_mm += feed * tick.dt_s / 60.0;
-                run.time_s += tick.dt_s;
+                // cutting rate as it ends, an override stepping, the first tick of a cut): its
+                // path would shift every position after it by a different amount each cycle,
+                // so it neither moves the position nor is learned from. Its value is still
+                // judged where the position stands: a tool that breaks as it enters the cut
+                // is seen a tick earlier, and a lone transient cannot raise a finding (every
+                // detector needs a second sample below, or a spike before the drop).
+                let last = run.last_feed.replace(feed);
+                let steady = last.is_some_and(|l| (feed - l).abs() <= STEADY * l);
+                if steady {
+                    run.pos_mm += feed * tick.dt_s / 60.0;
+                    run.time_s += tick.dt_s;
+                }
                 match f.num(run.signal).filter(|v| v.is_finite()) {
                     None => Some(format!("no good {} now", run.signal)),
                     Some(value) => {
-                        run.trace.push(run.pos_mm, value, feed);
+                        if steady {
+                            run.trace.push(run.pos_mm, value, feed);
+                        }
                         let judged = Judged {
                             value,
                             feed,
+                            steady,
                             dt_s: tick.dt_s,
                             now_ms: now,
                         };
-                        judge(run, slot, band, judged, &mut records)
-                            .err()
-                            .map(|why| {
-                                if why == LEARNING {
-                                    format!(
-                                        "learning ({} of {} cycles)",
-                                        slot.learner.as_ref().map_or(0, |l| l.traces.len()),
-                                        self.settings.learn_cycles
-                                    )
-                                } else {
-                                    why.to_string()
-                                }
-                            })
+                        let before = records.len();
+                        let judged = judge(run, slot, band, judged, &mut records);
+                        if let Some(h) = &self.feed_hold {
+                            h.request(&records[before..], Instant::now());
+                        }
+                        judged.err().map(|why| {
+                            if why == LEARNING {
+                                format!(
+                                    "learning ({} of {} cycles)",
+                                    slot.learner.as_ref().map_or(0, |l| l.cycles.len()),
+                                    self.settings.learn_cycles
+                                )
+                            } else {
+                                why.to_string()
+                            }
+                        })
                     }
                 }
-            } else if feed.is_some() {
-                None
             } else if f.num("channel.feedrate").is_none() {
                 // Feeding or not cannot be told: the position is lost for this run.
                 run.clean = false;
@@ -497,6 +642,8 @@ const LEARNING: &str = "learning";
 struct Judged {
     value: f64,
     feed: f64,
+    /// The feed was steady (the position moved): the sample counts towards the wear drift.
+    steady: bool,
     dt_s: f64,
     now_ms: i64,
 }
@@ -520,9 +667,12 @@ fn judge(
         value: j.value,
         expect,
     };
-    if expect.cutting && expect.expected > 0.0 {
-        run.index.0 += j.value / expect.expected;
-        run.index.1 += 1;
+    if j.steady && expect.cutting && expect.expected > 0.0 {
+        run.index.2 += 1;
+        if (j.feed / expect.learned_feed - 1.0).abs() <= LIKE_FEED {
+            run.index.0 += j.value / expect.expected;
+            run.index.1 += 1;
+        }
     }
     for i in 0..run.watches.len() {
         if let Some(e) = run.watches[i].sample(&s, j.dt_s) {
@@ -767,6 +917,109 @@ mod tests {
     }
 
     #[test]
+    fn a_tool_broken_as_it_enters_the_cut_is_found_at_the_tick_after() {
+        let mut rig = Rig::new(on());
+        for k in 0..3 {
+            rig.cycle("T1", 1000.0, normal(k));
+        }
+        let run = |rig: &mut Rig, loads: &[f64]| -> Vec<(usize, Finding)> {
+            let mut out = Vec::new();
+            for (i, &l) in loads.iter().enumerate() {
+                let o = rig.tick(
+                    "OP10",
+                    "T1",
+                    Show {
+                        feed: 1000.0,
+                        load: Some(l),
+                    },
+                );
+                out.extend(findings(&[o]).into_iter().map(|f| (i, f)));
+            }
+            rig.tick(
+                "",
+                "T1",
+                Show {
+                    feed: 0.0,
+                    load: Some(0.0),
+                },
+            );
+            out
+        };
+        // The spike on the run's very first tick (the feed not yet known to be steady), then
+        // air: a breakage at the first tick of air.
+        let f = run(&mut rig, &[15.0, 2.0, 2.0, 2.0]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!((f[0].0, f[0].1.kind), (1, FindingKind::Breakage));
+        // Air from the first tick: a missing tool at the second.
+        let f = run(&mut rig, &[2.0, 2.0, 2.0, 2.0]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!((f[0].0, f[0].1.kind), (1, FindingKind::MissingTool));
+        // A first tick of idle load (the end of a rapid move) and then the cut: nothing.
+        let f = run(&mut rig, &[2.0, 6.0, 6.0, 6.0]);
+        assert!(f.is_empty(), "{f:?}");
+    }
+
+    #[test]
+    fn a_finding_of_a_feed_hold_kind_asks_for_the_hold_in_the_tick_that_made_it() {
+        let mut settings = on();
+        settings.feed_hold = Some(crate::config::monitor::FeedHoldSettings {
+            pin: 16,
+            active_low: false,
+            kinds: vec![FindingKind::Breakage],
+            hold: std::time::Duration::from_millis(500),
+        });
+        let mut rig = Rig::new(settings);
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        rig.monitor.set_feed_hold(tx);
+        for k in 0..3 {
+            rig.cycle("T1", 1000.0, normal(k));
+        }
+        assert!(rx.try_recv().is_err(), "nothing while learning");
+        // Tick by tick: the request is there after the very tick whose output holds the
+        // finding, and not before.
+        let mut asked = None;
+        for i in 0..120 {
+            let load = match i {
+                0..10 => 6.0,
+                10..60 => 20.0,
+                60 => 45.0,
+                _ => 2.0,
+            };
+            let o = rig.tick(
+                "OP10",
+                "T1",
+                Show {
+                    feed: 1000.0,
+                    load: Some(load),
+                },
+            );
+            let found = !findings(std::slice::from_ref(&o)).is_empty();
+            match rx.try_recv() {
+                Ok(r) => {
+                    assert!(found, "asked at tick {i} with no finding");
+                    assert_eq!(r.kind, FindingKind::Breakage);
+                    assert!(r.message.contains("tool breakage"), "{}", r.message);
+                    assert!(asked.is_none(), "once");
+                    asked = Some(i);
+                }
+                Err(_) => assert!(!found, "a finding at tick {i} did not ask"),
+            }
+        }
+        assert_eq!(asked, Some(61), "the first tick of air after the spike");
+        rig.tick(
+            "",
+            "T1",
+            Show {
+                feed: 0.0,
+                load: Some(0.0),
+            },
+        );
+        // A missing tool is not one of the kinds configured here.
+        rig.cycle("T1", 1000.0, |_, _| Some(1.5));
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
     fn feed_overrides_of_20_percent_raise_nothing_and_air_cutting_is_a_missing_tool() {
         let mut rig = Rig::new(on());
         for k in 0..3 {
@@ -825,6 +1078,46 @@ mod tests {
         }
         // Indices 1.08, 1.16, 1.24: mean 1.16 at the third.
         assert_eq!(drift_at, Some(3));
+    }
+
+    #[test]
+    fn wear_drift_counts_only_cycles_at_the_learned_feed_and_holds_until_the_tool_changes() {
+        let mut rig = Rig::new(on());
+        for k in 0..3 {
+            rig.cycle("T1", 1000.0, normal(k));
+        }
+        // A worn tool (+10 % load) at 80 % feed, where the load follows the feed by
+        // 0.8^0.75 (the chip thickness's exponent), not 0.8: its feed-scaled index reads 1.16,
+        // above the 15 % rise, but the cycles were not cut at the learned feed.
+        let worn = |gain: f64| {
+            move |i: usize, feed: f64| {
+                let level = if i < 10 { 6.0 } else { 20.0 };
+                Some(gain * level * (feed / 1000.0_f64).powf(0.75))
+            }
+        };
+        for _ in 0..4 {
+            let out = rig.cycle("T1", 800.0, worn(1.1));
+            assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+            assert!(!find(&out, FindingKind::WearDrift).unwrap().active);
+        }
+        // At the learned feed, +10 % is no drift; +20 % is, at the third such cycle.
+        for _ in 0..3 {
+            let out = rig.cycle("T1", 1000.0, worn(1.1));
+            assert!(!find(&out, FindingKind::WearDrift).unwrap().active);
+        }
+        let mut raised = 0;
+        for _ in 0..3 {
+            let out = rig.cycle("T1", 1000.0, worn(1.2));
+            raised += findings(&out).len();
+        }
+        assert_eq!(raised, 1, "one warning");
+        // Wear does not heal: a cycle back in the band leaves it raised, with no second record.
+        let out = rig.cycle("T1", 1000.0, normal(4));
+        assert!(find(&out, FindingKind::WearDrift).unwrap().active);
+        assert!(findings(&out).is_empty());
+        // A new tool clears it.
+        let out = rig.cycle("T2", 1000.0, normal(5));
+        assert!(!find(&out, FindingKind::WearDrift).unwrap().active);
     }
 
     #[test]
@@ -910,6 +1203,76 @@ mod tests {
             })
         });
         assert_eq!(findings(&out)[0].kind, FindingKind::Breakage);
+        store.close();
+    }
+
+    #[test]
+    fn learning_goes_on_across_a_restart() {
+        // Learned in one go ...
+        let mut rig = Rig::new(on());
+        let mut whole = None;
+        for k in 0..3 {
+            for o in rig.cycle("T1", 1000.0, normal(k)) {
+                for r in o.records {
+                    if let Record::MonitorEnvelope(e) = r {
+                        whole = Some(e);
+                    }
+                }
+            }
+        }
+        let whole = whole.expect("learned in three cycles");
+        // ... and with a restart after two of the three cycles.
+        let (store, _state, mut cfg) = crate::store::test_store("monitor-learning-restart");
+        cfg.monitor = on();
+        let mut rig = Rig::new(on());
+        for k in 0..2 {
+            for o in rig.cycle("T1", 1000.0, normal(k)) {
+                for r in o.records {
+                    assert!(!matches!(r, Record::MonitorEnvelope(_)));
+                    store.record(r);
+                }
+            }
+        }
+        store.sync();
+        let restarted = Monitor::open(&cfg, &store);
+        let status = restarted.view();
+        let mut rig = Rig {
+            monitor: restarted,
+            ..Rig::new(on())
+        };
+        let out = rig.cycle("T1", 1000.0, normal(2));
+        let c = find(&out[..out.len() - 1], FindingKind::Breakage).unwrap();
+        assert!(
+            c.message.contains("cannot judge: learning (2 of 3 cycles)"),
+            "{}",
+            c.message
+        );
+        let learned: Vec<_> = out
+            .into_iter()
+            .flat_map(|o| o.records)
+            .filter_map(|r| match r {
+                Record::MonitorEnvelope(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(learned.len(), 1, "learned at the third cycle in all");
+        assert_eq!(
+            Envelope {
+                learned_ms: whole.learned_ms,
+                ..(*learned[0]).clone()
+            },
+            *whole,
+            "the same envelope as without the restart"
+        );
+        assert_eq!(status.get()[0].learned_cycles, Some(3));
+        // Stored, the envelope ends the stored learning: a second restart judges at once.
+        store.record(Record::MonitorEnvelope(learned[0].clone()));
+        store.sync();
+        assert!(store.read(|r| r.monitor_learnings(10)).unwrap().is_empty());
+        let again = Monitor::open(&cfg, &store);
+        let slot = again.slots.values().next().unwrap();
+        assert!(slot.learner.is_none());
+        assert_eq!(slot.envelope.as_ref(), Some(&*learned[0]));
         store.close();
     }
 }
