@@ -159,6 +159,7 @@ impl Agent {
             fleet: fleet.as_ref().map(|f| f.stats.clone()),
             loops,
             stream,
+            monitor: monitor_view.clone(),
         };
         producer.start(app.clone(), std::time::Duration::from_secs(1));
         let limits = http::Limits {

@@ -10,6 +10,7 @@ mod error;
 mod export;
 mod life;
 mod metrics;
+mod monitor;
 mod query;
 pub mod stream;
 mod tables;
@@ -47,6 +48,8 @@ pub struct AppState {
     /// The heartbeats of the agent's loops (evaluators and each evaluator, alarms, the store's
     /// writer): `/healthz` answers 503 when one is stuck.
     pub loops: Vec<Arc<crate::supervise::Pulse>>,
+    /// Process monitoring: each operation's envelope and the operation under way.
+    pub monitor: Arc<crate::evaluators::monitor::View>,
     /// The live stream's producer and open streams (`GET /api/stream`).
     pub stream: Arc<stream::Hub>,
 }
@@ -106,6 +109,7 @@ fn routes(app: AppState) -> Router {
         .route("/api/life", get(life::view))
         .route("/api/life/prerun", get(life::prerun))
         .route("/api/life/trend", get(life::trend))
+        .route("/api/monitor", get(monitor::view))
         .route("/api/tables/{which}", get(tables::get))
         .route("/maintenance", get(alarms::maintenance_page))
         .route("/api/alarms", get(alarms::list))

@@ -2,7 +2,8 @@
 //! endpoints every second.
 //!
 //! **One producer for every page.** A single task builds each event's JSON once per period
-//! (`signals`, `devices`, `alarms`, `compliance`, `health` every second; `life` every fifth)
+//! (`signals`, `devices`, `alarms`, `compliance`, `health`, `monitor` every second; `life`
+//! every fifth)
 //! into a `watch` channel, and only while a page listens. Each stream sends an event only when
 //! its text changed since it last sent it. Ten tablets cost one serialisation per period and ten
 //! socket writes, not ten times the reads of one polling tablet (`cargo run --release -p e2e
@@ -115,6 +116,12 @@ async fn produce(app: AppState, tx: watch::Sender<Arc<Snapshot>>, period: Durati
             ),
             ("compliance", text(serde_json::json!(app.compliance.get()))),
             ("life", life.clone()),
+            // The operation under way with its band, for the load chart (`/api/monitor`'s
+            // `live`); `null` when process monitoring is off or nothing is cut.
+            (
+                "monitor",
+                text(serde_json::json!({ "live": app.monitor.live() })),
+            ),
         ];
         if tx.send(Arc::new(snapshot)).is_err() {
             return;

@@ -151,6 +151,8 @@ struct Run {
     index: (f64, u32, u32),
     /// The feed at the last tick, for telling a steady feed from a transient.
     last_feed: Option<f64>,
+    /// What the page's chart draws of this run.
+    live: LiveRun,
 }
 
 /// What the monitor shows: per operation, whether it is learned and what its detectors say.
@@ -166,13 +168,37 @@ pub struct OperationStatus {
     pub active: Vec<String>,
 }
 
+/// The operation under way as the page's load chart draws it: each judged sample at its path
+/// position with the band the envelope expects there (none while the operation is learned).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct LiveRun {
+    pub program: String,
+    pub operation: String,
+    pub tool_id: Option<String>,
+    /// `spindle.load` (%) or `spindle.power` (kW).
+    pub signal: String,
+    /// Path travelled at a cutting feed, mm: the x of `points` (robust to feed overrides).
+    pub path_mm: f64,
+    /// [position mm, value, lower, upper]; `lower`/`upper` `null` where there is no band.
+    pub points: Vec<(f64, f64, Option<f64>, Option<f64>)>,
+}
+
+/// Points a live run keeps at most: beyond, every other one is dropped (a long operation
+/// keeps its shape at half the resolution).
+const LIVE_POINTS: usize = 600;
+
 /// The monitor's view, shared with whoever shows it.
 #[derive(Default)]
-pub struct View(Mutex<Vec<OperationStatus>>);
+pub struct View(Mutex<Vec<OperationStatus>>, Mutex<Option<LiveRun>>);
 
 impl View {
     pub fn get(&self) -> Vec<OperationStatus> {
         lock(&self.0).clone()
+    }
+
+    /// The operation under way, if one is.
+    pub fn live(&self) -> Option<LiveRun> {
+        lock(&self.1).clone()
     }
 }
 
@@ -540,6 +566,7 @@ impl Evaluator for Monitor {
                         None if f.num("spindle.load").is_some() => "spindle.load",
                         None => "spindle.power",
                     };
+                    let live_key = key.clone();
                     self.run = Some(Run {
                         key,
                         tool_id: id.2.clone(),
@@ -560,6 +587,13 @@ impl Evaluator for Monitor {
                             .collect(),
                         index: (0.0, 0, 0),
                         last_feed: None,
+                        live: LiveRun {
+                            program: live_key.program,
+                            operation: live_key.operation,
+                            tool_id: id.2.clone(),
+                            signal: signal.to_string(),
+                            ..LiveRun::default()
+                        },
                     });
                 }
             }
@@ -601,7 +635,13 @@ impl Evaluator for Monitor {
                             now_ms: now,
                         };
                         let before = records.len();
+                        let pos = run.pos_mm;
                         let judged = judge(run, slot, band, judged, &mut records);
+                        let (lo, hi) = match &judged {
+                            Ok(e) => (Some(e.lower), Some(e.upper)),
+                            Err(_) => (None, None),
+                        };
+                        push_live(&mut run.live, (pos, value, lo, hi));
                         if let Some(h) = &self.feed_hold {
                             h.request(&records[before..], Instant::now());
                         }
@@ -628,6 +668,10 @@ impl Evaluator for Monitor {
             slot.cannot = cannot;
         }
         self.publish_view();
+        *lock(&self.view.1) = self.run.as_ref().map(|r| LiveRun {
+            path_mm: r.pos_mm,
+            ..r.live.clone()
+        });
         Output {
             conditions: self.conditions(),
             records,
@@ -656,7 +700,7 @@ fn judge(
     band: Band,
     j: Judged,
     records: &mut Vec<Record>,
-) -> Result<(), &'static str> {
+) -> Result<envelope::Expect, &'static str> {
     let env = slot.envelope.as_ref().ok_or(LEARNING)?;
     if env.signal != run.signal {
         return Err("the envelope was learned on another signal than the one read now");
@@ -684,7 +728,19 @@ fn judge(
             slot.active.insert(kind, msg);
         }
     }
-    Ok(())
+    Ok(expect)
+}
+
+/// Appends a point to a live run, halving the resolution when it is full.
+fn push_live(live: &mut LiveRun, p: (f64, f64, Option<f64>, Option<f64>)) {
+    if live.points.len() >= LIVE_POINTS {
+        let mut i = 0;
+        live.points.retain(|_| {
+            i += 1;
+            i % 2 == 1
+        });
+    }
+    live.points.push(p);
 }
 
 fn message(run: &Run, env: &Envelope, kind: FindingKind, e: &Evidence) -> String {
