@@ -999,4 +999,89 @@ mod tests {
             "no lifetimes of its class"
         );
     }
+    #[test]
+    fn the_wear_model_moves_to_this_machines_lives_from_the_first_one() {
+        let rig = Rig::new(nasa());
+        let mut t = 1_000;
+        // `minutes` of cutting with `tool` in one operation, then its prediction.
+        let mut cut = |life: &Life, tool: &str, minutes: f64| {
+            let o = OperationRecord {
+                tool_material: Some("carbide".into()),
+                tool_diameter_mm: Some(10.0),
+                workpiece_material: Some("C45".into()),
+                ..op(tool, t, t + 1000)
+            };
+            for r in life.advance(
+                &frame(t, tool, 500.0),
+                minutes * 60.0,
+                Some((tool, minutes * 60.0)),
+                &[],
+                false,
+            ) {
+                rig.store.record(r);
+            }
+            rig.store.record(Record::Operation(Box::new(o.clone())));
+            t += 2_000;
+            for r in life.advance(&frame(t, tool, 0.0), 0.1, None, &[o], false) {
+                rig.store.record(r);
+            }
+            t += 1_000;
+            (t, life.tool(tool).unwrap().1.expect("a prediction"))
+        };
+        // No lives yet: the wear model's figure, all of it the prior's.
+        let (_, first) = cut(&rig.life, "A1", 2.0);
+        let s = first.sources.clone().unwrap();
+        assert_eq!((s.prior_share, s.machine_share, s.lives), (1.0, 0.0, 0));
+        assert_eq!(s.prior_remaining_min, Some(first.remaining_min));
+        let (at, _) = cut(&rig.life, "A1", 38.0);
+        // It lasted 40 minutes, far beyond what the wear model says (a few minutes).
+        rig.life
+            .change("A1", ChangeReason::WornOut, None, "test", at)
+            .unwrap();
+        rig.life.settle();
+        let (_, p) = cut(&rig.life, "A2", 2.0);
+        let s = p.sources.clone().unwrap();
+        assert_eq!((s.lives, s.lives_worn_out, s.lives_censored), (1, 1, 0));
+        assert!((s.machine_share - 1.0 / 1.2).abs() < 1e-9, "{s:?}");
+        assert!((s.prior_share + s.machine_share - 1.0).abs() < 1e-12);
+        let prior_life = s.prior_life_min.unwrap();
+        let factor = s.life_factor.unwrap();
+        assert!(prior_life < 20.0 && factor.p50 > 2.0, "{s:?}");
+        // Most of the way to 40 min: the new tool has about 38 left, the wear model said less.
+        let q = p.remaining_min;
+        assert!(q.p10 < q.p50 && q.p50 < q.p90, "{q:?}");
+        assert!((25.0..40.0).contains(&q.p50), "{q:?}");
+        assert!(q.p50 > s.prior_remaining_min.unwrap().p50, "{s:?}");
+        assert!(p.method.contains("1 recorded tool lives"), "{}", p.method);
+        let view = rig.life.current(10);
+        assert_eq!(view.classes.len(), 1);
+        assert_eq!(view.classes[0].lives, 1);
+        assert_eq!(view.classes[0].class, "carbide ? Ø10 mm z? on C45");
+
+        // A preventive change without a measurement is censored; with the wear measured near
+        // the limit it is a life read off the wear curves.
+        let (at, _) = cut(&rig.life, "A2", 10.0);
+        rig.life
+            .change("A2", ChangeReason::Preventive, None, "test", at)
+            .unwrap();
+        let (at, _) = cut(&rig.life, "A3", 12.0);
+        rig.life
+            .change("A3", ChangeReason::Preventive, Some(0.28), "test", at)
+            .unwrap();
+        rig.life.settle();
+        let (_, p) = cut(&rig.life, "A4", 1.0);
+        let s = p.sources.unwrap();
+        assert_eq!(
+            (s.lives, s.lives_worn_out, s.lives_censored),
+            (3, 2, 1),
+            "{s:?}"
+        );
+
+        // The lives are the store's: after a restart the adaptation is the same.
+        rig.stop();
+        let again = Life::open(&rig.config, rig.store.clone()).unwrap();
+        assert_eq!(again.current(10).classes[0].lives, 3);
+        let (_, p) = cut(&again, "A5", 1.0);
+        assert_eq!(p.sources.unwrap().lives, 3);
+    }
 }
