@@ -11,6 +11,8 @@
 //!   censored (preventive) changes, remaining life conditional on the life survived.
 //! - Adaptation to one machine ([`adapt`]): the shipped prediction as a prior, its life factor
 //!   updated by the machine's recorded tool lives (worn out, or censored), with an honest band.
+//! - Per-tool recalibration of the wear band as the tool's measured wear arrives
+//!   ([`recalibrate`]).
 //! - Data sets ([`data`]), leave-one-group-out evaluation ([`evaluate`]), model files
 //!   ([`model_file`]).
 //!
@@ -28,6 +30,7 @@ pub mod lifetime;
 pub mod metrics;
 pub mod model_file;
 pub mod rated_life;
+pub mod recalibrate;
 pub mod rul;
 pub mod wear;
 
