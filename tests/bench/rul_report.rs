@@ -1124,3 +1124,75 @@ async fn main() -> Result<()> {
     print_table(&live_table, args.verbose);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(
+        tool: &str,
+        fraction: f64,
+        p50: f64,
+        covered: bool,
+        lives: usize,
+        class: &str,
+    ) -> Sample {
+        Sample {
+            tool: tool.into(),
+            fraction,
+            life_min: 20.0,
+            used_true: 20.0 * fraction,
+            agent_used: 20.0 * fraction,
+            true_rem: 20.0 * (1.0 - fraction),
+            p10: if covered { 0.0 } else { 100.0 },
+            p50,
+            p90: 200.0,
+            vb_p50: f64::NAN,
+            vb_true: f64::NAN,
+            lives,
+            machine_share: lives as f64 / (lives as f64 + 0.2),
+            class: class.into(),
+        }
+    }
+
+    /// Samples go to the bucket of their lives, beside the prior's sample of the same tool and
+    /// fraction; coverage is per class with the worst named.
+    #[test]
+    fn figures_by_lives_and_by_class() {
+        let adapted = [
+            sample("A", 0.5, 12.0, true, 1, "x"),
+            sample("B", 0.5, 8.0, false, 1, "y"),
+            sample("C", 0.5, 10.0, true, 7, "x"),
+            sample("D", 0.5, 0.0, false, 0, "y"),
+        ];
+        let prior = [
+            sample("A", 0.5, 0.0, false, 0, ""),
+            sample("B", 0.5, 1.0, false, 0, ""),
+            sample("B", 0.25, 5.0, false, 0, ""),
+        ];
+        let rows = by_lives(&adapted, &prior);
+        let row = |lives: &str, f: f64| {
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["lives"] == lives && r["fraction"] == f)
+                .unwrap()
+                .clone()
+        };
+        let one = row("1", 0.5);
+        assert_eq!(one["n"], 2);
+        // Errors +2 and −2 min: bias 0, RMSE 2; the prior's −10 and −9.
+        assert!(one["bias_min"].as_f64().unwrap().abs() < 1e-12);
+        assert!((one["rmse_min"].as_f64().unwrap() - 2.0).abs() < 1e-12);
+        assert_eq!(one["prior"]["n"], 2);
+        assert!((one["prior"]["bias_min"].as_f64().unwrap() + 9.5).abs() < 1e-12);
+        assert_eq!(row("5+", 0.5)["n"], 1);
+        assert_eq!(row("2", 0.5)["n"], 0);
+        let c = coverage_by_class(&adapted);
+        // D has no life behind it and is left out.
+        assert_eq!(c["n"], 3);
+        assert_eq!(c["worst"]["class"], "y");
+        assert_eq!(c["worst"]["coverage_80"], 0.0);
+        assert!((c["pooled"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-12);
+    }
+}
