@@ -105,7 +105,7 @@ pub fn recalibrate(
         .map(|(q, t)| {
             let out = state.apply(*q);
             if let Some(t) = t {
-                if seen % every.max(1) == 0 {
+                if seen.is_multiple_of(every.max(1)) {
                     state.update(*q, *t);
                 }
                 seen += 1;
