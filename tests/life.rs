@@ -451,10 +451,11 @@ async fn component_life_from_the_service_history() {
     sim.shutdown().await;
 }
 
-/// Tool changes reported from the shop floor become the machine's own tool-life data: once a
-/// tool class has five worn-out lives, its remaining life comes from them (conditional on what
-/// the tool has cut, censoring the preventive changes), and `agent train` prints and saves the
-/// same fit from the store with a leave-one-out check.
+/// Tool changes reported from the shop floor become the machine's own tool-life data: from the
+/// first recorded life of a class, the wear model's remaining life is adapted to them
+/// (`models::adapt`, the preventive changes censored), the prediction says how much of it is
+/// this machine's, and `agent train` prints and saves the Weibull fit from the store with a
+/// leave-one-out check once a class has five worn-out lives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn labelled_tool_changes_train_the_machines_own_tool_life() {
     let sc = e2e::scenario("normal-near-dry.toml", 60.0);
@@ -471,8 +472,7 @@ async fn labelled_tool_changes_train_the_machines_own_tool_life() {
     let with = [("Authorization", auth.as_str()), ("X-Agent-User", "wang")];
 
     // Every tool that has cut a little is changed: three of four as worn out, the fourth as
-    // preventive (a censored life). Until a class has five worn-out lives, predictions come
-    // from the wear model file.
+    // preventive (a censored life), until a class has five worn-out lives behind a prediction.
     let mut changes = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let store_based = loop {
@@ -480,14 +480,15 @@ async fn labelled_tool_changes_train_the_machines_own_tool_life() {
         // have cut a little.
         let next = wait_until(
             deadline,
-            format!("a prediction from the store's lifetimes after {changes} changes"),
+            format!("a prediction from five worn-out lives after {changes} changes"),
             || async {
                 let life = get_json(&http, "/api/life").await.unwrap();
                 let tools = life["tools"].as_array().unwrap();
-                if let Some(t) = tools
-                    .iter()
-                    .find(|t| t["prediction"]["model_file"] == "store")
-                {
+                if let Some(t) = tools.iter().find(|t| {
+                    t["prediction"]["sources"]["lives_worn_out"]
+                        .as_u64()
+                        .is_some_and(|n| n >= 5)
+                }) {
                     return Some(Ok(t.clone()));
                 }
                 let due: Vec<String> = tools
@@ -531,17 +532,33 @@ async fn labelled_tool_changes_train_the_machines_own_tool_life() {
     assert!(0.0 <= p10 && p10 < p50 && p50 < p90, "{p}");
     let method = p["method"].as_str().unwrap();
     assert!(
-        method.contains("Weibull") && method.contains("worn out"),
+        method.contains("recorded tool lives") && method.contains("worn out"),
         "{method}"
     );
     assert!(
         p["vb"].is_object(),
         "flank wear still from the wear model: {p}"
     );
-    assert!(
-        p["limit"].is_null(),
-        "the end of life is the shop's own: {p}"
+    // Five lives or more against a prior worth a fifth of one: the figure is this machine's.
+    let s = &p["sources"];
+    let (prior, machine) = (
+        s["prior_share"].as_f64().unwrap(),
+        s["machine_share"].as_f64().unwrap(),
     );
+    assert!(
+        machine >= 5.0 / 5.2 - 1e-9 && (prior + machine - 1.0).abs() < 1e-9,
+        "{s}"
+    );
+    assert!(s["life_factor"]["p50"].as_f64().unwrap() > 0.0, "{s}");
+    assert!(s["prior_remaining_min"].is_object(), "{s}");
+    let life = get_json(&http, "/api/life").await.unwrap();
+    let class = life["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["class"] == p["class"])
+        .unwrap_or_else(|| panic!("the class of {p} in {life}"));
+    assert!(class["lives_worn_out"].as_u64().unwrap() >= 5, "{class}");
     agent.shutdown().await;
     sim.shutdown().await;
 

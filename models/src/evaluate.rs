@@ -53,6 +53,22 @@ pub struct FoldReport {
     /// Reference models on the same fold (`baseline`); absent in reports written before.
     #[serde(default)]
     pub baseline: Option<BaselineScores>,
+    /// The wear band recalibrated on this tool as its measured wear arrives (`recalibrate`):
+    /// same P50, so only coverage and width differ from `vb`.
+    #[serde(default)]
+    pub vb_online: Option<Scores>,
+}
+
+/// Per-tool online recalibration over all folds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OnlineOverall {
+    /// Every how many measurements of a tool one was used.
+    pub every: usize,
+    pub coverage80: f64,
+    pub width80: f64,
+    pub worst_coverage80: f64,
+    pub worst_group: String,
+    pub groups_within_70_90: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,6 +96,9 @@ pub struct Overall {
     /// Means over folds of the reference models' figures.
     #[serde(default)]
     pub baseline: Option<BaselineScores>,
+    /// The same intervals recalibrated per tool as its measured wear arrives.
+    #[serde(default)]
+    pub online: Option<OnlineOverall>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,6 +124,9 @@ pub struct EvaluateOptions {
     pub threads: usize,
     /// Also score the reference models (`baseline`) on every fold.
     pub baselines: bool,
+    /// Also score the band recalibrated per tool as its measured wear arrives, using every
+    /// this many measurements (1: each); 0: not.
+    pub online_every: usize,
 }
 
 impl Default for EvaluateOptions {
@@ -112,6 +134,7 @@ impl Default for EvaluateOptions {
         EvaluateOptions {
             threads: 0,
             baselines: true,
+            online_every: 1,
         }
     }
 }
@@ -174,6 +197,7 @@ struct FoldResult {
     report: FoldReport,
     vb: Collected,
     rul: Collected,
+    online: Collected,
 }
 
 /// Fit on every tool but `group`, predict `group` cut by cut as a new tool.
@@ -183,6 +207,7 @@ fn run_fold(
     cfg: &TrainConfig,
     group: &str,
     baselines: bool,
+    online_every: usize,
 ) -> Result<FoldResult, EvaluateError> {
     let (mut train, mut test) = data.split_out(group);
     // Cells the loader could not carry forward get the training tools' median: the
@@ -216,6 +241,22 @@ fn run_fold(
             rul.push(p.rul, *r);
         }
     }
+    let mut online = Collected::new();
+    if online_every > 0 {
+        let bands: Vec<crate::Quantiles> = preds.iter().map(|p| p.vb).collect();
+        let re = crate::recalibrate::recalibrate(
+            &bands,
+            &test.target,
+            cfg.coverage,
+            crate::recalibrate::DEFAULT_STEP,
+            online_every,
+        );
+        for (q, t) in re.iter().zip(&test.target) {
+            if let Some(t) = t {
+                online.push(*q, *t);
+            }
+        }
+    }
     let baseline = if baselines {
         Some(
             crate::baseline::score(&train, &test).map_err(|source| EvaluateError::Baseline {
@@ -234,9 +275,12 @@ fn run_fold(
             fit_seconds,
             selection: model.selection.clone(),
             baseline,
+            vb_online: (online_every > 0)
+                .then(|| Scores::of(&online.p50, &online.p10, &online.p90, &online.truth)),
         },
         vb,
         rul,
+        online,
     })
 }
 
@@ -277,7 +321,7 @@ pub fn leave_one_group_out_with(
                 let Some(group) = groups.get(k) else {
                     break;
                 };
-                let r = run_fold(data, cfg, group, opts.baselines);
+                let r = run_fold(data, cfg, group, opts.baselines, opts.online_every);
                 if let Ok(f) = &r {
                     progress(&f.report);
                 }
@@ -291,7 +335,8 @@ pub fn leave_one_group_out_with(
         }
     });
     let mut folds = Vec::with_capacity(groups.len());
-    let (mut all_vb, mut all_rul) = (Collected::new(), Collected::new());
+    let (mut all_vb, mut all_rul, mut all_online) =
+        (Collected::new(), Collected::new(), Collected::new());
     for r in results
         .into_inner()
         .expect("threads have ended")
@@ -301,6 +346,7 @@ pub fn leave_one_group_out_with(
         let f = r?;
         all_vb.extend(&f.vb);
         all_rul.extend(&f.rul);
+        all_online.extend(&f.online);
         folds.push(f.report);
     }
     let n = folds.len().max(1) as f64;
@@ -325,6 +371,27 @@ pub fn leave_one_group_out_with(
             .count(),
         baseline: (!baselines.is_empty() && baselines.len() == folds.len())
             .then(|| BaselineScores::mean(&baselines)),
+        online: (opts.online_every > 0).then(|| {
+            let pooled = Scores::of(
+                &all_online.p50,
+                &all_online.p10,
+                &all_online.p90,
+                &all_online.truth,
+            );
+            let cov = |f: &FoldReport| f.vb_online.as_ref().map_or(f64::NAN, |v| v.coverage80);
+            let worst = folds.iter().min_by(|a, b| cov(a).total_cmp(&cov(b)));
+            OnlineOverall {
+                every: opts.online_every,
+                coverage80: pooled.coverage80,
+                width80: pooled.width80,
+                worst_coverage80: worst.map_or(f64::NAN, cov),
+                worst_group: worst.map(|f| f.group.clone()).unwrap_or_default(),
+                groups_within_70_90: folds
+                    .iter()
+                    .filter(|f| (0.7..=0.9).contains(&cov(f)))
+                    .count(),
+            }
+        }),
     };
     Ok(EvaluationReport {
         dataset: data.name.clone(),
@@ -435,6 +502,27 @@ pub fn render(report: &EvaluationReport) -> String {
             o.worst_group,
             o.groups_within_70_90,
             report.folds.len()
+        );
+    }
+    if let Some(on) = &o.online {
+        let per: Vec<String> = report
+            .folds
+            .iter()
+            .filter_map(|f| f.vb_online.as_ref())
+            .map(|v| format!("{:.1}", 100.0 * v.coverage80))
+            .collect();
+        let _ = writeln!(
+            s,
+            "recalibrated per tool as its wear is measured (every {} measurement{}): 80 % coverage per tool {} %, pooled {:.1} %, worst {:.1} % ({}), {} of {} tools within 70–90 %; mean width{u} {:.4}",
+            on.every,
+            if on.every == 1 { "" } else { "s" },
+            per.join(" / "),
+            100.0 * on.coverage80,
+            100.0 * on.worst_coverage80,
+            on.worst_group,
+            on.groups_within_70_90,
+            report.folds.len(),
+            on.width80
         );
     }
     if let Some(b) = &o.baseline {

@@ -9,12 +9,17 @@
 //!   ball screws and the MQL pump ([`rated_life`]).
 //! - Tool life from a machine's own tool changes ([`lifetime`]): Weibull per tool class with
 //!   censored (preventive) changes, remaining life conditional on the life survived.
+//! - Adaptation to one machine ([`adapt`]): the shipped prediction as a prior, its life factor
+//!   updated by the machine's recorded tool lives (worn out, or censored), with an honest band.
+//! - Per-tool recalibration of the wear band as the tool's measured wear arrives
+//!   ([`recalibrate`]).
 //! - Data sets ([`data`]), leave-one-group-out evaluation ([`evaluate`]), model files
 //!   ([`model_file`]).
 //!
 //! The agent's entry points: [`model_file::load_wear_model`], [`WearModel::new_tool`],
 //! [`WearModel::predict_cut`] with a [`CutRecord`] per cut.
 
+pub mod adapt;
 pub mod baseline;
 pub mod bearing;
 pub mod conformal;
@@ -25,6 +30,7 @@ pub mod lifetime;
 pub mod metrics;
 pub mod model_file;
 pub mod rated_life;
+pub mod recalibrate;
 pub mod rul;
 pub mod wear;
 

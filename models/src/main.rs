@@ -40,6 +40,10 @@ enum Command {
         /// Skip the reference models (time only, plain linear) scored beside the model.
         #[arg(long)]
         no_baselines: bool,
+        /// Also score the band recalibrated per tool as its measured wear arrives, using every
+        /// N-th measurement of the held-out tool (1: each; 0: not).
+        #[arg(long, default_value_t = 1)]
+        online_every: usize,
     },
     /// Fit on all groups and write a model file the agent loads.
     Train {
@@ -231,11 +235,13 @@ fn run(cli: Cli) -> Result<()> {
             json,
             threads,
             no_baselines,
+            online_every,
         } => match load(&source)? {
             Loaded::Wear(data) => {
                 let opts = evaluate::EvaluateOptions {
                     threads,
                     baselines: !no_baselines,
+                    online_every,
                 };
                 let report = evaluate_with_progress(&data, &model.config(), opts)?;
                 if json {

@@ -269,7 +269,7 @@ fn parallel_folds_give_the_same_report() {
     let run = |threads| {
         let opts = EvaluateOptions {
             threads,
-            baselines: true,
+            ..EvaluateOptions::default()
         };
         let mut r = leave_one_group_out_with(&data, &cfg, opts, &|_| {
             calls.fetch_add(1, Ordering::Relaxed);

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use agent::evaluators::frame::Frame;
 use agent::evaluators::life::Life;
 use agent::records::operation::OperationRecord;
-use agent::records::tool::{ChangeReason, Prediction};
+use agent::records::tool::ChangeReason;
 use agent::state::State;
 use agent::store::{Record, Store};
 use agent::value::Value;
@@ -78,6 +78,15 @@ struct Args {
     /// Keep the truth CSV and the agent's store here (default: a temporary directory).
     #[arg(long)]
     out_dir: Option<PathBuf>,
+    /// Replay a truth CSV an earlier run kept (`--out-dir`) instead of running the simulator
+    /// and the live agent: the sim-clock and labelled replays only, in seconds. Give the same
+    /// `--scenario`, `--seed` and `--run-to-wear` as that run.
+    #[arg(long)]
+    truth: Option<PathBuf>,
+    /// Report each preventive change with the tool's flank wear measured then (the truth's VB
+    /// at the change), as a shop that measures pulled tools would.
+    #[arg(long)]
+    measure_at_change: bool,
 }
 
 const FRACTIONS: [f64; 3] = [0.25, 0.50, 0.75];
@@ -366,18 +375,32 @@ struct Point {
     p90: f64,
     /// Predicted VB P50, mm.
     vb_p50: f64,
+    /// Recorded lives of the tool's class behind the prediction, and the share of the figure
+    /// from them (`Prediction::sources`; 0 and 0 for the wear model alone).
+    lives: usize,
+    machine_share: f64,
+    class: String,
 }
 
 /// The sim-clock replay: the agent's life evaluator fed every cut on the simulator's clock.
-/// With `labels` (tool id → change reason), each tool's change is reported after its last cut
-/// and only predictions from the machine's own lifetimes are kept.
+/// With `labels` (tool id → change reason), each tool's change is reported after its last cut,
+/// so that later tools of its class are predicted from the wear model adapted to the lives
+/// recorded so far.
 fn replay(
     cfg: &agent::config::Config,
     sc: &ScenarioConfig,
     cuts: &[Cut],
     store: &Path,
-    labels: Option<&HashMap<String, ChangeReason>>,
+    labels: Option<&HashMap<String, (ChangeReason, Option<f64>)>>,
 ) -> Result<HashMap<String, Vec<Point>>> {
+    // A replay starts from an empty store: lives left by an earlier run in the same
+    // `--out-dir` would count as this machine's history.
+    for suffix in ["", "-wal", "-shm"] {
+        let f = PathBuf::from(format!("{}{suffix}", store.display()));
+        if f.exists() {
+            std::fs::remove_file(&f).with_context(|| format!("removing {}", f.display()))?;
+        }
+    }
     let mut cfg = cfg.clone();
     cfg.store.path = store.to_path_buf();
     let store = Store::open(&cfg.store, &Arc::new(State::new(&cfg)))?;
@@ -435,23 +458,26 @@ fn replay(
         for r in life.advance(&frame, cut_s, Some((&c.tool, cut_s)), &[rec], false) {
             store.record(r);
         }
-        let own = |p: &Prediction| p.from_own_lifetimes();
         if let Some((counters, Some(p))) = life.tool(&c.tool) {
-            // Labelled: only what the machine's own lifetimes predicted is scored.
-            if labels.is_none() || own(&p) {
-                out.entry(c.tool.clone()).or_default().push(Point {
-                    used_true: c.used_after,
-                    agent_used: counters.cutting_min,
-                    p10: p.remaining_min.p10,
-                    p50: p.remaining_min.p50,
-                    p90: p.remaining_min.p90,
-                    vb_p50: p.vb.map_or(f64::NAN, |v| v.p50),
-                });
-            }
+            let (lives, machine_share) = p
+                .sources
+                .as_ref()
+                .map_or((0, 0.0), |s| (s.lives, s.machine_share));
+            out.entry(c.tool.clone()).or_default().push(Point {
+                used_true: c.used_after,
+                agent_used: counters.cutting_min,
+                p10: p.remaining_min.p10,
+                p50: p.remaining_min.p50,
+                p90: p.remaining_min.p90,
+                vb_p50: p.vb.map_or(f64::NAN, |v| v.p50),
+                lives,
+                machine_share,
+                class: p.class.clone(),
+            });
         }
-        if let Some(reason) = labels.and_then(|l| l.get(&c.tool)) {
+        if let Some((reason, vb)) = labels.and_then(|l| l.get(&c.tool)) {
             if last_cut.get(c.tool.as_str()) == Some(&i) {
-                life.change(&c.tool, *reason, None, "rul-report", now + 1)?;
+                life.change(&c.tool, *reason, *vb, "rul-report", now + 1)?;
                 // The next cut is predicted from the lifetimes refitted with this one.
                 life.settle();
             }
@@ -475,6 +501,9 @@ struct Sample {
     p90: f64,
     vb_p50: f64,
     vb_true: f64,
+    lives: usize,
+    machine_share: f64,
+    class: String,
 }
 
 impl Sample {
@@ -527,6 +556,9 @@ fn samples(tools: &[&ToolTruth], points: &HashMap<String, Vec<Point>>) -> Vec<Sa
                 p90: best.p90,
                 vb_p50: best.vb_p50,
                 vb_true: t.vb_at(best.used_true),
+                lives: best.lives,
+                machine_share: best.machine_share,
+                class: best.class.clone(),
             });
         }
     }
@@ -540,6 +572,11 @@ fn stats(s: &[&Sample]) -> serde_json::Value {
     let n = s.len() as f64;
     let e: Vec<f64> = s.iter().map(|x| x.err()).collect();
     let ep: Vec<f64> = s.iter().map(|x| 100.0 * x.err() / x.life_min).collect();
+    // Error as a share of the true remaining life (the issue's target at 50 % of life).
+    let er: Vec<f64> = s
+        .iter()
+        .map(|x| 100.0 * x.err() / x.true_rem.max(1e-9))
+        .collect();
     let m = |v: &[f64]| v.iter().sum::<f64>() / n;
     let mae = |v: &[f64]| v.iter().map(|x| x.abs()).sum::<f64>() / n;
     let rmse = |v: &[f64]| (v.iter().map(|x| x * x).sum::<f64>() / n).sqrt();
@@ -547,6 +584,8 @@ fn stats(s: &[&Sample]) -> serde_json::Value {
         "n": s.len(),
         "bias_min": m(&e), "mae_min": mae(&e), "rmse_min": rmse(&e),
         "bias_pct": m(&ep), "mae_pct": mae(&ep), "rmse_pct": rmse(&ep),
+        "bias_pct_of_remaining": m(&er), "mae_pct_of_remaining": mae(&er),
+        "machine_share_mean": s.iter().map(|x| x.machine_share).sum::<f64>() / n,
         "coverage_80": s.iter().filter(|x| x.covered()).count() as f64 / n,
         "true_remaining_mean_min": s.iter().map(|x| x.true_rem).sum::<f64>() / n,
         "p50_mean_min": s.iter().map(|x| x.p50).sum::<f64>() / n,
@@ -578,6 +617,130 @@ fn table(name: &str, samples: &[Sample]) -> serde_json::Value {
         })
         .collect();
     json!({ "mode": name, "fractions": rows, "samples": per_tool })
+}
+
+/// Recorded lives of a tool's class at the prediction, in the buckets the report prints.
+const LIFE_BUCKETS: [(usize, usize, &str); 5] = [
+    (0, 0, "0"),
+    (1, 1, "1"),
+    (2, 2, "2"),
+    (3, 4, "3-4"),
+    (5, usize::MAX, "5+"),
+];
+
+/// The labelled replay's error by recorded lives of the class at the prediction and life
+/// fraction, beside the wear model alone (the sim-clock replay) on the same tools and
+/// fractions: how far the adaptation moved the figure, and whether its bias ever got worse.
+fn by_lives(adapted: &[Sample], prior: &[Sample]) -> serde_json::Value {
+    let mut rows = Vec::new();
+    for (lo, hi, name) in LIFE_BUCKETS {
+        for f in FRACTIONS {
+            let a: Vec<&Sample> = adapted
+                .iter()
+                .filter(|x| x.fraction == f && (lo..=hi).contains(&x.lives))
+                .collect();
+            let p: Vec<&Sample> = a
+                .iter()
+                .filter_map(|x| prior.iter().find(|y| y.tool == x.tool && y.fraction == f))
+                .collect();
+            let mut st = stats(&a);
+            st["lives"] = json!(name);
+            st["fraction"] = json!(f);
+            st["prior"] = stats(&p);
+            rows.push(st);
+        }
+    }
+    json!(rows)
+}
+
+/// 80 % coverage of the adapted predictions per tool class (the group a band must hold for,
+/// not only pooled), over the samples with at least one recorded life behind them.
+fn coverage_by_class(adapted: &[Sample]) -> serde_json::Value {
+    let mut classes: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for s in adapted.iter().filter(|s| s.lives > 0) {
+        let e = classes.entry(s.class.as_str()).or_default();
+        e.0 += 1;
+        e.1 += usize::from(s.covered());
+    }
+    let groups: Vec<_> = classes
+        .iter()
+        .map(|(c, (n, inside))| json!({"class": c, "n": n, "coverage_80": *inside as f64 / *n as f64}))
+        .collect();
+    let worst = groups
+        .iter()
+        .min_by(|a, b| {
+            a["coverage_80"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["coverage_80"].as_f64().unwrap())
+        })
+        .cloned();
+    let n: usize = classes.values().map(|v| v.0).sum();
+    let inside: usize = classes.values().map(|v| v.1).sum();
+    json!({
+        "groups": groups,
+        "worst": worst,
+        "pooled": if n > 0 { json!(inside as f64 / n as f64) } else { json!(null) },
+        "n": n,
+    })
+}
+
+fn print_by_lives(rows: &serde_json::Value) {
+    println!(
+        "{:>6} {:>5} {:>4} {:>9} {:>8} {:>10} {:>10} {:>9} {:>8} {:>11} {:>11}",
+        "lives",
+        "life",
+        "n",
+        "bias min",
+        "RMSE min",
+        "bias % rem",
+        "MAE % rem",
+        "cov 80 %",
+        "machine",
+        "prior bias",
+        "prior b%rem"
+    );
+    for r in rows.as_array().unwrap() {
+        if r["n"] == 0 {
+            continue;
+        }
+        let g = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+        let pg = |k: &str| r["prior"][k].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "{:>6} {:>4.0} % {:>4} {:>9.2} {:>8.2} {:>10.1} {:>10.1} {:>9.1} {:>7.0} % {:>11.2} {:>11.1}",
+            r["lives"].as_str().unwrap_or(""),
+            100.0 * g("fraction"),
+            r["n"],
+            g("bias_min"),
+            g("rmse_min"),
+            g("bias_pct_of_remaining"),
+            g("mae_pct_of_remaining"),
+            100.0 * g("coverage_80"),
+            100.0 * g("machine_share_mean"),
+            pg("bias_min"),
+            pg("bias_pct_of_remaining"),
+        );
+    }
+}
+
+fn print_coverage_by_class(c: &serde_json::Value) {
+    for g in c["groups"].as_array().unwrap() {
+        println!(
+            "  {:<40} n {:>3}  80 % coverage {:>5.1} %",
+            g["class"].as_str().unwrap_or(""),
+            g["n"],
+            100.0 * g["coverage_80"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    if let Some(w) = c["worst"].as_object() {
+        println!(
+            "  pooled {:.1} % over {} samples; worst class {} at {:.1} %",
+            100.0 * c["pooled"].as_f64().unwrap_or(f64::NAN),
+            c["n"],
+            w["class"].as_str().unwrap_or(""),
+            100.0 * w["coverage_80"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
 }
 
 fn print_table(t: &serde_json::Value, verbose: bool) {
@@ -647,51 +810,18 @@ fn print_table(t: &serde_json::Value, verbose: bool) {
     }
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> Result<()> {
-    let args = Args::parse();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let scenario = args
-        .scenario
-        .clone()
-        .unwrap_or_else(|| root.join("configs/scenarios/normal-near-dry.toml"));
-    let dir = match &args.out_dir {
-        Some(d) => {
-            std::fs::create_dir_all(d)?;
-            d.clone()
-        }
-        None => e2e::temp_dir("rul-report"),
-    };
-    let truth_csv = dir.join("truth.csv");
-    let mut sc = ScenarioConfig::from_file(&scenario)?;
-    sc.opcua.listen = "127.0.0.1:0".parse()?;
-    sc.modbus.listen = "127.0.0.1:0".parse()?;
-    sc.time_scale = args.time_scale;
-    sc.seed = args.seed;
-    sc.truth.csv = Some(truth_csv.clone());
-    sc.truth.interval_s = 1.0;
-    if args.run_to_wear {
-        for t in &mut sc.tools {
-            t.life_warning_min = 1e6;
-            t.life_limit_min = 1e6;
-        }
-    }
+/// The live run: the simulator and the agent against it until `--tools` tools ended; every
+/// prediction the agent published, by (tool, cut), and the wall time it took.
+async fn live_run(
+    args: &Args,
+    sc: ScenarioConfig,
+    mut cfg: agent::config::Config,
+    scenario: &Path,
+    truth_csv: &Path,
+) -> Result<(PathBuf, HashMap<String, BTreeMap<u64, LivePrediction>>, f64)> {
     let x = args.time_scale;
-
-    let sim = Simulator::start(sc.clone()).await?;
-    let mut cfg = agent::demo::simulator_config();
-    cfg.agent.listen = "127.0.0.1:0".into();
-    cfg.store.path = dir.join("agent.db");
+    let sim = Simulator::start(sc).await?;
     agent::demo::point_at(&mut cfg, &sim.opcua_endpoint(), sim.modbus_addr());
-    let replay_cfg = cfg.clone();
-    let model_file = cfg
-        .life
-        .wear_model
-        .as_ref()
-        .map(|m| m.path.display().to_string());
-    let Some(model_file) = model_file else {
-        bail!("configs/agent.toml has no [life] wear_model: nothing to score");
-    };
     let agent = agent::Agent::start(cfg).await?;
     eprintln!(
         "rul-report: scenario {} seed {} at time scale {x}, until {} tools reached end of life; \
@@ -752,6 +882,57 @@ async fn main() -> Result<()> {
     sim.shutdown().await;
     agent.shutdown().await;
 
+    Ok((truth_csv.to_path_buf(), live, wall_s))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let scenario = args
+        .scenario
+        .clone()
+        .unwrap_or_else(|| root.join("configs/scenarios/normal-near-dry.toml"));
+    let dir = match &args.out_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => e2e::temp_dir("rul-report"),
+    };
+    let truth_csv = dir.join("truth.csv");
+    let mut sc = ScenarioConfig::from_file(&scenario)?;
+    sc.opcua.listen = "127.0.0.1:0".parse()?;
+    sc.modbus.listen = "127.0.0.1:0".parse()?;
+    sc.time_scale = args.time_scale;
+    sc.seed = args.seed;
+    sc.truth.csv = Some(truth_csv.clone());
+    sc.truth.interval_s = 1.0;
+    if args.run_to_wear {
+        for t in &mut sc.tools {
+            t.life_warning_min = 1e6;
+            t.life_limit_min = 1e6;
+        }
+    }
+    let x = args.time_scale;
+
+    let mut cfg = agent::demo::simulator_config();
+    cfg.agent.listen = "127.0.0.1:0".into();
+    cfg.store.path = dir.join("agent.db");
+    let replay_cfg = cfg.clone();
+    let model_file = cfg
+        .life
+        .wear_model
+        .as_ref()
+        .map(|m| m.path.display().to_string());
+    let Some(model_file) = model_file else {
+        bail!("configs/agent.toml has no [life] wear_model: nothing to score");
+    };
+    let (truth_csv, live, wall_s) = match &args.truth {
+        Some(t) => (t.clone(), HashMap::new(), 0.0),
+        None => live_run(&args, sc.clone(), cfg, &scenario, &truth_csv).await?,
+    };
+
     let rows = read_truth(&truth_csv)?;
     let truth = tools_truth(&rows);
     let ended: Vec<&ToolTruth> = truth
@@ -785,6 +966,9 @@ async fn main() -> Result<()> {
                     p50: *p50,
                     p90: *p90,
                     vb_p50: *vb,
+                    lives: 0,
+                    machine_share: 0.0,
+                    class: String::new(),
                 });
             }
         }
@@ -795,17 +979,20 @@ async fn main() -> Result<()> {
 
     let cut_list = cuts(&rows);
     let sim_points = replay(&replay_cfg, &sc, &cut_list, &dir.join("replay.db"), None)?;
-    let labels: HashMap<String, ChangeReason> = truth
+    let labels: HashMap<String, (ChangeReason, Option<f64>)> = truth
         .iter()
         .filter_map(|t| match &t.end {
-            End::Replaced(r) => Some((
-                t.id.clone(),
-                match r.as_str() {
+            End::Replaced(r) => {
+                let reason = match r.as_str() {
                     "vb_limit" => ChangeReason::WornOut,
                     "breakage" => ChangeReason::Broken,
                     _ => ChangeReason::Preventive,
-                },
-            )),
+                };
+                let vb = (args.measure_at_change && reason == ChangeReason::Preventive)
+                    .then(|| t.vb_at(t.used_at_end))
+                    .filter(|v| v.is_finite());
+                Some((t.id.clone(), (reason, vb)))
+            }
             End::Running => None,
         })
         .collect();
@@ -845,8 +1032,9 @@ async fn main() -> Result<()> {
         })
         .collect();
     let sim_table = table("sim-clock", &sim_samples);
-    let own_table = table("own-lifetimes", &own_samples);
-    let own_tools = own_points.len();
+    let own_table = table("adapted", &own_samples);
+    let own_by_lives = by_lives(&own_samples, &sim_samples);
+    let own_by_class = coverage_by_class(&own_samples);
     let live_table = table("live", &live_samples);
     let sim_h = rows.last().map_or(0.0, |r| r.sim_s / 3600.0);
 
@@ -866,8 +1054,9 @@ async fn main() -> Result<()> {
             "run_to_wear": args.run_to_wear,
             "live_counted_share_of_true_cutting": counted_share,
             "sim_clock": sim_table,
-            "own_lifetimes": own_table,
-            "own_lifetimes_tools_predicted": own_tools,
+            "adapted": own_table,
+            "adapted_by_lives": own_by_lives,
+            "adapted_coverage_by_class": own_by_class,
             "live": live_table,
             "tools": tools_json,
         });
@@ -909,11 +1098,23 @@ async fn main() -> Result<()> {
     print_table(&sim_table, args.verbose);
     println!();
     println!(
-        "own lifetimes: the same replay with every tool change reported (wear limit: worn_out; \
-         life counter: preventive; breakage: broken); scored on the {own_tools} tools predicted \
-         from the machine's own lifetimes (a class needs five worn-out lives first):"
+        "adapted: the same replay with every tool change reported (wear limit: worn_out; life \
+         counter: preventive; breakage: broken), each tool predicted from the wear model adapted \
+         to the lives of its class recorded so far (models::adapt):"
     );
     print_table(&own_table, args.verbose);
+    println!();
+    println!(
+        "adapted, by recorded lives of the tool's class at the prediction (`machine`: mean share \
+         of the figure from them; % rem: of the true remaining life), beside the wear model \
+         alone on the same tools (prior):"
+    );
+    print_by_lives(&own_by_lives);
+    println!();
+    println!(
+        "adapted, 80 % coverage per tool class (predictions with at least one life behind them):"
+    );
+    print_coverage_by_class(&own_by_class);
     println!();
     println!(
         "live: the running agent at time scale {x}, on the machine's clock (it counted {} of the \
@@ -922,4 +1123,76 @@ async fn main() -> Result<()> {
     );
     print_table(&live_table, args.verbose);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(
+        tool: &str,
+        fraction: f64,
+        p50: f64,
+        covered: bool,
+        lives: usize,
+        class: &str,
+    ) -> Sample {
+        Sample {
+            tool: tool.into(),
+            fraction,
+            life_min: 20.0,
+            used_true: 20.0 * fraction,
+            agent_used: 20.0 * fraction,
+            true_rem: 20.0 * (1.0 - fraction),
+            p10: if covered { 0.0 } else { 100.0 },
+            p50,
+            p90: 200.0,
+            vb_p50: f64::NAN,
+            vb_true: f64::NAN,
+            lives,
+            machine_share: lives as f64 / (lives as f64 + 0.2),
+            class: class.into(),
+        }
+    }
+
+    /// Samples go to the bucket of their lives, beside the prior's sample of the same tool and
+    /// fraction; coverage is per class with the worst named.
+    #[test]
+    fn figures_by_lives_and_by_class() {
+        let adapted = [
+            sample("A", 0.5, 12.0, true, 1, "x"),
+            sample("B", 0.5, 8.0, false, 1, "y"),
+            sample("C", 0.5, 10.0, true, 7, "x"),
+            sample("D", 0.5, 0.0, false, 0, "y"),
+        ];
+        let prior = [
+            sample("A", 0.5, 0.0, false, 0, ""),
+            sample("B", 0.5, 1.0, false, 0, ""),
+            sample("B", 0.25, 5.0, false, 0, ""),
+        ];
+        let rows = by_lives(&adapted, &prior);
+        let row = |lives: &str, f: f64| {
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["lives"] == lives && r["fraction"] == f)
+                .unwrap()
+                .clone()
+        };
+        let one = row("1", 0.5);
+        assert_eq!(one["n"], 2);
+        // Errors +2 and −2 min: bias 0, RMSE 2; the prior's −10 and −9.
+        assert!(one["bias_min"].as_f64().unwrap().abs() < 1e-12);
+        assert!((one["rmse_min"].as_f64().unwrap() - 2.0).abs() < 1e-12);
+        assert_eq!(one["prior"]["n"], 2);
+        assert!((one["prior"]["bias_min"].as_f64().unwrap() + 9.5).abs() < 1e-12);
+        assert_eq!(row("5+", 0.5)["n"], 1);
+        assert_eq!(row("2", 0.5)["n"], 0);
+        let c = coverage_by_class(&adapted);
+        // D has no life behind it and is left out.
+        assert_eq!(c["n"], 3);
+        assert_eq!(c["worst"]["class"], "y");
+        assert_eq!(c["worst"]["coverage_80"], 0.0);
+        assert!((c["pooled"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-12);
+    }
 }

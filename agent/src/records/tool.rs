@@ -42,6 +42,35 @@ pub struct Prediction {
     /// lifetimes in this agent's store.
     pub model_file: String,
     pub method: String,
+    /// How much of the remaining life comes from the shipped prior and how much from this
+    /// machine's recorded tool lives. Predictions stored before it existed read as `None`.
+    #[serde(default)]
+    pub sources: Option<Sources>,
+}
+
+/// Where a remaining-life figure comes from: the shipped wear model (the prior), this
+/// machine's recorded tool lives of the class, or both (`models::adapt`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sources {
+    /// Share of the figure that is the prior's (1 with no lives of the class recorded).
+    pub prior_share: f64,
+    /// Share from this machine's lives: n/(n + prior_weight_lives), n the lives' worth (a
+    /// worn-out life counts one, a censored one the part of a life it tells).
+    pub machine_share: f64,
+    /// Weight of the prior, in tool lives (`None`: no prior, the lives alone).
+    pub prior_weight_lives: Option<f64>,
+    /// Recorded tool lives of the class behind the figure: all, worn out, censored
+    /// (preventive changes and breakages).
+    pub lives: usize,
+    pub lives_worn_out: usize,
+    pub lives_censored: usize,
+    /// How much longer this machine's tools of the class last than the prior says
+    /// (P10/P50/P90 of the factor; 1 = the prior is right). `None` without a prior.
+    pub life_factor: Option<Quantiles>,
+    /// The prior's median life of a new tool at this tool's cutting conditions (minutes).
+    pub prior_life_min: Option<f64>,
+    /// The prior's own remaining-life figure at this cut, before adaptation (minutes).
+    pub prior_remaining_min: Option<Quantiles>,
 }
 
 impl Prediction {

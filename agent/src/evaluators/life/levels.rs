@@ -290,6 +290,7 @@ mod tests {
             class: "c".into(),
             model_file: "store".into(),
             method: String::new(),
+            sources: None,
         };
         let cs = |p10: f64| {
             let p = at(p10);

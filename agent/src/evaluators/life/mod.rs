@@ -33,7 +33,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{mpsc, Arc, Mutex};
 
 use anyhow::Result;
-use models::lifetime::LifetimeModel;
 use models::Quantiles;
 use serde::Serialize;
 
@@ -41,7 +40,7 @@ use super::frame::Frame;
 use super::plausibility;
 use super::{Evaluator, Output, Tick};
 use crate::condition::Condition;
-use crate::config::{Component, Config, USAGE_UNIT};
+use crate::config::{Component, Config};
 use crate::records::counter::{CounterEvent, CounterEventKind};
 use crate::records::operation::OperationRecord;
 use crate::records::tool::{ChangeReason, Counters, Prediction, ToolChange};
@@ -51,7 +50,7 @@ use crate::supervise::lock;
 use crate::value::{now_ms, Quality};
 use components::{ComponentView, Components};
 use counters::CounterLife;
-use tools::{Entry, Model, ModelView, ToolView};
+use tools::{Entry, Lives, Model, ModelView, ToolView};
 
 /// What `/api/life` returns.
 #[derive(Debug, Clone, Serialize)]
@@ -67,6 +66,28 @@ pub struct LifeView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recent_changes_note: Option<String>,
     pub components: Vec<ComponentView>,
+    /// Per tool class with recorded lives: how far the wear model's life has moved to this
+    /// machine's (empty without a wear model).
+    pub classes: Vec<ClassAdaptation>,
+}
+
+/// One tool class's adaptation of the wear model's life to this machine (`models::adapt`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassAdaptation {
+    pub class: String,
+    /// Share of a new tool's predicted life that is still the wear model's.
+    pub prior_share: f64,
+    /// Share from this machine's recorded lives of the class.
+    pub machine_share: f64,
+    /// Weight of the wear model, in tool lives.
+    pub prior_weight_lives: f64,
+    pub lives: usize,
+    pub lives_worn_out: usize,
+    pub lives_censored: usize,
+    /// P10/P50/P90 of how much longer this machine's tools last than the wear model says.
+    pub life_factor: Quantiles,
+    /// Scatter of ln(life) between tools of the class (posterior median).
+    pub life_scatter: f64,
 }
 
 /// A component whose life is a counter signal (`[[alarms.component]]`), as the maintenance
@@ -105,8 +126,8 @@ struct Tracker {
     in_part: BTreeSet<String>,
     last_flush_ms: i64,
     components: Components,
-    /// Tool life per class from this machine's tool changes.
-    lifetimes: LifetimeModel,
+    /// Tool life per class from this machine's tool changes, and the wear model adapted to them.
+    lives: Lives,
     /// Counter components' last resets, by name.
     resets: HashMap<String, ComponentReset>,
     /// Counter components' life used, by name.
@@ -138,6 +159,10 @@ impl Life {
     /// Restores every tool's counters, the components and the lifetimes from the store.
     pub fn open(config: &Config, store: Arc<Store>) -> Result<Arc<Life>> {
         let settings = &config.life;
+        let model = settings
+            .wear_model
+            .as_ref()
+            .map(|m| Model::new(m, settings.depth_of_cut_mm));
         let restored = store.restore("life", |r| {
             let tools = r
                 .tool_usage()?
@@ -152,9 +177,9 @@ impl Life {
                     (u.tool_id, e)
                 })
                 .collect();
-            let lifetimes = lifetimes::fit(r).unwrap_or_else(|e| {
+            let lives = lifetimes::lives(r, model.as_ref()).unwrap_or_else(|e| {
                 tracing::error!("life: reading tool lifetimes from the store failed: {e:#}");
-                LifetimeModel::fit(&[], USAGE_UNIT, lifetimes::MIN_ENDED)
+                lifetimes::none()
             });
             let resets: HashMap<String, ComponentReset> = r
                 .component_resets()?
@@ -168,16 +193,16 @@ impl Life {
             Ok((
                 tools,
                 Components::restore(settings, Some(r)),
-                lifetimes,
+                lives,
                 resets,
                 counter_life,
             ))
         })?;
-        let (tools, components, lifetimes, resets, counter_life) = restored.unwrap_or_else(|| {
+        let (tools, components, lives, resets, counter_life) = restored.unwrap_or_else(|| {
             (
                 HashMap::new(),
                 Components::restore(settings, None),
-                LifetimeModel::fit(&[], USAGE_UNIT, lifetimes::MIN_ENDED),
+                lifetimes::none(),
                 HashMap::new(),
                 HashMap::new(),
             )
@@ -189,10 +214,7 @@ impl Life {
             .collect();
         let (refits, requests) = mpsc::channel();
         let life = Arc::new(Life {
-            model: settings
-                .wear_model
-                .as_ref()
-                .map(|m| Model::new(m, settings.depth_of_cut_mm)),
+            model,
             tool_levels: (
                 settings.tool_remaining_warning_min,
                 settings.tool_remaining_limit_min,
@@ -205,7 +227,7 @@ impl Life {
                 in_part: BTreeSet::new(),
                 last_flush_ms: 0,
                 components,
-                lifetimes,
+                lives,
                 resets,
                 counter_life,
                 counter_events: BTreeMap::new(),
@@ -275,7 +297,7 @@ impl Life {
                 continue;
             };
             let e = t.tools.entry(id.to_string()).or_default();
-            e.after_cut(op, self.model.as_ref(), &t.lifetimes, now);
+            e.after_cut(op, self.model.as_ref(), &t.lives, now);
         }
         if part_done {
             for id in std::mem::take(&mut t.in_part) {
@@ -442,6 +464,26 @@ impl Life {
             recent_changes: Vec::new(),
             recent_changes_note: None,
             components: t.components.view(),
+            classes: {
+                let mut v: Vec<ClassAdaptation> = t
+                    .lives
+                    .adapted
+                    .iter()
+                    .map(|(class, a)| ClassAdaptation {
+                        class: class.clone(),
+                        prior_share: a.prior_share(),
+                        machine_share: a.machine_share,
+                        prior_weight_lives: a.settings.prior_weight_lives,
+                        lives: a.lives,
+                        lives_worn_out: a.worn_out,
+                        lives_censored: a.censored,
+                        life_factor: a.life_factor,
+                        life_scatter: a.scatter,
+                    })
+                    .collect();
+                v.sort_by(|a, b| a.class.cmp(&b.class));
+                v
+            },
         }
     }
 
@@ -600,8 +642,11 @@ fn refit_loop(life: std::sync::Weak<Life>, requests: mpsc::Receiver<Refit>) {
             Refit::Settle(done) => {
                 let _ = done.send(());
             }
-            Refit::Now => match life.store.read(lifetimes::fit) {
-                Ok(m) => lock(&life.inner).lifetimes = m,
+            Refit::Now => match life
+                .store
+                .read(|r| lifetimes::lives(r, life.model.as_ref()))
+            {
+                Ok(l) => lock(&life.inner).lives = l,
                 Err(e) => tracing::error!("life: refitting tool lifetimes failed: {e:#}"),
             },
         }
@@ -953,5 +998,90 @@ mod tests {
             life.tool("B1").unwrap().1.is_none(),
             "no lifetimes of its class"
         );
+    }
+    #[test]
+    fn the_wear_model_moves_to_this_machines_lives_from_the_first_one() {
+        let rig = Rig::new(nasa());
+        let mut t = 1_000;
+        // `minutes` of cutting with `tool` in one operation, then its prediction.
+        let mut cut = |life: &Life, tool: &str, minutes: f64| {
+            let o = OperationRecord {
+                tool_material: Some("carbide".into()),
+                tool_diameter_mm: Some(10.0),
+                workpiece_material: Some("C45".into()),
+                ..op(tool, t, t + 1000)
+            };
+            for r in life.advance(
+                &frame(t, tool, 500.0),
+                minutes * 60.0,
+                Some((tool, minutes * 60.0)),
+                &[],
+                false,
+            ) {
+                rig.store.record(r);
+            }
+            rig.store.record(Record::Operation(Box::new(o.clone())));
+            t += 2_000;
+            for r in life.advance(&frame(t, tool, 0.0), 0.1, None, &[o], false) {
+                rig.store.record(r);
+            }
+            t += 1_000;
+            (t, life.tool(tool).unwrap().1.expect("a prediction"))
+        };
+        // No lives yet: the wear model's figure, all of it the prior's.
+        let (_, first) = cut(&rig.life, "A1", 2.0);
+        let s = first.sources.clone().unwrap();
+        assert_eq!((s.prior_share, s.machine_share, s.lives), (1.0, 0.0, 0));
+        assert_eq!(s.prior_remaining_min, Some(first.remaining_min));
+        let (at, _) = cut(&rig.life, "A1", 38.0);
+        // It lasted 40 minutes, far beyond what the wear model says (a few minutes).
+        rig.life
+            .change("A1", ChangeReason::WornOut, None, "test", at)
+            .unwrap();
+        rig.life.settle();
+        let (_, p) = cut(&rig.life, "A2", 2.0);
+        let s = p.sources.clone().unwrap();
+        assert_eq!((s.lives, s.lives_worn_out, s.lives_censored), (1, 1, 0));
+        assert!((s.machine_share - 1.0 / 1.2).abs() < 1e-9, "{s:?}");
+        assert!((s.prior_share + s.machine_share - 1.0).abs() < 1e-12);
+        let prior_life = s.prior_life_min.unwrap();
+        let factor = s.life_factor.unwrap();
+        assert!(prior_life < 20.0 && factor.p50 > 2.0, "{s:?}");
+        // Most of the way to 40 min: the new tool has about 38 left, the wear model said less.
+        let q = p.remaining_min;
+        assert!(q.p10 < q.p50 && q.p50 < q.p90, "{q:?}");
+        assert!((25.0..40.0).contains(&q.p50), "{q:?}");
+        assert!(q.p50 > s.prior_remaining_min.unwrap().p50, "{s:?}");
+        assert!(p.method.contains("1 recorded tool lives"), "{}", p.method);
+        let view = rig.life.current(10);
+        assert_eq!(view.classes.len(), 1);
+        assert_eq!(view.classes[0].lives, 1);
+        assert_eq!(view.classes[0].class, "carbide ? Ø10 mm z? on C45");
+
+        // A preventive change without a measurement is censored; with the wear measured near
+        // the limit it is a life read off the wear curves.
+        let (at, _) = cut(&rig.life, "A2", 10.0);
+        rig.life
+            .change("A2", ChangeReason::Preventive, None, "test", at)
+            .unwrap();
+        let (at, _) = cut(&rig.life, "A3", 12.0);
+        rig.life
+            .change("A3", ChangeReason::Preventive, Some(0.28), "test", at)
+            .unwrap();
+        rig.life.settle();
+        let (_, p) = cut(&rig.life, "A4", 1.0);
+        let s = p.sources.unwrap();
+        assert_eq!(
+            (s.lives, s.lives_worn_out, s.lives_censored),
+            (3, 2, 1),
+            "{s:?}"
+        );
+
+        // The lives are the store's: after a restart the adaptation is the same.
+        rig.stop();
+        let again = Life::open(&rig.config, rig.store.clone()).unwrap();
+        assert_eq!(again.current(10).classes[0].lives, 3);
+        let (_, p) = cut(&again, "A5", 1.0);
+        assert_eq!(p.sources.unwrap().lives, 3);
     }
 }

@@ -3,13 +3,25 @@
 //! wear model (`models` crate) or, once its class has enough of them, from this machine's own
 //! tool lifetimes (`lifetimes.rs`).
 
-use models::lifetime::ClassLife;
+use std::collections::HashMap;
+
+use models::adapt::Adaptation;
+use models::lifetime::{ClassLife, LifetimeModel};
 use models::{CutRecord, Quantiles, ToolState, WearModel};
 use serde::Serialize;
 
 use crate::config::WearModelSettings;
 use crate::records::operation::OperationRecord;
-use crate::records::tool::{Counters, Prediction};
+use crate::records::tool::{Counters, Prediction, Sources};
+
+/// What this machine's recorded tool lives say, per tool class: the Weibull life (used without
+/// a wear model, from `lifetimes::MIN_ENDED` worn-out lives) and the wear model's life factor
+/// adapted to this machine (from the first life).
+#[derive(Debug, Clone)]
+pub struct Lives {
+    pub weibull: LifetimeModel,
+    pub adapted: HashMap<String, Adaptation>,
+}
 
 /// A tool in service.
 #[derive(Debug, Clone, Default)]
@@ -116,20 +128,20 @@ fn material(group: Option<&str>) -> Option<(&'static str, f64)> {
     }
 }
 
-/// Predicts after a finished operation; `Err` says why there is no prediction.
-pub fn predict(
+/// The wear model's class and the cut it predicts from for `op` at `usage` minutes; `Err`
+/// says why the model cannot predict for it.
+fn cut_record(
     m: &Model,
-    e: &mut Entry,
     op: &OperationRecord,
-    now: i64,
-) -> Result<Prediction, String> {
+    usage: f64,
+) -> Result<(&'static str, CutRecord), String> {
     let (class, code) = material(op.workpiece_group.as_deref()).ok_or_else(|| {
         format!(
             "no prediction: workpiece group {} is outside the model's training materials (P steel, K cast iron)",
             op.workpiece_group.as_deref().unwrap_or("unknown")
         )
     })?;
-    let mut cut = CutRecord::new(e.counters.cutting_min).with("material", code);
+    let mut cut = CutRecord::new(usage).with("material", code);
     let feed_per_rev = match (op.feed_mean_mm_min, op.speed_mean_rpm) {
         (Some(f), Some(n)) if n > 0.0 => Some(f / n),
         _ => None,
@@ -150,6 +162,39 @@ pub fn predict(
             cut = cut.with(name, v);
         }
     }
+    Ok((class, cut))
+}
+
+impl Model {
+    /// The share of its life a tool had used at a measured flank wear of `vb_mm`, read off the
+    /// wear model's measured training curves (`None` for a model whose wear is not in mm or µm).
+    pub fn life_used_at_wear_mm(&self, vb_mm: f64) -> Option<f64> {
+        let level = match self.model.target_unit.as_str() {
+            "mm" => vb_mm,
+            "µm" | "um" => vb_mm * 1000.0,
+            _ => return None,
+        };
+        models::adapt::life_used_at_wear(&self.model, level)
+    }
+
+    /// The wear model's median life of a new tool cut as `op` was (minutes): the prior of
+    /// `models::adapt` at these cutting conditions. `None` where the model cannot predict.
+    pub fn prior_life(&self, op: &OperationRecord) -> Option<f64> {
+        let (class, cut) = cut_record(self, op, 0.0).ok()?;
+        models::adapt::wear_model_life(&self.model, class, &cut)
+            .ok()
+            .filter(|l| l.is_finite() && *l > 0.0)
+    }
+}
+
+/// Predicts after a finished operation; `Err` says why there is no prediction.
+pub fn predict(
+    m: &Model,
+    e: &mut Entry,
+    op: &OperationRecord,
+    now: i64,
+) -> Result<Prediction, String> {
+    let (class, cut) = cut_record(m, op, e.counters.cutting_min)?;
     let state = e.state.get_or_insert_with(|| m.model.new_tool(class));
     let p = m
         .model
@@ -167,6 +212,64 @@ pub fn predict(
         class: class.to_string(),
         model_file: m.file.clone(),
         method: m.method(),
+        // No lives of the class yet: the figure is the prior's alone.
+        sources: Some(Sources {
+            prior_share: 1.0,
+            machine_share: 0.0,
+            prior_weight_lives: Some(super::lifetimes::PRIOR.prior_weight_lives),
+            lives: 0,
+            lives_worn_out: 0,
+            lives_censored: 0,
+            life_factor: None,
+            prior_life_min: None,
+            prior_remaining_min: Some(p.rul),
+        }),
+    })
+}
+
+/// The wear model's prediction with its remaining life adapted to this machine: the posterior
+/// predictive life of the class (`adaptation`), given the prior's median life at this tool's
+/// conditions and the minutes it has survived; flank wear stays the wear model's.
+pub fn adapted(
+    wear: Prediction,
+    class: &str,
+    adaptation: &Adaptation,
+    prior_life_min: f64,
+    c: &Counters,
+) -> Option<Prediction> {
+    let remaining = adaptation.remaining(prior_life_min, c.cutting_min)?;
+    let method = format!(
+        "remaining life: the wear model's life at these conditions ({prior_life_min:.1} min for a \
+         new tool) as a prior worth {} tool lives, times this machine's life factor for `{class}` \
+         (P50 {:.2}) from {} recorded tool lives ({} worn out, {} preventive or broken, \
+         censored): {:.0} % of the figure from this machine; conditional on the {:.1} min this \
+         tool has cut; flank wear: {}",
+        adaptation.settings.prior_weight_lives,
+        adaptation.life_factor.p50,
+        adaptation.lives,
+        adaptation.worn_out,
+        adaptation.censored,
+        adaptation.machine_share * 100.0,
+        c.cutting_min,
+        wear.method
+    );
+    Some(Prediction {
+        remaining_cuts: in_cuts(&remaining, c),
+        remaining_min: remaining,
+        class: class.to_string(),
+        method,
+        sources: Some(Sources {
+            prior_share: adaptation.prior_share(),
+            machine_share: adaptation.machine_share,
+            prior_weight_lives: Some(adaptation.settings.prior_weight_lives),
+            lives: adaptation.lives,
+            lives_worn_out: adaptation.worn_out,
+            lives_censored: adaptation.censored,
+            life_factor: Some(adaptation.life_factor),
+            prior_life_min: Some(prior_life_min),
+            prior_remaining_min: Some(wear.remaining_min),
+        }),
+        ..wear
     })
 }
 
@@ -216,18 +319,32 @@ pub fn from_lifetimes(
         class: life.class.clone(),
         model_file: "store".into(),
         method,
+        // No prior: the lives alone.
+        sources: Some(Sources {
+            prior_share: 0.0,
+            machine_share: 1.0,
+            prior_weight_lives: None,
+            lives: life.lifetimes,
+            lives_worn_out: life.ended,
+            lives_censored: life.censored,
+            life_factor: None,
+            prior_life_min: None,
+            prior_remaining_min: wear.as_ref().map(|w| w.remaining_min),
+        }),
     }
 }
 
 impl Entry {
-    /// After a finished operation of this tool: one more cut, and its prediction from this
-    /// machine's tool lifetimes where its class has enough of them (flank wear still from the
-    /// wear model), else from the wear model; without either, a note why not.
+    /// After a finished operation of this tool: one more cut, and its prediction. With a wear
+    /// model and at least one recorded life of the tool's class, the wear model's life adapted
+    /// to this machine (`adapted`); without a wear model, this machine's tool lifetimes where
+    /// its class has enough of them (flank wear still from the wear model where it predicts);
+    /// else the wear model alone; without either, a note why not.
     pub fn after_cut(
         &mut self,
         op: &OperationRecord,
         model: Option<&Model>,
-        lifetimes: &models::lifetime::LifetimeModel,
+        lives: &Lives,
         now: i64,
     ) {
         if self.counters.since_ms == 0 {
@@ -237,7 +354,21 @@ impl Entry {
         self.dirty = true;
         let wear = model.map(|m| predict(m, self, op, now));
         let class = super::lifetimes::class_of(op);
-        match (wear, lifetimes.class(&class)) {
+        if let (Some(Ok(w)), Some(m), Some(a)) = (
+            wear.as_ref(),
+            model,
+            lives.adapted.get(&class).filter(|a| a.lives > 0),
+        ) {
+            if let Some(p) = m
+                .prior_life(op)
+                .and_then(|prior| adapted(w.clone(), &class, a, prior, &self.counters))
+            {
+                self.prediction = Some(p);
+                self.note = None;
+                return;
+            }
+        }
+        match (wear, lives.weibull.class(&class)) {
             (wear, Some(life)) => {
                 let wear = wear.and_then(Result::ok);
                 self.prediction = Some(from_lifetimes(life, wear, &self.counters, now));
