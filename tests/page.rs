@@ -68,7 +68,14 @@ async fn the_page_in_chinese_shows_no_english_label_draws_its_charts_and_lives_o
         matches!(&fonts, Ok(o) if !o.stdout.is_empty()),
         "no font with Chinese glyphs: apt-get install fonts-noto-cjk (./tests/run installs it)"
     );
-    let (_sim, agent) = agent_on_simulator("page-zh", 60.0, |_| {}).await;
+    // Process monitoring on: the load chart draws the operation's learned band.
+    let (_sim, agent) = agent_on_simulator("page-zh", 60.0, |cfg| {
+        cfg.monitor = agent::config::monitor::MonitorSettings {
+            enabled: true,
+            ..Default::default()
+        };
+    })
+    .await;
     let http = agent.http_addr.to_string();
     // Parts and predictions before the page opens: the charts have something to draw.
     wait_until(

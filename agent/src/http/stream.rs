@@ -30,18 +30,19 @@ use super::AppState;
 pub const MAX_STREAMS: usize = 64;
 
 /// The events, in the order a new stream sends them.
-pub const EVENTS: [&str; 6] = [
+pub const EVENTS: [&str; 7] = [
     "health",
     "signals",
     "devices",
     "alarms",
     "compliance",
     "life",
+    "monitor",
 ];
 
-/// One period's events: (name, JSON text), in [`EVENTS`] order; `None` for an event that could
-/// not be built this period (the page keeps what it has).
-type Snapshot = Vec<(&'static str, Option<Arc<str>>)>;
+/// One period's events as JSON text, in [`EVENTS`] order; `None` for an event that could not be
+/// built this period (the page keeps what it has).
+type Snapshot = [Option<Arc<str>>; EVENTS.len()];
 
 /// The producer's channel and the open streams.
 pub struct Hub {
@@ -58,7 +59,7 @@ pub struct Producer(watch::Sender<Arc<Snapshot>>);
 
 impl Hub {
     pub fn new() -> (Arc<Hub>, Producer) {
-        let (tx, rx) = watch::channel(Arc::new(Snapshot::new()));
+        let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
         let hub = Arc::new(Hub {
             rx,
             open: AtomicUsize::new(0),
@@ -102,30 +103,35 @@ async fn produce(app: AppState, tx: watch::Sender<Arc<Snapshot>>, period: Durati
             // Only the hub's own receiver: nobody listens, nothing more to build.
             continue;
         }
-        let alarms = app.alarms.views();
-        let snapshot = vec![
-            ("health", text(super::api::health(&app).1)),
-            ("signals", text(serde_json::json!(app.state.snapshot()))),
-            ("devices", text(serde_json::json!(app.state.device_views()))),
-            (
-                "alarms",
-                text(serde_json::json!({
-                    "alarms": *alarms,
-                    "lamps": crate::notify::gpio::lamps(&alarms),
-                })),
-            ),
-            ("compliance", text(serde_json::json!(app.compliance.get()))),
-            ("life", life.clone()),
-            // The operation under way with its band, for the load chart (`/api/monitor`'s
-            // `live`); `null` when process monitoring is off or nothing is cut.
-            (
-                "monitor",
-                text(serde_json::json!({ "live": app.monitor.live() })),
-            ),
-        ];
+        let snapshot = EVENTS.map(|name| match name {
+            "life" => life.clone(),
+            other => text(event(&app, other)),
+        });
         if tx.send(Arc::new(snapshot)).is_err() {
             return;
         }
+    }
+}
+
+/// The body of one event but `life` (built apart, every fifth period): each the body of the
+/// endpoint of the same name.
+fn event(app: &AppState, name: &str) -> serde_json::Value {
+    match name {
+        "health" => super::api::health(app).1,
+        "signals" => serde_json::json!(app.state.snapshot()),
+        "devices" => serde_json::json!(app.state.device_views()),
+        "alarms" => {
+            let alarms = app.alarms.views();
+            serde_json::json!({
+                "alarms": *alarms,
+                "lamps": crate::notify::gpio::lamps(&alarms),
+            })
+        }
+        "compliance" => serde_json::json!(app.compliance.get()),
+        // The operation under way with its band, for the load chart (`/api/monitor`'s `live`);
+        // `null` when process monitoring is off or nothing is cut.
+        "monitor" => serde_json::json!({ "live": app.monitor.live() }),
+        _ => serde_json::Value::Null,
     }
 }
 
@@ -164,7 +170,7 @@ pub async fn stream(Extract(app): Extract<AppState>) -> Response {
                 }
                 // The current snapshot first (a new stream), then each new one.
                 let snapshot = rx.borrow_and_update().clone();
-                for (i, (name, text)) in snapshot.iter().enumerate() {
+                for (i, (name, text)) in EVENTS.iter().zip(snapshot.iter()).enumerate() {
                     let Some(text) = text else { continue };
                     if sent[i]
                         .as_ref()
