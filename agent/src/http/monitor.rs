@@ -11,6 +11,7 @@ use super::AppState;
 
 pub async fn view(Extract(app): Extract<AppState>) -> Response {
     Json(json!({
+        "enabled": app.monitor.enabled,
         "operations": app.monitor.get(),
         "live": app.monitor.live(),
     }))

@@ -189,16 +189,23 @@ const LIVE_POINTS: usize = 600;
 
 /// The monitor's view, shared with whoever shows it.
 #[derive(Default)]
-pub struct View(Mutex<Vec<OperationStatus>>, Mutex<Option<LiveRun>>);
+pub struct View {
+    /// `[monitor]` is on.
+    pub enabled: bool,
+    operations: Mutex<Vec<OperationStatus>>,
+    /// The operation under way, or the last one until the next starts (a chart stays drawn
+    /// between operations).
+    live: Mutex<Option<LiveRun>>,
+}
 
 impl View {
     pub fn get(&self) -> Vec<OperationStatus> {
-        lock(&self.0).clone()
+        lock(&self.operations).clone()
     }
 
-    /// The operation under way, if one is.
+    /// The operation under way, or the last one.
     pub fn live(&self) -> Option<LiveRun> {
-        lock(&self.1).clone()
+        lock(&self.live).clone()
     }
 }
 
@@ -287,12 +294,16 @@ impl Monitor {
     }
 
     pub fn new(settings: MonitorSettings, max_cutting_feed: f64) -> Monitor {
+        let enabled = settings.enabled;
         Monitor {
             settings,
             max_cutting_feed,
             slots: BTreeMap::new(),
             run: None,
-            view: Arc::default(),
+            view: Arc::new(View {
+                enabled,
+                ..View::default()
+            }),
             feed_hold: None,
         }
     }
@@ -500,7 +511,7 @@ impl Monitor {
                 active: s.active.keys().map(|k| k.as_str().to_string()).collect(),
             })
             .collect();
-        *lock(&self.view.0) = v;
+        *lock(&self.view.operations) = v;
     }
 }
 
@@ -668,10 +679,12 @@ impl Evaluator for Monitor {
             slot.cannot = cannot;
         }
         self.publish_view();
-        *lock(&self.view.1) = self.run.as_ref().map(|r| LiveRun {
-            path_mm: r.pos_mm,
-            ..r.live.clone()
-        });
+        if let Some(r) = &self.run {
+            *lock(&self.view.live) = Some(LiveRun {
+                path_mm: r.pos_mm,
+                ..r.live.clone()
+            });
+        }
         Output {
             conditions: self.conditions(),
             records,
