@@ -29,6 +29,7 @@ pub mod sources;
 pub mod state;
 pub mod store;
 pub mod supervise;
+pub mod text;
 pub mod value;
 pub mod vocabulary;
 
@@ -64,6 +65,9 @@ impl Agent {
     /// The composition root: opens the store, builds every part and wires them, starts the
     /// sources, the evaluator loop, the alarm service, its channels and the HTTP server.
     pub async fn start(config: Config) -> Result<Agent> {
+        for u in config.profiles.iter().flat_map(|p| &p.untranslated) {
+            tracing::warn!("{u}");
+        }
         let state = Arc::new(State::new(&config));
         // Never fails: a damaged file is moved aside, an unusable one leaves a store that
         // records nothing this run (and says so); everything else runs from live data.
@@ -144,6 +148,7 @@ impl Agent {
             },
             fleet: fleet.as_ref().map(|f| f.stats.clone()),
             loops,
+            language: config.agent.language.clone(),
         };
         let limits = http::Limits {
             timeout: config.http.request_timeout,

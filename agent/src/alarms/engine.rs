@@ -26,6 +26,9 @@ pub struct AlarmView {
     pub state: AlarmState,
     pub severity: Severity,
     pub message: String,
+    /// `None` only for an alarm restored from a store written before Chinese was kept, until
+    /// its condition reports again.
+    pub message_zh: Option<String>,
     pub source: String,
     /// The (debounced) condition, also while shelved or out of service.
     pub condition: bool,
@@ -44,6 +47,7 @@ pub struct Entry {
     pub life: Lifecycle,
     pub severity: Severity,
     pub message: String,
+    pub message_zh: Option<String>,
     pub source: String,
     pub tier: u8,
     pub since_ms: i64,
@@ -76,6 +80,7 @@ impl Entry {
         life: Lifecycle,
         severity: Severity,
         message: String,
+        message_zh: Option<String>,
         source: String,
         tier: u8,
         since_ms: i64,
@@ -94,6 +99,7 @@ impl Entry {
             life,
             severity,
             message,
+            message_zh,
             source,
             tier,
             since_ms,
@@ -108,6 +114,7 @@ impl Entry {
             state: self.life.state(),
             severity: self.severity,
             message: self.message.clone(),
+            message_zh: self.message_zh.clone(),
             source: self.source.clone(),
             condition: self.life.condition,
             acked: self.life.acked,
@@ -200,6 +207,7 @@ impl Engine {
                     if c.active {
                         e.severity = c.severity;
                         e.message = c.message.clone();
+                        e.message_zh = Some(c.message_zh.clone());
                         e.source = c.source.clone();
                     }
                     if e.raw != c.active {
@@ -215,6 +223,7 @@ impl Engine {
                             life: Lifecycle::default(),
                             severity: c.severity,
                             message: c.message.clone(),
+                            message_zh: Some(c.message_zh.clone()),
                             source: c.source.clone(),
                             tier: 0,
                             since_ms: now_ms,
@@ -295,6 +304,7 @@ impl Engine {
                         previous: state,
                         severity: e.severity,
                         message: e.message.clone(),
+                        message_zh: e.message_zh.clone(),
                         source: e.source.clone(),
                         cause: format!(
                             "not acknowledged within {} s: escalated to tier {}",
@@ -407,6 +417,7 @@ fn record_always(
         previous: before,
         severity: e.severity,
         message: e.message.clone(),
+        message_zh: e.message_zh.clone(),
         source: e.source.clone(),
         cause,
         by: by.to_string(),
@@ -435,6 +446,7 @@ mod tests {
             active,
             severity: Severity::Warning,
             message: format!("{key} is {active}"),
+            message_zh: format!("{key} 为 {active}"),
             source: "test".into(),
         }
     }

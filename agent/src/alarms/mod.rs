@@ -205,6 +205,7 @@ fn current(e: &Entry) -> Option<CurrentAlarm> {
         suppression: e.life.suppression,
         severity: e.severity,
         message: e.message.clone(),
+        message_zh: e.message_zh.clone(),
         source: e.source.clone(),
         tier: e.tier,
         since_ms: e.since_ms,
@@ -223,6 +224,7 @@ fn entry(c: CurrentAlarm, now: Now) -> Entry {
         },
         c.severity,
         c.message,
+        c.message_zh,
         c.source,
         c.tier,
         c.since_ms,
@@ -239,6 +241,7 @@ fn unknown_view(t: &Transition) -> AlarmView {
         state: t.state,
         severity: t.severity,
         message: t.message.clone(),
+        message_zh: t.message_zh.clone(),
         source: t.source.clone(),
         condition: false,
         acked: true,
@@ -262,6 +265,7 @@ mod tests {
             active,
             severity,
             message: format!("{key} msg"),
+            message_zh: format!("{key} 消息"),
             source: "test".into(),
         }
     }

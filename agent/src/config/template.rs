@@ -12,6 +12,7 @@ pub const FIELDS: &[&str] = &[
     "previous",
     "severity",
     "message",
+    "message_zh",
     "source",
     "cause",
     "by",

@@ -100,6 +100,20 @@ pub fn check(file: &Path, source: &str, read: ReadFile) -> Result<Config, Config
                 }
                 l.get_ref().clone()
             }),
+        // Absent: English, as the pages were before they spoke Chinese.
+        language: raw.agent.language.as_ref().map_or("en".into(), |l| {
+            if !super::LANGUAGES.contains(&l.get_ref().as_str()) {
+                d.at(
+                    l.span(),
+                    format!(
+                        "language `{}` is not one of: {}",
+                        l.get_ref(),
+                        super::LANGUAGES.join(", ")
+                    ),
+                );
+            }
+            l.get_ref().clone()
+        }),
     };
 
     let store = StoreSettings {

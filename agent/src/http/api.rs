@@ -69,6 +69,7 @@ pub async fn healthz(Extract(app): Extract<AppState>) -> Response {
         "status": status,
         "problems": problems,
         "machine_id": app.state.machine_id(),
+        "language": app.language,
         "devices_total": devices.len(),
         "devices_connected": devices.iter().filter(|d| d.connected).count(),
         "store_dropped_samples": app.state.dropped_samples(),

@@ -43,6 +43,8 @@ pub struct AppState {
     /// The heartbeats of the agent's loops (evaluators and each evaluator, alarms, the store's
     /// writer): `/healthz` answers 503 when one is stuck.
     pub loops: Vec<Arc<crate::supervise::Pulse>>,
+    /// `[agent] language`: the pages' language, in `/healthz`.
+    pub language: String,
 }
 
 /// The limits every request runs under (`[http] request_timeout_s`, `max_requests`).

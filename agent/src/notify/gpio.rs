@@ -242,6 +242,7 @@ mod tests {
             state,
             severity,
             message: String::new(),
+            message_zh: None,
             source: String::new(),
             condition: state.active(),
             acked: !state.unacked(),

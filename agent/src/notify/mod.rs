@@ -167,6 +167,7 @@ mod tests {
             previous: AlarmState::Normal,
             severity: Severity::Warning,
             message: String::new(),
+            message_zh: None,
             source: String::new(),
             cause: String::new(),
             by: "system".into(),

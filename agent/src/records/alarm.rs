@@ -80,6 +80,9 @@ pub struct Transition {
     pub previous: AlarmState,
     pub severity: Severity,
     pub message: String,
+    /// The message in Simplified Chinese; `None` for a transition stored before the agent kept
+    /// it (never a translation made up afterwards).
+    pub message_zh: Option<String>,
     pub source: String,
     /// Why: the condition, an operator's action, a shelve running out, an escalation.
     pub cause: String,

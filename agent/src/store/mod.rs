@@ -84,6 +84,7 @@ pub enum Record {
         rule_id: String,
         start_ms: i64,
         message: String,
+        message_zh: String,
         value: Option<f64>,
         end_ms: Option<i64>,
     },
@@ -465,9 +466,17 @@ impl Tx<'_> {
                 rule_id,
                 start_ms,
                 message,
+                message_zh,
                 value,
                 end_ms,
-            } => self.update_violation(profile, rule_id, *start_ms, message, *value, *end_ms),
+            } => self.update_violation(
+                profile,
+                rule_id,
+                *start_ms,
+                (message, message_zh),
+                *value,
+                *end_ms,
+            ),
             Record::ToolUsage { rows, now_ms } => self.save_tool_usage(rows, *now_ms),
             Record::ComponentState { name, json, now_ms } => {
                 self.save_component_state(name, json, *now_ms)

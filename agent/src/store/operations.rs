@@ -85,6 +85,7 @@ fn violation(r: &Row) -> rusqlite::Result<Violation> {
         source: r.get("source")?,
         verified: r.get("verified")?,
         message: r.get("message")?,
+        message_zh: r.get("message_zh")?,
     })
 }
 
@@ -108,8 +109,8 @@ impl Tx<'_> {
     pub(super) fn open_violation(&self, v: &Violation) -> Result<()> {
         self.0.execute(
             "INSERT INTO violation (rule_id, profile, standard, severity, start_ms, end_ms,
-             worst_value, limit_text, unit, source, verified, message)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             worst_value, limit_text, unit, source, verified, message, message_zh)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 v.rule_id,
                 v.profile,
@@ -122,29 +123,31 @@ impl Tx<'_> {
                 v.unit,
                 v.source,
                 v.verified,
-                v.message
+                v.message,
+                v.message_zh
             ],
         )?;
         Ok(())
     }
 
-    /// Updates an open episode with its latest message and worst value, and closes it when
-    /// `end_ms` is given.
+    /// Updates an open episode with its latest message (`(en, zh)`) and worst value, and closes
+    /// it when `end_ms` is given.
     pub(super) fn update_violation(
         &self,
         profile: &str,
         rule_id: &str,
         start_ms: i64,
-        message: &str,
+        message: (&str, &str),
         value: Option<f64>,
         end_ms: Option<i64>,
     ) -> Result<()> {
         self.0.execute(
             "UPDATE violation SET end_ms = ?4, message = CASE WHEN ?5 = '' THEN message ELSE ?5 END,
+             message_zh = CASE WHEN ?7 = '' THEN message_zh ELSE ?7 END,
              worst_value = CASE WHEN ?6 IS NULL THEN worst_value WHEN worst_value IS NULL THEN ?6
                                 WHEN abs(?6) > abs(worst_value) THEN ?6 ELSE worst_value END
              WHERE profile = ?1 AND rule_id = ?2 AND start_ms = ?3 AND end_ms IS NULL",
-            params![profile, rule_id, start_ms, end_ms, message, value],
+            params![profile, rule_id, start_ms, end_ms, message.0, value, message.1],
         )?;
         Ok(())
     }
@@ -154,7 +157,8 @@ impl Tx<'_> {
     pub fn close_dangling_violations(&self, now_ms: i64) -> Result<usize> {
         Ok(self.0.execute(
             "UPDATE violation SET end_ms = ?1,
-             message = message || ' (end not recorded: agent restarted)' WHERE end_ms IS NULL",
+             message = message || ' (end not recorded: agent restarted)',
+             message_zh = message_zh || '（未记录结束时间：代理程序重启）' WHERE end_ms IS NULL",
             [now_ms],
         )?)
     }
@@ -497,6 +501,7 @@ mod tests {
             source: String::new(),
             verified: false,
             message: String::new(),
+            message_zh: None,
         }
     }
 

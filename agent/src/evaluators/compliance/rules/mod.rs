@@ -23,6 +23,7 @@ use crate::condition::{Condition, Severity};
 use crate::config::profile::{Check, Profile, Rule};
 use crate::config::Lubricant;
 use crate::evaluators::frame::Frame;
+use crate::text::Text;
 use window::WindowMean;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -41,10 +42,13 @@ pub struct RuleStatus {
     pub profile: String,
     pub standard: String,
     pub topic: String,
+    /// The topic in Simplified Chinese (the profile's `topic_zh`, else `topic`).
+    pub topic_zh: String,
     pub kind: &'static str,
     pub state: RuleState,
     pub value: Option<f64>,
     pub limit: String,
+    pub limit_zh: String,
     pub unit: String,
     /// Since when the rule has been in this state (ms since the Unix epoch).
     pub since_ms: Option<i64>,
@@ -56,6 +60,7 @@ pub struct RuleStatus {
     /// without data makes the verdict `no_data`, never `compliant`.
     pub monitored: bool,
     pub message: String,
+    pub message_zh: String,
 }
 
 /// What the machine is doing at a tick, as the rules need it.
@@ -81,11 +86,11 @@ impl Context<'_> {
 pub struct Judgement {
     state: RuleState,
     value: Option<f64>,
-    message: String,
+    message: Text,
 }
 
 impl Judgement {
-    fn new(state: RuleState, value: Option<f64>, message: String) -> Judgement {
+    fn new(state: RuleState, value: Option<f64>, message: Text) -> Judgement {
         Judgement {
             state,
             value,
@@ -93,7 +98,7 @@ impl Judgement {
         }
     }
 
-    fn not_applicable(message: String) -> Judgement {
+    fn not_applicable(message: Text) -> Judgement {
         Judgement::new(RuleState::NotApplicable, None, message)
     }
 
@@ -101,9 +106,39 @@ impl Judgement {
         Judgement::new(
             RuleState::NoData,
             None,
-            format!("no good value of {signal}"),
+            Text::new(
+                format!("no good value of {signal}"),
+                format!("{signal} 没有有效数值"),
+            ),
         )
     }
+}
+
+/// Cooling modes (`cooling.mode`) as the shop floor names them.
+fn cooling_zh(mode: &str) -> String {
+    match mode {
+        "mql" => "微量润滑 (MQL)".into(),
+        "dry" => "干切削".into(),
+        "flood" => "浇注冷却".into(),
+        "cold_air" => "冷风冷却".into(),
+        "none" => "无冷却".into(),
+        other => other.to_string(),
+    }
+}
+
+fn other_cooling(mode: &str, profile_for: &[String]) -> Text {
+    let zh: Vec<String> = profile_for.iter().map(|c| cooling_zh(c)).collect();
+    Text::new(
+        format!(
+            "cooling mode is {mode}; this profile is for {}",
+            profile_for.join(", ")
+        ),
+        format!(
+            "当前冷却方式为{}；本规范适用于{}",
+            cooling_zh(mode),
+            zh.join("、")
+        ),
+    )
 }
 
 /// One kind of rule: its limits (from the profile), the state it keeps between ticks, and how
@@ -118,9 +153,9 @@ trait Kind: Send {
         self.inputs().iter().all(|s| fed.contains(*s))
     }
     /// The limit for people, and its unit.
-    fn limit(&self) -> (String, String);
+    fn limit(&self) -> (Text, String);
     /// `limit`: the text of [`Kind::limit`], for messages.
-    fn judge(&mut self, ctx: &Context, limit: &str) -> Judgement;
+    fn judge(&mut self, ctx: &Context, limit: &Text) -> Judgement;
 }
 
 fn window(len: std::time::Duration) -> Option<WindowMean> {
@@ -197,6 +232,7 @@ struct Tracker {
     profile: usize,
     severity: Severity,
     kind: Box<dyn Kind>,
+    limit: Text,
     status: RuleStatus,
 }
 
@@ -266,15 +302,19 @@ impl RuleSet {
     pub fn conditions(&self) -> Vec<Condition> {
         self.trackers
             .iter()
-            .map(|t| Condition {
-                key: format!("rule:{}.{}", t.status.profile, t.status.id),
-                active: t.status.state == RuleState::Violated,
-                severity: t.severity,
-                message: format!(
-                    "{} ({}): {}",
-                    t.status.id, t.status.standard, t.status.message
-                ),
-                source: t.status.source.clone(),
+            .map(|t| {
+                let s = &t.status;
+                Condition {
+                    key: format!("rule:{}.{}", s.profile, s.id),
+                    active: s.state == RuleState::Violated,
+                    severity: t.severity,
+                    message: format!("{} ({}): {}", s.id, s.standard, s.message),
+                    message_zh: format!(
+                        "{}（{}，{}）：{}",
+                        s.topic_zh, s.id, s.standard, s.message_zh
+                    ),
+                    source: s.source.clone(),
+                }
             })
             .collect()
     }
@@ -287,14 +327,15 @@ impl RuleSet {
         for (i, t) in self.trackers.iter_mut().enumerate() {
             let profile = &self.profiles[t.profile];
             let j = match cooling {
-                None => Judgement::new(RuleState::NoData, None, "cooling mode unknown".into()),
+                None => Judgement::new(
+                    RuleState::NoData,
+                    None,
+                    Text::new("cooling mode unknown", "冷却方式未知"),
+                ),
                 Some(c) if !profile.cooling.iter().any(|p| p == c) => {
-                    Judgement::not_applicable(format!(
-                        "cooling mode is {c}; this profile is for {}",
-                        profile.cooling.join(", ")
-                    ))
+                    Judgement::not_applicable(other_cooling(c, &profile.cooling))
                 }
-                Some(_) => t.kind.judge(ctx, &t.status.limit),
+                Some(_) => t.kind.judge(ctx, &t.limit),
             };
             let before = t.status.state;
             if j.state != before || t.status.since_ms.is_none() {
@@ -313,7 +354,8 @@ impl RuleSet {
             }
             t.status.state = j.state;
             t.status.value = j.value;
-            t.status.message = j.message;
+            t.status.message = j.message.en;
+            t.status.message_zh = j.message.zh;
         }
         out
     }
@@ -336,10 +378,12 @@ fn tracker(
             profile: p.id.clone(),
             standard: p.standard.clone(),
             topic: r.topic.clone(),
+            topic_zh: r.topic_zh.clone(),
             kind: kind.name(),
             state: RuleState::NoData,
             value: None,
-            limit,
+            limit: limit.en.clone(),
+            limit_zh: limit.zh.clone(),
             unit,
             since_ms: None,
             source: r.source.clone(),
@@ -347,8 +391,10 @@ fn tracker(
             severity: r.severity,
             monitored: kind.monitored(fed, lubricant),
             message: String::new(),
+            message_zh: String::new(),
         },
         kind,
+        limit,
     }
 }
 
