@@ -74,7 +74,7 @@ pub mod check {
         // Longest first, so `mql.oil_flow` goes before `ml`.
         allowed.sort_by_key(|a| std::cmp::Reverse(a.len()));
         for a in allowed {
-            rest = rest.replace(a, " ");
+            rest = without_word(&rest, a);
         }
         assert!(
             !rest.chars().any(|c| c.is_ascii_alphabetic()),
@@ -87,6 +87,31 @@ pub mod check {
             "no Chinese at all: {}",
             t.zh
         );
+    }
+
+    /// `s` without each occurrence of `word` that stands alone (no ASCII letter right before or
+    /// after it: the unit `s` is allowed, the `s` of an English word is not).
+    fn without_word(s: &str, word: &str) -> String {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(i) = rest.find(word) {
+            let before = if i == 0 {
+                out.chars().last()
+            } else {
+                rest[..i].chars().last()
+            };
+            let after = rest[i + word.len()..].chars().next();
+            let letter = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphabetic());
+            out.push_str(&rest[..i]);
+            if letter(before) || letter(after) {
+                out.push_str(word);
+            } else {
+                out.push(' ');
+            }
+            rest = &rest[i + word.len()..];
+        }
+        out.push_str(rest);
+        out
     }
 
     #[test]
@@ -103,5 +128,11 @@ pub mod check {
             chinese(&Text::new("tool 4", "tool 4 刀具"), &[]);
         });
         assert!(english.is_err());
+        // A unit allowed alone does not excuse the same letters inside a word.
+        chinese(&Text::new("for 5 s", "持续 5 s"), &["s"]);
+        let inside = std::panic::catch_unwind(|| {
+            chinese(&Text::new("5 s", "5 secs 秒"), &["s"]);
+        });
+        assert!(inside.is_err());
     }
 }

@@ -316,6 +316,11 @@ mod tests {
         );
         assert_eq!((v[1].key.as_str(), v[1].state), ("b", AlarmState::Shelved));
         assert_eq!(v[1].shelved_until_ms, Some(t0 + 99_000));
+        // Both texts are kept, for the restored alarms and in the trail.
+        assert_eq!(
+            (v[1].message.as_str(), v[1].message_zh.as_deref()),
+            ("b msg", Some("b 消息"))
+        );
 
         let all = HistoryFilter {
             from_ms: 0,
@@ -326,6 +331,9 @@ mod tests {
         let h = a.history(&all).unwrap();
         assert_eq!(h.len(), 4);
         assert_eq!(h[0].transition.by, "bob", "newest first");
+        assert!(h
+            .iter()
+            .all(|r| r.transition.message_zh == Some(format!("{} 消息", r.transition.key))));
         assert_eq!(h[1].transition.cause, "acknowledged");
         let crit = a
             .history(&HistoryFilter {

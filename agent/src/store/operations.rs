@@ -506,6 +506,48 @@ mod tests {
     }
 
     #[test]
+    fn an_episode_keeps_both_texts_through_updates_and_a_dangling_close() {
+        let (store, _, _) = test_store("episode-zh");
+        let mut v = episode(1_000, None, Severity::Warning);
+        v.message = "mql.oil_flow at 1.2 ml/h".into();
+        v.message_zh = Some("mql.oil_flow 仅 1.2 ml/h".into());
+        let opened = v.clone();
+        store.call(move |tx| tx.open_violation(&opened)).unwrap();
+        let read = |store: &crate::store::Store| {
+            store
+                .read(|r| r.violations_between(0, i64::MAX, None))
+                .unwrap()
+                .remove(0)
+        };
+        assert_eq!(read(&store).message_zh, v.message_zh);
+        store
+            .call(|tx| {
+                tx.update_violation(
+                    "p",
+                    "r1000",
+                    1_000,
+                    ("mql.oil_flow at 0.5 ml/h", "mql.oil_flow 仅 0.5 ml/h"),
+                    Some(0.5),
+                    None,
+                )
+            })
+            .unwrap();
+        assert_eq!(
+            read(&store).message_zh.as_deref(),
+            Some("mql.oil_flow 仅 0.5 ml/h")
+        );
+        store
+            .call(|tx| tx.close_dangling_violations(9_000))
+            .unwrap();
+        let e = read(&store);
+        assert!(e.message.ends_with("(end not recorded: agent restarted)"));
+        assert_eq!(
+            e.message_zh.as_deref(),
+            Some("mql.oil_flow 仅 0.5 ml/h（未记录结束时间：代理程序重启）")
+        );
+    }
+
+    #[test]
     fn overlapping_episodes_are_read_from_a_bounded_range_of_the_start_index() {
         let (store, _, _) = test_store("plan");
         let plan: Vec<String> = store

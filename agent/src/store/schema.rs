@@ -484,6 +484,37 @@ mod tests {
     }
 
     #[test]
+    fn version_10_adds_the_chinese_messages_and_leaves_older_rows_without() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, &STORE[..9], "t").unwrap();
+        assert_eq!(version(&conn).unwrap(), 9);
+        conn.execute_batch(
+            "INSERT INTO alarm_event (ts_ms, key, state, previous, severity, message, source,
+                 cause, by, tier)
+             VALUES (1, 'k', 'active_unacked', 'normal', 'warning', 'old', 's', 'c', 'system', 0);
+             INSERT INTO alarm_current (key, condition, acked, suppression, severity, message,
+                 source, tier, since_ms, notice_ms)
+             VALUES ('k', 1, 0, 'none', 'warning', 'old', 's', 0, 1, 1);
+             INSERT INTO violation (rule_id, profile, standard, severity, start_ms, limit_text,
+                 unit, source, verified, message)
+             VALUES ('r', 'p', 'S', 'warning', 1, 'l', 'u', 's', 0, 'old');",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn, STORE, "t").unwrap(), 9);
+        assert_eq!(version(&conn).unwrap(), 10);
+        for table in ["alarm_event", "alarm_current", "violation"] {
+            let (en, zh): (String, Option<String>) = conn
+                .query_row(
+                    &format!("SELECT message, message_zh FROM {table}"),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!((en.as_str(), zh), ("old", None), "{table}");
+        }
+    }
+
+    #[test]
     fn a_newer_file_is_refused_and_left_alone() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(STORE[0].sql).unwrap();

@@ -618,6 +618,138 @@ mod tests {
         );
     }
 
+    /// Every status message, limit and condition a rule gives, in every state the tests can
+    /// drive it to, reads in Chinese with the same numbers.
+    #[test]
+    fn every_rule_message_reads_in_chinese_with_the_same_numbers() {
+        use crate::text::check::chinese;
+        let profiles = vec![
+            profile("gbt31210-near-dry.toml"),
+            profile("gbt28614-dry.toml"),
+        ];
+        let mut rs = RuleSet::new(profiles, &all(), Some(&sheet()));
+        // Identifiers, units and names from the configuration: the same in both languages.
+        let mut ids: Vec<String> = [
+            "ml/h",
+            "MPa",
+            "mg/m3",
+            "dB(A)",
+            "s",
+            "ppm",
+            "HRC",
+            "MQL",
+            "PCD",
+            "PCBN",
+            "TiAlN",
+            "AlCrN",
+            "(Al,Ti)N",
+            "C45",
+            "P",
+            "GB/T",
+            "[lubricant]",
+            "Ester X",
+            "mm2/s",
+            "°C",
+        ]
+        .map(String::from)
+        .to_vec();
+        ids.extend(
+            crate::vocabulary::SIGNALS
+                .iter()
+                .map(|s| s.name.to_string()),
+        );
+        ids.extend(rs.statuses().into_iter().map(|s| s.id));
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let mut seen = std::collections::HashSet::new();
+        let mut check = |rs: &RuleSet| {
+            for st in rs.statuses() {
+                let msg = Text::new(st.message.clone(), st.message_zh.clone());
+                chinese(&msg, &ids);
+                if !st.limit.is_empty() {
+                    chinese(&Text::new(st.limit.clone(), st.limit_zh.clone()), &ids);
+                }
+                seen.insert((st.id.clone(), st.state as u8, st.message.clone()));
+            }
+            for c in rs.conditions() {
+                chinese(&Text::new(c.message, c.message_zh), &ids);
+            }
+        };
+        let mut t = 0;
+        let mut step = |rs: &mut RuleSet, frame: &dyn Fn(i64) -> Frame, cutting, secs: i64| {
+            for _ in 0..secs * 10 {
+                t += 100;
+                let lub = sheet();
+                rs.step(&Context {
+                    frame: &frame(t),
+                    cutting,
+                    lubricant: Some(&lub),
+                });
+            }
+        };
+        // No cooling mode known, then MQL: flowing, starved within and past the grace, idle
+        // with the aerosol left on, the air pressure out of its range.
+        step(&mut rs, &|t| Frame::from_values(t, []), true, 1);
+        check(&rs);
+        step(&mut rs, &|t| mql_frame(t, 30.0, true, true), true, 2);
+        check(&rs);
+        step(&mut rs, &|t| mql_frame(t, 1.25, false, true), true, 2);
+        check(&rs);
+        step(&mut rs, &|t| mql_frame(t, 1.25, false, true), true, 5);
+        check(&rs);
+        step(&mut rs, &|t| mql_frame(t, 80.5, true, false), false, 4);
+        check(&rs);
+        step(&mut rs, &|t| mql_frame(t, 80.5, true, false), false, 10);
+        check(&rs);
+        let high_air = |t| {
+            Frame::from_values(
+                t,
+                [
+                    ("cooling.mode", Value::Text("mql".into())),
+                    ("mql.air_pressure", Value::Number(0.75)),
+                    ("mql.oil_flow", Value::Number(60.0)),
+                    ("environment.noise", Value::Number(91.5)),
+                    ("mql.mist_concentration", Value::Number(0.8)),
+                ],
+            )
+        };
+        step(&mut rs, &high_air, true, 12);
+        check(&rs);
+        // Dry: diamond on steel, uncoated carbide, coated carbide, hardened steel.
+        for (material, coating, hardness) in [
+            ("pcd", "none", 20.0),
+            ("carbide", "none", 20.0),
+            ("carbide", "TiAlN", 20.0),
+            ("carbide", "TiAlN", 55.0),
+        ] {
+            let f = move |t| {
+                Frame::from_values(
+                    t,
+                    [
+                        ("cooling.mode", Value::Text("dry".into())),
+                        ("tool.material", Value::Text(material.into())),
+                        ("tool.coating", Value::Text(coating.into())),
+                        ("workpiece.group", Value::Text("P".into())),
+                        ("workpiece.material_group", Value::Text("P".into())),
+                        ("workpiece.material", Value::Text("C45".into())),
+                        ("workpiece.hardness", Value::Number(hardness)),
+                    ],
+                )
+            };
+            step(&mut rs, &f, true, 1);
+            check(&rs);
+        }
+        // Without a data sheet.
+        rs.step(&Context {
+            frame: &mql_frame(t + 100, 30.0, true, true),
+            cutting: true,
+            lubricant: None,
+        });
+        check(&rs);
+        let states: std::collections::HashSet<u8> = seen.iter().map(|s| s.1).collect();
+        assert_eq!(states.len(), 4, "every state was checked");
+        assert!(seen.len() > 40, "{} messages checked", seen.len());
+    }
+
     #[test]
     fn lubricant_properties_are_checked_from_the_data_sheet() {
         let mut rs = RuleSet::new(

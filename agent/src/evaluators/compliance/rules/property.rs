@@ -118,7 +118,7 @@ fn property_zh(p: &str) -> String {
     match p {
         "flash_point_c" => "闪点 (°C)".into(),
         "evaporation_loss_pct" => "蒸发损失 (%)".into(),
-        "viscosity_40c_mm2_s" => "40 °C 运动黏度 (mm²/s)".into(),
+        "viscosity_40c_mm2_s" => "40 °C 运动黏度 (mm2/s)".into(),
         "benzo_a_pyrene_ppm" => "苯并芘含量 (ppm)".into(),
         "biocides" => "含杀菌剂".into(),
         "base_oil" => "基础油".into(),
