@@ -275,14 +275,16 @@ CREATE INDEX IF NOT EXISTS monitor_finding_operation
     },
     Migration {
         // Messages for people in Simplified Chinese beside the English, for the alarm audit
-        // trail and the violation episodes. Rows from before stay NULL: their Chinese was
-        // never written, and none is made up afterwards (the API answers null).
+        // trail, the violation episodes and the counter events. Rows from before stay NULL:
+        // their Chinese was never written, and none is made up afterwards (the API answers
+        // null).
         version: 10,
-        what: "alarm and violation messages in Chinese (message_zh)",
+        what: "alarm, violation and counter event messages in Chinese (message_zh)",
         sql: "
 ALTER TABLE alarm_event ADD COLUMN message_zh TEXT;
 ALTER TABLE alarm_current ADD COLUMN message_zh TEXT;
-ALTER TABLE violation ADD COLUMN message_zh TEXT;",
+ALTER TABLE violation ADD COLUMN message_zh TEXT;
+ALTER TABLE counter_event ADD COLUMN message_zh TEXT;",
     },
 ];
 
@@ -497,12 +499,15 @@ mod tests {
              VALUES ('k', 1, 0, 'none', 'warning', 'old', 's', 0, 1, 1);
              INSERT INTO violation (rule_id, profile, standard, severity, start_ms, limit_text,
                  unit, source, verified, message)
-             VALUES ('r', 'p', 'S', 'warning', 1, 'l', 'u', 's', 0, 'old');",
+             VALUES ('r', 'p', 'S', 'warning', 1, 'l', 'u', 's', 0, 'old');
+             INSERT INTO counter_event (ts_ms, counter, signal, kind, from_value, to_value,
+                 message)
+             VALUES (1, 'operations', 'mql.oil_total', 'jump', 1, 2, 'old');",
         )
         .unwrap();
         assert_eq!(migrate(&mut conn, STORE, "t").unwrap(), 9);
         assert_eq!(version(&conn).unwrap(), 10);
-        for table in ["alarm_event", "alarm_current", "violation"] {
+        for table in ["alarm_event", "alarm_current", "violation", "counter_event"] {
             let (en, zh): (String, Option<String>) = conn
                 .query_row(
                     &format!("SELECT message, message_zh FROM {table}"),
