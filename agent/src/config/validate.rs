@@ -1012,6 +1012,27 @@ group = "fast"
     }
 
     #[test]
+    fn the_pages_language_is_checked_and_english_when_absent() {
+        let c = crate::config::parse(Path::new("t.toml"), GOOD).unwrap();
+        assert_eq!(c.agent.language, "en");
+        let zh = format!("[agent]\nlanguage = \"zh-CN\"\n{GOOD}");
+        let c = crate::config::parse(Path::new("t.toml"), &zh).unwrap();
+        assert_eq!(c.agent.language, "zh-CN");
+        let p = problems(&format!("[agent]\nlanguage = \"zh\"\n{GOOD}"));
+        assert_eq!(
+            p,
+            ["t.toml:2:12: language `zh` is not one of: zh-CN, en"],
+            "{p:?}"
+        );
+        // The example configuration opens the pages in Chinese.
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/agent.toml");
+        assert_eq!(
+            crate::config::load(&example).unwrap().agent.language,
+            "zh-CN"
+        );
+    }
+
+    #[test]
     fn unknown_field_names_line_and_column() {
         let src = GOOD.replace("scale = 0.1", "scael = 0.1");
         let p = problems(&src);
