@@ -18,6 +18,7 @@ use crate::clock::Now;
 use crate::condition::{Condition, Severity};
 use crate::config::AlarmSettings;
 use crate::records::alarm::{AlarmState, Suppression, Transition};
+use crate::text::Text;
 
 /// An alarm as the API and the page show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -261,9 +262,15 @@ impl Engine {
                     e.active_since_ms = Some(e.raw_since_ms);
                 }
                 let cause = if e.raw {
-                    format!("condition active: {}", e.message)
+                    Text::new(
+                        format!("condition active: {}", e.message),
+                        format!(
+                            "报警条件成立：{}",
+                            e.message_zh.as_deref().unwrap_or(&e.message)
+                        ),
+                    )
                 } else {
-                    "condition cleared".to_string()
+                    Text::new("condition cleared", "报警条件已消除")
                 };
                 record(&mut out, &key, e, before, now, cause, "system");
             }
@@ -281,7 +288,7 @@ impl Engine {
                         e,
                         before,
                         now,
-                        "shelve expired".into(),
+                        Text::new("shelve expired", "搁置时间已到"),
                         "system",
                     );
                 }
@@ -297,6 +304,7 @@ impl Engine {
                     e.notice_ms = now_ms;
                     e.notice_mono = now.mono_ms;
                     let state = e.life.state();
+                    let (s, tier) = (after / 1000, e.tier);
                     out.push(Transition {
                         ts_ms: now_ms,
                         key: key.clone(),
@@ -306,11 +314,8 @@ impl Engine {
                         message: e.message.clone(),
                         message_zh: e.message_zh.clone(),
                         source: e.source.clone(),
-                        cause: format!(
-                            "not acknowledged within {} s: escalated to tier {}",
-                            after / 1000,
-                            e.tier
-                        ),
+                        cause: format!("not acknowledged within {s} s: escalated to tier {tier}"),
+                        cause_zh: Some(format!("{s} s 内无人确认：已升级到第 {tier} 级")),
                         by: "system".into(),
                         tier: e.tier,
                     });
@@ -344,12 +349,13 @@ impl Engine {
             Action::Shelve { until_ms } => {
                 // Asked for as a length of time: it runs on the monotonic clock.
                 e.shelved_until_mono = Some(now.mono_ms + (until_ms - now.wall_ms));
-                format!(
-                    "shelved for {} min",
-                    (until_ms - now.wall_ms + 59_999) / 60_000
+                let min = (until_ms - now.wall_ms + 59_999) / 60_000;
+                Text::new(
+                    format!("shelved for {min} min"),
+                    format!("已搁置 {min} min"),
                 )
             }
-            a => a.verb().to_string(),
+            a => Text::new(a.verb(), a.verb_zh()),
         };
         // An action is recorded even when the visible state stays (e.g. shelving again).
         record_always(&mut out, key, e, before, now, cause, by);
@@ -377,7 +383,7 @@ fn record(
     e: &mut Entry,
     before: AlarmState,
     now: Now,
-    cause: String,
+    cause: Text,
     by: &str,
 ) {
     if e.life.state() != before {
@@ -391,7 +397,7 @@ fn record_always(
     e: &mut Entry,
     before: AlarmState,
     now: Now,
-    cause: String,
+    cause: Text,
     by: &str,
 ) {
     let now_ms = now.wall_ms;
@@ -419,7 +425,8 @@ fn record_always(
         message: e.message.clone(),
         message_zh: e.message_zh.clone(),
         source: e.source.clone(),
-        cause,
+        cause: cause.en,
+        cause_zh: Some(cause.zh),
         by: by.to_string(),
         tier: e.tier,
     });
@@ -607,6 +614,59 @@ mod tests {
         let t = e.tick(60_010, &[cond("a", true)]);
         assert_eq!(states(&t), vec![("a".into(), ActiveUnacked)]);
         assert_eq!(t[0].cause, "shelve expired");
+    }
+
+    /// Every cause the trail records (the condition, each action, a shelve running out, an
+    /// escalation) reads in Chinese with the same numbers.
+    #[test]
+    fn every_cause_reads_in_chinese_with_the_same_numbers() {
+        use crate::text::check::chinese;
+        let mut e = Engine::new(settings(0, 0, Some(300)), 2);
+        let mut all = e.tick(0, &[cond("a", true)]);
+        all.extend(e.tick(300_000, &[cond("a", true)]));
+        all.push(e.act("a", Action::Acknowledge, "anna", 300_010).unwrap());
+        all.push(
+            e.act("a", Action::Shelve { until_ms: 420_010 }, "anna", 300_010)
+                .unwrap(),
+        );
+        all.extend(e.tick(420_010, &[cond("a", true)]));
+        all.push(e.act("a", Action::Acknowledge, "anna", 420_020).unwrap());
+        all.push(
+            e.act("a", Action::RemoveFromService, "anna", 420_030)
+                .unwrap(),
+        );
+        all.push(
+            e.act("a", Action::ReturnToService, "anna", 420_040)
+                .unwrap(),
+        );
+        all.extend(e.tick(420_050, &[cond("a", false)]));
+        all.push(
+            e.act("a", Action::Shelve { until_ms: 500_000 }, "anna", 420_060)
+                .unwrap(),
+        );
+        all.push(e.act("a", Action::Unshelve, "anna", 420_070).unwrap());
+        let causes: Vec<&str> = all.iter().map(|t| t.cause.as_str()).collect();
+        for want in [
+            "condition active: a is true",
+            "not acknowledged within 300 s: escalated to tier 1",
+            "acknowledged",
+            "shelved for 2 min",
+            "shelve expired",
+            "removed from service",
+            "returned to service",
+            "condition cleared",
+            "unshelved",
+        ] {
+            assert!(causes.contains(&want), "{want} in {causes:?}");
+        }
+        for t in &all {
+            let zh = t
+                .cause_zh
+                .clone()
+                .expect("every new transition says it in Chinese");
+            chinese(&Text::new(t.cause.clone(), zh), &["a", "true", "s", "min"]);
+            assert_eq!(t.message_zh.as_deref(), Some("a 为 true"));
+        }
     }
 
     #[test]

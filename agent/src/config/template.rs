@@ -15,6 +15,7 @@ pub const FIELDS: &[&str] = &[
     "message_zh",
     "source",
     "cause",
+    "cause_zh",
     "by",
     "tier",
     "ts_ms",

@@ -170,6 +170,7 @@ mod tests {
             message_zh: None,
             source: String::new(),
             cause: String::new(),
+            cause_zh: None,
             by: "system".into(),
             tier: 0,
         }

@@ -86,6 +86,8 @@ pub struct Transition {
     pub source: String,
     /// Why: the condition, an operator's action, a shelve running out, an escalation.
     pub cause: String,
+    /// The cause in Simplified Chinese; `None` for a transition stored before the agent kept it.
+    pub cause_zh: Option<String>,
     /// Who: `system`, `button`, or the name the HTTP layer gives an authenticated user.
     pub by: String,
     /// Escalation tier the alarm has reached (0 = first responders).

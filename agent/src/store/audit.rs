@@ -62,7 +62,8 @@ impl Tx<'_> {
     ) -> Result<()> {
         let mut ins = self.0.prepare_cached(
             "INSERT INTO alarm_event (ts_ms, key, state, previous, severity, message, source,
-             cause, by, tier, message_zh) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             cause, by, tier, message_zh, cause_zh)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?;
         for t in transitions {
             ins.execute(params![
@@ -76,7 +77,8 @@ impl Tx<'_> {
                 t.cause,
                 t.by,
                 t.tier,
-                t.message_zh
+                t.message_zh,
+                t.cause_zh
             ])?;
         }
         let mut up = self.0.prepare_cached(
@@ -184,6 +186,7 @@ impl Reader {
                         message_zh: r.get("message_zh")?,
                         source: r.get("source")?,
                         cause: r.get("cause")?,
+                        cause_zh: r.get("cause_zh")?,
                         by: r.get("by")?,
                         tier: r.get("tier")?,
                     },

@@ -282,6 +282,7 @@ CREATE INDEX IF NOT EXISTS monitor_finding_operation
         what: "alarm, violation and counter event messages in Chinese (message_zh)",
         sql: "
 ALTER TABLE alarm_event ADD COLUMN message_zh TEXT;
+ALTER TABLE alarm_event ADD COLUMN cause_zh TEXT;
 ALTER TABLE alarm_current ADD COLUMN message_zh TEXT;
 ALTER TABLE violation ADD COLUMN message_zh TEXT;
 ALTER TABLE counter_event ADD COLUMN message_zh TEXT;",
@@ -517,6 +518,10 @@ mod tests {
                 .unwrap();
             assert_eq!((en.as_str(), zh), ("old", None), "{table}");
         }
+        let cause_zh: Option<String> = conn
+            .query_row("SELECT cause_zh FROM alarm_event", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(cause_zh, None);
     }
 
     #[test]
