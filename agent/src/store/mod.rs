@@ -76,7 +76,8 @@ pub enum Record {
     Operation(Box<OperationRecord>),
     Part(PartRecord),
     /// A rule went out of its limits: the episode opens (`end_ms` is `None`).
-    ViolationOpened(Violation),
+    /// Boxed: the largest record, and the writer's queue holds many small ones.
+    ViolationOpened(Box<Violation>),
     /// An open episode's latest message and worst value, and its end once it is over. Found
     /// by its rule and start.
     ViolationUpdated {

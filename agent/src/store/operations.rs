@@ -599,7 +599,7 @@ mod tests {
             episode(14 * h + 1000, None, Severity::Critical),
             episode(12 * h + 1000, Some(12 * h + 2000), Severity::Info),
         ] {
-            store.record(Record::ViolationOpened(v));
+            store.record(Record::ViolationOpened(Box::new(v)));
         }
         store.sync();
         let s = store.read(|r| r.summary(9 * h, 20 * h)).unwrap();

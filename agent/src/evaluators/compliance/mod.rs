@@ -182,7 +182,7 @@ impl Compliance {
                 Transition::Opened { rule, at_ms } => {
                     let s = self.rules.status(rule);
                     self.open_episodes[rule] = Some(at_ms);
-                    out.push(Record::ViolationOpened(Violation {
+                    out.push(Record::ViolationOpened(Box::new(Violation {
                         rule_id: s.id.clone(),
                         profile: s.profile.clone(),
                         standard: s.standard.clone(),
@@ -196,7 +196,7 @@ impl Compliance {
                         verified: s.verified,
                         message: s.message.clone(),
                         message_zh: Some(s.message_zh.clone()),
-                    }));
+                    })));
                 }
                 Transition::Closed { rule, at_ms } => {
                     if let Some(start) = self.open_episodes[rule].take() {
