@@ -275,17 +275,19 @@ CREATE INDEX IF NOT EXISTS monitor_finding_operation
     },
     Migration {
         // Messages for people in Simplified Chinese beside the English, for the alarm audit
-        // trail, the violation episodes and the counter events. Rows from before stay NULL:
+        // trail, the violation episodes, the counter events and the monitor's findings. Rows
+        // from before stay NULL:
         // their Chinese was never written, and none is made up afterwards (the API answers
         // null).
         version: 10,
-        what: "alarm, violation and counter event messages in Chinese (message_zh)",
+        what: "alarm, violation, counter event and finding messages in Chinese (message_zh)",
         sql: "
 ALTER TABLE alarm_event ADD COLUMN message_zh TEXT;
 ALTER TABLE alarm_event ADD COLUMN cause_zh TEXT;
 ALTER TABLE alarm_current ADD COLUMN message_zh TEXT;
 ALTER TABLE violation ADD COLUMN message_zh TEXT;
-ALTER TABLE counter_event ADD COLUMN message_zh TEXT;",
+ALTER TABLE counter_event ADD COLUMN message_zh TEXT;
+ALTER TABLE monitor_finding ADD COLUMN message_zh TEXT;",
     },
 ];
 
@@ -518,6 +520,14 @@ mod tests {
                 .unwrap();
             assert_eq!((en.as_str(), zh), ("old", None), "{table}");
         }
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('monitor_finding')")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(columns.iter().any(|c| c == "message_zh"), "{columns:?}");
         let cause_zh: Option<String> = conn
             .query_row("SELECT cause_zh FROM alarm_event", [], |r| r.get(0))
             .unwrap();

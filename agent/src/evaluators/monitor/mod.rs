@@ -248,6 +248,7 @@ impl Monitor {
                                 lower: 0.0,
                                 upper: env.mean * (1.0 + drift_rise(d) / 100.0),
                                 message: message.en.clone(),
+                                message_zh: Some(message.zh.clone()),
                             })));
                         }
                         slot.active.insert(FindingKind::WearDrift, message);
@@ -530,7 +531,7 @@ fn judge(
             let kind = run.watches[i].detector.kind();
             let msg = message(run, env, kind, &e);
             records.push(Record::MonitorFinding(Box::new(finding(
-                run, env, kind, &e, &msg.en, j.now_ms,
+                run, env, kind, &e, &msg, j.now_ms,
             ))));
             slot.active.insert(kind, msg);
         }
@@ -654,7 +655,7 @@ fn finding(
     env: &Envelope,
     kind: FindingKind,
     e: &Evidence,
-    msg: &str,
+    msg: &Text,
     now: i64,
 ) -> Finding {
     Finding {
@@ -670,7 +671,8 @@ fn finding(
         expected: e.expected,
         lower: e.lower,
         upper: e.upper,
-        message: msg.to_string(),
+        message: msg.en.clone(),
+        message_zh: Some(msg.zh.clone()),
     }
 }
 
@@ -892,6 +894,9 @@ mod tests {
         assert!(c.active, "{c:?}");
         assert!(c.message.contains("tool breakage"), "{}", c.message);
         assert!(c.message.contains("expected 2"), "{}", c.message);
+        // The finding and its condition say it in Chinese too, the same words.
+        assert!(c.message_zh.contains("断刀"), "{}", c.message_zh);
+        assert_eq!(f.message_zh.as_deref(), Some(c.message_zh.as_str()));
         // A run with a finding is not learned from; the next normal one clears it.
         let out = rig.cycle("T1", 1000.0, normal(9));
         assert!(!find(&out, FindingKind::Breakage).unwrap().active);
