@@ -43,4 +43,6 @@ pub struct Condition {
     pub message_zh: String,
     /// Where the limit comes from (a standard, a guideline, the CNC's own tool life setting).
     pub source: String,
+    /// The same in Simplified Chinese.
+    pub source_zh: String,
 }

@@ -31,6 +31,7 @@ pub struct AlarmView {
     /// its condition reports again.
     pub message_zh: Option<String>,
     pub source: String,
+    pub source_zh: Option<String>,
     /// The (debounced) condition, also while shelved or out of service.
     pub condition: bool,
     pub acked: bool,
@@ -50,6 +51,7 @@ pub struct Entry {
     pub message: String,
     pub message_zh: Option<String>,
     pub source: String,
+    pub source_zh: Option<String>,
     pub tier: u8,
     pub since_ms: i64,
     pub active_since_ms: Option<i64>,
@@ -83,6 +85,7 @@ impl Entry {
         message: String,
         message_zh: Option<String>,
         source: String,
+        source_zh: Option<String>,
         tier: u8,
         since_ms: i64,
         active_since_ms: Option<i64>,
@@ -102,6 +105,7 @@ impl Entry {
             message,
             message_zh,
             source,
+            source_zh,
             tier,
             since_ms,
             active_since_ms,
@@ -117,6 +121,7 @@ impl Entry {
             message: self.message.clone(),
             message_zh: self.message_zh.clone(),
             source: self.source.clone(),
+            source_zh: self.source_zh.clone(),
             condition: self.life.condition,
             acked: self.life.acked,
             since_ms: self.since_ms,
@@ -210,6 +215,7 @@ impl Engine {
                         e.message = c.message.clone();
                         e.message_zh = Some(c.message_zh.clone());
                         e.source = c.source.clone();
+                        e.source_zh = Some(c.source_zh.clone());
                     }
                     if e.raw != c.active {
                         e.raw = c.active;
@@ -226,6 +232,7 @@ impl Engine {
                             message: c.message.clone(),
                             message_zh: Some(c.message_zh.clone()),
                             source: c.source.clone(),
+                            source_zh: Some(c.source_zh.clone()),
                             tier: 0,
                             since_ms: now_ms,
                             active_since_ms: None,
@@ -314,6 +321,7 @@ impl Engine {
                         message: e.message.clone(),
                         message_zh: e.message_zh.clone(),
                         source: e.source.clone(),
+                        source_zh: e.source_zh.clone(),
                         cause: format!("not acknowledged within {s} s: escalated to tier {tier}"),
                         cause_zh: Some(format!("{s} s 内无人确认：已升级到第 {tier} 级")),
                         by: "system".into(),
@@ -425,6 +433,7 @@ fn record_always(
         message: e.message.clone(),
         message_zh: e.message_zh.clone(),
         source: e.source.clone(),
+        source_zh: e.source_zh.clone(),
         cause: cause.en,
         cause_zh: Some(cause.zh),
         by: by.to_string(),
@@ -455,6 +464,7 @@ mod tests {
             message: format!("{key} is {active}"),
             message_zh: format!("{key} 为 {active}"),
             source: "test".into(),
+            source_zh: "测试".into(),
         }
     }
 

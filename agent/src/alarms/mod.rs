@@ -207,6 +207,7 @@ fn current(e: &Entry) -> Option<CurrentAlarm> {
         message: e.message.clone(),
         message_zh: e.message_zh.clone(),
         source: e.source.clone(),
+        source_zh: e.source_zh.clone(),
         tier: e.tier,
         since_ms: e.since_ms,
         active_since_ms: e.active_since_ms,
@@ -226,6 +227,7 @@ fn entry(c: CurrentAlarm, now: Now) -> Entry {
         c.message,
         c.message_zh,
         c.source,
+        c.source_zh,
         c.tier,
         c.since_ms,
         c.active_since_ms,
@@ -243,6 +245,7 @@ fn unknown_view(t: &Transition) -> AlarmView {
         message: t.message.clone(),
         message_zh: t.message_zh.clone(),
         source: t.source.clone(),
+        source_zh: t.source_zh.clone(),
         condition: false,
         acked: true,
         since_ms: t.ts_ms,
@@ -267,6 +270,7 @@ mod tests {
             message: format!("{key} msg"),
             message_zh: format!("{key} 消息"),
             source: "test".into(),
+            source_zh: "测试".into(),
         }
     }
 
@@ -321,6 +325,7 @@ mod tests {
             (v[1].message.as_str(), v[1].message_zh.as_deref()),
             ("b msg", Some("b 消息"))
         );
+        assert_eq!(v[1].source_zh.as_deref(), Some("测试"));
 
         let all = HistoryFilter {
             from_ms: 0,
@@ -334,6 +339,9 @@ mod tests {
         assert!(h
             .iter()
             .all(|r| r.transition.message_zh == Some(format!("{} 消息", r.transition.key))));
+        assert!(h
+            .iter()
+            .all(|r| r.transition.source_zh.as_deref() == Some("测试")));
         assert_eq!(h[1].transition.cause, "acknowledged");
         let crit = a
             .history(&HistoryFilter {

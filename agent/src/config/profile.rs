@@ -51,6 +51,8 @@ pub struct Rule {
     pub topic_zh: String,
     pub severity: Severity,
     pub source: String,
+    /// The source in Simplified Chinese (`source_zh`, else `source`).
+    pub source_zh: String,
     pub verified: bool,
     pub note: String,
     pub check: Check,
@@ -172,6 +174,7 @@ struct RawRule {
     kind: Spanned<String>,
     severity: Severity,
     source: Spanned<String>,
+    source_zh: Option<String>,
     verified: bool,
     #[serde(default)]
     note: String,
@@ -280,6 +283,14 @@ pub fn parse(file: &Path, text: &str) -> Result<Profile, ConfigError> {
             &r.topic_zh,
             "topic_zh",
         );
+        let source_zh = chinese(
+            &mut untranslated,
+            file,
+            text,
+            &r.source,
+            &r.source_zh,
+            "source_zh",
+        );
         for p in r.deny.iter().chain(&r.require) {
             chinese(
                 &mut untranslated,
@@ -297,6 +308,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Profile, ConfigError> {
                 topic_zh,
                 severity: r.severity,
                 source: r.source.get_ref().clone(),
+                source_zh,
                 verified: r.verified,
                 note: r.note.clone(),
                 check,
@@ -611,11 +623,26 @@ mod tests {
             );
             let han = |s: &str| s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
             assert!(han(&prof.title_zh), "{f}: title_zh");
+            // The same figures in both: a limit's source may not say another number.
+            let numbers = |s: &str| {
+                let mut n = crate::text::check::numbers(s);
+                n.sort();
+                n
+            };
+            assert_eq!(numbers(&prof.title), numbers(&prof.title_zh), "{f}: title");
             for r in &prof.rules {
                 assert!(han(&r.topic_zh), "{f}: {} topic_zh", r.id);
+                assert!(han(&r.source_zh), "{f}: {} source_zh", r.id);
+                assert_eq!(
+                    numbers(&r.source),
+                    numbers(&r.source_zh),
+                    "{f}: {} source_zh",
+                    r.id
+                );
                 if let Check::Compatibility { deny, require } = &r.check {
                     for p in deny.iter().chain(require) {
                         assert!(han(&p.reason_zh), "{f}: {} reason_zh", r.id);
+                        assert_eq!(numbers(&p.reason), numbers(&p.reason_zh), "{f}: {}", r.id);
                     }
                 }
             }
@@ -639,12 +666,17 @@ mod tests {
             [
                 "p.toml:4:9: no `title_zh`: the page shows `T` in English",
                 "p.toml:9:9: no `topic_zh`: the page shows `t` in English",
+                "p.toml:11:10: no `source_zh`: the page shows `somewhere` in English",
                 "p.toml:16:10: no `reason_zh`: the page shows `no diamond on iron` in English",
             ]
         );
         let text = text
             .replace("title = \"T\"", "title = \"T\"\ntitle_zh = \"标题\"")
             .replace("topic = \"t\"", "topic = \"t\"\ntopic_zh = \"主题\"")
+            .replace(
+                "source = \"somewhere\"",
+                "source = \"somewhere\"\nsource_zh = \"某处\"",
+            )
             .replace(
                 "reason = \"no diamond on iron\"",
                 "reason = \"no diamond on iron\"\nreason_zh = \"金刚石刀具不可加工铁基材料\"",

@@ -14,6 +14,7 @@ pub const FIELDS: &[&str] = &[
     "message",
     "message_zh",
     "source",
+    "source_zh",
     "cause",
     "cause_zh",
     "by",

@@ -59,6 +59,7 @@ pub fn conditions(devices: &[DeviceView], started: Instant, severity: Severity) 
             message: text.en,
             message_zh: text.zh,
             source: format!("{} {}", d.protocol, d.endpoint),
+            source_zh: format!("{} {}", d.protocol, d.endpoint),
         });
         let text = stale(
             &d.name,
@@ -72,6 +73,7 @@ pub fn conditions(devices: &[DeviceView], started: Instant, severity: Severity) 
             message: text.en,
             message_zh: text.zh,
             source: format!("{} {}", d.protocol, d.endpoint),
+            source_zh: format!("{} {}", d.protocol, d.endpoint),
         });
         out.push(tag_failed(d, severity));
     }
@@ -135,6 +137,7 @@ fn tag_failed(d: &DeviceView, severity: Severity) -> Condition {
             which_zh.join("，")
         ),
         source: format!("{} {}", d.protocol, d.endpoint),
+        source_zh: format!("{} {}", d.protocol, d.endpoint),
     }
 }
 

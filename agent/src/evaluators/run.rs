@@ -61,6 +61,7 @@ fn failed(stage: &str, error: Option<&str>) -> Condition {
         message: text.en,
         message_zh: text.zh,
         source: "agent".into(),
+        source_zh: "代理程序".into(),
     }
 }
 
@@ -255,6 +256,7 @@ mod tests {
                     message: format!("tick {n}"),
                     message_zh: format!("第 {n} 拍"),
                     source: "t".into(),
+                    source_zh: "t".into(),
                 }],
                 records: Vec::new(),
             }

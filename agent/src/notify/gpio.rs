@@ -244,6 +244,7 @@ mod tests {
             message: String::new(),
             message_zh: None,
             source: String::new(),
+            source_zh: None,
             condition: state.active(),
             acked: !state.unacked(),
             since_ms: 0,

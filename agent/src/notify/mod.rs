@@ -169,6 +169,7 @@ mod tests {
             message: String::new(),
             message_zh: None,
             source: String::new(),
+            source_zh: None,
             cause: String::new(),
             cause_zh: None,
             by: "system".into(),

@@ -84,6 +84,8 @@ pub struct Transition {
     /// it (never a translation made up afterwards).
     pub message_zh: Option<String>,
     pub source: String,
+    /// The source in Simplified Chinese; `None` as for `message_zh`.
+    pub source_zh: Option<String>,
     /// Why: the condition, an operator's action, a shelve running out, an escalation.
     pub cause: String,
     /// The cause in Simplified Chinese; `None` for a transition stored before the agent kept it.

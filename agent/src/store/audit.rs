@@ -22,6 +22,7 @@ pub struct CurrentAlarm {
     /// `None` in a row written before the store kept it.
     pub message_zh: Option<String>,
     pub source: String,
+    pub source_zh: Option<String>,
     pub tier: u8,
     pub since_ms: i64,
     pub active_since_ms: Option<i64>,
@@ -62,8 +63,8 @@ impl Tx<'_> {
     ) -> Result<()> {
         let mut ins = self.0.prepare_cached(
             "INSERT INTO alarm_event (ts_ms, key, state, previous, severity, message, source,
-             cause, by, tier, message_zh, cause_zh)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             cause, by, tier, message_zh, cause_zh, source_zh)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?;
         for t in transitions {
             ins.execute(params![
@@ -78,13 +79,15 @@ impl Tx<'_> {
                 t.by,
                 t.tier,
                 t.message_zh,
-                t.cause_zh
+                t.cause_zh,
+                t.source_zh
             ])?;
         }
         let mut up = self.0.prepare_cached(
             "INSERT OR REPLACE INTO alarm_current (key, condition, acked, suppression,
              shelved_until_ms, severity, message, source, tier, since_ms, active_since_ms,
-             notice_ms, message_zh) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             notice_ms, message_zh, source_zh)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?;
         let mut del = self
             .0
@@ -110,7 +113,8 @@ impl Tx<'_> {
                         c.since_ms,
                         c.active_since_ms,
                         c.notice_ms,
-                        c.message_zh
+                        c.message_zh,
+                        c.source_zh
                     ])?;
                 }
                 None => {
@@ -145,6 +149,7 @@ impl Reader {
                     message: r.get("message")?,
                     message_zh: r.get("message_zh")?,
                     source: r.get("source")?,
+                    source_zh: r.get("source_zh")?,
                     tier: r.get("tier")?,
                     since_ms: r.get("since_ms")?,
                     active_since_ms: r.get("active_since_ms")?,
@@ -185,6 +190,7 @@ impl Reader {
                         message: r.get("message")?,
                         message_zh: r.get("message_zh")?,
                         source: r.get("source")?,
+                        source_zh: r.get("source_zh")?,
                         cause: r.get("cause")?,
                         cause_zh: r.get("cause_zh")?,
                         by: r.get("by")?,

@@ -933,7 +933,9 @@ mod upgrade {
                 // Rows from before migration 10 have no Chinese: null, never made up.
                 let current = r.current_alarms()?;
                 assert_eq!(current.len(), 3);
-                assert!(current.iter().all(|(_, c)| c.message_zh.is_none()));
+                assert!(current
+                    .iter()
+                    .all(|(_, c)| c.message_zh.is_none() && c.source_zh.is_none()));
                 assert_eq!(r.alarm_event_count()?, 8);
                 let history = r.alarm_history(&audit::HistoryFilter {
                     to_ms: i64::MAX,
@@ -941,12 +943,10 @@ mod upgrade {
                     ..Default::default()
                 })?;
                 assert_eq!(history.len(), 8);
-                assert!(
-                    history
-                        .iter()
-                        .all(|h| h.transition.message_zh.is_none()
-                            && !h.transition.message.is_empty())
-                );
+                assert!(history.iter().all(|h| h.transition.message_zh.is_none()
+                    && h.transition.cause_zh.is_none()
+                    && h.transition.source_zh.is_none()
+                    && !h.transition.message.is_empty()));
                 let json = serde_json::to_value(&history[0]).unwrap();
                 assert_eq!(json["message_zh"], serde_json::Value::Null);
                 assert_eq!(r.component_resets()?.len(), 1);

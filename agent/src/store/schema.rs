@@ -284,7 +284,9 @@ CREATE INDEX IF NOT EXISTS monitor_finding_operation
         sql: "
 ALTER TABLE alarm_event ADD COLUMN message_zh TEXT;
 ALTER TABLE alarm_event ADD COLUMN cause_zh TEXT;
+ALTER TABLE alarm_event ADD COLUMN source_zh TEXT;
 ALTER TABLE alarm_current ADD COLUMN message_zh TEXT;
+ALTER TABLE alarm_current ADD COLUMN source_zh TEXT;
 ALTER TABLE violation ADD COLUMN message_zh TEXT;
 ALTER TABLE counter_event ADD COLUMN message_zh TEXT;
 ALTER TABLE monitor_finding ADD COLUMN message_zh TEXT;",
@@ -528,10 +530,14 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         assert!(columns.iter().any(|c| c == "message_zh"), "{columns:?}");
-        let cause_zh: Option<String> = conn
-            .query_row("SELECT cause_zh FROM alarm_event", [], |r| r.get(0))
+        let zh: (Option<String>, Option<String>, Option<String>) = conn
+            .query_row(
+                "SELECT e.cause_zh, e.source_zh, c.source_zh FROM alarm_event e, alarm_current c",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .unwrap();
-        assert_eq!(cause_zh, None);
+        assert_eq!(zh, (None, None, None));
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub fn tool_conditions(f: &Frame) -> Vec<Condition> {
     let up = f.flag("tool.life_counting_up") != Some(false);
     let reached = |level: f64| if up { value >= level } else { value <= level };
     let remaining = if up { limit - value } else { value - limit };
-    let source = "tool life setting of the CNC".to_string();
+    let source = Text::new("tool life setting of the CNC", "数控系统的刀具寿命设定");
     let warn = tool_life_warning(id, value, warning, remaining);
     let over = tool_life_limit(id, value, limit);
     vec![
@@ -39,7 +39,8 @@ pub fn tool_conditions(f: &Frame) -> Vec<Condition> {
             severity: Severity::Warning,
             message: warn.en,
             message_zh: warn.zh,
-            source: source.clone(),
+            source: source.en.clone(),
+            source_zh: source.zh.clone(),
         },
         Condition {
             key: format!("tool:{id}:life-limit"),
@@ -47,7 +48,8 @@ pub fn tool_conditions(f: &Frame) -> Vec<Condition> {
             severity: Severity::Critical,
             message: over.en,
             message_zh: over.zh,
-            source,
+            source: source.en,
+            source_zh: source.zh,
         },
     ]
 }
@@ -147,9 +149,12 @@ pub fn counter_conditions(
             continue;
         };
         let unit = unit_of(&c.signal);
-        let source = format!(
-            "component life levels in the agent configuration ({})",
-            c.signal
+        let source = Text::new(
+            format!(
+                "component life levels in the agent configuration ({})",
+                c.signal
+            ),
+            format!("代理程序配置中的部件寿命预警值与极限值（{}）", c.signal),
         );
         let warn = counter_warning(&c.name, used, &unit, c.warning, c.limit);
         out.push(Condition {
@@ -158,7 +163,8 @@ pub fn counter_conditions(
             severity: Severity::Warning,
             message: warn.en,
             message_zh: warn.zh,
-            source: source.clone(),
+            source: source.en.clone(),
+            source_zh: source.zh.clone(),
         });
         let over = counter_limit(&c.name, used, &unit, c.limit);
         out.push(Condition {
@@ -167,7 +173,8 @@ pub fn counter_conditions(
             severity: Severity::Critical,
             message: over.en,
             message_zh: over.zh,
-            source,
+            source: source.en,
+            source_zh: source.zh,
         });
     }
     out
@@ -188,8 +195,10 @@ pub fn predicted_component_conditions(
             continue;
         };
         let basis = v.remaining_h_basis.as_deref().unwrap_or("h");
-        let source =
-            format!("predicted remaining life ({method}) against [life.components] levels");
+        let source = Text::new(
+            format!("predicted remaining life ({method}) against [life.components] levels"),
+            format!("预测剩余寿命（{method}）对照 [life.components] 设定值"),
+        );
         let p10 = q.p10;
         if let Some(w) = warning_h {
             let t = component_remaining_warning(&v.name, p10, basis, w);
@@ -199,7 +208,8 @@ pub fn predicted_component_conditions(
                 severity: Severity::Warning,
                 message: t.en,
                 message_zh: t.zh,
-                source: source.clone(),
+                source: source.en.clone(),
+                source_zh: source.zh.clone(),
             });
         }
         if let Some(l) = limit_h {
@@ -210,7 +220,8 @@ pub fn predicted_component_conditions(
                 severity: Severity::Critical,
                 message: t.en,
                 message_zh: t.zh,
-                source,
+                source: source.en,
+                source_zh: source.zh,
             });
         }
     }
@@ -231,13 +242,14 @@ pub fn predicted_tool_conditions(
         return Vec::new();
     };
     let p10 = p.remaining_min.p10;
-    let source = format!(
-        "predicted remaining tool life ({}) against [life] tool_remaining levels",
-        if p.from_own_lifetimes() {
-            "this machine's tool lifetimes"
-        } else {
-            "wear model"
-        }
+    let (basis, basis_zh) = if p.from_own_lifetimes() {
+        ("this machine's tool lifetimes", "本机刀具寿命统计")
+    } else {
+        ("wear model", "刀具磨损模型")
+    };
+    let source = Text::new(
+        format!("predicted remaining tool life ({basis}) against [life] tool_remaining levels"),
+        format!("预测剩余刀具寿命（{basis_zh}）对照 [life] tool_remaining 设定值"),
     );
     let mut out = Vec::new();
     if let Some(w) = warning_min {
@@ -248,7 +260,8 @@ pub fn predicted_tool_conditions(
             severity: Severity::Warning,
             message: t.en,
             message_zh: t.zh,
-            source: source.clone(),
+            source: source.en.clone(),
+            source_zh: source.zh.clone(),
         });
     }
     if let Some(l) = limit_min {
@@ -259,7 +272,8 @@ pub fn predicted_tool_conditions(
             severity: Severity::Critical,
             message: t.en,
             message_zh: t.zh,
-            source,
+            source: source.en,
+            source_zh: source.zh,
         });
     }
     out
@@ -389,6 +403,10 @@ mod tests {
             c[0].source.contains("this machine's tool lifetimes"),
             "{}",
             c[0].source
+        );
+        crate::text::check::chinese(
+            &Text::new(c[0].source.clone(), c[0].source_zh.clone()),
+            &["[life]", "tool_remaining"],
         );
     }
 

@@ -41,6 +41,7 @@ use envelope::{Band, Trace};
 
 /// Where the conditions come from.
 const SOURCE: &str = "process monitor: the operation's envelope learned from its own cycles";
+const SOURCE_ZH: &str = "过程监控：由该工序自身加工循环学习得到的负载包络线";
 /// Samples a run needs before it can be learned from.
 const MIN_SAMPLES: usize = 5;
 /// A feed within this share of the last tick's is steady.
@@ -324,6 +325,7 @@ impl Monitor {
                     message: message.en,
                     message_zh: message.zh,
                     source: SOURCE.into(),
+                    source_zh: SOURCE_ZH.into(),
                 });
             }
         }

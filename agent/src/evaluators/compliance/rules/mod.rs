@@ -53,6 +53,8 @@ pub struct RuleStatus {
     /// Since when the rule has been in this state (ms since the Unix epoch).
     pub since_ms: Option<i64>,
     pub source: String,
+    /// Where the limit comes from, in Simplified Chinese (`source_zh`, else `source`).
+    pub source_zh: String,
     pub verified: bool,
     pub severity: Severity,
     /// Whether this agent is configured to feed the rule at all (its signals mapped, or a
@@ -314,6 +316,7 @@ impl RuleSet {
                         s.topic_zh, s.id, s.standard, s.message_zh
                     ),
                     source: s.source.clone(),
+                    source_zh: s.source_zh.clone(),
                 }
             })
             .collect()
@@ -387,6 +390,7 @@ fn tracker(
             unit,
             since_ms: None,
             source: r.source.clone(),
+            source_zh: r.source_zh.clone(),
             verified: r.verified,
             severity: r.severity,
             monitored: kind.monitored(fed, lubricant),
