@@ -144,7 +144,7 @@ url = "http://{hook}/hook"
 timeout_ms = 1000
 retry_initial_ms = 200
 retry_max_ms = 1000
-template = '{{"text": "{{{{severity}}}} on {{{{machine_id}}}}: {{{{message}}}} ({{{{state}}}})", "key": "{{{{key}}}}"}}'
+template = '{{"text": "{{{{severity}}}} on {{{{machine_id}}}}: {{{{message}}}} ({{{{state}}}})", "key": "{{{{key}}}}", "zh": "{{{{message_zh}}}}"}}'
 "#,
             clock_toml(clock)
         ),
@@ -172,6 +172,9 @@ template = '{{"text": "{{{{severity}}}} on {{{{machine_id}}}}: {{{{message}}}} (
                 && text.ends_with("(active_unacked)"),
             "{text}"
         );
+        // The Chinese text beside it, from the same condition.
+        let zh = j["zh"].as_str().unwrap();
+        assert!(zh.starts_with("设备 dead 不可用："), "{zh}");
     }
     let gap1 = got[1].0 - got[0].0;
     let gap2 = got[2].0 - got[1].0;
@@ -239,6 +242,18 @@ async fn mqtt_delivers_events_and_state_to_mosquitto_and_catches_up_after_an_out
     .unwrap();
     assert_eq!(ev.2["machine_id"], "vmc-test");
     assert_eq!(ev.2["previous"], "normal");
+    assert!(
+        ev.2["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("device dead unavailable")
+            && ev.2["message_zh"]
+                .as_str()
+                .unwrap()
+                .starts_with("设备 dead 不可用"),
+        "{}",
+        ev.2
+    );
     wait_until(
         Duration::from_secs(10),
         "the alarm in the state on alarms/state",
@@ -649,6 +664,23 @@ async fn acknowledgements_and_the_trail_survive_a_restart() {
             ("active_unacked".into(), "system".into())
         ]
     );
+    // Both texts, in the trail and on the restored alarm.
+    for ev in h["events"].as_array().unwrap() {
+        assert!(
+            ev["message_zh"]
+                .as_str()
+                .unwrap()
+                .starts_with("设备 dead 不可用"),
+            "{ev}"
+        );
+    }
+    assert!(a["message_zh"]
+        .as_str()
+        .unwrap()
+        .starts_with("设备 dead 不可用"));
+    // The pages' language: English where the configuration names none.
+    let health = get_json(&http, "/healthz").await.unwrap();
+    assert_eq!(health["language"], "en", "{health}");
     agent.shutdown().await;
 }
 

@@ -153,6 +153,21 @@ async fn mql_starvation_fails_the_starvation_rule_and_names_it() {
         r["message"].as_str().unwrap().contains("mql.oil_flow"),
         "{r}"
     );
+    // The machinist's language beside it: the topic, the limit and the message, and the
+    // profile's title.
+    assert_eq!(r["topic_zh"], "微量润滑供给（断油）", "{r}");
+    assert_eq!(r["limit_zh"], "切削时 ≥ 5 ml/h（允许延时 5 s）", "{r}");
+    assert!(
+        r["message_zh"]
+            .as_str()
+            .unwrap()
+            .starts_with("切削时 mql.oil_flow 仅 "),
+        "{r}"
+    );
+    assert_eq!(
+        c["title_zh"], "绿色制造 — 准干式切削（微量润滑 MQL）",
+        "{c}"
+    );
     assert!(r["since_ms"].as_i64().is_some());
     assert_eq!(c["verdict"], "violation");
     // The operation during which it happened carries the violation with its rule.
@@ -179,6 +194,18 @@ async fn mql_starvation_fails_the_starvation_rule_and_names_it() {
     .unwrap();
     assert_eq!(op["verdict"], "violation");
     assert!(op["compliant_share"].as_f64().unwrap() < 1.0);
+    let episode = op["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["rule_id"] == "mql-oil-flow-while-cutting")
+        .unwrap();
+    // The episode keeps its latest message in both languages.
+    let zh = episode["message_zh"].as_str().unwrap();
+    assert!(
+        zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+        "{episode}"
+    );
     agent.shutdown().await;
     sim.shutdown().await;
 }

@@ -815,6 +815,44 @@ fn the_starting_points_for_real_controllers_pass_check_config_and_are_unverified
     }
 }
 
+/// A profile of the user's own without its Chinese texts is accepted (the page shows the
+/// English), and `check-config` warns with the file and line of each text.
+#[test]
+fn check_config_warns_of_a_profile_text_without_its_chinese() {
+    let dir = temp_dir("machines-profile-zh");
+    let profile = dir.join("own.toml");
+    std::fs::write(
+        &profile,
+        "[profile]\nid = \"own\"\nstandard = \"house rule 1\"\ntitle = \"Our MQL rules\"\n\
+         title_zh = \"本厂微量润滑规则\"\ncooling = [\"mql\"]\n\n[[rule]]\nid = \"flow\"\n\
+         topic = \"oil flow\"\nkind = \"present_while_cutting\"\nsignal = \"mql.oil_flow\"\n\
+         min = 5.0\nseverity = \"warning\"\nsource = \"house rule 1\"\nverified = false\n",
+    )
+    .unwrap();
+    let cfg = dir.join("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[agent]\nlanguage = \"zh-CN\"\n[compliance]\nprofiles = [\"{}\"]\n\
+             [[device]]\nname = \"mql\"\nprotocol = \"modbus-tcp\"\naddress = \"127.0.0.1:5020\"\n\
+             [[device.tag]]\nname = \"flow\"\ntable = \"input\"\naddress = 0\n\
+             signal = \"mql.oil_flow\"\n",
+            profile.display()
+        ),
+    )
+    .unwrap();
+    let (ok, out, err) = run(&["check-config", cfg.to_str().unwrap()]);
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains(&format!(
+            "warning: {}:10:9: no `topic_zh`: the page shows `oil flow` in English",
+            profile.display()
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("title_zh"), "{out}");
+}
+
 /// The machinist keeps the program table on the status page: logged in, they change a
 /// program's material group and save; the file is rewritten, the agent reads it again and the
 /// signal follows. A group that is not an ISO 513 group is refused on the page, naming the

@@ -584,6 +584,10 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
                     f.display(),
                     c.devices.len()
                 );
+                // A profile's text without its Chinese is no error (the page shows the English).
+                for u in c.profiles.iter().flat_map(|p| &p.untranslated) {
+                    println!("warning: {u}");
+                }
             }
             Err(e) => {
                 failed = true;

@@ -39,6 +39,10 @@ pub struct Condition {
     pub severity: Severity,
     /// What a person needs to read: what is wrong, by how much.
     pub message: String,
+    /// The same in Simplified Chinese, with the same numbers (`text::Text` builds both).
+    pub message_zh: String,
     /// Where the limit comes from (a standard, a guideline, the CNC's own tool life setting).
     pub source: String,
+    /// The same in Simplified Chinese.
+    pub source_zh: String,
 }

@@ -29,6 +29,7 @@ pub mod sources;
 pub mod state;
 pub mod store;
 pub mod supervise;
+pub mod text;
 pub mod value;
 pub mod vocabulary;
 
@@ -64,6 +65,9 @@ impl Agent {
     /// The composition root: opens the store, builds every part and wires them, starts the
     /// sources, the evaluator loop, the alarm service, its channels and the HTTP server.
     pub async fn start(config: Config) -> Result<Agent> {
+        for u in config.profiles.iter().flat_map(|p| &p.untranslated) {
+            tracing::warn!("{u}");
+        }
         let state = Arc::new(State::new(&config));
         // Never fails: a damaged file is moved aside, an unusable one leaves a store that
         // records nothing this run (and says so); everything else runs from live data.
@@ -160,6 +164,7 @@ impl Agent {
             loops,
             stream,
             monitor: monitor_view.clone(),
+            language: config.agent.language.clone(),
         };
         producer.start(app.clone(), std::time::Duration::from_secs(1));
         let limits = http::Limits {

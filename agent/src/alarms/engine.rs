@@ -18,6 +18,7 @@ use crate::clock::Now;
 use crate::condition::{Condition, Severity};
 use crate::config::AlarmSettings;
 use crate::records::alarm::{AlarmState, Suppression, Transition};
+use crate::text::Text;
 
 /// An alarm as the API and the page show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -26,7 +27,11 @@ pub struct AlarmView {
     pub state: AlarmState,
     pub severity: Severity,
     pub message: String,
+    /// `None` only for an alarm restored from a store written before Chinese was kept, until
+    /// its condition reports again.
+    pub message_zh: Option<String>,
     pub source: String,
+    pub source_zh: Option<String>,
     /// The (debounced) condition, also while shelved or out of service.
     pub condition: bool,
     pub acked: bool,
@@ -44,7 +49,9 @@ pub struct Entry {
     pub life: Lifecycle,
     pub severity: Severity,
     pub message: String,
+    pub message_zh: Option<String>,
     pub source: String,
+    pub source_zh: Option<String>,
     pub tier: u8,
     pub since_ms: i64,
     pub active_since_ms: Option<i64>,
@@ -76,7 +83,9 @@ impl Entry {
         life: Lifecycle,
         severity: Severity,
         message: String,
+        message_zh: Option<String>,
         source: String,
+        source_zh: Option<String>,
         tier: u8,
         since_ms: i64,
         active_since_ms: Option<i64>,
@@ -94,7 +103,9 @@ impl Entry {
             life,
             severity,
             message,
+            message_zh,
             source,
+            source_zh,
             tier,
             since_ms,
             active_since_ms,
@@ -108,7 +119,9 @@ impl Entry {
             state: self.life.state(),
             severity: self.severity,
             message: self.message.clone(),
+            message_zh: self.message_zh.clone(),
             source: self.source.clone(),
+            source_zh: self.source_zh.clone(),
             condition: self.life.condition,
             acked: self.life.acked,
             since_ms: self.since_ms,
@@ -200,7 +213,9 @@ impl Engine {
                     if c.active {
                         e.severity = c.severity;
                         e.message = c.message.clone();
+                        e.message_zh = Some(c.message_zh.clone());
                         e.source = c.source.clone();
+                        e.source_zh = Some(c.source_zh.clone());
                     }
                     if e.raw != c.active {
                         e.raw = c.active;
@@ -215,7 +230,9 @@ impl Engine {
                             life: Lifecycle::default(),
                             severity: c.severity,
                             message: c.message.clone(),
+                            message_zh: Some(c.message_zh.clone()),
                             source: c.source.clone(),
+                            source_zh: Some(c.source_zh.clone()),
                             tier: 0,
                             since_ms: now_ms,
                             active_since_ms: None,
@@ -252,9 +269,15 @@ impl Engine {
                     e.active_since_ms = Some(e.raw_since_ms);
                 }
                 let cause = if e.raw {
-                    format!("condition active: {}", e.message)
+                    Text::new(
+                        format!("condition active: {}", e.message),
+                        format!(
+                            "报警条件成立：{}",
+                            e.message_zh.as_deref().unwrap_or(&e.message)
+                        ),
+                    )
                 } else {
-                    "condition cleared".to_string()
+                    Text::new("condition cleared", "报警条件已消除")
                 };
                 record(&mut out, &key, e, before, now, cause, "system");
             }
@@ -272,7 +295,7 @@ impl Engine {
                         e,
                         before,
                         now,
-                        "shelve expired".into(),
+                        Text::new("shelve expired", "搁置时间已到"),
                         "system",
                     );
                 }
@@ -288,6 +311,7 @@ impl Engine {
                     e.notice_ms = now_ms;
                     e.notice_mono = now.mono_ms;
                     let state = e.life.state();
+                    let (s, tier) = (after / 1000, e.tier);
                     out.push(Transition {
                         ts_ms: now_ms,
                         key: key.clone(),
@@ -295,12 +319,11 @@ impl Engine {
                         previous: state,
                         severity: e.severity,
                         message: e.message.clone(),
+                        message_zh: e.message_zh.clone(),
                         source: e.source.clone(),
-                        cause: format!(
-                            "not acknowledged within {} s: escalated to tier {}",
-                            after / 1000,
-                            e.tier
-                        ),
+                        source_zh: e.source_zh.clone(),
+                        cause: format!("not acknowledged within {s} s: escalated to tier {tier}"),
+                        cause_zh: Some(format!("{s} s 内无人确认：已升级到第 {tier} 级")),
                         by: "system".into(),
                         tier: e.tier,
                     });
@@ -334,12 +357,13 @@ impl Engine {
             Action::Shelve { until_ms } => {
                 // Asked for as a length of time: it runs on the monotonic clock.
                 e.shelved_until_mono = Some(now.mono_ms + (until_ms - now.wall_ms));
-                format!(
-                    "shelved for {} min",
-                    (until_ms - now.wall_ms + 59_999) / 60_000
+                let min = (until_ms - now.wall_ms + 59_999) / 60_000;
+                Text::new(
+                    format!("shelved for {min} min"),
+                    format!("已搁置 {min} min"),
                 )
             }
-            a => a.verb().to_string(),
+            a => Text::new(a.verb(), a.verb_zh()),
         };
         // An action is recorded even when the visible state stays (e.g. shelving again).
         record_always(&mut out, key, e, before, now, cause, by);
@@ -367,7 +391,7 @@ fn record(
     e: &mut Entry,
     before: AlarmState,
     now: Now,
-    cause: String,
+    cause: Text,
     by: &str,
 ) {
     if e.life.state() != before {
@@ -381,7 +405,7 @@ fn record_always(
     e: &mut Entry,
     before: AlarmState,
     now: Now,
-    cause: String,
+    cause: Text,
     by: &str,
 ) {
     let now_ms = now.wall_ms;
@@ -407,8 +431,11 @@ fn record_always(
         previous: before,
         severity: e.severity,
         message: e.message.clone(),
+        message_zh: e.message_zh.clone(),
         source: e.source.clone(),
-        cause,
+        source_zh: e.source_zh.clone(),
+        cause: cause.en,
+        cause_zh: Some(cause.zh),
         by: by.to_string(),
         tier: e.tier,
     });
@@ -435,7 +462,9 @@ mod tests {
             active,
             severity: Severity::Warning,
             message: format!("{key} is {active}"),
+            message_zh: format!("{key} 为 {active}"),
             source: "test".into(),
+            source_zh: "测试".into(),
         }
     }
 
@@ -595,6 +624,59 @@ mod tests {
         let t = e.tick(60_010, &[cond("a", true)]);
         assert_eq!(states(&t), vec![("a".into(), ActiveUnacked)]);
         assert_eq!(t[0].cause, "shelve expired");
+    }
+
+    /// Every cause the trail records (the condition, each action, a shelve running out, an
+    /// escalation) reads in Chinese with the same numbers.
+    #[test]
+    fn every_cause_reads_in_chinese_with_the_same_numbers() {
+        use crate::text::check::chinese;
+        let mut e = Engine::new(settings(0, 0, Some(300)), 2);
+        let mut all = e.tick(0, &[cond("a", true)]);
+        all.extend(e.tick(300_000, &[cond("a", true)]));
+        all.push(e.act("a", Action::Acknowledge, "anna", 300_010).unwrap());
+        all.push(
+            e.act("a", Action::Shelve { until_ms: 420_010 }, "anna", 300_010)
+                .unwrap(),
+        );
+        all.extend(e.tick(420_010, &[cond("a", true)]));
+        all.push(e.act("a", Action::Acknowledge, "anna", 420_020).unwrap());
+        all.push(
+            e.act("a", Action::RemoveFromService, "anna", 420_030)
+                .unwrap(),
+        );
+        all.push(
+            e.act("a", Action::ReturnToService, "anna", 420_040)
+                .unwrap(),
+        );
+        all.extend(e.tick(420_050, &[cond("a", false)]));
+        all.push(
+            e.act("a", Action::Shelve { until_ms: 500_000 }, "anna", 420_060)
+                .unwrap(),
+        );
+        all.push(e.act("a", Action::Unshelve, "anna", 420_070).unwrap());
+        let causes: Vec<&str> = all.iter().map(|t| t.cause.as_str()).collect();
+        for want in [
+            "condition active: a is true",
+            "not acknowledged within 300 s: escalated to tier 1",
+            "acknowledged",
+            "shelved for 2 min",
+            "shelve expired",
+            "removed from service",
+            "returned to service",
+            "condition cleared",
+            "unshelved",
+        ] {
+            assert!(causes.contains(&want), "{want} in {causes:?}");
+        }
+        for t in &all {
+            let zh = t
+                .cause_zh
+                .clone()
+                .expect("every new transition says it in Chinese");
+            chinese(&Text::new(t.cause.clone(), zh), &["a", "true", "s", "min"]);
+            assert_eq!(t.message_zh.as_deref(), Some("a 为 true"));
+        }
     }
 
     #[test]

@@ -29,6 +29,17 @@ impl Action {
             Action::ReturnToService => "returned to service",
         }
     }
+
+    /// The same, as the audit trail says it in Simplified Chinese.
+    pub fn verb_zh(self) -> &'static str {
+        match self {
+            Action::Acknowledge => "已确认",
+            Action::Shelve { .. } => "已搁置",
+            Action::Unshelve => "已解除搁置",
+            Action::RemoveFromService => "已停用",
+            Action::ReturnToService => "已恢复投用",
+        }
+    }
 }
 
 /// Why an action was refused; the state is unchanged.

@@ -205,7 +205,9 @@ fn current(e: &Entry) -> Option<CurrentAlarm> {
         suppression: e.life.suppression,
         severity: e.severity,
         message: e.message.clone(),
+        message_zh: e.message_zh.clone(),
         source: e.source.clone(),
+        source_zh: e.source_zh.clone(),
         tier: e.tier,
         since_ms: e.since_ms,
         active_since_ms: e.active_since_ms,
@@ -223,7 +225,9 @@ fn entry(c: CurrentAlarm, now: Now) -> Entry {
         },
         c.severity,
         c.message,
+        c.message_zh,
         c.source,
+        c.source_zh,
         c.tier,
         c.since_ms,
         c.active_since_ms,
@@ -239,7 +243,9 @@ fn unknown_view(t: &Transition) -> AlarmView {
         state: t.state,
         severity: t.severity,
         message: t.message.clone(),
+        message_zh: t.message_zh.clone(),
         source: t.source.clone(),
+        source_zh: t.source_zh.clone(),
         condition: false,
         acked: true,
         since_ms: t.ts_ms,
@@ -262,7 +268,9 @@ mod tests {
             active,
             severity,
             message: format!("{key} msg"),
+            message_zh: format!("{key} 消息"),
             source: "test".into(),
+            source_zh: "测试".into(),
         }
     }
 
@@ -312,6 +320,12 @@ mod tests {
         );
         assert_eq!((v[1].key.as_str(), v[1].state), ("b", AlarmState::Shelved));
         assert_eq!(v[1].shelved_until_ms, Some(t0 + 99_000));
+        // Both texts are kept, for the restored alarms and in the trail.
+        assert_eq!(
+            (v[1].message.as_str(), v[1].message_zh.as_deref()),
+            ("b msg", Some("b 消息"))
+        );
+        assert_eq!(v[1].source_zh.as_deref(), Some("测试"));
 
         let all = HistoryFilter {
             from_ms: 0,
@@ -322,6 +336,12 @@ mod tests {
         let h = a.history(&all).unwrap();
         assert_eq!(h.len(), 4);
         assert_eq!(h[0].transition.by, "bob", "newest first");
+        assert!(h
+            .iter()
+            .all(|r| r.transition.message_zh == Some(format!("{} 消息", r.transition.key))));
+        assert!(h
+            .iter()
+            .all(|r| r.transition.source_zh.as_deref() == Some("测试")));
         assert_eq!(h[1].transition.cause, "acknowledged");
         let crit = a
             .history(&HistoryFilter {

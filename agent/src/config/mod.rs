@@ -86,7 +86,13 @@ pub struct AgentSettings {
     pub machine_id: String,
     /// Where the HTTP server listens.
     pub listen: String,
+    /// The language the pages open in (`zh-CN` or `en`; the page may offer the other). The
+    /// API carries both texts whatever it is.
+    pub language: String,
 }
+
+/// The page languages `[agent] language` may name.
+pub const LANGUAGES: &[&str] = &["zh-CN", "en"];
 
 #[derive(Debug, Clone)]
 pub struct StoreSettings {

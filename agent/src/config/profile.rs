@@ -23,9 +23,15 @@ pub struct Profile {
     pub id: String,
     pub standard: String,
     pub title: String,
+    /// The title in Simplified Chinese (`title_zh`, else `title`).
+    pub title_zh: String,
     /// Cooling modes (`cooling.mode` values) the profile's rules apply to.
     pub cooling: Vec<String>,
     pub rules: Vec<Rule>,
+    /// Texts without their Chinese (`title_zh`, `topic_zh`, `reason_zh`), each as
+    /// `file:line:column: what`: the page shows the English there. Not an error (a user's own
+    /// profile may be English only); `agent check-config` and the agent's start say so.
+    pub untranslated: Vec<String>,
 }
 
 /// When a rule is looked at.
@@ -41,8 +47,12 @@ pub enum When {
 pub struct Rule {
     pub id: String,
     pub topic: String,
+    /// The topic in Simplified Chinese (`topic_zh`, else `topic`).
+    pub topic_zh: String,
     pub severity: Severity,
     pub source: String,
+    /// The source in Simplified Chinese (`source_zh`, else `source`).
+    pub source_zh: String,
     pub verified: bool,
     pub note: String,
     pub check: Check,
@@ -107,6 +117,8 @@ pub struct Pairing {
     pub workpiece_group: Vec<String>,
     pub min_hardness_hrc: Option<f64>,
     pub reason: String,
+    /// The reason in Simplified Chinese (`reason_zh`, else `reason`).
+    pub reason_zh: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -148,7 +160,8 @@ struct RawProfile {
 struct RawHeader {
     id: String,
     standard: String,
-    title: String,
+    title: Spanned<String>,
+    title_zh: Option<String>,
     cooling: Vec<String>,
 }
 
@@ -156,10 +169,12 @@ struct RawHeader {
 #[serde(deny_unknown_fields)]
 struct RawRule {
     id: Spanned<String>,
-    topic: String,
+    topic: Spanned<String>,
+    topic_zh: Option<String>,
     kind: Spanned<String>,
     severity: Severity,
     source: Spanned<String>,
+    source_zh: Option<String>,
     verified: bool,
     #[serde(default)]
     note: String,
@@ -191,7 +206,8 @@ struct RawPairing {
     #[serde(default)]
     workpiece_group: Vec<String>,
     min_hardness_hrc: Option<f64>,
-    reason: String,
+    reason: Spanned<String>,
+    reason_zh: Option<String>,
 }
 
 const KINDS: &[&str] = &[
@@ -208,9 +224,42 @@ pub fn load(file: &Path) -> Result<Profile, ConfigError> {
     parse(file, &super::diagnostic::read(file)?)
 }
 
+/// A text's Chinese, or its English where none is given (noted in `untranslated`, with the
+/// place of the English text).
+fn chinese(
+    untranslated: &mut Vec<String>,
+    file: &Path,
+    text: &str,
+    english: &Spanned<String>,
+    zh: &Option<String>,
+    key: &str,
+) -> String {
+    match zh.as_deref().map(str::trim) {
+        Some(z) if !z.is_empty() => z.to_string(),
+        _ => {
+            let (line, column) = super::diagnostic::line_column(text, english.span().start);
+            untranslated.push(format!(
+                "{}:{line}:{column}: no `{key}`: the page shows `{}` in English",
+                file.display(),
+                english.get_ref()
+            ));
+            english.get_ref().clone()
+        }
+    }
+}
+
 pub fn parse(file: &Path, text: &str) -> Result<Profile, ConfigError> {
     let raw: RawProfile = super::diagnostic::toml(file, text)?;
     let mut d = Diagnostics::new(file, text);
+    let mut untranslated = Vec::new();
+    let title_zh = chinese(
+        &mut untranslated,
+        file,
+        text,
+        &raw.profile.title,
+        &raw.profile.title_zh,
+        "title_zh",
+    );
     let mut ids = HashSet::new();
     let mut rules = Vec::new();
     for r in &raw.rules {
@@ -226,12 +275,40 @@ pub fn parse(file: &Path, text: &str) -> Result<Profile, ConfigError> {
                 "every rule needs a `source`: where its limit comes from",
             );
         }
+        let topic_zh = chinese(
+            &mut untranslated,
+            file,
+            text,
+            &r.topic,
+            &r.topic_zh,
+            "topic_zh",
+        );
+        let source_zh = chinese(
+            &mut untranslated,
+            file,
+            text,
+            &r.source,
+            &r.source_zh,
+            "source_zh",
+        );
+        for p in r.deny.iter().chain(&r.require) {
+            chinese(
+                &mut untranslated,
+                file,
+                text,
+                &p.reason,
+                &p.reason_zh,
+                "reason_zh",
+            );
+        }
         if let Some(check) = check(&mut d, r) {
             rules.push(Rule {
                 id: r.id.get_ref().clone(),
-                topic: r.topic.clone(),
+                topic: r.topic.get_ref().clone(),
+                topic_zh,
                 severity: r.severity,
                 source: r.source.get_ref().clone(),
+                source_zh,
                 verified: r.verified,
                 note: r.note.clone(),
                 check,
@@ -242,9 +319,11 @@ pub fn parse(file: &Path, text: &str) -> Result<Profile, ConfigError> {
     d.into_result(Profile {
         id: h.id,
         standard: h.standard,
-        title: h.title,
+        title: h.title.into_inner(),
+        title_zh,
         cooling: h.cooling,
         rules,
+        untranslated,
     })
 }
 
@@ -449,7 +528,14 @@ fn check(d: &mut Diagnostics, r: &RawRule) -> Option<Check> {
                 coating: p.coating.iter().map(|s| s.to_lowercase()).collect(),
                 workpiece_group: p.workpiece_group.iter().map(|s| s.to_uppercase()).collect(),
                 min_hardness_hrc: p.min_hardness_hrc,
-                reason: p.reason.clone(),
+                reason: p.reason.get_ref().clone(),
+                reason_zh: p
+                    .reason_zh
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|z| !z.is_empty())
+                    .unwrap_or(p.reason.get_ref())
+                    .to_string(),
             };
             Some(Check::Compatibility {
                 deny: r.deny.iter().map(conv).collect(),
@@ -529,7 +615,76 @@ mod tests {
                 prof.rules.iter().all(|r| !r.verified),
                 "{f} claims a verified limit"
             );
+            // Every text a person reads is there in Chinese too.
+            assert!(
+                prof.untranslated.is_empty(),
+                "{f}:\n{}",
+                prof.untranslated.join("\n")
+            );
+            let han = |s: &str| s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+            assert!(han(&prof.title_zh), "{f}: title_zh");
+            // The same figures in both: a limit's source may not say another number.
+            let numbers = |s: &str| {
+                let mut n = crate::text::check::numbers(s);
+                n.sort();
+                n
+            };
+            assert_eq!(numbers(&prof.title), numbers(&prof.title_zh), "{f}: title");
+            for r in &prof.rules {
+                assert!(han(&r.topic_zh), "{f}: {} topic_zh", r.id);
+                assert!(han(&r.source_zh), "{f}: {} source_zh", r.id);
+                assert_eq!(
+                    numbers(&r.source),
+                    numbers(&r.source_zh),
+                    "{f}: {} source_zh",
+                    r.id
+                );
+                if let Check::Compatibility { deny, require } = &r.check {
+                    for p in deny.iter().chain(require) {
+                        assert!(han(&p.reason_zh), "{f}: {} reason_zh", r.id);
+                        assert_eq!(numbers(&p.reason), numbers(&p.reason_zh), "{f}: {}", r.id);
+                    }
+                }
+            }
         }
+    }
+
+    #[test]
+    fn a_profile_without_chinese_falls_back_to_english_and_says_where() {
+        let text = rule(
+            "kind = \"compatibility\"\n[[rule.deny]]\ntool_material = [\"pcd\"]\nreason = \"no diamond on iron\"\n",
+        );
+        let p = parse(Path::new("p.toml"), &text).unwrap();
+        assert_eq!(p.title_zh, "T");
+        assert_eq!(p.rules[0].topic_zh, "t");
+        let Check::Compatibility { deny, .. } = &p.rules[0].check else {
+            panic!("compatibility")
+        };
+        assert_eq!(deny[0].reason_zh, "no diamond on iron");
+        assert_eq!(
+            p.untranslated,
+            [
+                "p.toml:4:9: no `title_zh`: the page shows `T` in English",
+                "p.toml:9:9: no `topic_zh`: the page shows `t` in English",
+                "p.toml:11:10: no `source_zh`: the page shows `somewhere` in English",
+                "p.toml:16:10: no `reason_zh`: the page shows `no diamond on iron` in English",
+            ]
+        );
+        let text = text
+            .replace("title = \"T\"", "title = \"T\"\ntitle_zh = \"标题\"")
+            .replace("topic = \"t\"", "topic = \"t\"\ntopic_zh = \"主题\"")
+            .replace(
+                "source = \"somewhere\"",
+                "source = \"somewhere\"\nsource_zh = \"某处\"",
+            )
+            .replace(
+                "reason = \"no diamond on iron\"",
+                "reason = \"no diamond on iron\"\nreason_zh = \"金刚石刀具不可加工铁基材料\"",
+            );
+        let p = parse(Path::new("p.toml"), &text).unwrap();
+        assert!(p.untranslated.is_empty(), "{:?}", p.untranslated);
+        assert_eq!(p.title_zh, "标题");
+        assert_eq!(p.rules[0].topic_zh, "主题");
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub struct RawConfig {
 pub struct RawAgent {
     pub machine_id: Option<Spanned<String>>,
     pub listen: Option<Spanned<String>>,
+    pub language: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -100,6 +100,20 @@ pub fn check(file: &Path, source: &str, read: ReadFile) -> Result<Config, Config
                 }
                 l.get_ref().clone()
             }),
+        // Absent: English, as the pages were before they spoke Chinese.
+        language: raw.agent.language.as_ref().map_or("en".into(), |l| {
+            if !super::LANGUAGES.contains(&l.get_ref().as_str()) {
+                d.at(
+                    l.span(),
+                    format!(
+                        "language `{}` is not one of: {}",
+                        l.get_ref(),
+                        super::LANGUAGES.join(", ")
+                    ),
+                );
+            }
+            l.get_ref().clone()
+        }),
     };
 
     let store = StoreSettings {
@@ -997,6 +1011,27 @@ group = "fast"
             ("mql.oil_flow", "ml/h")
         );
         assert_eq!(t.interval, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn the_pages_language_is_checked_and_english_when_absent() {
+        let c = crate::config::parse(Path::new("t.toml"), GOOD).unwrap();
+        assert_eq!(c.agent.language, "en");
+        let zh = format!("[agent]\nlanguage = \"zh-CN\"\n{GOOD}");
+        let c = crate::config::parse(Path::new("t.toml"), &zh).unwrap();
+        assert_eq!(c.agent.language, "zh-CN");
+        let p = problems(&format!("[agent]\nlanguage = \"zh\"\n{GOOD}"));
+        assert_eq!(
+            p,
+            ["t.toml:2:12: language `zh` is not one of: zh-CN, en"],
+            "{p:?}"
+        );
+        // The example configuration opens the pages in Chinese.
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/agent.toml");
+        assert_eq!(
+            crate::config::load(&example).unwrap().agent.language,
+            "zh-CN"
+        );
     }
 
     #[test]

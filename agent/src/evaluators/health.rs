@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::{Evaluator, Output, Tick};
 use crate::condition::{Condition, Severity};
 use crate::state::DeviceView;
+use crate::text::Text;
 
 /// A device still connecting for the first time (no poll, no error yet) is not reported during
 /// this grace after the agent starts: an OPC UA session takes seconds to open, that is no fault.
@@ -50,32 +51,60 @@ pub fn conditions(devices: &[DeviceView], started: Instant, severity: Severity) 
         // Still connecting for the first time: no poll, no error yet.
         let never_seen = d.polls == 0 && !d.connected && d.last_error.is_none();
         let down = !(d.connected || (starting && never_seen));
+        let text = unavailable(&d.name, d.last_error.as_deref());
         out.push(Condition {
             key: format!("device:{}:unavailable", d.name),
             active: down,
             severity,
-            message: format!(
-                "device {} unavailable: {}",
-                d.name,
-                d.last_error.as_deref().unwrap_or("not connected")
-            ),
+            message: text.en,
+            message_zh: text.zh,
             source: format!("{} {}", d.protocol, d.endpoint),
+            source_zh: format!("{} {}", d.protocol, d.endpoint),
         });
+        let text = stale(
+            &d.name,
+            d.signals_stale,
+            d.signals_good + d.signals_stale + d.signals_unavailable,
+        );
         out.push(Condition {
             key: format!("device:{}:stale", d.name),
             active: d.connected && d.signals_stale > 0,
             severity,
-            message: format!(
-                "device {}: {} of {} values stale",
-                d.name,
-                d.signals_stale,
-                d.signals_good + d.signals_stale + d.signals_unavailable
-            ),
+            message: text.en,
+            message_zh: text.zh,
             source: format!("{} {}", d.protocol, d.endpoint),
+            source_zh: format!("{} {}", d.protocol, d.endpoint),
         });
         out.push(tag_failed(d, severity));
     }
     out
+}
+
+/// The device's own error is quoted as the device or its library gave it (it cannot be
+/// translated in general); the agent's own few words are.
+fn error_zh(e: &str) -> &str {
+    match e {
+        "not finite" => "数值无效（非有限数）",
+        "internal error in the source task; restarting" => "采集任务内部错误，正在重启",
+        other => other,
+    }
+}
+
+fn unavailable(name: &str, error: Option<&str>) -> Text {
+    Text::new(
+        format!(
+            "device {name} unavailable: {}",
+            error.unwrap_or("not connected")
+        ),
+        format!("设备 {name} 不可用：{}", error.map_or("未连接", error_zh)),
+    )
+}
+
+fn stale(name: &str, stale: usize, total: usize) -> Text {
+    Text::new(
+        format!("device {name}: {stale} of {total} values stale"),
+        format!("设备 {name}：{total} 个数值中有 {stale} 个超时未更新"),
+    )
 }
 
 /// `device:<name>:tag-failed`: active while any tag of a connected device is unavailable with
@@ -87,6 +116,11 @@ fn tag_failed(d: &DeviceView, severity: Severity) -> Condition {
         .iter()
         .map(|t| format!("{} ({})", t.signal, t.error))
         .collect();
+    let which_zh: Vec<String> = d
+        .failed_tags
+        .iter()
+        .map(|t| format!("{}（{}）", t.signal, error_zh(&t.error)))
+        .collect();
     Condition {
         key: format!("device:{}:tag-failed", d.name),
         active: d.connected && n > 0,
@@ -97,7 +131,13 @@ fn tag_failed(d: &DeviceView, severity: Severity) -> Condition {
             if n == 1 { "" } else { "s" },
             which.join(", ")
         ),
+        message_zh: format!(
+            "设备 {}：{n} 个数据点读取失败：{}",
+            d.name,
+            which_zh.join("，")
+        ),
         source: format!("{} {}", d.protocol, d.endpoint),
+        source_zh: format!("{} {}", d.protocol, d.endpoint),
     }
 }
 
@@ -223,6 +263,37 @@ stale_after_ms = 100
         assert_eq!(
             failed(&s).message,
             "device mql: 1 tag failed: mql.oil_flow (BadNodeIdUnknown)"
+        );
+        let c = failed(&s);
+        assert_eq!(
+            c.message_zh,
+            "设备 mql：1 个数据点读取失败：mql.oil_flow（BadNodeIdUnknown）"
+        );
+    }
+
+    #[test]
+    fn every_device_message_reads_in_chinese_with_the_same_numbers() {
+        use crate::text::check::chinese;
+        chinese(&unavailable("mql", None), &["mql"]);
+        chinese(
+            &unavailable("mql", Some("internal error in the source task; restarting")),
+            &["mql"],
+        );
+        chinese(&stale("cnc", 3, 12), &["cnc"]);
+        let s = state();
+        s.device_connected(0);
+        let now = Instant::now();
+        for id in 0..3 {
+            s.update(id, crate::value::Value::Number(1.0), now);
+        }
+        s.update(1, crate::value::Value::Number(f64::NAN), now);
+        let c = conditions(&s.device_views(), now, Severity::Warning)
+            .into_iter()
+            .find(|c| c.key == "device:mql:tag-failed")
+            .unwrap();
+        chinese(
+            &Text::new(c.message, c.message_zh),
+            &["mql", "mql.mist_concentration"],
         );
     }
 }

@@ -20,6 +20,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::records::counter::CounterEventKind;
+use crate::text::Text;
 
 /// The fastest an axis can move, mm/s: 120 m/min. Ball-screw machining centres rapid at
 /// 20-60 m/min and the fastest linear-motor machines at about 120 m/min, so a position that
@@ -105,18 +106,29 @@ pub struct Event {
 
 impl Event {
     /// For the log and the audit trail, e.g. `mql.pump_strokes went back from 1500 to 200`.
-    pub fn describe(&self, signal: &str) -> String {
+    pub fn describe(&self, signal: &str) -> Text {
+        let (from, to) = (self.from, self.to);
         match self.kind {
-            CounterEventKind::Backwards => format!(
-                "{signal} went back from {} to {}: reset at the device; counting goes on from {}",
-                self.from, self.to, self.to
+            CounterEventKind::Backwards => Text::new(
+                format!(
+                    "{signal} went back from {from} to {to}: reset at the device; counting goes on \
+                     from {to}"
+                ),
+                format!("{signal} 从 {from} 回退到 {to}：设备上已清零；从 {to} 继续计数"),
             ),
-            CounterEventKind::Jump => format!(
-                "{signal} jumped from {} to {}, more than the {:.3} it can change in that time; not counted",
-                self.from,
-                self.to,
-                self.max_step.unwrap_or(f64::NAN)
-            ),
+            CounterEventKind::Jump => {
+                let max = self.max_step.unwrap_or(f64::NAN);
+                Text::new(
+                    format!(
+                        "{signal} jumped from {from} to {to}, more than the {max:.3} it can change \
+                         in that time; not counted"
+                    ),
+                    format!(
+                        "{signal} 从 {from} 跳变到 {to}，超过这段时间内最多可能的变化量 {max:.3}；\
+                         不计入"
+                    ),
+                )
+            }
         }
     }
 }
@@ -205,6 +217,27 @@ mod tests {
     /// A simulator at 60× with its clock polled every 500 ms and the pump's hours every 100 ms:
     /// the clock steps 30 s every fifth tick, the hours move 6 s at every tick. All counted;
     /// a real glitch still is not.
+    #[test]
+    fn counter_events_read_in_chinese_with_the_same_numbers() {
+        use crate::text::check::chinese;
+        let back = Event {
+            kind: CounterEventKind::Backwards,
+            from: 1500.0,
+            to: 200.5,
+            max_step: None,
+        };
+        chinese(&back.describe("mql.pump_strokes"), &["mql.pump_strokes"]);
+        let jump = Event {
+            kind: CounterEventKind::Jump,
+            from: 10.0,
+            to: 9000.0,
+            max_step: Some(12.3456),
+        };
+        let t = jump.describe("machine.operating_hours");
+        chinese(&t, &["machine.operating_hours"]);
+        assert!(t.zh.contains("12.346"), "{}", t.zh);
+    }
+
     #[test]
     fn a_coarse_machine_clock_is_no_jump() {
         let limit = counter_limit("mql.pump_operating_time", "h");

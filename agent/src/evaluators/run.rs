@@ -35,6 +35,7 @@ use crate::config::{Carbon, OperationSettings};
 use crate::state::State;
 use crate::store::Store;
 use crate::supervise::{self, lock, Pulse};
+use crate::text::Text;
 use crate::value::now_ms;
 
 /// The running loop.
@@ -52,18 +53,32 @@ const ACTIVITY: &str = "activity";
 /// The condition the loop reports for a stage (`activity` or an evaluator) that failed at its
 /// latest tick.
 fn failed(stage: &str, error: Option<&str>) -> Condition {
+    let text = failed_text(stage, error);
     Condition {
         key: format!("agent:evaluator:{stage}:failed"),
         active: error.is_some(),
         severity: Severity::Warning,
-        message: match error {
-            Some(e) => format!(
+        message: text.en,
+        message_zh: text.zh,
+        source: "agent".into(),
+        source_zh: "代理程序".into(),
+    }
+}
+
+/// The panic's own words are quoted as Rust gave them.
+fn failed_text(stage: &str, error: Option<&str>) -> Text {
+    match error {
+        Some(e) => Text::new(
+            format!(
                 "the {stage} evaluator fails (it panicked: {e}); its alarms are held as it last \
                  judged them"
             ),
-            None => format!("the {stage} evaluator runs"),
-        },
-        source: "agent".into(),
+            format!("评估模块 {stage} 出错（程序异常：{e}）；其报警保持在最后一次判断的状态"),
+        ),
+        None => Text::new(
+            format!("the {stage} evaluator runs"),
+            format!("评估模块 {stage} 运行正常"),
+        ),
     }
 }
 
@@ -240,7 +255,9 @@ mod tests {
                     active: true,
                     severity: Severity::Warning,
                     message: format!("tick {n}"),
+                    message_zh: format!("第 {n} 拍"),
                     source: "t".into(),
+                    source_zh: "t".into(),
                 }],
                 records: Vec::new(),
             }
@@ -266,6 +283,15 @@ mod tests {
             assert!(Instant::now() < end, "timed out waiting for {what}: {c:?}");
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    #[test]
+    fn the_failed_evaluator_message_reads_in_chinese() {
+        use crate::text::check::chinese;
+        chinese(&failed_text("life", None), &["life"]);
+        let t = failed_text("monitor", Some("index 3 out of range"));
+        // The panic is quoted as Rust gave it; everything else is Chinese.
+        chinese(&t, &["monitor", "index 3 out of range"]);
     }
 
     #[test]

@@ -125,7 +125,7 @@ pub const OPERATIONS: Table = Table {
         c("verdict", Text, "", "`violation` when a rule was violated during the cut; `compliant` only when all of it was judged and every rule held; else `no_data` (cooling mode unknown, or a monitored rule without data) or `not_applicable` (no profile for the cooling mode)"),
         c("violations", Int, "", "violation episodes (warning or critical) that overlapped the cut"),
         c("violated_rules", Text, "", "their rule ids, `; `-separated, in order of start"),
-        c("violations_json", Json, "", "the episodes: rule_id, severity, start_ms, end_ms, worst_value, limit, unit, standard, source, verified, message"),
+        c("violations_json", Json, "", "the episodes: rule_id, severity, start_ms, end_ms, worst_value, limit, unit, standard, source, verified, message, message_zh"),
     ],
 };
 

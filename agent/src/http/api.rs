@@ -80,6 +80,7 @@ pub fn health(app: &AppState) -> (bool, serde_json::Value) {
         "status": status,
         "problems": problems,
         "machine_id": app.state.machine_id(),
+        "language": app.language,
         "devices_total": devices.len(),
         "devices_connected": devices.iter().filter(|d| d.connected).count(),
         "store_dropped_samples": app.state.dropped_samples(),

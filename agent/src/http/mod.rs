@@ -52,6 +52,8 @@ pub struct AppState {
     pub monitor: Arc<crate::evaluators::monitor::View>,
     /// The live stream's producer and open streams (`GET /api/stream`).
     pub stream: Arc<stream::Hub>,
+    /// `[agent] language`: the pages' language, in `/healthz`.
+    pub language: String,
 }
 
 /// The limits every request runs under (`[http] request_timeout_s`, `max_requests`).

@@ -169,8 +169,11 @@ mod tests {
             previous: AlarmState::Normal,
             severity: Severity::Warning,
             message: String::new(),
+            message_zh: None,
             source: String::new(),
+            source_zh: None,
             cause: String::new(),
+            cause_zh: None,
             by: "system".into(),
             tier: 0,
         }

@@ -80,9 +80,16 @@ pub struct Transition {
     pub previous: AlarmState,
     pub severity: Severity,
     pub message: String,
+    /// The message in Simplified Chinese; `None` for a transition stored before the agent kept
+    /// it (never a translation made up afterwards).
+    pub message_zh: Option<String>,
     pub source: String,
+    /// The source in Simplified Chinese; `None` as for `message_zh`.
+    pub source_zh: Option<String>,
     /// Why: the condition, an operator's action, a shelve running out, an escalation.
     pub cause: String,
+    /// The cause in Simplified Chinese; `None` for a transition stored before the agent kept it.
+    pub cause_zh: Option<String>,
     /// Who: `system`, `button`, or the name the HTTP layer gives an authenticated user.
     pub by: String,
     /// Escalation tier the alarm has reached (0 = first responders).

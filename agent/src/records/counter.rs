@@ -53,4 +53,6 @@ pub struct CounterEvent {
     /// a restart resumes from).
     pub used: Option<f64>,
     pub message: String,
+    /// The message in Simplified Chinese; `None` for an event stored before the store kept it.
+    pub message_zh: Option<String>,
 }

@@ -137,4 +137,6 @@ pub struct Finding {
     pub lower: f64,
     pub upper: f64,
     pub message: String,
+    /// The message in Simplified Chinese; `None` for a finding stored before the store kept it.
+    pub message_zh: Option<String>,
 }

@@ -123,4 +123,6 @@ pub struct Violation {
     pub source: String,
     pub verified: bool,
     pub message: String,
+    /// The message in Simplified Chinese; `None` for an episode stored before the store kept it.
+    pub message_zh: Option<String>,
 }

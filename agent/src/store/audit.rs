@@ -19,7 +19,10 @@ pub struct CurrentAlarm {
     pub suppression: Suppression,
     pub severity: Severity,
     pub message: String,
+    /// `None` in a row written before the store kept it.
+    pub message_zh: Option<String>,
     pub source: String,
+    pub source_zh: Option<String>,
     pub tier: u8,
     pub since_ms: i64,
     pub active_since_ms: Option<i64>,
@@ -60,7 +63,8 @@ impl Tx<'_> {
     ) -> Result<()> {
         let mut ins = self.0.prepare_cached(
             "INSERT INTO alarm_event (ts_ms, key, state, previous, severity, message, source,
-             cause, by, tier) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             cause, by, tier, message_zh, cause_zh, source_zh)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?;
         for t in transitions {
             ins.execute(params![
@@ -73,13 +77,17 @@ impl Tx<'_> {
                 t.source,
                 t.cause,
                 t.by,
-                t.tier
+                t.tier,
+                t.message_zh,
+                t.cause_zh,
+                t.source_zh
             ])?;
         }
         let mut up = self.0.prepare_cached(
             "INSERT OR REPLACE INTO alarm_current (key, condition, acked, suppression,
              shelved_until_ms, severity, message, source, tier, since_ms, active_since_ms,
-             notice_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             notice_ms, message_zh, source_zh)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?;
         let mut del = self
             .0
@@ -104,7 +112,9 @@ impl Tx<'_> {
                         c.tier,
                         c.since_ms,
                         c.active_since_ms,
-                        c.notice_ms
+                        c.notice_ms,
+                        c.message_zh,
+                        c.source_zh
                     ])?;
                 }
                 None => {
@@ -137,7 +147,9 @@ impl Reader {
                     suppression,
                     severity: severity(r)?,
                     message: r.get("message")?,
+                    message_zh: r.get("message_zh")?,
                     source: r.get("source")?,
+                    source_zh: r.get("source_zh")?,
                     tier: r.get("tier")?,
                     since_ms: r.get("since_ms")?,
                     active_since_ms: r.get("active_since_ms")?,
@@ -176,8 +188,11 @@ impl Reader {
                         previous: state(r.get("previous")?),
                         severity: severity(r)?,
                         message: r.get("message")?,
+                        message_zh: r.get("message_zh")?,
                         source: r.get("source")?,
+                        source_zh: r.get("source_zh")?,
                         cause: r.get("cause")?,
+                        cause_zh: r.get("cause_zh")?,
                         by: r.get("by")?,
                         tier: r.get("tier")?,
                     },

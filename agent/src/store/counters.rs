@@ -12,8 +12,9 @@ impl Tx<'_> {
     pub(super) fn insert_counter_event(&self, e: &CounterEvent) -> Result<()> {
         self.0.execute(
             "INSERT INTO counter_event
-                 (ts_ms, counter, signal, kind, from_value, to_value, max_step, used, message)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 (ts_ms, counter, signal, kind, from_value, to_value, max_step, used, message,
+                  message_zh)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 e.ts_ms,
                 e.counter,
@@ -23,14 +24,16 @@ impl Tx<'_> {
                 e.to_value,
                 e.max_step,
                 e.used,
-                e.message
+                e.message,
+                e.message_zh
             ],
         )?;
         Ok(())
     }
 }
 
-const COLUMNS: &str = "ts_ms, counter, signal, kind, from_value, to_value, max_step, used, message";
+const COLUMNS: &str =
+    "ts_ms, counter, signal, kind, from_value, to_value, max_step, used, message, message_zh";
 
 fn event(r: &Row) -> rusqlite::Result<CounterEvent> {
     let kind: String = r.get("kind")?;
@@ -50,6 +53,7 @@ fn event(r: &Row) -> rusqlite::Result<CounterEvent> {
         max_step: r.get("max_step")?,
         used: r.get("used")?,
         message: r.get("message")?,
+        message_zh: r.get("message_zh")?,
     })
 }
 

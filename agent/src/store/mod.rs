@@ -76,7 +76,8 @@ pub enum Record {
     Operation(Box<OperationRecord>),
     Part(PartRecord),
     /// A rule went out of its limits: the episode opens (`end_ms` is `None`).
-    ViolationOpened(Violation),
+    /// Boxed: the largest record, and the writer's queue holds many small ones.
+    ViolationOpened(Box<Violation>),
     /// An open episode's latest message and worst value, and its end once it is over. Found
     /// by its rule and start.
     ViolationUpdated {
@@ -84,6 +85,7 @@ pub enum Record {
         rule_id: String,
         start_ms: i64,
         message: String,
+        message_zh: String,
         value: Option<f64>,
         end_ms: Option<i64>,
     },
@@ -467,9 +469,17 @@ impl Tx<'_> {
                 rule_id,
                 start_ms,
                 message,
+                message_zh,
                 value,
                 end_ms,
-            } => self.update_violation(profile, rule_id, *start_ms, message, *value, *end_ms),
+            } => self.update_violation(
+                profile,
+                rule_id,
+                *start_ms,
+                (message, message_zh),
+                *value,
+                *end_ms,
+            ),
             Record::ToolUsage { rows, now_ms } => self.save_tool_usage(rows, *now_ms),
             Record::ComponentState { name, json, now_ms } => {
                 self.save_component_state(name, json, *now_ms)
@@ -924,8 +934,25 @@ mod upgrade {
                     changes[0].reason,
                     crate::records::tool::ChangeReason::WornOut
                 );
-                assert_eq!(r.current_alarms()?.len(), 3);
+                // Rows from before migration 11 have no Chinese: null, never made up.
+                let current = r.current_alarms()?;
+                assert_eq!(current.len(), 3);
+                assert!(current
+                    .iter()
+                    .all(|(_, c)| c.message_zh.is_none() && c.source_zh.is_none()));
                 assert_eq!(r.alarm_event_count()?, 8);
+                let history = r.alarm_history(&audit::HistoryFilter {
+                    to_ms: i64::MAX,
+                    limit: 100,
+                    ..Default::default()
+                })?;
+                assert_eq!(history.len(), 8);
+                assert!(history.iter().all(|h| h.transition.message_zh.is_none()
+                    && h.transition.cause_zh.is_none()
+                    && h.transition.source_zh.is_none()
+                    && !h.transition.message.is_empty()));
+                let json = serde_json::to_value(&history[0]).unwrap();
+                assert_eq!(json["message_zh"], serde_json::Value::Null);
                 assert_eq!(r.component_resets()?.len(), 1);
                 assert!(r.component_state("service-history")?.is_some());
                 assert!(r.sample_count()? > 0);

@@ -61,8 +61,9 @@ impl Tx<'_> {
     pub(super) fn insert_finding(&self, f: &Finding) -> Result<()> {
         self.0.execute(
             "INSERT INTO monitor_finding (ts_ms, program, operation, tool_id, operation_start_ms,
-                 kind, time_into_s, position, signal, measured, expected, lower, upper, message)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 kind, time_into_s, position, signal, measured, expected, lower, upper, message,
+                 message_zh)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 f.ts_ms,
                 f.key.program,
@@ -77,7 +78,8 @@ impl Tx<'_> {
                 f.expected,
                 f.lower,
                 f.upper,
-                f.message
+                f.message,
+                f.message_zh
             ],
         )?;
         Ok(())
@@ -109,6 +111,7 @@ fn finding(r: &Row) -> rusqlite::Result<Finding> {
         lower: r.get("lower")?,
         upper: r.get("upper")?,
         message: r.get("message")?,
+        message_zh: r.get("message_zh")?,
     })
 }
 
@@ -212,6 +215,7 @@ mod tests {
             lower: 16.0,
             upper: 24.0,
             message: "m".into(),
+            message_zh: Some("断刀".into()),
         })));
         store.sync();
         let envs = store.read(|r| r.envelopes(10)).unwrap();
@@ -221,6 +225,7 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].kind, FindingKind::Breakage);
         assert_eq!(f[0].operation_start_ms, 5);
+        assert_eq!(f[0].message_zh.as_deref(), Some("断刀"));
         store.close();
     }
 }

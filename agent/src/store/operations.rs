@@ -95,6 +95,7 @@ fn violation(r: &Row) -> rusqlite::Result<Violation> {
         source: r.get("source")?,
         verified: r.get("verified")?,
         message: r.get("message")?,
+        message_zh: r.get("message_zh")?,
     })
 }
 
@@ -118,8 +119,8 @@ impl Tx<'_> {
     pub(super) fn open_violation(&self, v: &Violation) -> Result<()> {
         self.0.execute(
             "INSERT INTO violation (rule_id, profile, standard, severity, start_ms, end_ms,
-             worst_value, limit_text, unit, source, verified, message)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             worst_value, limit_text, unit, source, verified, message, message_zh)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 v.rule_id,
                 v.profile,
@@ -132,29 +133,31 @@ impl Tx<'_> {
                 v.unit,
                 v.source,
                 v.verified,
-                v.message
+                v.message,
+                v.message_zh
             ],
         )?;
         Ok(())
     }
 
-    /// Updates an open episode with its latest message and worst value, and closes it when
-    /// `end_ms` is given.
+    /// Updates an open episode with its latest message (`(en, zh)`) and worst value, and closes
+    /// it when `end_ms` is given.
     pub(super) fn update_violation(
         &self,
         profile: &str,
         rule_id: &str,
         start_ms: i64,
-        message: &str,
+        message: (&str, &str),
         value: Option<f64>,
         end_ms: Option<i64>,
     ) -> Result<()> {
         self.0.execute(
             "UPDATE violation SET end_ms = ?4, message = CASE WHEN ?5 = '' THEN message ELSE ?5 END,
+             message_zh = CASE WHEN ?7 = '' THEN message_zh ELSE ?7 END,
              worst_value = CASE WHEN ?6 IS NULL THEN worst_value WHEN worst_value IS NULL THEN ?6
                                 WHEN abs(?6) > abs(worst_value) THEN ?6 ELSE worst_value END
              WHERE profile = ?1 AND rule_id = ?2 AND start_ms = ?3 AND end_ms IS NULL",
-            params![profile, rule_id, start_ms, end_ms, message, value],
+            params![profile, rule_id, start_ms, end_ms, message.0, value, message.1],
         )?;
         Ok(())
     }
@@ -164,7 +167,8 @@ impl Tx<'_> {
     pub fn close_dangling_violations(&self, now_ms: i64) -> Result<usize> {
         Ok(self.0.execute(
             "UPDATE violation SET end_ms = ?1,
-             message = message || ' (end not recorded: agent restarted)' WHERE end_ms IS NULL",
+             message = message || ' (end not recorded: agent restarted)',
+             message_zh = message_zh || '（未记录结束时间：代理程序重启）' WHERE end_ms IS NULL",
             [now_ms],
         )?)
     }
@@ -528,7 +532,50 @@ mod tests {
             source: String::new(),
             verified: false,
             message: String::new(),
+            message_zh: None,
         }
+    }
+
+    #[test]
+    fn an_episode_keeps_both_texts_through_updates_and_a_dangling_close() {
+        let (store, _, _) = test_store("episode-zh");
+        let mut v = episode(1_000, None, Severity::Warning);
+        v.message = "mql.oil_flow at 1.2 ml/h".into();
+        v.message_zh = Some("mql.oil_flow 仅 1.2 ml/h".into());
+        let opened = v.clone();
+        store.call(move |tx| tx.open_violation(&opened)).unwrap();
+        let read = |store: &crate::store::Store| {
+            store
+                .read(|r| r.violations_between(0, i64::MAX, None))
+                .unwrap()
+                .remove(0)
+        };
+        assert_eq!(read(&store).message_zh, v.message_zh);
+        store
+            .call(|tx| {
+                tx.update_violation(
+                    "p",
+                    "r1000",
+                    1_000,
+                    ("mql.oil_flow at 0.5 ml/h", "mql.oil_flow 仅 0.5 ml/h"),
+                    Some(0.5),
+                    None,
+                )
+            })
+            .unwrap();
+        assert_eq!(
+            read(&store).message_zh.as_deref(),
+            Some("mql.oil_flow 仅 0.5 ml/h")
+        );
+        store
+            .call(|tx| tx.close_dangling_violations(9_000))
+            .unwrap();
+        let e = read(&store);
+        assert!(e.message.ends_with("(end not recorded: agent restarted)"));
+        assert_eq!(
+            e.message_zh.as_deref(),
+            Some("mql.oil_flow 仅 0.5 ml/h（未记录结束时间：代理程序重启）")
+        );
     }
 
     #[test]
@@ -583,7 +630,7 @@ mod tests {
             episode(14 * h + 1000, None, Severity::Critical),
             episode(12 * h + 1000, Some(12 * h + 2000), Severity::Info),
         ] {
-            store.record(Record::ViolationOpened(v));
+            store.record(Record::ViolationOpened(Box::new(v)));
         }
         store.sync();
         let s = store

@@ -290,6 +290,24 @@ CREATE TABLE IF NOT EXISTS monitor_learning (
     PRIMARY KEY (program, operation)
 );",
     },
+    Migration {
+        // Messages for people in Simplified Chinese beside the English, for the alarm audit
+        // trail, the violation episodes, the counter events and the monitor's findings. Rows
+        // from before stay NULL:
+        // their Chinese was never written, and none is made up afterwards (the API answers
+        // null).
+        version: 11,
+        what: "alarm, violation, counter event and finding messages in Chinese (message_zh)",
+        sql: "
+ALTER TABLE alarm_event ADD COLUMN message_zh TEXT;
+ALTER TABLE alarm_event ADD COLUMN cause_zh TEXT;
+ALTER TABLE alarm_event ADD COLUMN source_zh TEXT;
+ALTER TABLE alarm_current ADD COLUMN message_zh TEXT;
+ALTER TABLE alarm_current ADD COLUMN source_zh TEXT;
+ALTER TABLE violation ADD COLUMN message_zh TEXT;
+ALTER TABLE counter_event ADD COLUMN message_zh TEXT;
+ALTER TABLE monitor_finding ADD COLUMN message_zh TEXT;",
+    },
 ];
 
 /// The MQTT outbox file (`[mqtt] outbox_path`), kept apart from the store: it is written only
@@ -487,6 +505,56 @@ mod tests {
         ] {
             assert!(t.iter().any(|x| x == want), "{want} in {t:?}");
         }
+    }
+
+    #[test]
+    fn version_11_adds_the_chinese_messages_and_leaves_older_rows_without() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, &STORE[..10], "t").unwrap();
+        assert_eq!(version(&conn).unwrap(), 10);
+        conn.execute_batch(
+            "INSERT INTO alarm_event (ts_ms, key, state, previous, severity, message, source,
+                 cause, by, tier)
+             VALUES (1, 'k', 'active_unacked', 'normal', 'warning', 'old', 's', 'c', 'system', 0);
+             INSERT INTO alarm_current (key, condition, acked, suppression, severity, message,
+                 source, tier, since_ms, notice_ms)
+             VALUES ('k', 1, 0, 'none', 'warning', 'old', 's', 0, 1, 1);
+             INSERT INTO violation (rule_id, profile, standard, severity, start_ms, limit_text,
+                 unit, source, verified, message)
+             VALUES ('r', 'p', 'S', 'warning', 1, 'l', 'u', 's', 0, 'old');
+             INSERT INTO counter_event (ts_ms, counter, signal, kind, from_value, to_value,
+                 message)
+             VALUES (1, 'operations', 'mql.oil_total', 'jump', 1, 2, 'old');",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn, STORE, "t").unwrap(), 10);
+        assert_eq!(version(&conn).unwrap(), 11);
+        for table in ["alarm_event", "alarm_current", "violation", "counter_event"] {
+            let (en, zh): (String, Option<String>) = conn
+                .query_row(
+                    &format!("SELECT message, message_zh FROM {table}"),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!((en.as_str(), zh), ("old", None), "{table}");
+        }
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('monitor_finding')")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(columns.iter().any(|c| c == "message_zh"), "{columns:?}");
+        let zh: (Option<String>, Option<String>, Option<String>) = conn
+            .query_row(
+                "SELECT e.cause_zh, e.source_zh, c.source_zh FROM alarm_event e, alarm_current c",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(zh, (None, None, None));
     }
 
     #[test]

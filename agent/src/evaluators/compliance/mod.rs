@@ -25,6 +25,9 @@ pub struct LiveStatus {
     /// The profile that applies to the current cooling mode.
     pub profile: Option<String>,
     pub standard: Option<String>,
+    /// The profile's title, in English and in Simplified Chinese.
+    pub title: Option<String>,
+    pub title_zh: Option<String>,
     pub verdict: Verdict,
     pub cutting: bool,
     /// The operation under way.
@@ -179,7 +182,7 @@ impl Compliance {
                 Transition::Opened { rule, at_ms } => {
                     let s = self.rules.status(rule);
                     self.open_episodes[rule] = Some(at_ms);
-                    out.push(Record::ViolationOpened(Violation {
+                    out.push(Record::ViolationOpened(Box::new(Violation {
                         rule_id: s.id.clone(),
                         profile: s.profile.clone(),
                         standard: s.standard.clone(),
@@ -192,7 +195,8 @@ impl Compliance {
                         source: s.source.clone(),
                         verified: s.verified,
                         message: s.message.clone(),
-                    }));
+                        message_zh: Some(s.message_zh.clone()),
+                    })));
                 }
                 Transition::Closed { rule, at_ms } => {
                     if let Some(start) = self.open_episodes[rule].take() {
@@ -221,6 +225,7 @@ impl Compliance {
             rule_id: s.id.clone(),
             start_ms,
             message: s.message.clone(),
+            message_zh: s.message_zh.clone(),
             value: s.value,
             end_ms,
         }
@@ -273,6 +278,8 @@ impl Evaluator for Compliance {
         *lock(&self.live.0) = LiveStatus {
             profile: profile.map(|p| p.id.clone()),
             standard: profile.map(|p| p.standard.clone()),
+            title: profile.map(|p| p.title.clone()),
+            title_zh: profile.map(|p| p.title_zh.clone()),
             cooling_mode: cooling,
             verdict,
             cutting,

@@ -9,6 +9,7 @@ use crate::condition::{Condition, Severity};
 use crate::config::Component;
 use crate::evaluators::frame::Frame;
 use crate::records::tool::Prediction;
+use crate::text::Text;
 
 /// Conditions of the tool in the spindle: `tool:<id>:life-warning` and `tool:<id>:life-limit`.
 /// A tool change makes the old tool's keys vanish, which clears its alarms.
@@ -28,25 +29,109 @@ pub fn tool_conditions(f: &Frame) -> Vec<Condition> {
     let up = f.flag("tool.life_counting_up") != Some(false);
     let reached = |level: f64| if up { value >= level } else { value <= level };
     let remaining = if up { limit - value } else { value - limit };
-    let source = "tool life setting of the CNC".to_string();
+    let source = Text::new("tool life setting of the CNC", "数控系统的刀具寿命设定");
+    let warn = tool_life_warning(id, value, warning, remaining);
+    let over = tool_life_limit(id, value, limit);
     vec![
         Condition {
             key: format!("tool:{id}:life-warning"),
             active: reached(warning) && !reached(limit),
             severity: Severity::Warning,
-            message: format!(
-                "tool {id}: life {value:.1} min past warning {warning:.1} min; {remaining:.1} min left"
-            ),
-            source: source.clone(),
+            message: warn.en,
+            message_zh: warn.zh,
+            source: source.en.clone(),
+            source_zh: source.zh.clone(),
         },
         Condition {
             key: format!("tool:{id}:life-limit"),
             active: reached(limit),
             severity: Severity::Critical,
-            message: format!("tool {id}: life {value:.1} min reached limit {limit:.1} min; change the tool"),
-            source,
+            message: over.en,
+            message_zh: over.zh,
+            source: source.en,
+            source_zh: source.zh,
         },
     ]
+}
+
+fn tool_life_warning(id: &str, value: f64, warning: f64, remaining: f64) -> Text {
+    Text::new(
+        format!("tool {id}: life {value:.1} min past warning {warning:.1} min; {remaining:.1} min left"),
+        format!("刀具 {id}：刀具寿命 {value:.1} min，已过预警值 {warning:.1} min；剩余 {remaining:.1} min"),
+    )
+}
+
+fn tool_life_limit(id: &str, value: f64, limit: f64) -> Text {
+    Text::new(
+        format!("tool {id}: life {value:.1} min reached limit {limit:.1} min; change the tool"),
+        format!("刀具 {id}：刀具寿命 {value:.1} min，已到极限值 {limit:.1} min；请换刀"),
+    )
+}
+
+fn counter_warning(name: &str, used: f64, unit: &str, warning: f64, limit: f64) -> Text {
+    Text::new(
+        format!("{name}: {used:.1} {unit} used, warning at {warning:.1}, limit {limit:.1}"),
+        format!("{name}：已使用 {used:.1} {unit}，预警值 {warning:.1}，极限值 {limit:.1}"),
+    )
+}
+
+fn counter_limit(name: &str, used: f64, unit: &str, limit: f64) -> Text {
+    Text::new(
+        format!("{name}: {used:.1} {unit} used, limit {limit:.1} reached"),
+        format!("{name}：已使用 {used:.1} {unit}，已到极限值 {limit:.1}"),
+    )
+}
+
+fn component_remaining_warning(name: &str, p10: f64, basis: &str, w: f64) -> Text {
+    Text::new(
+        format!(
+            "{name}: predicted remaining life P10 {p10:.0} h ({basis}), warning below {w:.0} h"
+        ),
+        format!(
+            "{name}：预测剩余寿命 P10 {p10:.0} h（{}），低于 {w:.0} h 预警",
+            basis_zh(basis)
+        ),
+    )
+}
+
+fn component_remaining_limit(name: &str, p10: f64, basis: &str, l: f64) -> Text {
+    Text::new(
+        format!(
+            "{name}: predicted remaining life P10 {p10:.0} h ({basis}) below the limit {l:.0} h; plan the replacement"
+        ),
+        format!(
+            "{name}：预测剩余寿命 P10 {p10:.0} h（{}），低于极限值 {l:.0} h；请安排更换",
+            basis_zh(basis)
+        ),
+    )
+}
+
+/// What a component's remaining hours count (`ComponentView::remaining_h_basis`).
+fn basis_zh(basis: &str) -> String {
+    match basis {
+        "h" => "小时".into(),
+        "spindle_running_h" => "按主轴运转小时计".into(),
+        "powered_h" => "按通电小时计".into(),
+        other => other.to_string(),
+    }
+}
+
+fn tool_predicted_warning(id: &str, p10: f64, w: f64) -> Text {
+    Text::new(
+        format!(
+            "tool {id}: predicted remaining life P10 {p10:.1} min of cutting, warning below {w:.1} min; prepare a tool"
+        ),
+        format!("刀具 {id}：预测剩余切削寿命 P10 {p10:.1} min，低于 {w:.1} min 预警；请准备备用刀具"),
+    )
+}
+
+fn tool_predicted_limit(id: &str, p10: f64, l: f64) -> Text {
+    Text::new(
+        format!(
+            "tool {id}: predicted remaining life P10 {p10:.1} min of cutting, below the limit {l:.1} min; change the tool"
+        ),
+        format!("刀具 {id}：预测剩余切削寿命 P10 {p10:.1} min，低于极限值 {l:.1} min；请换刀"),
+    )
 }
 
 /// `component:<name>:life-warning` / `:life-limit` for every configured counter component
@@ -64,29 +149,32 @@ pub fn counter_conditions(
             continue;
         };
         let unit = unit_of(&c.signal);
-        let source = format!(
-            "component life levels in the agent configuration ({})",
-            c.signal
+        let source = Text::new(
+            format!(
+                "component life levels in the agent configuration ({})",
+                c.signal
+            ),
+            format!("代理程序配置中的部件寿命预警值与极限值（{}）", c.signal),
         );
+        let warn = counter_warning(&c.name, used, &unit, c.warning, c.limit);
         out.push(Condition {
             key: format!("component:{}:life-warning", c.name),
             active: used >= c.warning && used < c.limit,
             severity: Severity::Warning,
-            message: format!(
-                "{}: {used:.1} {unit} used, warning at {:.1}, limit {:.1}",
-                c.name, c.warning, c.limit
-            ),
-            source: source.clone(),
+            message: warn.en,
+            message_zh: warn.zh,
+            source: source.en.clone(),
+            source_zh: source.zh.clone(),
         });
+        let over = counter_limit(&c.name, used, &unit, c.limit);
         out.push(Condition {
             key: format!("component:{}:life-limit", c.name),
             active: used >= c.limit,
             severity: Severity::Critical,
-            message: format!(
-                "{}: {used:.1} {unit} used, limit {:.1} reached",
-                c.name, c.limit
-            ),
-            source,
+            message: over.en,
+            message_zh: over.zh,
+            source: source.en,
+            source_zh: source.zh,
         });
     }
     out
@@ -107,31 +195,33 @@ pub fn predicted_component_conditions(
             continue;
         };
         let basis = v.remaining_h_basis.as_deref().unwrap_or("h");
-        let source =
-            format!("predicted remaining life ({method}) against [life.components] levels");
+        let source = Text::new(
+            format!("predicted remaining life ({method}) against [life.components] levels"),
+            format!("预测剩余寿命（{method}）对照 [life.components] 设定值"),
+        );
         let p10 = q.p10;
         if let Some(w) = warning_h {
+            let t = component_remaining_warning(&v.name, p10, basis, w);
             out.push(Condition {
                 key: format!("component:{}:remaining-warning", v.name),
                 active: p10 < w && limit_h.is_none_or(|l| p10 >= l),
                 severity: Severity::Warning,
-                message: format!(
-                    "{}: predicted remaining life P10 {p10:.0} h ({basis}), warning below {w:.0} h",
-                    v.name
-                ),
-                source: source.clone(),
+                message: t.en,
+                message_zh: t.zh,
+                source: source.en.clone(),
+                source_zh: source.zh.clone(),
             });
         }
         if let Some(l) = limit_h {
+            let t = component_remaining_limit(&v.name, p10, basis, l);
             out.push(Condition {
                 key: format!("component:{}:remaining-limit", v.name),
                 active: p10 < l,
                 severity: Severity::Critical,
-                message: format!(
-                    "{}: predicted remaining life P10 {p10:.0} h ({basis}) below the limit {l:.0} h; plan the replacement",
-                    v.name
-                ),
-                source,
+                message: t.en,
+                message_zh: t.zh,
+                source: source.en,
+                source_zh: source.zh,
             });
         }
     }
@@ -152,35 +242,38 @@ pub fn predicted_tool_conditions(
         return Vec::new();
     };
     let p10 = p.remaining_min.p10;
-    let source = format!(
-        "predicted remaining tool life ({}) against [life] tool_remaining levels",
-        if p.from_own_lifetimes() {
-            "this machine's tool lifetimes"
-        } else {
-            "wear model"
-        }
+    let (basis, basis_zh) = if p.from_own_lifetimes() {
+        ("this machine's tool lifetimes", "本机刀具寿命统计")
+    } else {
+        ("wear model", "刀具磨损模型")
+    };
+    let source = Text::new(
+        format!("predicted remaining tool life ({basis}) against [life] tool_remaining levels"),
+        format!("预测剩余刀具寿命（{basis_zh}）对照 [life] tool_remaining 设定值"),
     );
     let mut out = Vec::new();
     if let Some(w) = warning_min {
+        let t = tool_predicted_warning(id, p10, w);
         out.push(Condition {
             key: format!("tool:{id}:predicted-warning"),
             active: p10 < w && limit_min.is_none_or(|l| p10 >= l),
             severity: Severity::Warning,
-            message: format!(
-                "tool {id}: predicted remaining life P10 {p10:.1} min of cutting, warning below {w:.1} min; prepare a tool"
-            ),
-            source: source.clone(),
+            message: t.en,
+            message_zh: t.zh,
+            source: source.en.clone(),
+            source_zh: source.zh.clone(),
         });
     }
     if let Some(l) = limit_min {
+        let t = tool_predicted_limit(id, p10, l);
         out.push(Condition {
             key: format!("tool:{id}:predicted-limit"),
             active: p10 < l,
             severity: Severity::Critical,
-            message: format!(
-                "tool {id}: predicted remaining life P10 {p10:.1} min of cutting, below the limit {l:.1} min; change the tool"
-            ),
-            source,
+            message: t.en,
+            message_zh: t.zh,
+            source: source.en,
+            source_zh: source.zh,
         });
     }
     out
@@ -311,6 +404,51 @@ mod tests {
             c[0].source.contains("this machine's tool lifetimes"),
             "{}",
             c[0].source
+        );
+        crate::text::check::chinese(
+            &Text::new(c[0].source.clone(), c[0].source_zh.clone()),
+            &["[life]", "tool_remaining"],
+        );
+    }
+
+    #[test]
+    fn every_life_message_reads_in_chinese_with_the_same_numbers() {
+        use crate::text::check::chinese;
+        let ids = &["T2-0007", "min", "P10"];
+        chinese(&tool_life_warning("T2-0007", 12.25, 12.0, 2.75), ids);
+        chinese(&tool_life_limit("T2-0007", 15.5, 15.0), ids);
+        chinese(&tool_predicted_warning("T2-0007", 4.04, 5.0), ids);
+        chinese(&tool_predicted_limit("T2-0007", 0.5, 1.0), ids);
+        chinese(
+            &counter_warning("pump", 101.26, "h", 100.0, 120.0),
+            &["pump", "h"],
+        );
+        chinese(
+            &counter_limit("pump", 130.0, "strokes", 120.0),
+            &["pump", "strokes"],
+        );
+        for basis in ["h", "spindle_running_h", "powered_h"] {
+            let units = &["spindle_bearing", "P10", "h"];
+            chinese(
+                &component_remaining_warning("spindle_bearing", 1800.4, basis, 2000.0),
+                units,
+            );
+            chinese(
+                &component_remaining_limit("spindle_bearing", 150.0, basis, 200.0),
+                units,
+            );
+        }
+        // The same figures, the same precision.
+        let t = tool_life_warning("T1", 12.25, 12.0, 2.75);
+        assert!(
+            t.zh.contains("12.2 min") && t.zh.contains("2.8 min"),
+            "{}",
+            t.zh
+        );
+        assert!(
+            t.en.contains("12.2 min") && t.en.contains("2.8 min"),
+            "{}",
+            t.en
         );
     }
 }

@@ -583,6 +583,7 @@ fn counter_event(
     e: plausibility::Event,
     used: Option<f64>,
 ) -> CounterEvent {
+    let text = e.describe(signal);
     CounterEvent {
         ts_ms,
         counter: counter.to_string(),
@@ -592,7 +593,8 @@ fn counter_event(
         to_value: e.to,
         max_step: e.max_step,
         used,
-        message: e.describe(signal),
+        message: text.en,
+        message_zh: Some(text.zh),
     }
 }
 

@@ -40,11 +40,13 @@ use crate::records::monitor::{
 };
 use crate::store::{Record, Store};
 use crate::supervise::lock;
+use crate::text::Text;
 use detectors::{Evidence, Sample, Watch};
 use envelope::{Band, Trace};
 
 /// Where the conditions come from.
 const SOURCE: &str = "process monitor: the operation's envelope learned from its own cycles";
+const SOURCE_ZH: &str = "过程监控：由该工序自身加工循环学习得到的负载包络线";
 /// Samples a run needs before it can be learned from.
 const MIN_SAMPLES: usize = 5;
 /// A feed within this share of the last tick's is steady.
@@ -127,11 +129,11 @@ struct Slot {
     envelope: Option<Envelope>,
     learner: Option<Learner>,
     /// Findings of the latest run, and the wear drift's, as conditions stand now.
-    active: BTreeMap<FindingKind, String>,
+    active: BTreeMap<FindingKind, Text>,
     /// Feed-normalised mean load of each cycle judged by the envelope, oldest first.
     indices: Vec<f64>,
     /// Why the detectors cannot judge now (`None`: they judge).
-    cannot: Option<String>,
+    cannot: Option<Text>,
 }
 
 struct Run {
@@ -165,6 +167,8 @@ pub struct OperationStatus {
     pub learned_cycles: Option<u32>,
     pub learning: Option<(usize, u32)>,
     pub cannot_judge: Option<String>,
+    /// The same in Simplified Chinese.
+    pub cannot_judge_zh: Option<String>,
     pub active: Vec<String>,
 }
 
@@ -376,14 +380,8 @@ impl Monitor {
                 // Wear does not heal: once raised, the warning holds until another tool cuts,
                 // rather than coming and going with the part-to-part scatter of a worn tool.
                 if let Some((mean, true)) = detectors::drift(d, &slot.indices) {
-                    let message = format!(
-                        "{}: wear drift, the mean load of the last cycles is {:.0} % of the \
-                             learned one ({} {})",
-                        run.key,
-                        mean * 100.0,
-                        env.signal,
-                        run.tool_id.as_deref().unwrap_or("tool unknown")
-                    );
+                    let message =
+                        drift_message(&run.key, mean, &env.signal, run.tool_id.as_deref());
                     if !slot.active.contains_key(&FindingKind::WearDrift) {
                         records.push(Record::MonitorFinding(Box::new(Finding {
                             ts_ms: now_ms,
@@ -398,7 +396,8 @@ impl Monitor {
                             expected: env.mean,
                             lower: 0.0,
                             upper: env.mean * (1.0 + drift_rise(d) / 100.0),
-                            message: message.clone(),
+                            message: message.en.clone(),
+                            message_zh: Some(message.zh.clone()),
                         })));
                     }
                     slot.active.insert(FindingKind::WearDrift, message);
@@ -478,15 +477,20 @@ impl Monitor {
                 let active = slot.active.get(&kind);
                 let message = match (active, &slot.cannot) {
                     (Some(m), _) => m.clone(),
-                    (None, Some(why)) => format!("{key}: {} cannot judge: {why}", kind.as_str()),
-                    (None, None) => format!("{key}: no {}", kind.as_str()),
+                    (None, Some(why)) => cannot_message(key, kind, why),
+                    (None, None) => Text::new(
+                        format!("{key}: no {}", kind.as_str()),
+                        format!("{key}：无{}", kind_zh(kind)),
+                    ),
                 };
                 out.push(Condition {
                     key: condition_key(key, kind),
                     active: active.is_some(),
                     severity: d.severity(),
-                    message,
+                    message: message.en,
+                    message_zh: message.zh,
                     source: SOURCE.into(),
+                    source_zh: SOURCE_ZH.into(),
                 });
             }
         }
@@ -507,7 +511,8 @@ impl Monitor {
                     .learner
                     .as_ref()
                     .map(|l| (l.cycles.len(), self.settings.learn_cycles)),
-                cannot_judge: s.cannot.clone(),
+                cannot_judge: s.cannot.as_ref().map(|t| t.en.clone()),
+                cannot_judge_zh: s.cannot.as_ref().map(|t| t.zh.clone()),
                 active: s.active.keys().map(|k| k.as_str().to_string()).collect(),
             })
             .collect();
@@ -615,9 +620,9 @@ impl Evaluator for Monitor {
                 run.last_feed = None;
             }
             let slot = self.slots.entry(run.key.clone()).or_default();
-            let cannot: Option<String> = if channel == Some("interrupted") {
+            let cannot: Option<Text> = if channel == Some("interrupted") {
                 run.clean = false;
-                Some("the channel is interrupted".into())
+                Some(Text::new("the channel is interrupted", "通道处于中断状态"))
             } else if let Some(feed) = feed {
                 // A feed that is not steady is a transient (a rapid move passing through a
                 // cutting rate as it ends, an override stepping, the first tick of a cut): its
@@ -633,7 +638,7 @@ impl Evaluator for Monitor {
                     run.time_s += tick.dt_s;
                 }
                 match f.num(run.signal).filter(|v| v.is_finite()) {
-                    None => Some(format!("no good {} now", run.signal)),
+                    None => Some(no_good_value(run.signal)),
                     Some(value) => {
                         if steady {
                             run.trace.push(run.pos_mm, value, feed);
@@ -658,13 +663,12 @@ impl Evaluator for Monitor {
                         }
                         judged.err().map(|why| {
                             if why == LEARNING {
-                                format!(
-                                    "learning ({} of {} cycles)",
+                                learning(
                                     slot.learner.as_ref().map_or(0, |l| l.cycles.len()),
-                                    self.settings.learn_cycles
+                                    self.settings.learn_cycles,
                                 )
                             } else {
-                                why.to_string()
+                                why_text(why)
                             }
                         })
                     }
@@ -672,7 +676,7 @@ impl Evaluator for Monitor {
             } else if f.num("channel.feedrate").is_none() {
                 // Feeding or not cannot be told: the position is lost for this run.
                 run.clean = false;
-                Some("no good channel.feedrate now".into())
+                Some(no_good_value("channel.feedrate"))
             } else {
                 None
             };
@@ -756,26 +760,115 @@ fn push_live(live: &mut LiveRun, p: (f64, f64, Option<f64>, Option<f64>)) {
     live.points.push(p);
 }
 
-fn message(run: &Run, env: &Envelope, kind: FindingKind, e: &Evidence) -> String {
-    let what = match kind {
-        FindingKind::Breakage => "tool breakage: the load fell below its band",
-        FindingKind::MissingTool => "missing tool: no load where the operation cuts",
-        FindingKind::Overload => "overload: the load is above its band",
-        FindingKind::WearDrift => "wear drift",
+fn message(run: &Run, env: &Envelope, kind: FindingKind, e: &Evidence) -> Text {
+    finding_message(&run.key, kind, e, &env.signal, run.tool_id.as_deref())
+}
+
+fn finding_message(
+    key: &OperationKey,
+    kind: FindingKind,
+    e: &Evidence,
+    signal: &str,
+    tool: Option<&str>,
+) -> Text {
+    let (what, what_zh) = match kind {
+        FindingKind::Breakage => (
+            "tool breakage: the load fell below its band",
+            "断刀：负载跌出允许范围下限",
+        ),
+        FindingKind::MissingTool => (
+            "missing tool: no load where the operation cuts",
+            "缺刀：应切削处无负载",
+        ),
+        FindingKind::Overload => (
+            "overload: the load is above its band",
+            "过载：负载超出允许范围上限",
+        ),
+        FindingKind::WearDrift => ("wear drift", "刀具磨损趋势"),
     };
-    format!(
-        "{}: {what} at {:.1} s into the operation ({:.0} % of its path): {} {:.2}, expected \
-         {:.2} (band {:.2} to {:.2}), tool {}",
-        run.key,
-        e.time_s,
-        e.position * 100.0,
-        env.signal,
-        e.measured,
-        e.expected,
-        e.lower,
-        e.upper,
-        run.tool_id.as_deref().unwrap_or("unknown")
+    Text::new(
+        format!(
+            "{key}: {what} at {:.1} s into the operation ({:.0} % of its path): {signal} {:.2}, \
+             expected {:.2} (band {:.2} to {:.2}), tool {}",
+            e.time_s,
+            e.position * 100.0,
+            e.measured,
+            e.expected,
+            e.lower,
+            e.upper,
+            tool.unwrap_or("unknown")
+        ),
+        format!(
+            "{key}：{what_zh}，工序开始后 {:.1} s（路径的 {:.0} %）：{signal} 实测 {:.2}，预期 \
+             {:.2}（允许范围 {:.2} 至 {:.2}），刀具 {}",
+            e.time_s,
+            e.position * 100.0,
+            e.measured,
+            e.expected,
+            e.lower,
+            e.upper,
+            tool.unwrap_or("未知")
+        ),
     )
+}
+
+fn drift_message(key: &OperationKey, mean: f64, signal: &str, tool: Option<&str>) -> Text {
+    Text::new(
+        format!(
+            "{key}: wear drift, the mean load of the last cycles is {:.0} % of the learned one \
+             ({signal} {})",
+            mean * 100.0,
+            tool.unwrap_or("tool unknown")
+        ),
+        format!(
+            "{key}：刀具磨损趋势，最近几个循环的平均负载为学习值的 {:.0} %（{signal}，刀具 {}）",
+            mean * 100.0,
+            tool.unwrap_or("未知")
+        ),
+    )
+}
+
+/// The detector kinds as the shop floor names them.
+fn kind_zh(kind: FindingKind) -> &'static str {
+    match kind {
+        FindingKind::Breakage => "断刀",
+        FindingKind::MissingTool => "缺刀",
+        FindingKind::Overload => "过载",
+        FindingKind::WearDrift => "磨损趋势",
+    }
+}
+
+fn cannot_message(key: &OperationKey, kind: FindingKind, why: &Text) -> Text {
+    Text::new(
+        format!("{key}: {} cannot judge: {}", kind.as_str(), why.en),
+        format!("{key}：{}监测无法判断：{}", kind_zh(kind), why.zh),
+    )
+}
+
+fn no_good_value(signal: &str) -> Text {
+    Text::new(
+        format!("no good {signal} now"),
+        format!("当前没有有效的 {signal} 值"),
+    )
+}
+
+fn learning(done: usize, of: u32) -> Text {
+    Text::new(
+        format!("learning ({done} of {of} cycles)"),
+        format!("学习中（{of} 个循环已完成 {done} 个）"),
+    )
+}
+
+/// The reasons [`judge`] gives for not judging a sample.
+fn why_text(why: &'static str) -> Text {
+    let zh = match why {
+        "the envelope was learned on another signal than the one read now" => {
+            "包络线是用另一个信号学习的，不是当前读取的信号"
+        }
+        "past the learned path" => "已超出学习过的加工路径",
+        other => other,
+    };
+    Text::new(why, zh)
 }
 
 fn finding(
@@ -783,7 +876,7 @@ fn finding(
     env: &Envelope,
     kind: FindingKind,
     e: &Evidence,
-    msg: &str,
+    msg: &Text,
     now: i64,
 ) -> Finding {
     Finding {
@@ -799,7 +892,8 @@ fn finding(
         expected: e.expected,
         lower: e.lower,
         upper: e.upper,
-        message: msg.to_string(),
+        message: msg.en.clone(),
+        message_zh: Some(msg.zh.clone()),
     }
 }
 
@@ -936,6 +1030,48 @@ mod tests {
     }
 
     #[test]
+    fn every_monitor_message_reads_in_chinese_with_the_same_numbers() {
+        use crate::text::check::chinese;
+        let key = OperationKey {
+            program: "O1000".into(),
+            operation: "OP10".into(),
+        };
+        let e = Evidence {
+            time_s: 12.34,
+            position: 0.456,
+            measured: 3.21,
+            expected: 40.5,
+            lower: 30.25,
+            upper: 50.75,
+        };
+        let ids = &["O1000", "OP10", "T2-0007", "spindle.load", "s", "%"];
+        for kind in FindingKind::ALL {
+            chinese(
+                &finding_message(&key, kind, &e, "spindle.load", Some("T2-0007")),
+                ids,
+            );
+            chinese(&finding_message(&key, kind, &e, "spindle.load", None), ids);
+            for why in [
+                learning(1, 3),
+                no_good_value("spindle.load"),
+                no_good_value("channel.feedrate"),
+                why_text("past the learned path"),
+                why_text("the envelope was learned on another signal than the one read now"),
+                Text::new("the channel is interrupted", "通道处于中断状态"),
+            ] {
+                chinese(
+                    &cannot_message(&key, kind, &why),
+                    &["O1000", "OP10", "spindle.load", "channel.feedrate"],
+                );
+            }
+        }
+        chinese(
+            &drift_message(&key, 1.234, "spindle.power", Some("T1")),
+            &["O1000", "OP10", "spindle.power", "T1", "%"],
+        );
+    }
+
+    #[test]
     fn learns_in_its_cycles_then_finds_a_breakage_with_its_evidence() {
         let mut rig = Rig::new(on());
         for k in 0..3 {
@@ -979,6 +1115,9 @@ mod tests {
         assert!(c.active, "{c:?}");
         assert!(c.message.contains("tool breakage"), "{}", c.message);
         assert!(c.message.contains("expected 2"), "{}", c.message);
+        // The finding and its condition say it in Chinese too, the same words.
+        assert!(c.message_zh.contains("断刀"), "{}", c.message_zh);
+        assert_eq!(f.message_zh.as_deref(), Some(c.message_zh.as_str()));
         // A run with a finding is not learned from; the next normal one clears it.
         let out = rig.cycle("T1", 1000.0, normal(9));
         assert!(!find(&out, FindingKind::Breakage).unwrap().active);

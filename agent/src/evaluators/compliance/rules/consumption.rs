@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::window::WindowMean;
 use super::{Context, Judgement, Kind, RuleState};
+use crate::text::Text;
 
 pub struct Consumption {
     pub signal: String,
@@ -24,21 +25,24 @@ impl Kind for Consumption {
         vec![&self.signal]
     }
 
-    fn limit(&self) -> (String, String) {
-        let unit = &self.unit;
+    fn limit(&self) -> (Text, String) {
+        let (unit, max, n) = (&self.unit, self.max, self.window_len.as_secs());
+        let peaks = self.peak_max.map_or_else(Text::default, |p| {
+            Text::new(
+                format!(", peaks ≤ {p} {unit}"),
+                format!("，峰值 ≤ {p} {unit}"),
+            )
+        });
         (
-            format!(
-                "≤ {} {unit} ({} s average){}",
-                self.max,
-                self.window_len.as_secs(),
-                self.peak_max
-                    .map_or(String::new(), |p| format!(", peaks ≤ {p} {unit}"))
+            Text::new(
+                format!("≤ {max} {unit} ({n} s average){}", peaks.en),
+                format!("≤ {max} {unit}（{n} s 平均值）{}", peaks.zh),
             ),
             unit.clone(),
         )
     }
 
-    fn judge(&mut self, ctx: &Context, _limit: &str) -> Judgement {
+    fn judge(&mut self, ctx: &Context, _limit: &Text) -> Judgement {
         let (now, unit, max) = (ctx.frame.now_ms, &self.unit, self.max);
         if let Some(w) = &mut self.window {
             w.expire(now);
@@ -53,14 +57,20 @@ impl Kind for Consumption {
             return Judgement::new(
                 RuleState::NoData,
                 None,
-                "no consumption measured while cutting yet".into(),
+                Text::new(
+                    "no consumption measured while cutting yet",
+                    "尚未测得切削时的消耗量",
+                ),
             );
         };
         if mean > max {
             return Judgement::new(
                 RuleState::Violated,
                 Some(mean),
-                format!("average {mean:.1} {unit} while cutting, limit {max} {unit}"),
+                Text::new(
+                    format!("average {mean:.1} {unit} while cutting, limit {max} {unit}"),
+                    format!("切削时平均 {mean:.1} {unit}，超出限值 {max} {unit}"),
+                ),
             );
         }
         if let (Some(p), Some(c)) = (self.peak_max, current) {
@@ -68,14 +78,20 @@ impl Kind for Consumption {
                 return Judgement::new(
                     RuleState::Violated,
                     Some(c),
-                    format!("peak {c:.1} {unit} above {p} {unit}"),
+                    Text::new(
+                        format!("peak {c:.1} {unit} above {p} {unit}"),
+                        format!("峰值 {c:.1} {unit}，超过 {p} {unit}"),
+                    ),
                 );
             }
         }
         Judgement::new(
             RuleState::Ok,
             Some(mean),
-            format!("average {mean:.1} {unit} while cutting"),
+            Text::new(
+                format!("average {mean:.1} {unit} while cutting"),
+                format!("切削时平均 {mean:.1} {unit}"),
+            ),
         )
     }
 }

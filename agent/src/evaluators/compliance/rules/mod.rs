@@ -23,6 +23,7 @@ use crate::condition::{Condition, Severity};
 use crate::config::profile::{Check, Profile, Rule};
 use crate::config::Lubricant;
 use crate::evaluators::frame::Frame;
+use crate::text::Text;
 use window::WindowMean;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -41,14 +42,19 @@ pub struct RuleStatus {
     pub profile: String,
     pub standard: String,
     pub topic: String,
+    /// The topic in Simplified Chinese (the profile's `topic_zh`, else `topic`).
+    pub topic_zh: String,
     pub kind: &'static str,
     pub state: RuleState,
     pub value: Option<f64>,
     pub limit: String,
+    pub limit_zh: String,
     pub unit: String,
     /// Since when the rule has been in this state (ms since the Unix epoch).
     pub since_ms: Option<i64>,
     pub source: String,
+    /// Where the limit comes from, in Simplified Chinese (`source_zh`, else `source`).
+    pub source_zh: String,
     pub verified: bool,
     pub severity: Severity,
     /// Whether this agent is configured to feed the rule at all (its signals mapped, or a
@@ -56,6 +62,7 @@ pub struct RuleStatus {
     /// without data makes the verdict `no_data`, never `compliant`.
     pub monitored: bool,
     pub message: String,
+    pub message_zh: String,
 }
 
 /// What the machine is doing at a tick, as the rules need it.
@@ -81,11 +88,11 @@ impl Context<'_> {
 pub struct Judgement {
     state: RuleState,
     value: Option<f64>,
-    message: String,
+    message: Text,
 }
 
 impl Judgement {
-    fn new(state: RuleState, value: Option<f64>, message: String) -> Judgement {
+    fn new(state: RuleState, value: Option<f64>, message: Text) -> Judgement {
         Judgement {
             state,
             value,
@@ -93,7 +100,7 @@ impl Judgement {
         }
     }
 
-    fn not_applicable(message: String) -> Judgement {
+    fn not_applicable(message: Text) -> Judgement {
         Judgement::new(RuleState::NotApplicable, None, message)
     }
 
@@ -101,9 +108,39 @@ impl Judgement {
         Judgement::new(
             RuleState::NoData,
             None,
-            format!("no good value of {signal}"),
+            Text::new(
+                format!("no good value of {signal}"),
+                format!("{signal} 没有有效数值"),
+            ),
         )
     }
+}
+
+/// Cooling modes (`cooling.mode`) as the shop floor names them.
+fn cooling_zh(mode: &str) -> String {
+    match mode {
+        "mql" => "微量润滑 (MQL)".into(),
+        "dry" => "干切削".into(),
+        "flood" => "浇注冷却".into(),
+        "cold_air" => "冷风冷却".into(),
+        "none" => "无冷却".into(),
+        other => other.to_string(),
+    }
+}
+
+fn other_cooling(mode: &str, profile_for: &[String]) -> Text {
+    let zh: Vec<String> = profile_for.iter().map(|c| cooling_zh(c)).collect();
+    Text::new(
+        format!(
+            "cooling mode is {mode}; this profile is for {}",
+            profile_for.join(", ")
+        ),
+        format!(
+            "当前冷却方式为{}；本规范适用于{}",
+            cooling_zh(mode),
+            zh.join("、")
+        ),
+    )
 }
 
 /// One kind of rule: its limits (from the profile), the state it keeps between ticks, and how
@@ -118,9 +155,9 @@ trait Kind: Send {
         self.inputs().iter().all(|s| fed.contains(*s))
     }
     /// The limit for people, and its unit.
-    fn limit(&self) -> (String, String);
+    fn limit(&self) -> (Text, String);
     /// `limit`: the text of [`Kind::limit`], for messages.
-    fn judge(&mut self, ctx: &Context, limit: &str) -> Judgement;
+    fn judge(&mut self, ctx: &Context, limit: &Text) -> Judgement;
 }
 
 fn window(len: std::time::Duration) -> Option<WindowMean> {
@@ -197,6 +234,7 @@ struct Tracker {
     profile: usize,
     severity: Severity,
     kind: Box<dyn Kind>,
+    limit: Text,
     status: RuleStatus,
 }
 
@@ -266,15 +304,20 @@ impl RuleSet {
     pub fn conditions(&self) -> Vec<Condition> {
         self.trackers
             .iter()
-            .map(|t| Condition {
-                key: format!("rule:{}.{}", t.status.profile, t.status.id),
-                active: t.status.state == RuleState::Violated,
-                severity: t.severity,
-                message: format!(
-                    "{} ({}): {}",
-                    t.status.id, t.status.standard, t.status.message
-                ),
-                source: t.status.source.clone(),
+            .map(|t| {
+                let s = &t.status;
+                Condition {
+                    key: format!("rule:{}.{}", s.profile, s.id),
+                    active: s.state == RuleState::Violated,
+                    severity: t.severity,
+                    message: format!("{} ({}): {}", s.id, s.standard, s.message),
+                    message_zh: format!(
+                        "{}（{}，{}）：{}",
+                        s.topic_zh, s.id, s.standard, s.message_zh
+                    ),
+                    source: s.source.clone(),
+                    source_zh: s.source_zh.clone(),
+                }
             })
             .collect()
     }
@@ -287,14 +330,15 @@ impl RuleSet {
         for (i, t) in self.trackers.iter_mut().enumerate() {
             let profile = &self.profiles[t.profile];
             let j = match cooling {
-                None => Judgement::new(RuleState::NoData, None, "cooling mode unknown".into()),
+                None => Judgement::new(
+                    RuleState::NoData,
+                    None,
+                    Text::new("cooling mode unknown", "冷却方式未知"),
+                ),
                 Some(c) if !profile.cooling.iter().any(|p| p == c) => {
-                    Judgement::not_applicable(format!(
-                        "cooling mode is {c}; this profile is for {}",
-                        profile.cooling.join(", ")
-                    ))
+                    Judgement::not_applicable(other_cooling(c, &profile.cooling))
                 }
-                Some(_) => t.kind.judge(ctx, &t.status.limit),
+                Some(_) => t.kind.judge(ctx, &t.limit),
             };
             let before = t.status.state;
             if j.state != before || t.status.since_ms.is_none() {
@@ -313,7 +357,8 @@ impl RuleSet {
             }
             t.status.state = j.state;
             t.status.value = j.value;
-            t.status.message = j.message;
+            t.status.message = j.message.en;
+            t.status.message_zh = j.message.zh;
         }
         out
     }
@@ -336,19 +381,24 @@ fn tracker(
             profile: p.id.clone(),
             standard: p.standard.clone(),
             topic: r.topic.clone(),
+            topic_zh: r.topic_zh.clone(),
             kind: kind.name(),
             state: RuleState::NoData,
             value: None,
-            limit,
+            limit: limit.en.clone(),
+            limit_zh: limit.zh.clone(),
             unit,
             since_ms: None,
             source: r.source.clone(),
+            source_zh: r.source_zh.clone(),
             verified: r.verified,
             severity: r.severity,
             monitored: kind.monitored(fed, lubricant),
             message: String::new(),
+            message_zh: String::new(),
         },
         kind,
+        limit,
     }
 }
 
@@ -570,6 +620,138 @@ mod tests {
             state_of(&rs, "dry-tool-workpiece-compatibility"),
             RuleState::NotApplicable
         );
+    }
+
+    /// Every status message, limit and condition a rule gives, in every state the tests can
+    /// drive it to, reads in Chinese with the same numbers.
+    #[test]
+    fn every_rule_message_reads_in_chinese_with_the_same_numbers() {
+        use crate::text::check::chinese;
+        let profiles = vec![
+            profile("gbt31210-near-dry.toml"),
+            profile("gbt28614-dry.toml"),
+        ];
+        let mut rs = RuleSet::new(profiles, &all(), Some(&sheet()));
+        // Identifiers, units and names from the configuration: the same in both languages.
+        let mut ids: Vec<String> = [
+            "ml/h",
+            "MPa",
+            "mg/m3",
+            "dB(A)",
+            "s",
+            "ppm",
+            "HRC",
+            "MQL",
+            "PCD",
+            "PCBN",
+            "TiAlN",
+            "AlCrN",
+            "(Al,Ti)N",
+            "C45",
+            "P",
+            "GB/T",
+            "[lubricant]",
+            "Ester X",
+            "mm2/s",
+            "°C",
+        ]
+        .map(String::from)
+        .to_vec();
+        ids.extend(
+            crate::vocabulary::SIGNALS
+                .iter()
+                .map(|s| s.name.to_string()),
+        );
+        ids.extend(rs.statuses().into_iter().map(|s| s.id));
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let mut seen = std::collections::HashSet::new();
+        let mut check = |rs: &RuleSet| {
+            for st in rs.statuses() {
+                let msg = Text::new(st.message.clone(), st.message_zh.clone());
+                chinese(&msg, &ids);
+                if !st.limit.is_empty() {
+                    chinese(&Text::new(st.limit.clone(), st.limit_zh.clone()), &ids);
+                }
+                seen.insert((st.id.clone(), st.state as u8, st.message.clone()));
+            }
+            for c in rs.conditions() {
+                chinese(&Text::new(c.message, c.message_zh), &ids);
+            }
+        };
+        let mut t = 0;
+        let mut step = |rs: &mut RuleSet, frame: &dyn Fn(i64) -> Frame, cutting, secs: i64| {
+            for _ in 0..secs * 10 {
+                t += 100;
+                let lub = sheet();
+                rs.step(&Context {
+                    frame: &frame(t),
+                    cutting,
+                    lubricant: Some(&lub),
+                });
+            }
+        };
+        // No cooling mode known, then MQL: flowing, starved within and past the grace, idle
+        // with the aerosol left on, the air pressure out of its range.
+        step(&mut rs, &|t| Frame::from_values(t, []), true, 1);
+        check(&rs);
+        step(&mut rs, &|t| mql_frame(t, 30.0, true, true), true, 2);
+        check(&rs);
+        step(&mut rs, &|t| mql_frame(t, 1.25, false, true), true, 2);
+        check(&rs);
+        step(&mut rs, &|t| mql_frame(t, 1.25, false, true), true, 5);
+        check(&rs);
+        step(&mut rs, &|t| mql_frame(t, 80.5, true, false), false, 4);
+        check(&rs);
+        step(&mut rs, &|t| mql_frame(t, 80.5, true, false), false, 10);
+        check(&rs);
+        let high_air = |t| {
+            Frame::from_values(
+                t,
+                [
+                    ("cooling.mode", Value::Text("mql".into())),
+                    ("mql.air_pressure", Value::Number(0.75)),
+                    ("mql.oil_flow", Value::Number(60.0)),
+                    ("environment.noise", Value::Number(91.5)),
+                    ("mql.mist_concentration", Value::Number(0.8)),
+                ],
+            )
+        };
+        step(&mut rs, &high_air, true, 12);
+        check(&rs);
+        // Dry: diamond on steel, uncoated carbide, coated carbide, hardened steel.
+        for (material, coating, hardness) in [
+            ("pcd", "none", 20.0),
+            ("carbide", "none", 20.0),
+            ("carbide", "TiAlN", 20.0),
+            ("carbide", "TiAlN", 55.0),
+        ] {
+            let f = move |t| {
+                Frame::from_values(
+                    t,
+                    [
+                        ("cooling.mode", Value::Text("dry".into())),
+                        ("tool.material", Value::Text(material.into())),
+                        ("tool.coating", Value::Text(coating.into())),
+                        ("workpiece.group", Value::Text("P".into())),
+                        ("workpiece.material_group", Value::Text("P".into())),
+                        ("workpiece.material", Value::Text("C45".into())),
+                        ("workpiece.hardness", Value::Number(hardness)),
+                    ],
+                )
+            };
+            step(&mut rs, &f, true, 1);
+            check(&rs);
+        }
+        // Without a data sheet.
+        rs.step(&Context {
+            frame: &mql_frame(t + 100, 30.0, true, true),
+            cutting: true,
+            lubricant: None,
+        });
+        check(&rs);
+        let states: std::collections::HashSet<u8> = seen.iter().map(|s| s.1).collect();
+        assert_eq!(states.len(), 4, "every state was checked");
+        assert!(seen.len() > 40, "{} messages checked", seen.len());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::window::WindowMean;
 use super::{fmt_bounds, outside, Context, Judgement, Kind, RuleState};
 use crate::config::profile::When;
+use crate::text::Text;
 
 pub struct Range {
     pub signal: String,
@@ -17,11 +18,29 @@ pub struct Range {
     pub window_len: Duration,
 }
 
-fn when_word(w: When) -> &'static str {
-    match w {
-        When::Cutting => "cutting",
-        When::Idle => "idle",
-        When::Always => "always",
+fn only_while(w: When) -> Text {
+    let (en, zh) = match w {
+        When::Cutting => ("cutting", "切削"),
+        When::Idle => ("idle", "空闲"),
+        When::Always => ("always", "任何状态"),
+    };
+    Text::new(
+        format!("only checked while {en}"),
+        format!("仅在{zh}时检查"),
+    )
+}
+
+fn at(signal: &str, value: f64, unit: &str, limit: Option<&Text>) -> Text {
+    let t = Text::new(
+        format!("{signal} at {value:.3} {unit}"),
+        format!("{signal} 为 {value:.3} {unit}"),
+    );
+    match limit {
+        Some(l) => Text::new(
+            format!("{}, limit {}", t.en, l.en),
+            format!("{}，超出限值 {}", t.zh, l.zh),
+        ),
+        None => t,
     }
 }
 
@@ -34,19 +53,21 @@ impl Kind for Range {
         vec![&self.signal]
     }
 
-    fn limit(&self) -> (String, String) {
-        let avg = if self.window_len.is_zero() {
-            String::new()
+    fn limit(&self) -> (Text, String) {
+        let bounds = fmt_bounds(self.min, self.max, &self.unit);
+        let n = self.window_len.as_secs();
+        let text = if self.window_len.is_zero() {
+            Text::same(bounds)
         } else {
-            format!(" ({} s average)", self.window_len.as_secs())
+            Text::new(
+                format!("{bounds} ({n} s average)"),
+                format!("{bounds}（{n} s 平均值）"),
+            )
         };
-        (
-            format!("{}{avg}", fmt_bounds(self.min, self.max, &self.unit)),
-            self.unit.clone(),
-        )
+        (text, self.unit.clone())
     }
 
-    fn judge(&mut self, ctx: &Context, limit: &str) -> Judgement {
+    fn judge(&mut self, ctx: &Context, limit: &Text) -> Judgement {
         let now = ctx.frame.now_ms;
         let applies = match self.when {
             When::Cutting => ctx.cutting,
@@ -57,10 +78,7 @@ impl Kind for Range {
             w.expire(now);
         }
         if !applies {
-            return Judgement::not_applicable(format!(
-                "only checked while {}",
-                when_word(self.when)
-            ));
+            return Judgement::not_applicable(only_while(self.when));
         }
         let Some(v) = ctx.frame.num(&self.signal) else {
             return Judgement::no_data(&self.signal);
@@ -77,14 +95,10 @@ impl Kind for Range {
             Judgement::new(
                 RuleState::Violated,
                 Some(value),
-                format!("{signal} at {value:.3} {unit}, limit {limit}"),
+                at(signal, value, unit, Some(limit)),
             )
         } else {
-            Judgement::new(
-                RuleState::Ok,
-                Some(value),
-                format!("{signal} at {value:.3} {unit}"),
-            )
+            Judgement::new(RuleState::Ok, Some(value), at(signal, value, unit, None))
         }
     }
 }
