@@ -74,6 +74,15 @@ async fn the_page_in_chinese_shows_no_english_label_draws_its_charts_and_lives_o
             enabled: true,
             ..Default::default()
         };
+        // The spindle sensor where nobody answers: its alarm is on the page from the start,
+        // in the agent's own words.
+        for d in &mut cfg.devices {
+            if let agent::config::Connection::ModbusTcp { address, .. } = &mut d.connection {
+                if d.name == "spindle-sensor" {
+                    *address = e2e::dead_addr().to_string();
+                }
+            }
+        }
     })
     .await;
     let http = agent.http_addr.to_string();
@@ -143,6 +152,21 @@ async fn the_page_in_chinese_shows_no_english_label_draws_its_charts_and_lives_o
         "the page polled while the stream was up"
     );
 
+    // The agent's own messages (alarms, rules) in Chinese.
+    cdp.wait_eval(
+        "document.querySelectorAll('.alarm .msg').length > 0",
+        Duration::from_secs(60),
+    )
+    .await
+    .expect("no alarm on the page to read");
+    let not_chinese = cdp
+        .eval(
+            "[...document.querySelectorAll('.msg')].filter(e => e.getClientRects().length && \
+             !/[\\u4e00-\\u9fff]/.test(e.textContent)).map(e => e.textContent)",
+        )
+        .await
+        .unwrap();
+    assert_eq!(not_chinese, json!([]), "messages not in Chinese");
     // No English label anywhere on the page in Chinese.
     let english = cdp.eval(ENGLISH_LABELS).await.unwrap();
     assert_eq!(english, json!([]), "English on the page in zh-CN");
