@@ -20,7 +20,7 @@ use crate::config::AlarmSettings;
 use crate::records::alarm::{AlarmState, Suppression, Transition};
 
 /// An alarm as the API and the page show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AlarmView {
     pub key: String,
     pub state: AlarmState,

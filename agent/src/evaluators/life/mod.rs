@@ -54,7 +54,7 @@ use counters::CounterLife;
 use tools::{Entry, Model, ModelView, ToolView};
 
 /// What `/api/life` returns.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LifeView {
     /// `null`: no `[life] wear_model` configured, counters only.
     pub model: Option<ModelView>,
@@ -71,7 +71,7 @@ pub struct LifeView {
 
 /// A component whose life is a counter signal (`[[alarms.component]]`), as the maintenance
 /// page shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CounterView {
     pub name: String,
     pub signal: String,

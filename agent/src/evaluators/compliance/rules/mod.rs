@@ -25,7 +25,7 @@ use crate::config::Lubricant;
 use crate::evaluators::frame::Frame;
 use window::WindowMean;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleState {
     Ok,
@@ -35,7 +35,7 @@ pub enum RuleState {
 }
 
 /// A rule's live status, as `/api/compliance` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RuleStatus {
     pub id: String,
     pub profile: String,
