@@ -443,6 +443,8 @@ pub struct LoginForm {
         (status = 400, description = "No name given: the form again, saying so.", content_type = "text/html", body = String),
         (status = 401, description = "Wrong token: the form again, saying so.", content_type = "text/html", body = String),
         (status = 429, description = "Too many wrong tokens from this address: the form again, with the wait (`Retry-After`).", content_type = "text/html", body = String),
+        (status = 415, description = "The body is not a form.", content_type = "text/plain", body = String),
+        (status = 422, description = "The form lacks `name` or `token`.", content_type = "text/plain", body = String),
     ),
 )]
 pub async fn login(
