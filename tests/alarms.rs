@@ -604,6 +604,8 @@ async fn reading_can_require_the_token_too() {
     assert_eq!(r.code, 303);
     assert!(r.head.contains("location: /login"));
     assert_eq!(e2e::get(&http, "/login").await.unwrap().0, 200);
+    // So does the API's description: it holds no data.
+    assert_eq!(e2e::get(&http, "/api/openapi.json").await.unwrap().0, 200);
     agent.shutdown().await;
 }
 

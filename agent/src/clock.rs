@@ -73,7 +73,7 @@ const fn parse_ms(s: &str) -> i64 {
 }
 
 /// What the agent knows about its wall clock.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct WallStatus {
     /// The kernel's view: `true` when NTP (or PTP) has synchronised the clock, `false` when
     /// the kernel says it is not, `null` where it cannot be asked.

@@ -77,7 +77,7 @@ pub struct DeviceInfo {
 }
 
 /// One signal as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SignalView {
     pub device: String,
     /// The canonical signal name (or `<device>.<tag>`).
@@ -88,6 +88,7 @@ pub struct SignalView {
     /// `false`: the tag's mapping (node id, register) is taken from a manual or a companion
     /// specification and nobody has confirmed it on this control yet.
     pub verified: bool,
+    #[schema(value_type = Option<crate::value::SignalValue>)]
     pub value: Option<Value>,
     pub unit: String,
     pub quality: Quality,
@@ -100,7 +101,7 @@ pub struct SignalView {
 }
 
 /// One device as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeviceView {
     pub name: String,
     pub protocol: &'static str,
@@ -121,7 +122,7 @@ pub struct DeviceView {
 }
 
 /// A tag unavailable with an error of its own.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FailedTag {
     pub signal: String,
     pub tag: String,

@@ -96,7 +96,7 @@ pub struct Pulse {
 }
 
 /// A pulse as `/healthz` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PulseView {
     pub name: String,
     pub interval_ms: u64,

@@ -3,13 +3,18 @@
 use serde::Serialize;
 
 /// A value in engineering units.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
+#[schema(as = SignalValue)]
 pub enum Value {
     Number(f64),
     Bool(bool),
     Text(String),
 }
+
+/// `Value` by the name the API document gives it: the schema derive reads a field of a type
+/// named `Value` as any JSON value (`serde_json::Value`), so fields name it through this.
+pub type SignalValue = Value;
 
 impl Value {
     pub fn as_f64(&self) -> Option<f64> {
@@ -34,7 +39,7 @@ impl Value {
 }
 
 /// Data quality, after OPC UA's Good / Uncertain (stale) / Bad (unavailable).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Quality {
     /// A fresh value from a connected device.

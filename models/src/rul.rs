@@ -21,12 +21,16 @@ use crate::conformal::ConformalInterval;
 /// cannot hold, so it is written as `null` and read back as infinity (a stored state with
 /// an unbounded P90 must load again, not be dropped).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Quantiles {
     #[serde(with = "unbounded")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, required = true))]
     pub p10: f64,
     #[serde(with = "unbounded")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, required = true))]
     pub p50: f64,
     #[serde(with = "unbounded")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, required = true))]
     pub p90: f64,
 }
 

@@ -21,7 +21,7 @@ use crate::records::alarm::{AlarmState, Suppression, Transition};
 use crate::text::Text;
 
 /// An alarm as the API and the page show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AlarmView {
     pub key: String,
     pub state: AlarmState,

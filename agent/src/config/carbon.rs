@@ -28,7 +28,7 @@ pub struct RawCarbon {
 
 /// The checked factors. Shown with every carbon figure (`/api/summary`'s `carbon`), so a reader
 /// sees what the figure assumes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Carbon {
     /// kg CO₂e per kWh the machine draws.
     pub grid_kg_per_kwh: f64,

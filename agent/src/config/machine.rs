@@ -60,7 +60,7 @@ pub struct RawFlag {
 pub const CONTEXT_DEVICE: &str = "machine-context";
 
 /// Where a signal comes from, as `/api/signals` says (`source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SignalSource {
     /// A device's tag.

@@ -33,7 +33,7 @@ use super::ConfigError;
 use crate::value::Value;
 
 /// What the tool table knows of one tool.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ToolEntry {
     pub id: String,
@@ -45,7 +45,7 @@ pub struct ToolEntry {
 }
 
 /// What the program table knows of one program.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProgramEntry {
     pub name: String,

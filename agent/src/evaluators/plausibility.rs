@@ -70,7 +70,7 @@ pub fn counter_limit(signal: &str, unit: &str) -> Limit {
 
 /// Where a guarded signal was last accepted, in time: kept with the counter's last value (and
 /// stored with it, so a restart judges the first value against the time the agent was away).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Since {
     /// Seconds of the evaluators' time step since the last accepted value.
     pub elapsed_s: f64,

@@ -28,6 +28,13 @@ fn internal(e: impl std::fmt::Display) -> Response {
 }
 
 /// `GET /api/alarms`: every alarm that is not normal, worst first, and the stack light.
+#[utoipa::path(
+    get,
+    path = "/api/alarms",
+    tag = "alarms",
+    responses((status = 200, description = "Every alarm that is not normal, worst first, and the stack light.", body = super::openapi::AlarmList)),
+    security((), ("token" = []), ("session" = [])),
+)]
 pub async fn list(Extract(app): Extract<AppState>) -> Response {
     let alarms = app.alarms.views();
     Json(json!({
@@ -38,6 +45,23 @@ pub async fn list(Extract(app): Extract<AppState>) -> Response {
 }
 
 /// `GET /api/alarms/history?from_ms=&to_ms=&state=&severity=&key=&limit=`, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/alarms/history",
+    tag = "alarms",
+    params(
+        ("state" = Option<crate::records::alarm::AlarmState>, Query, description = "Only transitions into this state."),
+        ("severity" = Option<crate::condition::Severity>, Query, description = "Only alarms of this severity."),
+        ("key" = Option<String>, Query, description = "Only this alarm."),
+    ),
+    responses(
+        (status = 200, description = "Stored alarm transitions, newest first.", body = super::openapi::AlarmHistory),
+        (status = 400, description = "A bad request field, named in `field`.", body = super::openapi::Error),
+        (status = 503, description = "The store records nothing this run (its reason), or no answer in time (empty body).", body = super::openapi::Error),
+        (status = 500, description = "A failure of the agent, with its causes.", body = super::openapi::Error),
+    ),
+    security((), ("token" = []), ("session" = [])),
+)]
 pub async fn history(Extract(app): Extract<AppState>, Query(q): Query<query::Query>) -> Response {
     let parsed = (|| {
         Ok::<_, BadField>((
@@ -100,6 +124,19 @@ async fn act(app: AppState, key: String, action: Action, who: String) -> Respons
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/alarms/{key}/ack",
+    tag = "alarms",
+    params(("key" = String, Path, description = "The alarm's key, e.g. `device:plc:unavailable`.")),
+    responses(
+        (status = 200, description = "The alarm after the action.", body = super::openapi::AlarmAnswer),
+        (status = 404, description = "No alarm has this key.", body = super::openapi::Error),
+        (status = 409, description = "The alarm's state does not allow this now.", body = super::openapi::Error),
+        (status = 500, description = "A failure of the agent, with its causes.", body = super::openapi::Error),
+    ),
+    security(("token" = []), ("session" = [])),
+)]
 pub async fn ack(
     Extract(app): Extract<AppState>,
     Extension(Who(who)): Extension<Who>,
@@ -109,6 +146,21 @@ pub async fn ack(
 }
 
 /// `POST /api/alarms/{key}/shelve` with `{"minutes": 1..=1440}`.
+#[utoipa::path(
+    post,
+    path = "/api/alarms/{key}/shelve",
+    tag = "alarms",
+    params(("key" = String, Path, description = "The alarm's key, e.g. `device:plc:unavailable`.")),
+    request_body(content = super::openapi::ShelveRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The alarm after the action.", body = super::openapi::AlarmAnswer),
+        (status = 400, description = "`minutes` is not an integer 1..=1440.", body = super::openapi::Error),
+        (status = 404, description = "No alarm has this key.", body = super::openapi::Error),
+        (status = 409, description = "The alarm's state does not allow this now.", body = super::openapi::Error),
+        (status = 500, description = "A failure of the agent, with its causes.", body = super::openapi::Error),
+    ),
+    security(("token" = []), ("session" = [])),
+)]
 pub async fn shelve(
     Extract(app): Extract<AppState>,
     Extension(Who(who)): Extension<Who>,
@@ -140,6 +192,19 @@ pub async fn shelve(
     act(app, key, Action::Shelve { until_ms }, who).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/alarms/{key}/unshelve",
+    tag = "alarms",
+    params(("key" = String, Path, description = "The alarm's key, e.g. `device:plc:unavailable`.")),
+    responses(
+        (status = 200, description = "The alarm after the action.", body = super::openapi::AlarmAnswer),
+        (status = 404, description = "No alarm has this key.", body = super::openapi::Error),
+        (status = 409, description = "The alarm's state does not allow this now.", body = super::openapi::Error),
+        (status = 500, description = "A failure of the agent, with its causes.", body = super::openapi::Error),
+    ),
+    security(("token" = []), ("session" = [])),
+)]
 pub async fn unshelve(
     Extract(app): Extract<AppState>,
     Extension(Who(who)): Extension<Who>,
@@ -148,6 +213,19 @@ pub async fn unshelve(
     act(app, key, Action::Unshelve, who).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/alarms/{key}/out-of-service",
+    tag = "alarms",
+    params(("key" = String, Path, description = "The alarm's key, e.g. `device:plc:unavailable`.")),
+    responses(
+        (status = 200, description = "The alarm after the action.", body = super::openapi::AlarmAnswer),
+        (status = 404, description = "No alarm has this key.", body = super::openapi::Error),
+        (status = 409, description = "The alarm's state does not allow this now.", body = super::openapi::Error),
+        (status = 500, description = "A failure of the agent, with its causes.", body = super::openapi::Error),
+    ),
+    security(("token" = []), ("session" = [])),
+)]
 pub async fn out_of_service(
     Extract(app): Extract<AppState>,
     Extension(Who(who)): Extension<Who>,
@@ -156,6 +234,19 @@ pub async fn out_of_service(
     act(app, key, Action::RemoveFromService, who).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/alarms/{key}/return-to-service",
+    tag = "alarms",
+    params(("key" = String, Path, description = "The alarm's key, e.g. `device:plc:unavailable`.")),
+    responses(
+        (status = 200, description = "The alarm after the action.", body = super::openapi::AlarmAnswer),
+        (status = 404, description = "No alarm has this key.", body = super::openapi::Error),
+        (status = 409, description = "The alarm's state does not allow this now.", body = super::openapi::Error),
+        (status = 500, description = "A failure of the agent, with its causes.", body = super::openapi::Error),
+    ),
+    security(("token" = []), ("session" = [])),
+)]
 pub async fn return_to_service(
     Extract(app): Extract<AppState>,
     Extension(Who(who)): Extension<Who>,
@@ -165,12 +256,31 @@ pub async fn return_to_service(
 }
 
 /// `GET /api/components`: component life used, remaining, last reset.
+#[utoipa::path(
+    get,
+    path = "/api/components",
+    tag = "life",
+    responses((status = 200, description = "Counter components: life used, remaining, last reset.", body = super::openapi::ComponentList)),
+    security((), ("token" = []), ("session" = [])),
+)]
 pub async fn components(Extract(app): Extract<AppState>) -> Response {
     Json(json!({ "components": app.life.counter_views(&app.state) })).into_response()
 }
 
 /// `GET /api/counter-events?from_ms=&to_ms=&limit=`: counter steps the plausibility guards
 /// refused (newest first, default: the last 30 days): why a usage figure is what it is.
+#[utoipa::path(
+    get,
+    path = "/api/counter-events",
+    tag = "history",
+    responses(
+        (status = 200, description = "Counter steps the plausibility guards refused, newest first.", body = super::openapi::CounterEvents),
+        (status = 400, description = "A bad request field, named in `field`.", body = super::openapi::Error),
+        (status = 503, description = "The store records nothing this run (its reason), or no answer in time (empty body).", body = super::openapi::Error),
+        (status = 500, description = "A failure of the agent, with its causes.", body = super::openapi::Error),
+    ),
+    security((), ("token" = []), ("session" = [])),
+)]
 pub async fn counter_events(
     Extract(app): Extract<AppState>,
     Query(q): Query<query::Query>,
@@ -199,6 +309,18 @@ pub async fn counter_events(
 
 /// `GET /api/access-events?from_ms=&to_ms=&limit=`, behind the token: wrong tokens at the form
 /// or in a bearer header (newest first, default: the last 30 days), with the client's address.
+#[utoipa::path(
+    get,
+    path = "/api/access-events",
+    tag = "access",
+    responses(
+        (status = 200, description = "Wrong tokens at the form or in a bearer header, newest first, with the client's address.", body = super::openapi::AccessEvents),
+        (status = 400, description = "A bad request field, named in `field`.", body = super::openapi::Error),
+        (status = 503, description = "The store records nothing this run (its reason), or no answer in time (empty body).", body = super::openapi::Error),
+        (status = 500, description = "A failure of the agent, with its causes.", body = super::openapi::Error),
+    ),
+    security(("token" = []), ("session" = [])),
+)]
 pub async fn access_events(
     Extract(app): Extract<AppState>,
     Query(q): Query<query::Query>,
@@ -226,6 +348,19 @@ pub async fn access_events(
 }
 
 /// `POST /api/components/{name}/reset`: the component was replaced.
+#[utoipa::path(
+    post,
+    path = "/api/components/{name}/reset",
+    tag = "life",
+    params(("name" = String, Path, description = "The counter component, as configured.")),
+    responses(
+        (status = 200, description = "The component after its reset: life used counts again from the counter's value now.", body = super::openapi::ComponentAnswer),
+        (status = 404, description = "No counter component has this name.", body = super::openapi::Error),
+        (status = 409, description = "Its counter has no good value now, so the reset cannot be taken.", body = super::openapi::Error),
+        (status = 500, description = "A failure of the agent, with its causes.", body = super::openapi::Error),
+    ),
+    security(("token" = []), ("session" = [])),
+)]
 pub async fn reset_component(
     Extract(app): Extract<AppState>,
     Extension(Who(who)): Extension<Who>,
@@ -241,6 +376,13 @@ pub async fn reset_component(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/maintenance",
+    tag = "pages",
+    responses((status = 200, description = "The maintenance page: alarms, their history, components.", content_type = "text/html", body = String)),
+    security((), ("token" = []), ("session" = [])),
+)]
 pub async fn maintenance_page() -> axum::response::Html<&'static str> {
     axum::response::Html(include_str!("maintenance.html"))
 }

@@ -11,6 +11,13 @@ use super::{blocking_json, query, AppState};
 use crate::supervise::PulseView;
 use crate::value::now_ms;
 
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "pages",
+    responses((status = 200, description = "The machinist's status page (no external assets).", content_type = "text/html", body = String)),
+    security((), ("token" = []), ("session" = [])),
+)]
 pub async fn page() -> Html<&'static str> {
     Html(include_str!("page.html"))
 }
@@ -22,6 +29,16 @@ pub async fn page() -> Html<&'static str> {
 /// `failing` (503) when a loop is stuck: alarms or evaluations have stopped. `problems` says
 /// what is wrong, in words. `clock` says whether the wall clock is synchronised; one that
 /// reads before the agent was built makes every timestamp wrong (`degraded`).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "meta",
+    responses(
+        (status = 200, description = "Every loop runs: `ok`, or `degraded` with its problems.", body = super::openapi::Health),
+        (status = 503, description = "A supervised loop is stuck (`failing`); or no answer in time (empty body).", body = super::openapi::Health),
+    ),
+    security((), ("token" = []), ("session" = [])),
+)]
 pub async fn healthz(Extract(app): Extract<AppState>) -> Response {
     let (stuck, body) = health(&app);
     let code = if stuck {
@@ -99,15 +116,42 @@ pub fn health(app: &AppState) -> (bool, serde_json::Value) {
     (stuck, body)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/signals",
+    tag = "live",
+    responses((status = 200, description = "Every signal with its value, quality and age, in configuration order.", body = Vec<crate::state::SignalView>)),
+    security((), ("token" = []), ("session" = [])),
+)]
 pub async fn signals(Extract(app): Extract<AppState>) -> Response {
     Json(app.state.snapshot()).into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/devices",
+    tag = "live",
+    responses((status = 200, description = "Every device, its connection and counters.", body = Vec<crate::state::DeviceView>)),
+    security((), ("token" = []), ("session" = [])),
+)]
 pub async fn devices(Extract(app): Extract<AppState>) -> Response {
     Json(app.state.device_views()).into_response()
 }
 
 /// `GET /api/history?signal=NAME&from_ms=&to_ms=&limit=`: stored samples of one signal.
+#[utoipa::path(
+    get,
+    path = "/api/history",
+    tag = "history",
+    params(("signal" = String, Query, description = "A configured signal, e.g. `spindle.speed`.")),
+    responses(
+        (status = 200, description = "The stored samples of the signal in the window, oldest first.", body = super::openapi::SignalHistory),
+        (status = 400, description = "A bad request field, named in `field`.", body = super::openapi::Error),
+        (status = 503, description = "The store records nothing this run (its reason), or no answer in time (empty body).", body = super::openapi::Error),
+        (status = 500, description = "A failure of the agent, with its causes.", body = super::openapi::Error),
+    ),
+    security((), ("token" = []), ("session" = [])),
+)]
 pub async fn history(
     Extract(app): Extract<AppState>,
     Query(q): Query<query::Query>,

@@ -412,6 +412,12 @@ pub async fn require_for_reading(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/login",
+    tag = "access",
+    responses((status = 200, description = "The login form.", content_type = "text/html", body = String)),
+)]
 pub async fn login_page() -> Html<String> {
     Html(login_html(None))
 }
@@ -424,12 +430,26 @@ fn login_html(error: Option<(&str, &str)>) -> String {
     include_str!("login.html").replace("<!--error-->", &err)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginForm {
     name: String,
     token: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "access",
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Logged in: the session cookie is set (`Set-Cookie`), and the browser goes to `/`."),
+        (status = 400, description = "No name given: the form again, saying so.", content_type = "text/html", body = String),
+        (status = 401, description = "Wrong token: the form again, saying so.", content_type = "text/html", body = String),
+        (status = 429, description = "Too many wrong tokens from this address: the form again, with the wait (`Retry-After`).", content_type = "text/html", body = String),
+        (status = 415, description = "The body is not a form.", content_type = "text/plain", body = String),
+        (status = 422, description = "The form lacks `name` or `token`.", content_type = "text/plain", body = String),
+    ),
+)]
 pub async fn login(
     Extract(auth): Extract<Arc<Auth>>,
     connect: Option<axum::Extension<axum::extract::ConnectInfo<Peer>>>,
@@ -478,6 +498,12 @@ pub async fn login(
     ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
 }
 
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "access",
+    responses((status = 303, description = "The session ends; the browser goes to `/`.")),
+)]
 pub async fn logout(Extract(auth): Extract<Arc<Auth>>, headers: HeaderMap) -> Response {
     if let Some(id) = cookie(&headers, COOKIE) {
         auth.sessions.lock().unwrap().remove(id);
@@ -490,6 +516,12 @@ pub async fn logout(Extract(auth): Extract<Arc<Auth>>, headers: HeaderMap) -> Re
 }
 
 /// `GET /api/session`: whether this browser may change things (the page greys its buttons).
+#[utoipa::path(
+    get,
+    path = "/api/session",
+    tag = "access",
+    responses((status = 200, description = "Whether this request may change things (the page greys its buttons without).", body = super::openapi::Session)),
+)]
 pub async fn session(
     Extract(auth): Extract<Arc<Auth>>,
     headers: HeaderMap,

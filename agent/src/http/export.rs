@@ -58,6 +58,27 @@ impl Write for ChannelWriter {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/export",
+    tag = "history",
+    params(
+        ("what" = String, Query, description = "`residual-life`, `operations` or `signals`."),
+        ("format" = Option<String>, Query, description = "`csv` (default) or `parquet`."),
+        ("from_ms" = Option<i64>, Query, description = "Start (ms since the Unix epoch); as `agent export --from`."),
+        ("to_ms" = Option<i64>, Query, description = "End (ms since the Unix epoch); as `agent export --to`."),
+    ),
+    responses(
+        (status = 200, description = "The file, streamed (`Content-Disposition` names it); a failure after the first bytes ends the transfer incomplete.", content(
+            (String = "text/csv"),
+            (Vec<u8> = "application/vnd.apache.parquet"),
+        )),
+        (status = 400, description = "A bad or unknown field, named in `field`.", body = super::openapi::Error),
+        (status = 503, description = "The store records nothing this run (its reason), or no answer in time (empty body).", body = super::openapi::Error),
+        (status = 500, description = "A failure of the agent, with its causes.", body = super::openapi::Error),
+    ),
+    security(("token" = []), ("session" = [])),
+)]
 pub async fn download(
     Extract(app): Extract<AppState>,
     Query(q): Query<query::Query>,

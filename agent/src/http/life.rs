@@ -22,6 +22,17 @@ const PRERUN_SPAN_MS: i64 = 30 * 86_400_000;
 const PRERUN_ROWS: usize = 10_000;
 
 /// `GET /api/life`: per tool, usage counters and the latest prediction with its model.
+#[utoipa::path(
+    get,
+    path = "/api/life",
+    tag = "life",
+    responses(
+        (status = 200, description = "The tool in the spindle and the most recently used (at most 50), their counters and predictions; components.", body = crate::evaluators::life::LifeView),
+        (status = 503, description = "The store records nothing this run (its reason), or no answer in time (empty body).", body = super::openapi::Error),
+        (status = 500, description = "A failure of the agent, with its causes.", body = super::openapi::Error),
+    ),
+    security((), ("token" = []), ("session" = [])),
+)]
 pub async fn view(Extract(app): Extract<AppState>) -> Response {
     let life = app.life.clone();
     blocking_json(move || life.view(MAX_TOOLS)).await
@@ -29,6 +40,15 @@ pub async fn view(Extract(app): Extract<AppState>) -> Response {
 
 /// `GET /api/life/trend`: each tool's predictions over its cuts and each component's remaining
 /// life over time, since the agent started (`trend.rs`).
+#[utoipa::path(
+    get,
+    path = "/api/life/trend",
+    tag = "life",
+    responses(
+        (status = 200, description = "For the charts, since the agent started (kept in memory): each tool's predictions over its cuts, each component's remaining life every 10 min.", body = super::trend::Trends),
+    ),
+    security((), ("token" = []), ("session" = [])),
+)]
 pub async fn trend(Extract(app): Extract<AppState>) -> Response {
     axum::Json(app.stream.trends.json()).into_response()
 }
@@ -39,6 +59,20 @@ fn bad(field: &'static str, message: impl Into<String>) -> Response {
 
 /// `POST /api/tools/{id}/change` with `{"reason": "worn_out"|"broken"|"preventive",
 /// "measured_vb_mm": 0.21}` (the measurement optional).
+#[utoipa::path(
+    post,
+    path = "/api/tools/{id}/change",
+    tag = "life",
+    params(("id" = String, Path, description = "The tool's id, as the CNC or the tool table names it.")),
+    request_body(content = super::openapi::ToolChangeRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The change as recorded, with the tool's counters and prediction at the change.", body = crate::records::tool::ToolChange),
+        (status = 400, description = "A bad request field, named in `field`.", body = super::openapi::Error),
+        (status = 503, description = "The store records nothing this run (its reason), or no answer in time (empty body).", body = super::openapi::Error),
+        (status = 500, description = "A failure of the agent, with its causes.", body = super::openapi::Error),
+    ),
+    security(("token" = []), ("session" = [])),
+)]
 pub async fn change(
     Extract(app): Extract<AppState>,
     Extension(Who(who)): Extension<Who>,
@@ -91,9 +125,9 @@ pub async fn change(
 }
 
 /// Whether a tool (or the program) has life enough for one more part.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
-enum Prerun {
+pub enum Prerun {
     Enough,
     NotEnough,
     /// No predicted remaining life (for a tool, or for one of the program's).
@@ -103,8 +137,8 @@ enum Prerun {
 }
 
 /// One tool in a pre-run check.
-#[derive(Debug, Serialize)]
-struct PrerunTool {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PrerunTool {
     tool_id: String,
     /// Minutes of cutting this program needed from the tool per part (mean over stored parts).
     needed_min_per_part: f64,
@@ -117,6 +151,19 @@ struct PrerunTool {
 
 /// `GET /api/life/prerun?program=NAME`: for each tool the program used before, the cutting
 /// minutes one part needs against the tool's predicted remaining life P10.
+#[utoipa::path(
+    get,
+    path = "/api/life/prerun",
+    tag = "life",
+    params(("program" = String, Query, description = "The program, e.g. `O1000`.")),
+    responses(
+        (status = 200, description = "For each tool the program used in the last 30 days: the cutting minutes one part needs against its remaining life P10.", body = super::openapi::PrerunAnswer),
+        (status = 400, description = "A bad request field, named in `field`.", body = super::openapi::Error),
+        (status = 503, description = "The store records nothing this run (its reason), or no answer in time (empty body).", body = super::openapi::Error),
+        (status = 500, description = "A failure of the agent, with its causes.", body = super::openapi::Error),
+    ),
+    security((), ("token" = []), ("session" = [])),
+)]
 pub async fn prerun(
     Extract(app): Extract<AppState>,
     Query(q): Query<HashMap<String, String>>,

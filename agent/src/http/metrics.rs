@@ -39,6 +39,13 @@ impl Out {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "meta",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4.", content_type = "text/plain", body = String)),
+    security((), ("token" = []), ("session" = [])),
+)]
 pub async fn metrics(Extract(app): Extract<AppState>) -> Response {
     let devices = app.state.device_views();
     let store = app.store.clone();

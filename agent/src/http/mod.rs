@@ -11,11 +11,12 @@ mod export;
 mod life;
 mod metrics;
 mod monitor;
+pub mod openapi;
 mod query;
 pub mod stream;
 mod tables;
 pub mod tls;
-mod trend;
+pub mod trend;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -77,7 +78,7 @@ impl Default for Limits {
 }
 
 pub fn router(app: AppState, limits: Limits) -> Router {
-    limited(routes(app), limits)
+    limited(routes(app.auth.clone()).with_state(app), limits)
 }
 
 /// `routes` under the request timeout and the one concurrency limit.
@@ -96,7 +97,8 @@ fn limited(routes: Router, limits: Limits) -> Router {
     )
 }
 
-fn routes(app: AppState) -> Router {
+/// Every route (`openapi::routed_paths` reads them from here for the document's test).
+fn routes(auth: Arc<auth::Auth>) -> Router<AppState> {
     Router::new()
         .route("/", get(api::page))
         .route("/healthz", get(api::healthz))
@@ -120,19 +122,17 @@ fn routes(app: AppState) -> Router {
         .route("/api/counter-events", get(alarms::counter_events))
         .route("/metrics", get(metrics::metrics))
         // Everything above is reading: open unless `[http] read_requires_auth`.
-        .route_layer(from_fn_with_state(
-            app.auth.clone(),
-            auth::require_for_reading,
-        ))
-        .merge(changing(app.auth.clone()))
+        .route_layer(from_fn_with_state(auth.clone(), auth::require_for_reading))
+        .merge(changing(auth.clone()))
         .merge(
             Router::new()
                 .route("/login", get(auth::login_page).post(auth::login))
                 .route("/logout", post(auth::logout))
                 .route("/api/session", get(auth::session))
-                .with_state(app.auth.clone()),
+                // Describes the API, discloses no data: open like the login form.
+                .route("/api/openapi.json", get(openapi::serve))
+                .with_state(auth),
         )
-        .with_state(app)
 }
 
 /// Every route that changes something, behind the token. A new mutating route goes here, and

@@ -8,7 +8,28 @@ use axum::Json;
 use serde_json::json;
 
 use super::AppState;
+use crate::evaluators::monitor::{LiveRun, OperationStatus};
 
+/// `GET /api/monitor`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a description: `view` builds the answer
+pub struct MonitorAnswer {
+    /// `[monitor]` is on.
+    pub enabled: bool,
+    pub operations: Vec<OperationStatus>,
+    /// The operation under way, or the last one until the next starts; `null` before any.
+    pub live: Option<LiveRun>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/monitor",
+    tag = "live",
+    responses(
+        (status = 200, description = "Each operation's envelope (learned or learning) and its detectors' findings, and the operation under way along its path with its band.", body = MonitorAnswer),
+    ),
+    security((), ("token" = []), ("session" = [])),
+)]
 pub async fn view(Extract(app): Extract<AppState>) -> Response {
     Json(json!({
         "enabled": app.monitor.enabled,

@@ -148,6 +148,16 @@ impl Drop for Open {
 
 /// `GET /api/stream`: `text/event-stream` of the events in [`EVENTS`], each a JSON body like
 /// the endpoint of the same name (`health` is `/healthz`'s body).
+#[utoipa::path(
+    get,
+    path = "/api/stream",
+    tag = "live",
+    responses(
+        (status = 200, description = "Server-sent events for the pages, each event's data the JSON body of the endpoint of the same name: `health` (/healthz), `signals`, `devices`, `alarms`, `compliance`, `monitor` once a second when changed, `life` every fifth second. A new stream gets each at once.", content_type = "text/event-stream", body = String),
+        (status = 503, description = "More live streams than the agent serves at once: poll the endpoints instead (Retry-After).", content_type = "text/plain", body = String),
+    ),
+    security((), ("token" = []), ("session" = [])),
+)]
 pub async fn stream(Extract(app): Extract<AppState>) -> Response {
     let hub = app.stream.clone();
     if hub.open.fetch_add(1, Ordering::Relaxed) >= MAX_STREAMS {

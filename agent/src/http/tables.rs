@@ -31,6 +31,18 @@ fn file(app: &AppState, which: &str) -> Result<std::path::PathBuf, ApiError> {
 }
 
 /// `GET /api/tables/{tools|programs}`: the table as the file holds it now.
+#[utoipa::path(
+    get,
+    path = "/api/tables/{which}",
+    tag = "tables",
+    params(("which" = String, Path, description = "`tools` or `programs`.")),
+    responses(
+        (status = 200, description = "The table as its file holds it now.", body = super::openapi::TableAnswer),
+        (status = 404, description = "No such table, or none is configured.", body = super::openapi::Error),
+        (status = 500, description = "A failure of the agent, with its causes.", body = super::openapi::Error),
+    ),
+    security((), ("token" = []), ("session" = [])),
+)]
 pub async fn get(Extract(app): Extract<AppState>, Path(which): Path<String>) -> Response {
     let path = match file(&app, &which) {
         Ok(p) => p,
@@ -64,6 +76,20 @@ pub async fn get(Extract(app): Extract<AppState>, Path(which): Path<String>) -> 
 }
 
 /// `PUT /api/tables/{tools|programs}` with the whole table as a JSON array of entries.
+#[utoipa::path(
+    put,
+    path = "/api/tables/{which}",
+    tag = "tables",
+    params(("which" = String, Path, description = "`tools` or `programs`.")),
+    request_body(content = Vec<super::openapi::TableEntry>, content_type = "application/json", description = "The whole table: tool entries for `tools`, program entries for `programs`."),
+    responses(
+        (status = 200, description = "The table as written (the machine context reloads it).", body = super::openapi::TableAnswer),
+        (status = 400, description = "The body is not a table, or an entry is wrong (`field`: `tool` or `program`); nothing was written.", body = super::openapi::Error),
+        (status = 404, description = "No such table, or none is configured.", body = super::openapi::Error),
+        (status = 500, description = "A failure of the agent, with its causes.", body = super::openapi::Error),
+    ),
+    security(("token" = []), ("session" = [])),
+)]
 pub async fn put(
     Extract(app): Extract<AppState>,
     Path(which): Path<String>,

@@ -19,34 +19,42 @@ const ITEMS: usize = 60;
 const COMPONENT_EVERY_MS: i64 = 10 * 60_000;
 
 /// One prediction of a tool, after a cut.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ToolPoint {
     pub at_ms: i64,
     pub after_cut: u64,
     pub cutting_min: f64,
     /// Flank wear P10/P50/P90 where a wear model predicts it, in `vb_unit`.
+    #[schema(value_type = Option<Vec<f64>>, min_items = 3, max_items = 3)]
     pub vb: Option<[f64; 3]>,
     pub vb_unit: String,
     /// The wear model's limit `vb` runs to.
     pub vb_limit: Option<f64>,
     /// Remaining minutes of cutting, P10/P50/P90 (`null` for an unbounded quantile).
+    #[schema(value_type = Vec<Option<f64>>, min_items = 3, max_items = 3)]
     pub remaining_min: [Option<f64>; 3],
 }
 
 /// A component's remaining life at a time.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ComponentPoint {
     pub at_ms: i64,
     /// Remaining hours P10/P50/P90 (`null` for an unbounded quantile).
+    #[schema(value_type = Option<Vec<Option<f64>>>, min_items = 3, max_items = 3)]
     pub remaining_h: Option<[Option<f64>; 3]>,
     pub life_used_fraction: Option<f64>,
 }
 
-#[derive(Debug, Default, Serialize)]
+/// `GET /api/life/trend`.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct Trends {
     /// When recording began (the agent's start).
     pub since_ms: i64,
+    /// By tool id, oldest first.
+    #[schema(value_type = BTreeMap<String, Vec<ToolPoint>>)]
     pub tools: BTreeMap<String, VecDeque<ToolPoint>>,
+    /// By component name, oldest first.
+    #[schema(value_type = BTreeMap<String, Vec<ComponentPoint>>)]
     pub components: BTreeMap<String, VecDeque<ComponentPoint>>,
 }
 

@@ -18,7 +18,7 @@ use crate::condition::Severity;
 use crate::records::alarm::AlarmState;
 
 /// What the stack light and the buzzer show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
 pub struct Lamps {
     pub red: bool,
     pub amber: bool,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::condition::Severity;
 
 /// What a person sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlarmState {
     /// Condition inactive, nothing to acknowledge.
@@ -72,7 +72,7 @@ pub enum Suppression {
 }
 
 /// One change of an alarm, as stored in the audit trail and sent to the channels.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Transition {
     pub ts_ms: i64,
     pub key: String,

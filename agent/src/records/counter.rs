@@ -6,7 +6,19 @@
 use serde::{Deserialize, Serialize};
 
 /// What the counter did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CounterEventKind {
     /// A change beyond the most the signal can change in the time since its last value: a
@@ -34,7 +46,7 @@ impl CounterEventKind {
 }
 
 /// One event, as stored and shown.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CounterEvent {
     pub ts_ms: i64,
     /// What the agent counts from the signal: `service-history` (axis travel, pump strokes

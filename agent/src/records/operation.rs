@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::condition::Severity;
 
 /// The green-cutting verdict, live and per operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Every applicable rule held.
@@ -32,7 +34,7 @@ impl Verdict {
 }
 
 /// A finished operation with its key figures. Units are in the field names.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct OperationRecord {
     pub start_ms: i64,
     pub end_ms: i64,
@@ -85,7 +87,7 @@ pub struct OperationRecord {
 }
 
 /// A finished part: from one increment of the parts counter to the next.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PartRecord {
     pub part_no: f64,
     pub program: Option<String>,
@@ -107,7 +109,7 @@ pub struct PartRecord {
 }
 
 /// A violation episode: one rule out of its limits from `start_ms` to `end_ms`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Violation {
     pub rule_id: String,
     pub profile: String,

@@ -5,7 +5,7 @@ use models::Quantiles;
 use serde::{Deserialize, Serialize};
 
 /// Usage of one tool since it was last changed, counted only while it cuts.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Counters {
     pub cutting_min: f64,
     /// Finished operations.
@@ -20,7 +20,7 @@ pub struct Counters {
 }
 
 /// Predicted wear and remaining life after a cut.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Prediction {
     pub at_ms: i64,
     pub after_cut: u64,
@@ -50,7 +50,7 @@ pub struct Prediction {
 
 /// Where a remaining-life figure comes from: the shipped wear model (the prior), this
 /// machine's recorded tool lives of the class, or both (`models::adapt`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Sources {
     /// Share of the figure that is the prior's (1 with no lives of the class recorded).
     pub prior_share: f64,
@@ -81,7 +81,7 @@ impl Prediction {
 }
 
 /// Why a tool was changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeReason {
     /// The tool reached its end of life by wear: an observed life end.
@@ -118,7 +118,7 @@ impl ChangeReason {
 }
 
 /// A tool change reported from the shop floor: a label for the life models.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ToolChange {
     pub id: i64,
     pub tool_id: String,

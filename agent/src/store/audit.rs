@@ -31,7 +31,7 @@ pub struct CurrentAlarm {
 }
 
 /// One stored transition, as the history API returns it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct HistoryRow {
     pub id: i64,
     #[serde(flatten)]

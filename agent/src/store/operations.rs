@@ -14,7 +14,7 @@ use crate::config::Carbon;
 use crate::records::operation::{OperationRecord, PartRecord, Violation};
 
 /// An operation with the violations that overlapped it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OperationView {
     pub id: i64,
     #[serde(flatten)]
@@ -28,7 +28,7 @@ pub struct OperationView {
 }
 
 /// Totals over a time window.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
 pub struct Summary {
     pub from_ms: i64,
     pub to_ms: i64,

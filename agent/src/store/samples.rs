@@ -14,10 +14,11 @@ use crate::state::{Sample, State};
 use crate::value::Value;
 
 /// A stored sample, as the history API returns it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct StoredSample {
     pub ts_ms: i64,
     /// `None` where the signal was unavailable.
+    #[schema(value_type = Option<crate::value::SignalValue>)]
     pub value: Option<Value>,
 }
 

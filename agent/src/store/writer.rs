@@ -104,7 +104,7 @@ pub(super) struct Health {
 }
 
 /// The store as `/healthz` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoreStatus {
     /// `ok`, `failing` (writes fail: a full disk, a damaged file; kept and retried) or
     /// `unavailable` (the store records nothing this run).

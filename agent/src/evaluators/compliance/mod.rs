@@ -19,7 +19,7 @@ use crate::supervise::lock;
 use rules::{Context, RuleSet, RuleState, RuleStatus, Transition};
 
 /// What `/api/compliance` returns.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
 pub struct LiveStatus {
     pub cooling_mode: Option<String>,
     /// The profile that applies to the current cooling mode.

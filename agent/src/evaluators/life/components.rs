@@ -55,7 +55,7 @@ impl Default for BearingTrack {
 }
 
 /// A component's service history as `/api/life` shows it (`kind` names the variant).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ComponentService {
     Spindle(Box<SpindleService>),
@@ -66,7 +66,7 @@ pub enum ComponentService {
 /// One component as `/api/life` shows it under `components`: one flat row per component,
 /// every field the same meaning for every component (`null` where it does not apply), so an
 /// export can map fields to columns one to one.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ComponentView {
     /// `mql-pump`, `spindle-bearing`, `ball-screw-x`, `ball-screw-y`, `ball-screw-z`.
     pub name: String,

@@ -53,7 +53,7 @@ use counters::CounterLife;
 use tools::{Entry, Lives, Model, ModelView, ToolView};
 
 /// What `/api/life` returns.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LifeView {
     /// `null`: no `[life] wear_model` configured, counters only.
     pub model: Option<ModelView>,
@@ -72,7 +72,7 @@ pub struct LifeView {
 }
 
 /// One tool class's adaptation of the wear model's life to this machine (`models::adapt`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ClassAdaptation {
     pub class: String,
     /// Share of a new tool's predicted life that is still the wear model's.
@@ -92,7 +92,7 @@ pub struct ClassAdaptation {
 
 /// A component whose life is a counter signal (`[[alarms.component]]`), as the maintenance
 /// page shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CounterView {
     pub name: String,
     pub signal: String,

@@ -60,7 +60,7 @@ pub fn bin(edges: &[f64], v: f64) -> usize {
 }
 
 /// Time and revolutions of the spindle over speed bins × load bins.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LoadSpectrum {
     /// `SPEED_EDGES_RPM` as stored: a history binned with other edges is not mixed in.
     pub speed_edges_rpm: Vec<f64>,
@@ -132,7 +132,7 @@ impl LoadSpectrum {
 }
 
 /// The spindle's service history.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SpindleService {
     /// Hours the CNC was on and answering (a good `spindle.speed` or `spindle.rotating`).
     pub powered_h: f64,
@@ -157,7 +157,7 @@ pub struct SpindleService {
 }
 
 /// One axis' (ball screw's) service history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AxisService {
     /// `x`, `y` or `z`.
     pub axis: String,
@@ -318,7 +318,7 @@ impl AxisService {
 }
 
 /// The MQL pump's service history, from its own counters.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PumpService {
     /// Strokes since the history started (increments of `mql.pump_strokes`; a counter that
     /// goes back, e.g. a replaced controller, adds nothing and restarts from its new value; a

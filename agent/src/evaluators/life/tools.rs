@@ -50,7 +50,7 @@ impl Entry {
 }
 
 /// One tool as `/api/life` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ToolView {
     pub tool_id: String,
     pub in_spindle: bool,
@@ -60,7 +60,7 @@ pub struct ToolView {
 }
 
 /// The wear model as `/api/life` names it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ModelView {
     pub file: String,
     pub dataset: String,

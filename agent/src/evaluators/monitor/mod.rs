@@ -158,13 +158,15 @@ struct Run {
 }
 
 /// What the monitor shows: per operation, whether it is learned and what its detectors say.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct OperationStatus {
     pub program: String,
     pub operation: String,
     pub tool_id: Option<String>,
     pub signal: Option<String>,
     pub learned_cycles: Option<u32>,
+    /// While learning: [cycles learned so far, cycles needed].
+    #[schema(value_type = Option<Vec<u32>>, min_items = 2, max_items = 2)]
     pub learning: Option<(usize, u32)>,
     pub cannot_judge: Option<String>,
     /// The same in Simplified Chinese.
@@ -174,7 +176,7 @@ pub struct OperationStatus {
 
 /// The operation under way as the page's load chart draws it: each judged sample at its path
 /// position with the band the envelope expects there (none while the operation is learned).
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct LiveRun {
     pub program: String,
     pub operation: String,
@@ -184,6 +186,7 @@ pub struct LiveRun {
     /// Path travelled at a cutting feed, mm: the x of `points` (robust to feed overrides).
     pub path_mm: f64,
     /// [position mm, value, lower, upper]; `lower`/`upper` `null` where there is no band.
+    #[schema(value_type = Vec<Vec<Option<f64>>>)]
     pub points: Vec<(f64, f64, Option<f64>, Option<f64>)>,
 }
 

@@ -26,7 +26,7 @@ use crate::evaluators::frame::Frame;
 use crate::text::Text;
 use window::WindowMean;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleState {
     Ok,
@@ -36,7 +36,7 @@ pub enum RuleState {
 }
 
 /// A rule's live status, as `/api/compliance` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RuleStatus {
     pub id: String,
     pub profile: String,
