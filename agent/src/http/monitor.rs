@@ -31,10 +31,14 @@ pub struct MonitorAnswer {
     security((), ("token" = []), ("session" = [])),
 )]
 pub async fn view(Extract(app): Extract<AppState>) -> Response {
-    Json(json!({
+    Json(body(&app)).into_response()
+}
+
+/// The answer, also the live stream's `monitor` event.
+pub fn body(app: &AppState) -> serde_json::Value {
+    json!({
         "enabled": app.monitor.enabled,
         "operations": app.monitor.get(),
         "live": app.monitor.live(),
-    }))
-    .into_response()
+    })
 }

@@ -128,11 +128,8 @@ fn event(app: &AppState, name: &str) -> serde_json::Value {
             })
         }
         "compliance" => serde_json::json!(app.compliance.get()),
-        // The operation under way with its band, for the load chart (`/api/monitor`'s `live`);
-        // `null` when process monitoring is off or nothing is cut.
-        "monitor" => {
-            serde_json::json!({ "enabled": app.monitor.enabled, "live": app.monitor.live() })
-        }
+        // The operation under way with its band, for the load chart.
+        "monitor" => super::monitor::body(app),
         _ => serde_json::Value::Null,
     }
 }
