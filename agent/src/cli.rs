@@ -190,7 +190,7 @@ where
         })
     };
     match &cli.command {
-        Command::Run { .. } | Command::Demo { .. } => few_malloc_arenas(),
+        Command::Run { .. } | Command::Demo { .. } => {}
         Command::Browse(a) => init_logging(a.security_policy != "None"),
         _ => init_logging(true),
     }
@@ -526,22 +526,6 @@ fn parse_range(s: &str) -> Option<(u16, u16)> {
     };
     let end = u16::try_from(end.min(u32::from(u16::MAX))).ok()?;
     (end > start).then_some((start, end))
-}
-
-/// At most two malloc arenas for the long-running agent. glibc gives each thread that
-/// allocates an arena of its own, up to eight per core, and each keeps the memory freed into
-/// it; the agent's threads (runtime workers, store writer, evaluators, MQTT outbox) allocate
-/// little and rarely at once, so two arenas cost no measurable CPU and keep resident memory
-/// down (README "Footprint"). `MALLOC_ARENA_MAX` in the environment still decides when set.
-fn few_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only sets a parameter of the allocator; called before any thread
-        // of the agent starts.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
-        }
-    }
 }
 
 fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
