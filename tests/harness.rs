@@ -154,7 +154,15 @@ impl Drop for AgentProcess {
 /// its log at warnings only, returned once it is connected to all its `devices`.
 pub async fn bench_agent(config: &Path, devices: usize) -> Result<AgentProcess> {
     let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.arg("--as-agent").arg(config).env("RUST_LOG", "warn");
+    cmd.arg("--as-agent").arg(config);
+    bench_agent_from(cmd, devices).await
+}
+
+/// A benchmark's agent started by `cmd` (the benchmark itself as the agent, or a built agent
+/// binary such as the package's with `run --config CONFIG`), its log at warnings only,
+/// returned once it is connected to all its `devices`.
+pub async fn bench_agent_from(mut cmd: Command, devices: usize) -> Result<AgentProcess> {
+    cmd.env("RUST_LOG", "warn");
     let mut agent = AgentProcess::spawn(cmd).await;
     let http = agent.http.clone();
     let connected = wait_until(

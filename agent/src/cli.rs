@@ -529,9 +529,11 @@ fn parse_range(s: &str) -> Option<(u16, u16)> {
 }
 
 fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        // Two workers suffice for a machine's worth of devices and keep a Pi's memory for data.
-        .worker_threads(2)
+    // One thread runs every task: a machine's worth of devices keeps it busy a few percent of
+    // the time, and with a second worker each device's answer also woke the idle one to look
+    // for work (README "Footprint"). Nothing blocks it: SQLite, exports and the evaluators run
+    // on threads of their own or the blocking pool.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("starting the runtime");

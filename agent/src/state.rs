@@ -6,8 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -41,6 +40,40 @@ pub struct Sample {
     pub ts_ms: i64,
     /// `None` when the signal became unavailable.
     pub value: Option<Value>,
+}
+
+/// The samples on their way to the store's writer, at most `bound` of them (`[store] queue`).
+/// Its memory grows with what waits in it and is handed over whole at each flush: a channel
+/// of `bound` slots allocated at start held about 5 MiB of a Pi's memory for 100 000 samples
+/// that were never sent (README "Footprint").
+#[derive(Debug)]
+pub struct SampleQueue {
+    waiting: Mutex<Vec<Sample>>,
+    bound: usize,
+}
+
+impl SampleQueue {
+    pub fn new(bound: usize) -> Arc<SampleQueue> {
+        Arc::new(SampleQueue {
+            waiting: Mutex::new(Vec::new()),
+            bound,
+        })
+    }
+
+    /// Queues a sample; `false` (the sample not kept) when `bound` are waiting already.
+    fn push(&self, sample: Sample) -> bool {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        if waiting.len() >= self.bound {
+            return false;
+        }
+        waiting.push(sample);
+        true
+    }
+
+    /// Every sample waiting, oldest first; the queue is left empty.
+    pub fn take(&self) -> Vec<Sample> {
+        std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -132,12 +165,15 @@ pub struct FailedTag {
 pub struct State {
     machine_id: String,
     signals: Vec<SignalInfo>,
+    /// Each signal's name, shared: the evaluators' frame, built every tick, keys its values by
+    /// these without copying a string.
+    keys: Vec<Arc<str>>,
     by_name: HashMap<String, SignalId>,
     devices: Vec<DeviceInfo>,
     slots: Vec<Mutex<Slot>>,
     health: Vec<Mutex<Health>>,
     heartbeat: Duration,
-    store: OnceLock<SyncSender<Sample>>,
+    store: OnceLock<Arc<SampleQueue>>,
     dropped: AtomicU64,
 }
 
@@ -208,6 +244,7 @@ impl State {
                     })
                 })
                 .collect(),
+            keys: signals.iter().map(|s| Arc::from(s.name.as_str())).collect(),
             signals,
             by_name,
             devices,
@@ -222,8 +259,8 @@ impl State {
     }
 
     /// Connects the store: from now on, changes are queued for it.
-    pub fn attach_store(&self, tx: SyncSender<Sample>) {
-        let _ = self.store.set(tx);
+    pub fn attach_store(&self, queue: Arc<SampleQueue>) {
+        let _ = self.store.set(queue);
     }
 
     pub fn signals(&self) -> &[SignalInfo] {
@@ -348,8 +385,8 @@ impl State {
     }
 
     fn queue(&self, sample: Sample) {
-        if let Some(tx) = self.store.get() {
-            if let Err(TrySendError::Full(_)) = tx.try_send(sample) {
+        if let Some(queue) = self.store.get() {
+            if !queue.push(sample) {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -388,16 +425,17 @@ impl State {
     /// The value of every signal whose quality is good, by name, with nothing else copied: the
     /// evaluators' frame, built every tick (a full [`SignalView`] per signal would copy five
     /// strings each time).
-    pub fn good_values(&self) -> impl Iterator<Item = (&str, Value)> + '_ {
+    pub fn good_values(&self) -> impl Iterator<Item = (&Arc<str>, Value)> + '_ {
         let now = Instant::now();
         self.signals
             .iter()
             .zip(&self.slots)
-            .filter_map(move |(info, slot)| {
+            .zip(&self.keys)
+            .filter_map(move |((info, slot), key)| {
                 let slot = slot.lock().unwrap();
                 let stale_after = self.devices[info.device].stale_after;
                 match self.quality(&slot, stale_after, now) {
-                    Quality::Good => Some((info.name.as_str(), slot.value.clone()?)),
+                    Quality::Good => Some((key, slot.value.clone()?)),
                     _ => None,
                 }
             })
@@ -434,11 +472,12 @@ impl State {
                         Quality::Stale => stale += 1,
                         Quality::Unavailable => unavailable += 1,
                     }
-                    if let Some(error) = slot.error.clone().filter(|_| slot.tag_error) {
+                    // Only a tag's own error is copied: a lost device's is on every slot.
+                    if let Some(error) = slot.error.as_ref().filter(|_| slot.tag_error) {
                         failed_tags.push(FailedTag {
                             signal: s.name.clone(),
                             tag: s.tag.clone(),
-                            error,
+                            error: error.clone(),
                         });
                     }
                 }
@@ -521,8 +560,8 @@ stale_after_ms = {stale_ms}
     #[test]
     fn store_sees_changes_beyond_deadband_and_transitions_only() {
         let s = state(1000, 3600);
-        let (tx, rx) = std::sync::mpsc::sync_channel(100);
-        s.attach_store(tx);
+        let queue = SampleQueue::new(100);
+        s.attach_store(queue.clone());
         let t = Instant::now();
         for x in [1.0, 1.2, 1.4, 2.0, 2.0] {
             s.update(0, Value::Number(x), t);
@@ -530,7 +569,7 @@ stale_after_ms = {stale_ms}
         s.fail(0, "timeout");
         s.fail(0, "timeout");
         s.update(0, Value::Number(2.0), t);
-        let got: Vec<Option<Value>> = rx.try_iter().map(|x| x.value).collect();
+        let got: Vec<Option<Value>> = queue.take().into_iter().map(|x| x.value).collect();
         assert_eq!(
             got,
             vec![
@@ -545,8 +584,8 @@ stale_after_ms = {stale_ms}
     #[test]
     fn a_non_finite_number_is_refused_as_unavailable_and_stored_as_a_gap() {
         let s = state(1000, 3600);
-        let (tx, rx) = std::sync::mpsc::sync_channel(100);
-        s.attach_store(tx);
+        let queue = SampleQueue::new(100);
+        s.attach_store(queue.clone());
         let t = Instant::now();
         s.update(0, Value::Number(1.5), t);
         for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
@@ -561,7 +600,7 @@ stale_after_ms = {stale_ms}
         assert_eq!(s.view(0).quality, Quality::Good);
         assert_eq!(s.view(0).error, None);
         // The store saw the value, one gap (not three), and the next value: never a NaN.
-        let got: Vec<Option<Value>> = rx.try_iter().map(|x| x.value).collect();
+        let got: Vec<Option<Value>> = queue.take().into_iter().map(|x| x.value).collect();
         assert_eq!(
             got,
             vec![Some(Value::Number(1.5)), None, Some(Value::Number(2.5))]
@@ -571,11 +610,17 @@ stale_after_ms = {stale_ms}
     #[test]
     fn a_full_store_queue_is_counted_not_blocking() {
         let s = state(1000, 3600);
-        let (tx, _rx) = std::sync::mpsc::sync_channel(1);
-        s.attach_store(tx);
+        let queue = SampleQueue::new(1);
+        s.attach_store(queue.clone());
         for x in 0..5 {
             s.update(0, Value::Number(f64::from(x)), Instant::now());
         }
+        assert_eq!(s.dropped_samples(), 4);
+        // The first is kept; once taken, there is room again.
+        let kept: Vec<Option<Value>> = queue.take().into_iter().map(|x| x.value).collect();
+        assert_eq!(kept, vec![Some(Value::Number(0.0))]);
+        s.update(0, Value::Number(9.0), Instant::now());
+        assert_eq!(queue.take().len(), 1);
         assert_eq!(s.dropped_samples(), 4);
     }
 }

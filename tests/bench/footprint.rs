@@ -35,6 +35,10 @@ struct Args {
     /// Length of the example configuration's write measurement (0: skip it).
     #[arg(long, default_value_t = 120)]
     demo_seconds: u64,
+    /// The agent binary to measure (`agent run --config ...`), e.g. the package's build
+    /// `target/deb/agent`; without it, this benchmark's own build runs as the agent.
+    #[arg(long)]
+    agent_bin: Option<std::path::PathBuf>,
     #[arg(long, hide = true)]
     as_agent: Option<String>,
     /// Child mode: the plain client loop over these comma-separated addresses.
@@ -167,7 +171,14 @@ async fn bench(args: Args) -> Result<()> {
     // The agent, its whole pipeline.
     let cfg_path = dir.join("agent.toml");
     std::fs::write(&cfg_path, agent_config(&args, &addrs, &dir))?;
-    let mut child = e2e::bench_agent(&cfg_path, args.devices).await?;
+    let mut child = match &args.agent_bin {
+        Some(bin) => {
+            let mut cmd = std::process::Command::new(bin);
+            cmd.arg("run").arg("--config").arg(&cfg_path);
+            e2e::bench_agent_from(cmd, args.devices).await?
+        }
+        None => e2e::bench_agent(&cfg_path, args.devices).await?,
+    };
     let http = child.http.clone();
     tokio::time::sleep(WARM_UP).await;
     let reads = |v: &serde_json::Value| -> f64 {
@@ -229,6 +240,13 @@ async fn bench(args: Args) -> Result<()> {
     println!(
         "footprint: {} pymodbus servers x {} registers, read every {} ms, values changing every {} ms, {} s",
         args.devices, args.tags, args.interval_ms, args.change_ms, args.seconds
+    );
+    println!(
+        "  agent: {}",
+        args.agent_bin.as_ref().map_or_else(
+            || "this benchmark's build (--as-agent)".to_string(),
+            |b| b.display().to_string()
+        )
     );
     println!(
         "                               {:>22} {:>22}",

@@ -1,6 +1,6 @@
 //! The outbox on a thread of its own: every SQLite call of publishing (opening the file,
 //! spilling, replaying, deleting what the broker has, reserving sequence numbers) runs here,
-//! never on the async runtime's two worker threads. An SD card that stalls for seconds then
+//! never on the async runtime's thread. An SD card that stalls for seconds then
 //! stalls this thread only: Modbus timers, the HTTP server and the session's handling of the
 //! broker's acknowledgements go on.
 //!

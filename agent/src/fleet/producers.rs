@@ -179,7 +179,7 @@ pub async fn tail(
 ) {
     let Ok(cursors) = cursors.await else { return };
     let s = store.clone();
-    // SQLite on the blocking pool, never on the runtime's workers.
+    // SQLite on the blocking pool, never on the runtime's thread.
     let starts = tokio::task::spawn_blocking(move || {
         feeds
             .into_iter()
@@ -208,7 +208,7 @@ pub async fn tail(
         tick.tick().await;
         let s = store.clone();
         let wanted: Vec<(Feed, i64)> = tails.iter().map(|t| (t.feed, t.after)).collect();
-        // SQLite on the blocking pool, never on the runtime's workers.
+        // SQLite on the blocking pool, never on the runtime's thread.
         let rows = tokio::task::spawn_blocking(move || {
             s.read(|r| {
                 wanted

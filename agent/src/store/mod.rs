@@ -212,7 +212,7 @@ impl Store {
         let mut conn = connection::open_rw(&path)?;
         schema::migrate(&mut conn, schema::STORE, &describe(&path))?;
         let ids = samples::register_signals(&mut conn, state)?;
-        let (samples_tx, samples_rx) = mpsc::sync_channel(settings.queue);
+        let samples = crate::state::SampleQueue::new(settings.queue);
         let (jobs, jobs_rx) = mpsc::sync_channel(JOBS);
         let health = Arc::new(Health::default());
         let pulse = writer::pulse(settings.flush_interval);
@@ -220,7 +220,7 @@ impl Store {
             settings,
             conn,
             ids,
-            samples_rx,
+            samples.clone(),
             health.clone(),
             pulse.clone(),
             state.clone(),
@@ -228,7 +228,7 @@ impl Store {
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || writer.run(jobs_rx))?;
-        state.attach_store(samples_tx);
+        state.attach_store(samples);
         Ok(Arc::new(Store {
             path,
             writer: Ok(Running {

@@ -35,7 +35,7 @@ use super::retention::Retention;
 use super::{Record, Tx};
 use crate::backoff::Backoff;
 use crate::config::StoreSettings;
-use crate::state::{Sample, State};
+use crate::state::{Sample, SampleQueue, State};
 use crate::supervise::{self, lock, Pulse};
 use crate::value::now_ms;
 
@@ -159,7 +159,7 @@ pub(super) struct Writer {
     retention: Retention,
     /// When retention may take its next slice.
     next_retention: Instant,
-    samples: Receiver<Sample>,
+    samples: Arc<SampleQueue>,
     /// `[store] queue`: samples kept in the batch at most.
     queue: usize,
     /// Records and samples taken but not yet committed (kept and retried when a write fails:
@@ -183,7 +183,7 @@ impl Writer {
         settings: &StoreSettings,
         conn: Connection,
         ids: Vec<i64>,
-        samples: Receiver<Sample>,
+        samples: Arc<SampleQueue>,
         health: Arc<Health>,
         pulse: Arc<Pulse>,
         state: Arc<State>,
@@ -325,8 +325,14 @@ impl Writer {
     /// Takes the samples queued by the state into the batch, the oldest dropped beyond the
     /// queue's size.
     fn take_samples(&mut self) {
+        let taken = self.samples.take();
+        if self.pending_samples.is_empty() && taken.len() <= self.queue {
+            // The usual case: the queue's vector becomes the batch, nothing copied.
+            self.pending_samples = VecDeque::from(taken);
+            return;
+        }
         let mut dropped = 0;
-        for s in self.samples.try_iter() {
+        for s in taken {
             if self.pending_samples.len() >= self.queue {
                 self.pending_samples.pop_front();
                 dropped += 1;
@@ -399,7 +405,8 @@ impl Writer {
                 *lock(&self.health.failing) = None;
                 self.pending.clear();
                 if samples {
-                    self.pending_samples.clear();
+                    // Freed, not kept at its peak: the next batch grows as its samples come.
+                    self.pending_samples = VecDeque::new();
                 }
                 self.health
                     .last_commit_ms
