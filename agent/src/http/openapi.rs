@@ -559,10 +559,4 @@ mod tests {
         assert!(doc["paths"]["/login"]["get"]["responses"]["401"].is_null());
         assert!(doc["components"]["securitySchemes"]["token"].is_object());
     }
-
-    #[test]
-    #[ignore = "prints the document"]
-    fn print() {
-        println!("{}", serde_json::to_string_pretty(&document()).unwrap());
-    }
 }
