@@ -150,6 +150,20 @@ impl Drop for AgentProcess {
     }
 }
 
+/// A benchmark's child mode (`--as-agent CONFIG`): `agent run --config CONFIG --listen
+/// 127.0.0.1:0` and nothing else, so the agent's CPU and memory are its own. Never returns.
+pub fn be_the_agent(config: &str) -> ! {
+    let code = agent::cli::main_with([
+        "agent",
+        "run",
+        "--config",
+        config,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    std::process::exit(i32::from(code != std::process::ExitCode::SUCCESS));
+}
+
 /// A benchmark's agent: the benchmark's own executable run as the agent (`--as-agent CONFIG`),
 /// its log at warnings only, returned once it is connected to all its `devices`.
 pub async fn bench_agent(config: &Path, devices: usize) -> Result<AgentProcess> {

@@ -84,13 +84,7 @@ struct Args {
 fn main() -> Result<()> {
     let args = Args::parse();
     if let Some(cfg) = &args.as_agent {
-        let code =
-            agent::cli::main_with(["agent", "run", "--config", cfg, "--listen", "127.0.0.1:0"]);
-        std::process::exit(if code == std::process::ExitCode::SUCCESS {
-            0
-        } else {
-            1
-        });
+        e2e::be_the_agent(cfg);
     }
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -30,13 +30,7 @@ struct Args {
 fn main() -> Result<()> {
     let args = Args::parse();
     if let Some(cfg) = &args.as_agent {
-        let code =
-            agent::cli::main_with(["agent", "run", "--config", cfg, "--listen", "127.0.0.1:0"]);
-        std::process::exit(if code == std::process::ExitCode::SUCCESS {
-            0
-        } else {
-            1
-        });
+        e2e::be_the_agent(cfg);
     }
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -101,8 +95,16 @@ async fn bench(args: Args) -> Result<()> {
     let http = agent.http.clone();
     let phase = Duration::from_secs(args.seconds);
     let cpu = || -> Result<f64> { Ok(e2e::process_usage(pid)?.0) };
-    // Settle: the first seconds load models and open the store.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Settled once the store has committed (models loaded, the store open and writing).
+    e2e::wait_until(
+        Duration::from_secs(60),
+        "the agent's first store commit",
+        || async {
+            let h = e2e::get_json(&http, "/healthz").await.ok()?;
+            h["store"]["last_commit_ms"].as_i64()
+        },
+    )
+    .await?;
 
     let c0 = cpu()?;
     tokio::time::sleep(phase).await;
