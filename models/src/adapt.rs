@@ -17,12 +17,19 @@
 //! speeds still inform one factor), `e^δ` is this machine's *life factor* (how much longer its
 //! tools last than the prior says: an update of the Taylor law's constant), and `σ` is the
 //! scatter of lives between tools of the class. The prior on the factor counts as
-//! `prior_weight_lives` tool lives: δ ~ N(0, σ²/n₀). With n worn-out lives and σ known, the
-//! posterior mean of δ is n/(n + n₀) of the way from the prior (0) to the machine's own mean
-//! log ratio: the *machine share* of the figure. Censored lives enter through their survival
-//! probability (they push the factor up where tools outlived the prior, never down), and σ is
-//! itself uncertain (a prior around a typical tool-life scatter, updated by the lives), so
-//! the posterior is computed on a grid over (δ, σ) rather than in closed form.
+//! `prior_weight_lives` tool lives: δ ~ N(0, σ₀²/n₀), σ₀ the typical scatter. With n worn-out
+//! lives and σ = σ₀, the posterior mean of δ is n/(n + n₀) of the way from the prior (0) to the
+//! machine's own mean log ratio: the *machine share* of the figure. Censored lives enter
+//! through their survival probability (they push the factor up where tools outlived the prior,
+//! never down), and σ is itself uncertain (a prior around σ₀, updated by the lives), so the
+//! posterior is computed on a grid over (δ, σ) rather than in closed form.
+//!
+//! The factor's prior is tied to σ₀, not to the σ of each grid point: tied to σ, a large
+//! scatter also made a far factor likely, and lives that only say "at least this long" (tools
+//! changed by the CNC's life counter, never seen worn out) were explained by both at once: ten
+//! changes at 3× the prior's life put the median life at 8× the prior and growing with every
+//! further change. Untied, the factor settles just past the changes (1.6× the counter's
+//! limit after ten), where the prior's own tail puts it.
 //!
 //! The remaining life of a tool in use is the posterior predictive of `T` given that it has
 //! survived the minutes it has cut: its band is wide while the factor is uncertain (few
@@ -199,11 +206,12 @@ impl Adaptation {
         );
         let shifts = (2.0 * SHIFT_RANGE / SHIFT_STEP).round() as usize + 1;
         let mut grid = Vec::with_capacity(shifts * SCATTER_POINTS);
+        // The factor's prior standard deviation, σ₀/√n₀ at every σ (see the module's notes).
+        let tau = settings.scatter.max(1e-3) / n0.sqrt();
         for j in 0..SCATTER_POINTS {
             let u = -3.0 + 6.0 * j as f64 / (SCATTER_POINTS - 1) as f64;
             let sigma = (ln_s0 + s_sd * u).exp();
             let ln_prior_sigma = ln_normal_pdf(u);
-            let tau = sigma / n0.sqrt();
             for i in 0..shifts {
                 let d = -SHIFT_RANGE + SHIFT_STEP * i as f64;
                 let ln_prior = ln_prior_sigma + ln_normal_pdf(d / tau) - tau.ln();
@@ -458,6 +466,40 @@ mod tests {
     }
 
     #[test]
+    fn changes_by_the_life_counter_alone_settle_just_past_it() {
+        // A shop that changes every tool at its CNC limit (3× the prior's life) and never sees
+        // one worn out: the tools last at least that long, and nothing says how much longer
+        // but the prior. The factor must settle past the limit, not run away with each change.
+        let at_limit = |n: usize| {
+            let ev: Vec<Evidence> = (0..n)
+                .map(|_| Evidence {
+                    used: 30.0,
+                    ended: false,
+                    prior_median: 10.0,
+                })
+                .collect();
+            Adaptation::update(PriorSettings::default(), &ev)
+        };
+        let (five, ten) = (at_limit(5), at_limit(10));
+        for a in [&five, &ten] {
+            assert!(
+                a.life_factor.p50 > 3.0 && a.life_factor.p50 < 6.0,
+                "{:?}",
+                a.life_factor
+            );
+        }
+        assert!(
+            ten.life_factor.p50 / five.life_factor.p50 < 1.15,
+            "{:?} then {:?}",
+            five.life_factor,
+            ten.life_factor
+        );
+        // A new tool's median life lies past the limit, within twice it.
+        let life = ten.remaining(10.0, 0.0).unwrap().p50;
+        assert!(life > 30.0 && life < 60.0, "{life}");
+    }
+
+    #[test]
     fn remaining_life_is_conditional_and_ordered() {
         let a = Adaptation::update(
             PriorSettings::default(),
@@ -505,7 +547,7 @@ mod tests {
                 // Machine factor drawn from the prior itself; scatter near the prior's.
                 let sigma =
                     (s.scatter.ln() + s.scatter_uncertainty * 0.5 * unit.sample(&mut rng)).exp();
-                let delta = sigma / s.prior_weight_lives.sqrt() * unit.sample(&mut rng);
+                let delta = s.scatter / s.prior_weight_lives.sqrt() * unit.sample(&mut rng);
                 let life = |m: f64, rng: &mut StdRng| m * (delta + sigma * unit.sample(rng)).exp();
                 let ev: Vec<Evidence> = (0..n)
                     .map(|k| {
