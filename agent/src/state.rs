@@ -162,12 +162,15 @@ pub struct FailedTag {
     pub error: String,
 }
 
+/// Each signal's name → its id, the names shared (`Arc<str>`).
+pub type NameIndex = HashMap<Arc<str>, SignalId>;
+
 pub struct State {
     machine_id: String,
     signals: Vec<SignalInfo>,
-    /// Each signal's name, shared: the evaluators' frame, built every tick, keys its values by
-    /// these without copying a string.
-    keys: Vec<Arc<str>>,
+    /// Each signal's name → its id, shared with the evaluators' frame (built every tick): the
+    /// frame holds the values in id order and looks names up here, so a capture builds no map.
+    frame_index: Arc<NameIndex>,
     by_name: HashMap<String, SignalId>,
     devices: Vec<DeviceInfo>,
     slots: Vec<Mutex<Slot>>,
@@ -244,7 +247,13 @@ impl State {
                     })
                 })
                 .collect(),
-            keys: signals.iter().map(|s| Arc::from(s.name.as_str())).collect(),
+            frame_index: Arc::new(
+                signals
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (Arc::from(s.name.as_str()), i))
+                    .collect(),
+            ),
             signals,
             by_name,
             devices,
@@ -422,23 +431,24 @@ impl State {
         }
     }
 
-    /// The value of every signal whose quality is good, by name, with nothing else copied: the
-    /// evaluators' frame, built every tick (a full [`SignalView`] per signal would copy five
-    /// strings each time).
-    pub fn good_values(&self) -> impl Iterator<Item = (&Arc<str>, Value)> + '_ {
+    /// Each signal's value if, and only if, its quality is good, in id order (`None`
+    /// otherwise), with the index of names to ids: what the evaluators' frame holds.
+    pub fn good_values(&self) -> (Arc<NameIndex>, Vec<Option<Value>>) {
         let now = Instant::now();
-        self.signals
+        let values = self
+            .signals
             .iter()
             .zip(&self.slots)
-            .zip(&self.keys)
-            .filter_map(move |((info, slot), key)| {
+            .map(|(info, slot)| {
                 let slot = slot.lock().unwrap();
                 let stale_after = self.devices[info.device].stale_after;
                 match self.quality(&slot, stale_after, now) {
-                    Quality::Good => Some((key, slot.value.clone()?)),
+                    Quality::Good => slot.value.clone(),
                     _ => None,
                 }
             })
+            .collect();
+        (self.frame_index.clone(), values)
     }
 
     /// Every signal, in configuration order.
