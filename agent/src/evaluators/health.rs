@@ -105,7 +105,10 @@ impl Evaluator for Health {
     }
 }
 
-pub fn conditions(devices: &[DeviceView], started: Instant, severity: Severity) -> Vec<Condition> {
+/// Every device's conditions built afresh: what [`Health::step`] must always equal (its tests
+/// compare the two); the agent itself builds them through the step's memo.
+#[cfg(test)]
+fn conditions(devices: &[DeviceView], started: Instant, severity: Severity) -> Vec<Condition> {
     let starting = started.elapsed() < START_GRACE;
     devices
         .iter()
