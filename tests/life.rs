@@ -207,6 +207,75 @@ async fn usage_counts_while_cutting_predicts_after_cuts_and_survives_a_restart()
     let after = counters(&get_json(&http, "/api/life").await.unwrap());
     assert_eq!(before, after);
 
+    // A flank wear measured on a tool that stays in: token needed, input checked, stored, and
+    // taken into the tool's wear-model state (its level moves to the measurement).
+    let life = get_json(&http, "/api/life").await.unwrap();
+    let measured = life["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["prediction"]["vb"].is_object())
+        .unwrap_or_else(|| panic!("no tool with a predicted wear: {life}"))
+        .clone();
+    let measured_id = measured["tool_id"].as_str().unwrap().to_string();
+    let p = &measured["prediction"];
+    let per_mm = match p["vb_unit"].as_str().unwrap() {
+        "mm" => 1.0,
+        "µm" | "um" => 1000.0,
+        other => panic!("wear unit {other}"),
+    };
+    let vb_mm = 1.5 * p["vb"]["p50"].as_f64().unwrap() / per_mm;
+    let wear_url = format!("/api/tools/{measured_id}/wear");
+    let body = format!(r#"{{"vb_mm": {vb_mm}}}"#);
+    let (code, _) = post(&http, &wear_url, &[], &body).await.unwrap();
+    assert_eq!(code, 401, "a measurement without the token");
+    let auth = format!("Bearer {TOKEN}");
+    let with = [("Authorization", auth.as_str()), ("X-Agent-User", "wang")];
+    for bad in [r#"{"vb_mm": "0.2"}"#, r#"{"vb_mm": 9}"#, "{}", "[0.2]"] {
+        let (code, v) = post(&http, &wear_url, &with, bad).await.unwrap();
+        assert_eq!(
+            (code, v["field"].as_str()),
+            (400, Some("vb_mm")),
+            "{bad}: {v}"
+        );
+    }
+    let (code, v) = post(&http, "/api/tools/NO-SUCH-TOOL/wear", &with, &body)
+        .await
+        .unwrap();
+    assert_eq!(code, 404, "{v}");
+    let (code, v) = post(&http, &wear_url, &with, &body).await.unwrap();
+    assert_eq!(code, 200, "{v}");
+    let m = &v["measurement"];
+    assert_eq!(
+        (m["tool_id"].as_str(), m["by"].as_str()),
+        (Some(measured_id.as_str()), Some("wang"))
+    );
+    assert!(m["id"].as_i64().unwrap() > 0, "{v}");
+    let check = &m["check"];
+    assert!(ordered(&check["band"]), "{v}");
+    assert_eq!(check["measurements"], 1);
+    let in_unit = check["measured"].as_f64().unwrap();
+    assert!((in_unit - vb_mm * per_mm).abs() < 1e-9, "{v}");
+    assert!(
+        (check["predicted_after"].as_f64().unwrap() - in_unit).abs() < 1e-6 * in_unit,
+        "the tool's wear goes on from the measurement: {v}"
+    );
+    assert!(
+        (check["wear_scale"].as_f64().unwrap() - 1.5).abs() < 0.01,
+        "{v}"
+    );
+    let tool_view = |l: &Json, id: &str| {
+        l["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tool_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let t = tool_view(&get_json(&http, "/api/life").await.unwrap(), &measured_id);
+    assert_eq!(t["wear_measurements"], 1, "{t}");
+
     // A restart on the same store restores every counter and prediction.
     let predictions = get_json(&http, "/api/life").await.unwrap();
     agent.shutdown().await;
@@ -238,6 +307,17 @@ async fn usage_counts_while_cutting_predicts_after_cuts_and_survives_a_restart()
         assert_eq!(t["prediction"], was["prediction"]);
     }
 
+    // The measurement is kept over the restart with the tool's state.
+    let t = tool_view(&restored, &measured_id);
+    assert_eq!(
+        (
+            t["wear_measurements"].as_u64(),
+            t["wear_scale"].as_f64().map(|s| (s * 100.0).round())
+        ),
+        (Some(1), Some(150.0)),
+        "{t}"
+    );
+
     // A tool change is a label from the shop floor: token needed, input checked, stored.
     let tool = restored["tools"][0]["tool_id"]
         .as_str()
@@ -247,7 +327,6 @@ async fn usage_counts_while_cutting_predicts_after_cuts_and_survives_a_restart()
     let good = r#"{"reason": "worn_out", "measured_vb_mm": 0.31}"#;
     let (code, _) = post(&http, &url, &[], good).await.unwrap();
     assert_eq!(code, 401, "a change without the token");
-    let auth = format!("Bearer {TOKEN}");
     let with = [("Authorization", auth.as_str()), ("X-Agent-User", "li")];
     for (body, field) in [
         (r#"{"reason": "tired"}"#, "reason"),

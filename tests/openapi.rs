@@ -638,6 +638,28 @@ async fn every_route_answers_as_the_served_document_says() {
         )
         .await;
     assert_eq!(r.code, 200, "{}", r.body);
+    // A wear measured on the tool before it is changed.
+    let wear = json!({ "vb_mm": 0.12 });
+    let r = check
+        .call(
+            "POST",
+            "/api/tools/{id}/wear",
+            &format!("/api/tools/{tool}/wear"),
+            true,
+            Body::Json(&wear),
+        )
+        .await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    let r = check
+        .call(
+            "POST",
+            "/api/tools/{id}/wear",
+            "/api/tools/NO-SUCH-TOOL/wear",
+            true,
+            Body::Json(&wear),
+        )
+        .await;
+    assert_eq!(r.code, 404, "{}", r.body);
     let change = json!({ "reason": "worn_out", "measured_vb_mm": 0.21 });
     let r = check
         .call(
@@ -749,6 +771,13 @@ async fn every_route_answers_as_the_served_document_says() {
             "/api/tools/T1/change".into(),
             true,
             Body::Raw("{}"),
+        ),
+        (
+            "POST",
+            "/api/tools/{id}/wear",
+            "/api/tools/T1/wear".into(),
+            true,
+            Body::Raw("{\"vb_mm\": -1}"),
         ),
         (
             "PUT",

@@ -15,6 +15,26 @@ use serde_json::{json, Value as Json};
 const TOKEN: &str = "test-token-0123456789";
 
 /// The agent on the simulator's normal near-dry scenario at `time_scale`.
+/// Fills the tool-change form (`fill`: JavaScript over `f`, the form), clicks `button` and waits
+/// for the status line to say saved; then clears it, for the next action to be told apart.
+async fn record_from_form(cdp: &chromium::Cdp, fill: &str, button: &str, what: &str) {
+    cdp.eval(&format!(
+        "(() => {{ const f = document.getElementById('change-form'); {fill}; {button}.click(); \
+         return true; }})()"
+    ))
+    .await
+    .unwrap();
+    cdp.wait_eval(
+        "document.getElementById('change-status').classList.contains('saved')",
+        Duration::from_secs(15),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{what} was not recorded: {e:#}"));
+    cdp.eval("document.getElementById('change-status').className = 'status'")
+        .await
+        .unwrap();
+}
+
 async fn agent_on_simulator(
     tag: &str,
     time_scale: f64,
@@ -228,21 +248,40 @@ async fn a_tool_change_and_an_export_are_done_from_the_page() {
     .await
     .expect("no actions once logged in");
 
+    // A wear measured on a tool in service, the tool staying in: the same form's second button.
+    let life = get_json(&http, "/api/life").await.unwrap();
+    let in_service = life["tools"][0].clone();
+    let id = in_service["tool_id"]
+        .as_str()
+        .expect("a tool in service")
+        .to_string();
+    record_from_form(
+        &cdp,
+        &format!("f.tool.value = '{id}'; f.vb.value = '0.12'"),
+        "document.getElementById('measure-wear')",
+        "the wear measurement",
+    )
+    .await;
+    if in_service["prediction"]["vb"].is_object() {
+        let t = get_json(&http, "/api/life").await.unwrap()["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tool_id"] == id.as_str())
+            .cloned()
+            .unwrap();
+        assert_eq!(t["wear_measurements"], 1, "{t}");
+    }
+
     // A worn-out tool with its measured wear, recorded from the form.
     let tool = "T9-0042";
-    cdp.eval(&format!(
-        "(() => {{ const f = document.getElementById('change-form'); \
-         f.tool.value = '{tool}'; f.reason.value = 'worn_out'; f.vb.value = '0.27'; \
-         f.querySelector('button').click(); return true; }})()"
-    ))
-    .await
-    .unwrap();
-    cdp.wait_eval(
-        "document.getElementById('change-status').classList.contains('saved')",
-        Duration::from_secs(15),
+    record_from_form(
+        &cdp,
+        &format!("f.tool.value = '{tool}'; f.reason.value = 'worn_out'; f.vb.value = '0.27'"),
+        "f.querySelector('button')",
+        "the tool change",
     )
-    .await
-    .expect("the tool change was not recorded");
+    .await;
     let change = wait_until(
         Duration::from_secs(15),
         "the page's tool change in /api/life",

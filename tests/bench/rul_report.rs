@@ -3,7 +3,7 @@
 //! against the true remaining minutes, over a run of at least `--tools` tools.
 //!
 //! `cargo run --release -p e2e --bin rul-report -- [--tools 20] [--time-scale 100] [--seed 1]
-//! [--scenario FILE] [--run-to-wear] [--verbose] [--json]`
+//! [--scenario FILE] [--run-to-wear] [--measure-every-min M] [--verbose] [--json]`
 //!
 //! The simulator runs in-process with its ground-truth CSV on; the agent runs in-process against
 //! it with `configs/agent.toml` (its `[life]` wear model). Three sets of figures come out of one
@@ -24,6 +24,10 @@
 //!   from the machine's own tool lifetimes (`models::lifetime`). Scored on the tools predicted
 //!   that way. `--run-to-wear` lifts the CNC's life limits so that tools go to the wear limit
 //!   (a shop that changes tools when they are worn), which gives that model its labels.
+//! - **wear measured** (`--measure-every-min M`): both replays again, each tool's flank wear
+//!   measured every M minutes of its cutting from the truth (`Life::measure_wear`, what
+//!   `POST /api/tools/{id}/wear` does), with each tool's VB band coverage after its first
+//!   measurement beside the unmeasured replay's on the same cuts.
 //!
 //! Truth: per tool, its true life T = minutes of cutting (the CNC's tool-life counter, simulated
 //! time) at which the consumed life fraction reached 1 (VB = VB_limit), interpolated between
@@ -87,6 +91,12 @@ struct Args {
     /// at the change), as a shop that measures pulled tools would.
     #[arg(long)]
     measure_at_change: bool,
+    /// Also replay with each tool's flank wear measured every this many minutes of its
+    /// cutting (the truth's VB, as `POST /api/tools/{id}/wear` would give it), as a shop that
+    /// checks tools under a microscope would: remaining-life error and each tool's VB band
+    /// coverage after its first measurement, beside the same replay without measurements.
+    #[arg(long)]
+    measure_every_min: Option<f64>,
 }
 
 const FRACTIONS: [f64; 3] = [0.25, 0.50, 0.75];
@@ -375,6 +385,12 @@ struct Point {
     p90: f64,
     /// Predicted VB P50, mm.
     vb_p50: f64,
+    /// Predicted VB P10 and P90, and the truth's VB after the cut, mm.
+    vb_p10: f64,
+    vb_p90: f64,
+    vb_true: f64,
+    /// Wear measurements taken into the tool before this prediction.
+    measured: usize,
     /// Recorded lives of the tool's class behind the prediction, and the share of the figure
     /// from them (`Prediction::sources`; 0 and 0 for the wear model alone).
     lives: usize,
@@ -392,6 +408,8 @@ fn replay(
     cuts: &[Cut],
     store: &Path,
     labels: Option<&HashMap<String, (ChangeReason, Option<f64>)>>,
+    truth: &HashMap<&str, &ToolTruth>,
+    measure_every_min: Option<f64>,
 ) -> Result<HashMap<String, Vec<Point>>> {
     // A replay starts from an empty store: lives left by an earlier run in the same
     // `--out-dir` would count as this machine's history.
@@ -413,6 +431,8 @@ fn replay(
         .map(|(i, c)| (c.tool.as_str(), i))
         .collect();
     let mut out: HashMap<String, Vec<Point>> = HashMap::new();
+    // Per tool: the cutting minutes of its next wear measurement, and its measurements so far.
+    let mut measuring: HashMap<String, (f64, usize)> = HashMap::new();
     for (i, c) in cuts.iter().enumerate() {
         let op = sc.program.operations.iter().find(|o| o.name == c.operation);
         let tool_cfg = op.and_then(|o| sc.tools.iter().find(|t| t.pocket == o.tool));
@@ -458,22 +478,47 @@ fn replay(
         for r in life.advance(&frame, cut_s, Some((&c.tool, cut_s)), &[rec], false) {
             store.record(r);
         }
+        let vb_true = truth
+            .get(c.tool.as_str())
+            .map_or(f64::NAN, |t| t.vb_at(c.used_after));
+        let (next, measured) = measuring
+            .entry(c.tool.clone())
+            .or_insert((measure_every_min.unwrap_or(f64::INFINITY), 0));
         if let Some((counters, Some(p))) = life.tool(&c.tool) {
             let (lives, machine_share) = p
                 .sources
                 .as_ref()
                 .map_or((0, 0.0), |s| (s.lives, s.machine_share));
+            let vb = |i: usize| p.vb.as_ref().map_or(f64::NAN, |v| [v.p10, v.p50, v.p90][i]);
             out.entry(c.tool.clone()).or_default().push(Point {
                 used_true: c.used_after,
                 agent_used: counters.cutting_min,
                 p10: p.remaining_min.p10,
                 p50: p.remaining_min.p50,
                 p90: p.remaining_min.p90,
-                vb_p50: p.vb.map_or(f64::NAN, |v| v.p50),
+                vb_p10: vb(0),
+                vb_p50: vb(1),
+                vb_p90: vb(2),
+                vb_true,
+                measured: *measured,
                 lives,
                 machine_share,
                 class: p.class.clone(),
             });
+        }
+        // The tool measured after the cut that took it past its next measurement's minutes.
+        if c.used_after >= *next && vb_true.is_finite() {
+            if life
+                .measure_wear(&c.tool, vb_true, "rul-report", now + 1)?
+                .and_then(|(m, _)| m.check)
+                .is_some()
+            {
+                *measured += 1;
+            }
+            let every = measure_every_min.unwrap_or(f64::INFINITY);
+            while *next <= c.used_after {
+                *next += every;
+            }
         }
         if let Some((reason, vb)) = labels.and_then(|l| l.get(&c.tool)) {
             if last_cut.get(c.tool.as_str()) == Some(&i) {
@@ -683,6 +728,101 @@ fn coverage_by_class(adapted: &[Sample]) -> serde_json::Value {
         "pooled": if n > 0 { json!(inside as f64 / n as f64) } else { json!(null) },
         "n": n,
     })
+}
+
+/// Per tool, the share of its predictions after its first wear measurement whose VB band
+/// (P10–P90) held the true VB: with the measurements (`measured`) and without (`plain`, the
+/// same cuts of the same tool).
+fn vb_coverage_by_tool(
+    tools: &[&ToolTruth],
+    measured: &HashMap<String, Vec<Point>>,
+    plain: &HashMap<String, Vec<Point>>,
+) -> serde_json::Value {
+    let inside = |p: &Point| p.vb_p10 <= p.vb_true && p.vb_true <= p.vb_p90;
+    let mut rows = Vec::new();
+    let (mut n, mut with, mut without) = (0usize, 0usize, 0usize);
+    for t in tools {
+        let (Some(m), Some(p)) = (measured.get(&t.id), plain.get(&t.id)) else {
+            continue;
+        };
+        let Some(first) = m.iter().find(|x| x.measured > 0).map(|x| x.used_true) else {
+            continue;
+        };
+        let after = |v: &[Point]| -> Vec<bool> {
+            v.iter()
+                .filter(|x| x.used_true >= first && x.vb_true.is_finite() && x.vb_p10.is_finite())
+                .map(inside)
+                .collect()
+        };
+        let (a, b) = (after(m), after(p));
+        if a.is_empty() || a.len() != b.len() {
+            continue;
+        }
+        let count = |v: &[bool]| v.iter().filter(|x| **x).count();
+        n += a.len();
+        with += count(&a);
+        without += count(&b);
+        rows.push(json!({
+            "tool": t.id, "predictions": a.len(),
+            "measurements": m.last().map_or(0, |x| x.measured),
+            "coverage_measured": count(&a) as f64 / a.len() as f64,
+            "coverage_plain": count(&b) as f64 / b.len() as f64,
+        }));
+    }
+    let worst = |k: &str| {
+        rows.iter()
+            .filter_map(|r| r[k].as_f64())
+            .fold(f64::INFINITY, f64::min)
+    };
+    let share = |k: &str, lo: f64, hi: f64| {
+        rows.iter()
+            .filter(|r| r[k].as_f64().is_some_and(|c| (lo..=hi).contains(&c)))
+            .count()
+    };
+    json!({
+        "tools": rows.len(),
+        "predictions": n,
+        "pooled_measured": (n > 0).then(|| with as f64 / n as f64),
+        "pooled_plain": (n > 0).then(|| without as f64 / n as f64),
+        "worst_measured": (!rows.is_empty()).then(|| worst("coverage_measured")),
+        "worst_plain": (!rows.is_empty()).then(|| worst("coverage_plain")),
+        "tools_70_90_measured": share("coverage_measured", 0.7, 0.9),
+        "tools_70_90_plain": share("coverage_plain", 0.7, 0.9),
+        "by_tool": rows,
+    })
+}
+
+fn print_vb_coverage(c: &serde_json::Value, verbose: bool) {
+    let pct = |v: &serde_json::Value| {
+        v.as_f64()
+            .map_or("n/a".into(), |x| format!("{:.0} %", 100.0 * x))
+    };
+    println!(
+        "  VB band (P10-P90) coverage of the true VB after each tool's first measurement, {} \
+         tools, {} predictions:",
+        c["tools"], c["predictions"]
+    );
+    println!(
+        "    pooled {} measured / {} without; worst tool {} / {}; tools within 70-90 %: {} / {}",
+        pct(&c["pooled_measured"]),
+        pct(&c["pooled_plain"]),
+        pct(&c["worst_measured"]),
+        pct(&c["worst_plain"]),
+        c["tools_70_90_measured"],
+        c["tools_70_90_plain"]
+    );
+    if verbose {
+        for r in c["by_tool"].as_array().into_iter().flatten() {
+            println!(
+                "    {:<12} {:>4} predictions {:>3} measurements  {:>5} / {:>5}",
+                r["tool"].as_str().unwrap_or(""),
+                r["predictions"],
+                r["measurements"],
+                pct(&r["coverage_measured"]),
+                pct(&r["coverage_plain"])
+            );
+        }
+    }
 }
 
 fn print_by_lives(rows: &serde_json::Value) {
@@ -966,6 +1106,10 @@ async fn main() -> Result<()> {
                     p50: *p50,
                     p90: *p90,
                     vb_p50: *vb,
+                    vb_p10: f64::NAN,
+                    vb_p90: f64::NAN,
+                    vb_true: f64::NAN,
+                    measured: 0,
                     lives: 0,
                     machine_share: 0.0,
                     class: String::new(),
@@ -978,7 +1122,28 @@ async fn main() -> Result<()> {
     }
 
     let cut_list = cuts(&rows);
-    let sim_points = replay(&replay_cfg, &sc, &cut_list, &dir.join("replay.db"), None)?;
+    let sim_points = replay(
+        &replay_cfg,
+        &sc,
+        &cut_list,
+        &dir.join("replay.db"),
+        None,
+        &by_id,
+        None,
+    )?;
+    let measured_points = match args.measure_every_min {
+        Some(m) if m > 0.0 => Some(replay(
+            &replay_cfg,
+            &sc,
+            &cut_list,
+            &dir.join("replay-measured.db"),
+            None,
+            &by_id,
+            Some(m),
+        )?),
+        Some(m) => bail!("--measure-every-min must be above 0, got {m}"),
+        None => None,
+    };
     let labels: HashMap<String, (ChangeReason, Option<f64>)> = truth
         .iter()
         .filter_map(|t| match &t.end {
@@ -1002,8 +1167,22 @@ async fn main() -> Result<()> {
         &cut_list,
         &dir.join("replay-labelled.db"),
         Some(&labels),
+        &by_id,
+        None,
     )?;
 
+    let own_measured_points = match args.measure_every_min {
+        Some(m) => Some(replay(
+            &replay_cfg,
+            &sc,
+            &cut_list,
+            &dir.join("replay-labelled-measured.db"),
+            Some(&labels),
+            &by_id,
+            Some(m),
+        )?),
+        None => None,
+    };
     let live_samples = samples(&ended, &live_points);
     let sim_samples = samples(&ended, &sim_points);
     let own_samples = samples(&ended, &own_points);
@@ -1036,6 +1215,19 @@ async fn main() -> Result<()> {
     let own_by_lives = by_lives(&own_samples, &sim_samples);
     let own_by_class = coverage_by_class(&own_samples);
     let live_table = table("live", &live_samples);
+    let measured_report = measured_points.as_ref().map(|m| {
+        (
+            table("sim-clock, wear measured", &samples(&ended, m)),
+            vb_coverage_by_tool(&ended, m, &sim_points),
+        )
+    });
+    let own_measured_report = own_measured_points.as_ref().map(|m| {
+        let s = samples(&ended, m);
+        (
+            table("adapted, wear measured", &s),
+            by_lives(&s, &sim_samples),
+        )
+    });
     let sim_h = rows.last().map_or(0.0, |r| r.sim_s / 3600.0);
 
     if args.json {
@@ -1058,6 +1250,11 @@ async fn main() -> Result<()> {
             "adapted_by_lives": own_by_lives,
             "adapted_coverage_by_class": own_by_class,
             "live": live_table,
+            "measured_every_min": args.measure_every_min,
+            "sim_clock_measured": measured_report.as_ref().map(|m| &m.0),
+            "vb_coverage_measured": measured_report.as_ref().map(|m| &m.1),
+            "adapted_measured": own_measured_report.as_ref().map(|m| &m.0),
+            "adapted_measured_by_lives": own_measured_report.as_ref().map(|m| &m.1),
             "tools": tools_json,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -1097,6 +1294,15 @@ async fn main() -> Result<()> {
     );
     print_table(&sim_table, args.verbose);
     println!();
+    if let (Some((t, vb)), Some(m)) = (&measured_report, args.measure_every_min) {
+        println!(
+            "sim-clock, wear measured: the same replay with each tool's flank wear measured every \
+             {m} min of its cutting (the truth's VB, POST /api/tools/{{id}}/wear):"
+        );
+        print_table(t, args.verbose);
+        print_vb_coverage(vb, args.verbose);
+        println!();
+    }
     println!(
         "adapted: the same replay with every tool change reported (wear limit: worn_out; life \
          counter: preventive; breakage: broken), each tool predicted from the wear model adapted \
@@ -1116,6 +1322,15 @@ async fn main() -> Result<()> {
     );
     print_coverage_by_class(&own_by_class);
     println!();
+    if let Some((t, lives)) = &own_measured_report {
+        println!(
+            "adapted, wear measured: the adapted replay with each tool's wear also measured as in \
+             `sim-clock, wear measured` (a measured tool is predicted from its own wear):"
+        );
+        print_table(t, args.verbose);
+        print_by_lives(lives);
+        println!();
+    }
     println!(
         "live: the running agent at time scale {x}, on the machine's clock (it counted {} of the \
          true cutting time):",

@@ -1,5 +1,6 @@
-//! Remaining-life endpoints: `GET /api/life`, `GET /api/life/prerun?program=NAME`, and the
-//! shop floor's tool-change label `POST /api/tools/{id}/change` (behind the token).
+//! Remaining-life endpoints: `GET /api/life`, `GET /api/life/prerun?program=NAME`, the
+//! shop floor's tool-change label `POST /api/tools/{id}/change` and its flank wear measured
+//! during a tool's life `POST /api/tools/{id}/wear` (both behind the token).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -106,15 +107,9 @@ pub async fn change(
     };
     let vb = match v.get("measured_vb_mm") {
         None | Some(serde_json::Value::Null) => None,
-        Some(x) => match x.as_f64() {
-            // A flank wear land beyond a few millimetres is a typo, not a measurement.
-            Some(mm) if (0.0..=5.0).contains(&mm) => Some(mm),
-            _ => {
-                return bad(
-                    "measured_vb_mm",
-                    format!("`measured_vb_mm` must be a number of millimetres 0..=5, got {x}"),
-                )
-            }
+        Some(x) => match vb_mm("measured_vb_mm", x) {
+            Ok(mm) => Some(mm),
+            Err(e) => return e.into_response(),
         },
     };
     if id.trim().is_empty() {
@@ -122,6 +117,80 @@ pub async fn change(
     }
     let life = app.life.clone();
     blocking_json(move || life.change(&id, reason, vb, &who, now_ms())).await
+}
+
+/// A flank wear land beyond a few millimetres is a typo, not a measurement.
+fn vb_mm(field: &'static str, x: &serde_json::Value) -> Result<f64, ApiError> {
+    match x.as_f64() {
+        Some(mm) if (0.0..=5.0).contains(&mm) => Ok(mm),
+        _ => Err(ApiError::field(
+            field,
+            format!("`{field}` must be a number of millimetres 0..=5, got {x}"),
+        )),
+    }
+}
+
+/// What `POST /api/tools/{id}/wear` answers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WearAnswer {
+    pub measurement: crate::records::tool::WearMeasurement,
+    /// Why the wear model could not use it (`measurement.check` is then null); it is stored
+    /// all the same.
+    pub note: Option<String>,
+}
+
+/// `POST /api/tools/{id}/wear` with `{"vb_mm": 0.12}`: a flank wear measured on a tool that
+/// stays in.
+#[utoipa::path(
+    post,
+    path = "/api/tools/{id}/wear",
+    tag = "life",
+    params(("id" = String, Path, description = "The tool's id, as the CNC or the tool table names it.")),
+    request_body(content = super::openapi::WearMeasurementRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The measurement as stored, and what the wear model made of it: the band of the tool's last cut it was scored against, the predicted wear before and after. The tool's predictions go on from the measured wear, with its own recalibrated band, from its next finished operation.", body = WearAnswer),
+        (status = 400, description = "A bad request field, named in `field`.", body = super::openapi::Error),
+        (status = 404, description = "No tool of that id has cut since its last change.", body = super::openapi::Error),
+        (status = 503, description = "The store records nothing this run (its reason), or no answer in time (empty body).", body = super::openapi::Error),
+        (status = 500, description = "A failure of the agent, with its causes.", body = super::openapi::Error),
+    ),
+    security(("token" = []), ("session" = [])),
+)]
+pub async fn measure_wear(
+    Extract(app): Extract<AppState>,
+    Extension(Who(who)): Extension<Who>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let vb = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(v @ serde_json::Value::Object(_)) => {
+            match vb_mm("vb_mm", v.get("vb_mm").unwrap_or(&serde_json::Value::Null)) {
+                Ok(mm) => mm,
+                Err(e) => return e.into_response(),
+            }
+        }
+        Ok(_) | Err(_) => return bad("vb_mm", "body must be a JSON object like {\"vb_mm\": 0.12}"),
+    };
+    if id.trim().is_empty() {
+        return bad("id", "the tool id in the path is empty");
+    }
+    let life = app.life.clone();
+    match tokio::task::spawn_blocking(move || {
+        let found = life.measure_wear(&id, vb, &who, now_ms())?;
+        Ok::<_, anyhow::Error>((id, found))
+    })
+    .await
+    {
+        Ok(Ok((_, Some((measurement, note))))) => {
+            axum::Json(WearAnswer { measurement, note }).into_response()
+        }
+        Ok(Ok((id, None))) => ApiError::NotFound(format!(
+            "no tool `{id}` has cut since its last change: wear is measured on a tool in service"
+        ))
+        .into_response(),
+        Ok(Err(e)) => ApiError::from(e).into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
 }
 
 /// Whether a tool (or the program) has life enough for one more part.

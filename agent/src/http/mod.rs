@@ -156,6 +156,7 @@ fn changing(a: Arc<auth::Auth>) -> Router<AppState> {
             post(alarms::reset_component),
         )
         .route("/api/tools/{id}/change", post(life::change))
+        .route("/api/tools/{id}/wear", post(life::measure_wear))
         .route("/api/tables/{which}", axum::routing::put(tables::put))
         .route("/api/export", get(export::download))
         .route("/api/access-events", get(alarms::access_events))

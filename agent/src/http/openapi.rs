@@ -80,6 +80,7 @@ pub async fn serve() -> axum::response::Response {
         super::monitor::view,
         super::stream::stream,
         super::life::change,
+        super::life::measure_wear,
         super::tables::get,
         super::tables::put,
         super::alarms::maintenance_page,
@@ -245,6 +246,14 @@ pub struct ToolChangeRequest {
     /// Flank wear measured on the tool taken out (mm).
     #[schema(minimum = 0.0, maximum = 5.0)]
     pub measured_vb_mm: Option<f64>,
+}
+
+/// `POST /api/tools/{id}/wear`.
+#[derive(ToSchema)]
+pub struct WearMeasurementRequest {
+    /// Flank wear measured on the tool, which stays in (mm).
+    #[schema(minimum = 0.0, maximum = 5.0)]
+    pub vb_mm: f64,
 }
 
 /// `GET /api/components`.

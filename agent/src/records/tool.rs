@@ -71,6 +71,12 @@ pub struct Sources {
     pub prior_life_min: Option<f64>,
     /// The prior's own remaining-life figure at this cut, before adaptation (minutes).
     pub prior_remaining_min: Option<Quantiles>,
+    /// Flank wear measurements of this very tool behind the figure (`POST
+    /// /api/tools/{id}/wear`): its remaining life read from its last measured wear (the share
+    /// of life the wear model's training curves had used at that wear), while its class has
+    /// no worn-out life on this machine. 0 where the figure comes from elsewhere.
+    #[serde(default)]
+    pub tool_measurements: usize,
 }
 
 impl Prediction {
@@ -132,4 +138,40 @@ pub struct ToolChange {
     pub counters: Counters,
     /// The last prediction before the change.
     pub prediction: Option<Prediction>,
+}
+
+/// A flank wear measured during a tool's life (the tool stays in): the tool's own evidence,
+/// which brings its predicted wear to the measurement and recalibrates its band
+/// (`models::WearModel::observe_wear`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WearMeasurement {
+    pub id: i64,
+    pub tool_id: String,
+    pub ts_ms: i64,
+    pub measured_vb_mm: f64,
+    pub by: String,
+    /// Usage when it was measured.
+    pub counters: Counters,
+    /// What the wear model made of it; `None` where no wear model predicts for the tool.
+    pub check: Option<WearCheck>,
+}
+
+/// A measured wear against the tool's predicted wear at its last cut (in the model's
+/// `vb_unit`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WearCheck {
+    pub vb_unit: String,
+    pub measured: f64,
+    /// The tool's 80 % band at its last cut, as its measurements before this one had
+    /// recalibrated it.
+    pub band: Quantiles,
+    /// Whether the measurement fell inside that band.
+    pub inside: bool,
+    /// The predicted wear (P50) before and after the measurement was taken in.
+    pub predicted_before: f64,
+    pub predicted_after: f64,
+    /// How many times the model's wear this tool's measured wear is, from now on.
+    pub wear_scale: f64,
+    /// Measurements of this tool since its last change, this one included.
+    pub measurements: usize,
 }

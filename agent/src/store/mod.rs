@@ -960,7 +960,28 @@ mod upgrade {
                 Ok(())
             })
             .unwrap();
-        // And it takes new rows.
+        // And it takes new rows: a wear measured during T9's life, closed by T9's change.
+        let wear = crate::records::tool::WearMeasurement {
+            id: 0,
+            tool_id: "T9".into(),
+            ts_ms: 1,
+            measured_vb_mm: 0.12,
+            by: "test".into(),
+            counters: Default::default(),
+            check: None,
+        };
+        let wear_id = store
+            .call(move |tx| tx.insert_wear_measurement(&wear))
+            .unwrap();
+        let in_service = store.read(|r| r.wear_measurements("T9")).unwrap();
+        assert_eq!(
+            (
+                in_service.len(),
+                in_service[0].id,
+                in_service[0].measured_vb_mm
+            ),
+            (1, wear_id, 0.12)
+        );
         let id = store
             .call(|tx| {
                 tx.insert_tool_change(&crate::records::tool::ToolChange {
@@ -977,6 +998,13 @@ mod upgrade {
             })
             .unwrap();
         assert_eq!(id, 2);
+        assert!(
+            store
+                .read(|r| r.wear_measurements("T9"))
+                .unwrap()
+                .is_empty(),
+            "the change ends the life the measurement belongs to"
+        );
         store.close();
     }
 }

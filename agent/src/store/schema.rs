@@ -308,6 +308,22 @@ ALTER TABLE violation ADD COLUMN message_zh TEXT;
 ALTER TABLE counter_event ADD COLUMN message_zh TEXT;
 ALTER TABLE monitor_finding ADD COLUMN message_zh TEXT;",
     },
+    Migration {
+        version: 12,
+        what: "flank wear measured during a tool's life (tool_wear)",
+        sql: "
+CREATE TABLE IF NOT EXISTS tool_wear (
+    id INTEGER PRIMARY KEY,
+    tool_id TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    by TEXT NOT NULL,                 -- who measured it (the token's or the login's name)
+    measured_vb_mm REAL NOT NULL,
+    counters TEXT NOT NULL,           -- usage when measured
+    wear_check TEXT,                  -- the measurement against the predicted wear (JSON)
+    change_id INTEGER                 -- the tool change that ended this life; NULL in service
+);
+CREATE INDEX IF NOT EXISTS tool_wear_tool ON tool_wear(tool_id, change_id);",
+    },
 ];
 
 /// The MQTT outbox file (`[mqtt] outbox_path`), kept apart from the store: it is written only
@@ -502,6 +518,7 @@ mod tests {
             "component_reset",
             "counter_event",
             "access_event",
+            "tool_wear",
         ] {
             assert!(t.iter().any(|x| x == want), "{want} in {t:?}");
         }
@@ -527,7 +544,7 @@ mod tests {
              VALUES (1, 'operations', 'mql.oil_total', 'jump', 1, 2, 'old');",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn, STORE, "t").unwrap(), 10);
+        assert_eq!(migrate(&mut conn, &STORE[..11], "t").unwrap(), 10);
         assert_eq!(version(&conn).unwrap(), 11);
         for table in ["alarm_event", "alarm_current", "violation", "counter_event"] {
             let (en, zh): (String, Option<String>) = conn

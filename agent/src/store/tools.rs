@@ -8,7 +8,7 @@ use rusqlite::{params, Row};
 
 use super::{Reader, Tx};
 use crate::records::operation::OperationRecord;
-use crate::records::tool::{ChangeReason, Counters, Prediction, ToolChange};
+use crate::records::tool::{ChangeReason, Counters, Prediction, ToolChange, WearMeasurement};
 
 /// One tool in service as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,7 +109,29 @@ impl Tx<'_> {
         let id = self.0.last_insert_rowid();
         self.0
             .execute("DELETE FROM tool_usage WHERE tool_id = ?1", [&c.tool_id])?;
+        // The wear measured during the life the change ends belongs to that life.
+        self.0.execute(
+            "UPDATE tool_wear SET change_id = ?1 WHERE tool_id = ?2 AND change_id IS NULL",
+            params![id, c.tool_id],
+        )?;
         Ok(id)
+    }
+
+    /// Stores a flank wear measured during a tool's life; returns its id.
+    pub fn insert_wear_measurement(&self, m: &WearMeasurement) -> Result<i64> {
+        self.0.execute(
+            "INSERT INTO tool_wear (tool_id, ts_ms, by, measured_vb_mm, counters, wear_check)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                m.tool_id,
+                m.ts_ms,
+                m.by,
+                m.measured_vb_mm,
+                serde_json::to_string(&m.counters)?,
+                m.check.as_ref().map(serde_json::to_string).transpose()?,
+            ],
+        )?;
+        Ok(self.0.last_insert_rowid())
     }
 }
 
@@ -140,6 +162,38 @@ impl Reader {
             });
         }
         Ok(out)
+    }
+
+    /// The wear measured during a tool's present life (since its last change), oldest first.
+    pub fn wear_measurements(&self, tool_id: &str) -> Result<Vec<WearMeasurement>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, tool_id, ts_ms, by, measured_vb_mm, counters, wear_check FROM tool_wear
+             WHERE tool_id = ?1 AND change_id IS NULL ORDER BY id",
+        )?;
+        let rows = stmt.query_map([tool_id], |r| {
+            Ok((
+                WearMeasurement {
+                    id: r.get("id")?,
+                    tool_id: r.get("tool_id")?,
+                    ts_ms: r.get("ts_ms")?,
+                    by: r.get("by")?,
+                    measured_vb_mm: r.get("measured_vb_mm")?,
+                    counters: Counters::default(),
+                    check: None,
+                },
+                r.get::<_, String>("counters")?,
+                r.get::<_, Option<String>>("wear_check")?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (mut m, counters, check) = row?;
+            m.counters = serde_json::from_str(&counters)
+                .with_context(|| format!("wear measurement {} of {}: counters", m.id, m.tool_id))?;
+            // A check that cannot be read is dropped: the measurement is what was recorded.
+            m.check = check.and_then(|c| serde_json::from_str(&c).ok());
+            Ok(m)
+        })
+        .collect()
     }
 
     /// The newest `limit` tool changes, newest first.

@@ -21,6 +21,7 @@ use crate::rul::{estimate, true_rul, Quantiles, ReferenceCurve, RulCalibration};
 use super::learned::{LearnError, Learner, LinearModel};
 use super::monotone::{FilterState, MonotoneFilter};
 use super::taylor::{PriorRow, TaylorError, TaylorPrior, CLASS_WEIGHTS};
+use crate::recalibrate::{self, OnlineBand};
 
 /// Settings of one training run.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -75,6 +76,29 @@ pub enum FitError {
 pub enum PredictError {
     #[error(transparent)]
     Feature(#[from] FeatureError),
+    #[error("the tool has no cut predicted since it was fitted: a measured wear is scored against the band of its last cut")]
+    NoCutYet,
+    #[error("measured wear {0} is not a number of the target unit at or above 0")]
+    BadMeasurement(f64),
+}
+
+/// Range of a tool's wear scale (`ToolState::wear_scale`): a measurement more than ten times
+/// off the model's level is a typo or another tool, and moves it no further.
+const WEAR_SCALE_RANGE: (f64, f64) = (0.1, 10.0);
+
+/// A measured wear taken into a tool's state ([`WearModel::observe_wear`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WearObservation {
+    /// The band of the tool's last cut the measurement was scored against (recalibrated by
+    /// the measurements before it).
+    pub band: Quantiles,
+    /// Whether the measurement fell inside it.
+    pub inside: bool,
+    /// The filter's wear level before and after the measurement (target unit).
+    pub level_before: f64,
+    pub level_after: f64,
+    /// Measurements of this tool so far, this one included.
+    pub measurements: usize,
 }
 
 /// What the inner leave-one-group-out chose, and how well each part did there.
@@ -157,6 +181,23 @@ pub struct ToolState {
     /// One filter per inner model (CV+ intervals).
     #[serde(default)]
     inner: Vec<FilterState>,
+    /// The model's own wear band at the last cut, before this tool's recalibration: what a
+    /// wear measured now is scored against.
+    #[serde(default)]
+    last_band: Option<Quantiles>,
+    /// This tool's band recalibrated by its own measured wear; `None` until the first.
+    #[serde(default)]
+    pub recalibration: Option<OnlineBand>,
+    /// How many times the model's wear this tool's measured wear is (1 until measured): the
+    /// tool wears unlike the training tools its signals resemble, and keeps doing so.
+    #[serde(default = "super::taylor::one")]
+    pub wear_scale: f64,
+    /// Usage at the last cut.
+    #[serde(default)]
+    last_usage: Option<f64>,
+    /// The last measured wear: (usage, level).
+    #[serde(default)]
+    pub last_measured: Option<(f64, f64)>,
 }
 
 /// One training tool, transformed once.
@@ -500,7 +541,55 @@ impl WearModel {
             features: FeatureState::default(),
             filter: FilterState::default(),
             inner: vec![FilterState::default(); self.inner.len()],
+            last_band: None,
+            recalibration: None,
+            wear_scale: 1.0,
+            last_usage: None,
+            last_measured: None,
         }
+    }
+
+    /// A wear `measured` (target unit) of a tool after its last cut. The measurement is the
+    /// tool's wear, where the model's is an estimate from signals that may resemble a
+    /// training tool this one does not wear like: the filters' levels and rates are scaled to
+    /// it, and so is every later cut's model wear (`wear_scale`), so the next predictions go
+    /// on from the measured level at the measured pace; and it is scored against the band of
+    /// the last cut to recalibrate this tool's own band (`recalibrate::OnlineBand`), so a
+    /// tool wearing unlike the training tools gets a band that covers it. On error the state
+    /// is left as it was.
+    pub fn observe_wear(
+        &self,
+        state: &mut ToolState,
+        measured: f64,
+    ) -> Result<WearObservation, PredictError> {
+        if !(measured.is_finite() && measured >= 0.0) {
+            return Err(PredictError::BadMeasurement(measured));
+        }
+        let raw = state.last_band.ok_or(PredictError::NoCutYet)?;
+        let level_before = state.filter.level;
+        if level_before > 0.0 {
+            let (lo, hi) = WEAR_SCALE_RANGE;
+            let scale = (state.wear_scale * measured / level_before).clamp(lo, hi);
+            let factor = scale / state.wear_scale;
+            state.wear_scale = scale;
+            state.filter.rescale(factor);
+            for f in &mut state.inner {
+                f.rescale(factor);
+            }
+        }
+        state.last_measured = state.last_usage.map(|u| (u, measured));
+        let band = state.recalibration.get_or_insert_with(|| {
+            OnlineBand::new(self.vb_interval.coverage, recalibrate::DEFAULT_STEP)
+        });
+        let scored = band.apply(raw);
+        band.update(raw, measured);
+        Ok(WearObservation {
+            inside: scored.p10 <= measured && measured <= scored.p90,
+            band: scored,
+            level_before,
+            level_after: state.filter.level,
+            measurements: band.measurements,
+        })
     }
 
     /// Predict wear and remaining life after the next cut of a tool, updating its state.
@@ -523,6 +612,7 @@ impl WearModel {
             &conditions,
             &row,
             cut.usage,
+            state.wear_scale,
         );
         // A state saved before the model had inner models (or for another model) cannot
         // run them from mid-life: it falls back to the split-conformal interval.
@@ -538,6 +628,7 @@ impl WearModel {
                     &conditions,
                     &row,
                     cut.usage,
+                    state.wear_scale,
                 ));
             }
         }
@@ -559,18 +650,79 @@ impl WearModel {
             .law(&state.class)
             .life(&self.prior.conditions, &pc, state.limit);
         let rul_raw = estimate(&self.references, level, state.limit, life_now, self.rul.cap);
+        // A tool measured to wear `wear_scale` times the model's has its levels scaled; so is
+        // the band's width, calibrated on the model's wear.
+        let (lo, hi) = (
+            level - state.wear_scale * (level - lo),
+            level + state.wear_scale * (hi - level),
+        );
+        let band = Quantiles {
+            // CV+ bounds come from the inner models, so they need not bracket the final
+            // model's level; keep the three quantiles ordered.
+            p10: lo.max(0.0).min(level),
+            p50: level,
+            p90: hi.max(level),
+        };
+        state.last_band = Some(band);
+        state.last_usage = Some(cut.usage);
+        // A measured wear says how much of its life the tool had used, whatever the model's
+        // speed: remaining life from it, once measured.
+        let rul = state
+            .last_measured
+            .and_then(|(used, level)| self.rul_from_measured(used, level, cut.usage))
+            .unwrap_or_else(|| self.rul.quantiles(rul_raw));
+        let vb = match &state.recalibration {
+            Some(r) => {
+                let b = r.apply(band);
+                Quantiles {
+                    p10: b.p10.max(0.0),
+                    ..b
+                }
+            }
+            None => band,
+        };
         Ok(WearPrediction {
             usage: cut.usage,
-            vb: Quantiles {
-                // CV+ bounds come from the inner models, so they need not bracket the
-                // final model's level; keep the three quantiles ordered.
-                p10: lo.max(0.0).min(level),
-                p50: level,
-                p90: hi.max(level),
-            },
+            vb,
             wear_rate: state.filter.rate,
-            rul: self.rul.quantiles(rul_raw),
+            rul,
             limit: state.limit,
+        })
+    }
+
+    /// Remaining life at `used_now` of a tool whose wear was measured at `level` when it had
+    /// cut `used_then`: per measured training curve, the share of its life that curve had used
+    /// at that wear (`adapt::life_used_at_wear`'s reading), so the tool's life is `used_then`
+    /// over that share; P10/P50/P90 over the curves. The share holds whatever this machine's
+    /// speed against the training data's, which the model's own estimate (usage the training
+    /// tools took from this wear to the limit) does not. `None` without three curves that
+    /// reached this wear after their start, or for a level not above 0.
+    fn rul_from_measured(&self, used_then: f64, level: f64, used_now: f64) -> Option<Quantiles> {
+        if !(level.is_finite() && level > 0.0 && used_then > 0.0) {
+            return None;
+        }
+        let mut r: Vec<f64> = self
+            .references
+            .iter()
+            .filter_map(|c| {
+                let share = 1.0 - c.remaining_from(level) / c.limit_usage;
+                (share.is_finite() && share > 0.0)
+                    .then(|| (used_then / share - used_now).clamp(0.0, self.rul.cap))
+            })
+            .collect();
+        if r.len() < 3 {
+            return None;
+        }
+        r.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            let x = q * (r.len() - 1) as f64;
+            let (i, f) = (x.floor() as usize, x.fract());
+            r[i] + f * (r[(i + 1).min(r.len() - 1)] - r[i])
+        };
+        Some(Quantiles {
+            p10: at(0.1),
+            p50: at(0.5),
+            p90: at(0.9),
         })
     }
 
@@ -587,13 +739,14 @@ impl WearModel {
         conditions: &[f64],
         row: &[f64],
         usage: f64,
+        scale: f64,
     ) -> f64 {
         let pc = prior.select(&self.inputs.conditions, conditions);
         let law = prior.law(class);
         let wear = law.predict(&prior.conditions, &pc, usage);
         let rate = law.rate(&prior.conditions, &pc, usage);
-        let z = learned.predict_with(row, wear);
-        self.filter.step(filter, usage, z, rate)
+        let z = learned.predict_with(row, wear) * scale;
+        self.filter.step(filter, usage, z, rate * scale)
     }
 
     /// Predictions for every row of a sequence, as a new tool.

@@ -7,5 +7,7 @@ pub mod learned;
 pub mod monotone;
 pub mod taylor;
 
-pub use combined::{FitError, PredictError, ToolState, TrainConfig, WearModel, WearPrediction};
+pub use combined::{
+    FitError, PredictError, ToolState, TrainConfig, WearModel, WearObservation, WearPrediction,
+};
 pub use learned::Learner;

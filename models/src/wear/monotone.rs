@@ -30,6 +30,18 @@ impl FilterState {
     pub fn is_started(&self) -> bool {
         self.last_usage.is_some()
     }
+
+    /// Level, rate and their uncertainty scaled by `factor`: the tool's wear is `factor` times
+    /// what the filter held (a measured wear against the filter's level).
+    pub fn rescale(&mut self, factor: f64) {
+        self.level *= factor;
+        self.rate *= factor;
+        for row in &mut self.cov {
+            for c in row {
+                *c *= factor * factor;
+            }
+        }
+    }
 }
 
 impl MonotoneFilter {

@@ -44,7 +44,7 @@ use crate::condition::Condition;
 use crate::config::{Component, Config};
 use crate::records::counter::{CounterEvent, CounterEventKind};
 use crate::records::operation::OperationRecord;
-use crate::records::tool::{ChangeReason, Counters, Prediction, ToolChange};
+use crate::records::tool::{ChangeReason, Counters, Prediction, ToolChange, WearMeasurement};
 use crate::state::State;
 use crate::store::{ComponentReset, Record, Store, ToolUsage};
 use crate::supervise::lock;
@@ -424,6 +424,59 @@ impl Life {
         Ok(change)
     }
 
+    /// A flank wear measured on a tool in service (it stays in): stored, and taken into the
+    /// tool's wear-model state so its predictions from the next finished operation on go on
+    /// from the measured wear with its own recalibrated band. `Ok(None)`: no tool of that id
+    /// has cut since its last change. Stored even where the wear model cannot use it (no
+    /// model, no cut predicted yet): the measurement is the shop's record, `check` says why not.
+    pub fn measure_wear(
+        &self,
+        tool_id: &str,
+        vb_mm: f64,
+        by: &str,
+        now: i64,
+    ) -> Result<Option<(WearMeasurement, Option<String>)>> {
+        let (mut m, why_not, stored) = {
+            let mut t = lock(&self.inner);
+            let Some(e) = t.tools.get_mut(tool_id) else {
+                return Ok(None);
+            };
+            let check = match (&self.model, e.state.as_mut()) {
+                (Some(model), Some(state)) => model.observe_wear(state, vb_mm),
+                (None, _) => Err("no [life] wear_model configured".to_string()),
+                (Some(_), None) => Err(
+                    "the wear model has predicted no cut of this tool yet (a measurement is \
+                     scored against the last cut's band)"
+                        .to_string(),
+                ),
+            };
+            e.dirty = true;
+            let (check, why_not) = match check {
+                Ok(c) => (Some(c), None),
+                Err(why) => (None, Some(why)),
+            };
+            let m = WearMeasurement {
+                id: 0,
+                tool_id: tool_id.to_string(),
+                ts_ms: now,
+                measured_vb_mm: vb_mm,
+                by: by.to_string(),
+                counters: e.counters.clone(),
+                check,
+            };
+            // Queued while the tracker is locked: a change of this tool queued after it
+            // closes this life's measurements, this one included.
+            let c = m.clone();
+            (
+                m,
+                why_not,
+                self.store.submit(move |tx| tx.insert_wear_measurement(&c)),
+            )
+        };
+        m.id = stored.wait()?;
+        Ok(Some((m, why_not)))
+    }
+
     /// Waits until the refits asked for so far are done (tests, benches).
     pub fn settle(&self) {
         let (tx, rx) = mpsc::channel();
@@ -468,6 +521,12 @@ impl Life {
                 counters: e.counters.clone(),
                 prediction: e.prediction.clone(),
                 note: e.note.clone(),
+                wear_measurements: e
+                    .state
+                    .as_ref()
+                    .and_then(|s| s.recalibration)
+                    .map_or(0, |r| r.measurements),
+                wear_scale: e.state.as_ref().map_or(1.0, |s| s.wear_scale),
             })
             .collect();
         tools.sort_by_key(|v| {

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::config::WearModelSettings;
 use crate::records::operation::OperationRecord;
-use crate::records::tool::{Counters, Prediction, Sources};
+use crate::records::tool::{Counters, Prediction, Sources, WearCheck};
 
 /// What this machine's recorded tool lives say, per tool class: the Weibull life (used without
 /// a wear model, from `lifetimes::MIN_ENDED` worn-out lives) and the wear model's life factor
@@ -57,6 +57,11 @@ pub struct ToolView {
     pub counters: Counters,
     pub prediction: Option<Prediction>,
     pub note: Option<String>,
+    /// Flank wear measurements taken into this tool's predictions since its last change
+    /// (`POST /api/tools/{id}/wear`): its band is recalibrated by them.
+    pub wear_measurements: usize,
+    /// How many times the model's wear this tool's measured wear is (1 until measured).
+    pub wear_scale: f64,
 }
 
 /// The wear model as `/api/life` names it.
@@ -177,6 +182,35 @@ impl Model {
         models::adapt::life_used_at_wear(&self.model, level)
     }
 
+    /// A flank wear of `vb_mm` measured on a tool with wear-model state `state`, taken into it
+    /// (`models::WearModel::observe_wear`); `Err` says why the model cannot use it.
+    pub fn observe_wear(&self, state: &mut ToolState, vb_mm: f64) -> Result<WearCheck, String> {
+        let measured = match self.model.target_unit.as_str() {
+            "mm" => vb_mm,
+            "µm" | "um" => vb_mm * 1000.0,
+            other => {
+                return Err(format!(
+                    "the wear model predicts {} in `{other}`, not a flank wear in mm or µm",
+                    self.model.target_name
+                ))
+            }
+        };
+        let o = self
+            .model
+            .observe_wear(state, measured)
+            .map_err(|e| e.to_string())?;
+        Ok(WearCheck {
+            vb_unit: self.model.target_unit.clone(),
+            measured,
+            band: o.band,
+            inside: o.inside,
+            predicted_before: o.level_before,
+            predicted_after: o.level_after,
+            wear_scale: state.wear_scale,
+            measurements: o.measurements,
+        })
+    }
+
     /// The wear model's median life of a new tool cut as `op` was (minutes): the prior of
     /// `models::adapt` at these cutting conditions. `None` where the model cannot predict.
     pub fn prior_life(&self, op: &OperationRecord) -> Option<f64> {
@@ -200,6 +234,18 @@ pub fn predict(
         .model
         .predict_cut(state, &cut)
         .map_err(|err| format!("no prediction: {err}"))?;
+    let measurements = state.recalibration.map_or(0, |r| r.measurements);
+    let method = match state.last_measured {
+        Some((used, level)) => format!(
+            "{}; remaining life from this tool's wear measured at {level:.3} {} after {used:.1} \
+             min ({measurements} measured): the share of life the training curves had used at \
+             that wear; its wear from then on scaled by {:.2}, its band recalibrated",
+            m.method(),
+            m.model.target_unit,
+            state.wear_scale
+        ),
+        None => m.method(),
+    };
     Ok(Prediction {
         at_ms: now,
         after_cut: e.counters.cuts,
@@ -211,7 +257,7 @@ pub fn predict(
         remaining_cuts: in_cuts(&p.rul, &e.counters),
         class: class.to_string(),
         model_file: m.file.clone(),
-        method: m.method(),
+        method,
         // No lives of the class yet: the figure is the prior's alone.
         sources: Some(Sources {
             prior_share: 1.0,
@@ -223,6 +269,7 @@ pub fn predict(
             life_factor: None,
             prior_life_min: None,
             prior_remaining_min: Some(p.rul),
+            tool_measurements: measurements,
         }),
     })
 }
@@ -268,6 +315,7 @@ pub fn adapted(
             life_factor: Some(adaptation.life_factor),
             prior_life_min: Some(prior_life_min),
             prior_remaining_min: Some(wear.remaining_min),
+            tool_measurements: 0,
         }),
         ..wear
     })
@@ -330,14 +378,17 @@ pub fn from_lifetimes(
             life_factor: None,
             prior_life_min: None,
             prior_remaining_min: wear.as_ref().map(|w| w.remaining_min),
+            tool_measurements: 0,
         }),
     }
 }
 
 impl Entry {
     /// After a finished operation of this tool: one more cut, and its prediction. With a wear
-    /// model and at least one recorded life of the tool's class, the wear model's life adapted
-    /// to this machine (`adapted`); without a wear model, this machine's tool lifetimes where
+    /// model and a measured wear of this very tool, while its class has no worn-out life on
+    /// this machine, the wear model's prediction from that measurement; with at least one
+    /// recorded life of the tool's class, the wear model's life adapted to this machine
+    /// (`adapted`); without a wear model, this machine's tool lifetimes where
     /// its class has enough of them (flank wear still from the wear model where it predicts);
     /// else the wear model alone; without either, a note why not.
     pub fn after_cut(
@@ -354,10 +405,21 @@ impl Entry {
         self.dirty = true;
         let wear = model.map(|m| predict(m, self, op, now));
         let class = super::lifetimes::class_of(op);
-        if let (Some(Ok(w)), Some(m), Some(a)) = (
+        // A tool whose own wear was measured is predicted from it until its class has a life
+        // that ended worn out on this machine: the measurement is read on the training data's
+        // wear curves, which say less about this machine than its own worn-out lives do
+        // (rul-report: early in life, 5+ lives, +7.0 min from the measurement against +0.7
+        // from the lives).
+        let measured = self
+            .state
+            .as_ref()
+            .is_some_and(|s| s.last_measured.is_some())
+            && lives.adapted.get(&class).is_none_or(|a| a.worn_out == 0);
+        if let (Some(Ok(w)), Some(m), Some(a), false) = (
             wear.as_ref(),
             model,
             lives.adapted.get(&class).filter(|a| a.lives > 0),
+            measured,
         ) {
             if let Some(p) = m
                 .prior_life(op)
@@ -368,6 +430,14 @@ impl Entry {
                 return;
             }
         }
+        let wear = match wear {
+            Some(Ok(p)) if measured => {
+                self.prediction = Some(p);
+                self.note = None;
+                return;
+            }
+            other => other,
+        };
         match (wear, lives.weibull.class(&class)) {
             (wear, Some(life)) => {
                 let wear = wear.and_then(Result::ok);
