@@ -4,8 +4,10 @@
 //!    M holding registers each that count up every `change_ms`. The agent (a child process, so
 //!    the figures are its own) polls them at `interval_ms` with its whole pipeline (state,
 //!    evaluators, alarms, store); then a plain tokio-modbus client loop (another child) reads
-//!    the same registers from the same servers at the same rate and does nothing else. Each
-//!    prints CPU per read and per tag, resident memory; the agent also bytes written to disk.
+//!    the same registers from the same servers at the same rate and does nothing else, and so
+//!    does a C libmodbus loop (`tests/support/libmodbus_loop.c`, built here with the system's
+//!    libmodbus), the reference the Pi issue measured against. Each prints CPU per read and per
+//!    tag, resident memory; the agent also bytes written to disk.
 //! 2. The example configuration: `agent demo` (the built-in simulator at its time scale and the
 //!    example `configs/agent.toml`), bytes written to disk per hour (`write_bytes` of
 //!    /proc/PID/io: what reaches the SD card) and resident memory (agent and simulator in one
@@ -206,9 +208,10 @@ async fn bench(args: Args) -> Result<()> {
         elapsed_s,
     };
 
-    // The plain client loop, the same servers, the same rate.
-    let out = std::process::Command::new(&exe)
-        .args([
+    // The plain client loops, the same servers, the same rate: tokio-modbus, the client the
+    // agent uses, and C libmodbus, the Pi issue's reference.
+    let plain = child_side(
+        std::process::Command::new(&exe).args([
             "--as-plain",
             &addrs.join(","),
             "--tags",
@@ -217,26 +220,23 @@ async fn bench(args: Args) -> Result<()> {
             &args.interval_ms.to_string(),
             "--seconds",
             &args.seconds.to_string(),
-        ])
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let w: Vec<&str> = text.split_whitespace().collect();
-    let field = |k: &str| -> Result<f64> {
-        let i = w.iter().position(|x| *x == k).with_context(|| {
-            format!(
-                "plain client said {text:?} {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })?;
-        Ok(w[i + 1].parse()?)
-    };
-    let plain = Side {
-        reads: field("reads")?,
-        cpu_s: field("cpu_s")?,
-        rss_mib: field("rss")? / 1.0,
-        hwm_mib: field("hwm")?,
-        written: None,
-        elapsed_s: args.seconds as f64,
+        ]),
+        args.seconds,
+    )?;
+    let libmodbus = match build_libmodbus_loop(&dir) {
+        Ok(bin) => Some(child_side(
+            std::process::Command::new(bin)
+                .arg(args.interval_ms.to_string())
+                .arg(args.tags.to_string())
+                .arg(WARM_UP.as_secs().to_string())
+                .arg(args.seconds.to_string())
+                .args(&addrs),
+            args.seconds,
+        )?),
+        Err(why) => {
+            println!("C libmodbus loop not measured: {why:#}");
+            None
+        }
     };
 
     println!(
@@ -251,11 +251,12 @@ async fn bench(args: Args) -> Result<()> {
         )
     );
     println!(
-        "                               {:>22} {:>22}",
-        "agent (full pipeline)", "plain client loop"
+        "                               {:>22} {:>22} {:>22}",
+        "agent (full pipeline)", "tokio-modbus loop", "C libmodbus loop"
     );
     let row = |name: &str, f: &dyn Fn(&Side) -> String| {
-        println!("  {name:<29}{:>22} {:>22}", f(&agent), f(&plain));
+        let c = libmodbus.as_ref().map_or_else(|| "not measured".into(), f);
+        println!("  {name:<29}{:>22} {:>22} {c:>22}", f(&agent), f(&plain));
     };
     row("reads", &|s| format!("{:.0}", s.reads));
     row("CPU", &|s| {
@@ -275,6 +276,14 @@ async fn bench(args: Args) -> Result<()> {
         Some(b) => format!("{:.1} MiB/h", b as f64 / s.elapsed_s * 3600.0 / 1_048_576.0),
         None => "-".into(),
     });
+    if let Some(c) = &libmodbus {
+        let per_tag = |s: &Side| s.cpu_s / s.reads;
+        println!(
+            "  CPU per tag over the C libmodbus loop's: agent {:.2}x, tokio-modbus loop {:.2}x",
+            per_tag(&agent) / per_tag(c),
+            per_tag(&plain) / per_tag(c)
+        );
+    }
     // Where the agent's CPU goes, by thread: the runtime's (polling, state, alarms, HTTP), the
     // evaluators' tick, the store's writer.
     println!("  agent CPU per tag by thread:");
@@ -295,6 +304,62 @@ async fn bench(args: Args) -> Result<()> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// Runs a plain client loop that prints `reads N cpu_s X rss MIB hwm MIB` and reads its figures.
+fn child_side(cmd: &mut std::process::Command, seconds: u64) -> Result<Side> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {:?}", cmd.get_program()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let w: Vec<&str> = text.split_whitespace().collect();
+    let field = |k: &str| -> Result<f64> {
+        let i = w.iter().position(|x| *x == k).with_context(|| {
+            format!(
+                "{:?} said {text:?} {}",
+                cmd.get_program(),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+        Ok(w[i + 1].parse()?)
+    };
+    Ok(Side {
+        reads: field("reads")?,
+        cpu_s: field("cpu_s")?,
+        rss_mib: field("rss")?,
+        hwm_mib: field("hwm")?,
+        written: None,
+        elapsed_s: seconds as f64,
+    })
+}
+
+/// Builds `tests/support/libmodbus_loop.c` into `dir`; `Err` says what to install.
+fn build_libmodbus_loop(dir: &Path) -> Result<std::path::PathBuf> {
+    const INSTALL: &str = "needs a C compiler, pkg-config and libmodbus \
+                           (apt-get install gcc pkg-config libmodbus-dev)";
+    let flags = std::process::Command::new("pkg-config")
+        .args(["--cflags", "--libs", "libmodbus"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .with_context(|| format!("pkg-config finds no libmodbus: {INSTALL}"))?;
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/libmodbus_loop.c");
+    let bin = dir.join("libmodbus_loop");
+    let out = std::process::Command::new("cc")
+        .args(["-O2", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .args(String::from_utf8_lossy(&flags.stdout).split_whitespace())
+        .arg("-lpthread")
+        .output()
+        .with_context(|| format!("running cc: {INSTALL}"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "cc {}: {}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(bin)
 }
 
 /// CPU time of each thread of `pid` so far, summed by thread name (ns, from
