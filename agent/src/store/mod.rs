@@ -52,7 +52,7 @@ pub use writer::StoreStatus;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, TrySendError};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -186,7 +186,7 @@ const JOBS: usize = 10_000;
 
 /// The writer thread, when the store records.
 struct Running {
-    jobs: mpsc::SyncSender<Job>,
+    jobs: writer::JobSender,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -213,7 +213,7 @@ impl Store {
         schema::migrate(&mut conn, schema::STORE, &describe(&path))?;
         let ids = samples::register_signals(&mut conn, state)?;
         let samples = crate::state::SampleQueue::new(settings.queue);
-        let (jobs, jobs_rx) = mpsc::sync_channel(JOBS);
+        let (jobs, jobs_rx) = writer::jobs(JOBS);
         let health = Arc::new(Health::default());
         let pulse = writer::pulse(settings.flush_interval);
         let writer = Writer::new(
@@ -402,14 +402,14 @@ impl Store {
         }));
         match w.jobs.try_send(job) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
+            Err(writer::Refused::Full) => {
                 let _ = answer.send(Err(anyhow::anyhow!(
                     "the store's writer is behind ({JOBS} jobs waiting; see /healthz); nothing \
                      was stored"
                 )));
             }
             // A closed store drops the job, and with it the sender: `wait` says so.
-            Err(TrySendError::Disconnected(_)) => {}
+            Err(writer::Refused::Closed) => {}
         }
         Pending(rx)
     }
@@ -973,7 +973,7 @@ mod upgrade {
         let wear_id = store
             .call(move |tx| tx.insert_wear_measurement(&wear))
             .unwrap();
-        let in_service = store.read(|r| r.wear_measurements("T9")).unwrap();
+        let in_service = store.read(|r| r.wear_measurements("T9", None)).unwrap();
         assert_eq!(
             (
                 in_service.len(),
@@ -1000,7 +1000,7 @@ mod upgrade {
         assert_eq!(id, 2);
         assert!(
             store
-                .read(|r| r.wear_measurements("T9"))
+                .read(|r| r.wear_measurements("T9", None))
                 .unwrap()
                 .is_empty(),
             "the change ends the life the measurement belongs to"
