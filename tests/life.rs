@@ -275,6 +275,14 @@ async fn usage_counts_while_cutting_predicts_after_cuts_and_survives_a_restart()
     };
     let t = tool_view(&get_json(&http, "/api/life").await.unwrap(), &measured_id);
     assert_eq!(t["wear_measurements"], 1, "{t}");
+    // No worn-out life of its class yet: the measurement governs the prediction at once.
+    let p = &t["prediction"];
+    assert_eq!(p["sources"]["tool_measurements"], 1, "{t}");
+    assert!(
+        (p["vb"]["p50"].as_f64().unwrap() - in_unit).abs() < 1e-6 * in_unit,
+        "{t}"
+    );
+    assert!(ordered(&p["vb"]) && ordered(&p["remaining_min"]), "{t}");
 
     // A restart on the same store restores every counter and prediction.
     let predictions = get_json(&http, "/api/life").await.unwrap();

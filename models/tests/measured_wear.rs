@@ -54,8 +54,17 @@ fn measured_wear_brings_a_tool_that_wears_unlike_its_signals_to_its_truth() {
         }
         // Wear measured every tenth cut.
         if i % 10 == 9 {
+            assert!(model.measured_now(&measured).is_none() || i > 9);
             let o = model.observe_wear(&mut measured, truth[i]).unwrap();
             assert!((o.level_after - truth[i]).abs() < 1e-9, "{o:?}");
+            // The prediction as it stands now, before the next cut: from the measurement.
+            let now = model.measured_now(&measured).unwrap();
+            assert!((now.vb.p50 - truth[i]).abs() < 1e-9, "{now:?}");
+            assert!(
+                now.vb.p10 <= now.vb.p50 && now.vb.p50 <= now.vb.p90,
+                "{now:?}"
+            );
+            assert!(now.rul.p50 <= b.rul.p50 + 1e-9, "{now:?} vs {b:?}");
             assert_eq!(o.measurements, i / 10 + 1);
             last_measured = truth[i];
         }

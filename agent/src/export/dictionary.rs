@@ -167,6 +167,8 @@ pub const RESIDUAL_LIFE: Table = Table {
         c("workpiece_materials", Text, "", "workpiece materials (ISO 513 group) it cut, `; `-separated"),
         c("cooling_modes", Text, "", "cooling modes it cut with, `; `-separated"),
         c("measured_vb_mm", Float, "mm", "flank wear measured at the tool change"),
+        c("wear_measurements", Int, "", "flank wear measurements taken during the tool's life, the tool staying in (POST /api/tools/{id}/wear)"),
+        c("wear_measurements_json", Json, "", "those measurements: ts_ms, cutting_min, measured_vb_mm, by, and the wear model's check of each (band scored against, inside, predicted before and after)"),
         c("service_json", Json, "", "the component's service history as the agent keeps it (load spectrum: histograms of spindle speed and load, axis loads and travel, temperatures), where it has one"),
         // Assessment
         c("method", Text, "", "how remaining life was assessed: rated life, wear-limit model, health-indicator trend, with its assumptions"),

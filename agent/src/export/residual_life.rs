@@ -22,7 +22,7 @@ use crate::evaluators::frame::Frame;
 use crate::evaluators::life::components::{ComponentView, Components};
 use crate::evaluators::life::LifeView;
 use crate::records::operation::OperationRecord;
-use crate::records::tool::{Counters, Prediction, ToolChange};
+use crate::records::tool::{Counters, Prediction, ToolChange, WearMeasurement};
 use crate::store::Reader;
 use crate::value::Value;
 
@@ -365,8 +365,27 @@ fn conditions(r: &Reader, tool: &str, from_ms: i64, to_ms: i64) -> Result<Condit
     Ok(c)
 }
 
-fn tool_row(t: &ToolLife, life: &LifeContext, spindle: Option<&str>, cond: &Conditions) -> Row {
+fn tool_row(
+    t: &ToolLife,
+    life: &LifeContext,
+    spindle: Option<&str>,
+    cond: &Conditions,
+    wear: &[WearMeasurement],
+) -> Row {
     let mut r = Row::new(&RESIDUAL_LIFE);
+    r.set("wear_measurements", wear.len() as u64);
+    if !wear.is_empty() {
+        let rows: Vec<Json> = wear
+            .iter()
+            .map(|m| {
+                json!({
+                    "ts_ms": m.ts_ms, "cutting_min": m.counters.cutting_min,
+                    "measured_vb_mm": m.measured_vb_mm, "by": m.by, "check": m.check,
+                })
+            })
+            .collect();
+        r.set("wear_measurements_json", Json::Array(rows).to_string());
+    }
     let c = &t.counters;
     let p = t.prediction.as_ref();
     r.set("machine_id", life.machine_id.as_str())
@@ -534,11 +553,13 @@ pub fn export(r: &Reader, life: &LifeContext, req: &Request, sink: &mut Sink) ->
     for t in ended_lives(r, req)? {
         let end = t.change.as_ref().map_or(i64::MAX, |c| c.ts_ms);
         let cond = conditions(r, &t.tool_id, t.counters.since_ms, end)?;
-        sink.push_named(tool_row(&t, life, spindle.as_deref(), &cond))?;
+        let wear = r.wear_measurements(&t.tool_id, t.change.as_ref().map(|c| c.id))?;
+        sink.push_named(tool_row(&t, life, spindle.as_deref(), &cond, &wear))?;
     }
     for t in lives_in_service(r, req)? {
         let cond = conditions(r, &t.tool_id, t.counters.since_ms, i64::MAX)?;
-        sink.push_named(tool_row(&t, life, spindle.as_deref(), &cond))?;
+        let wear = r.wear_measurements(&t.tool_id, None)?;
+        sink.push_named(tool_row(&t, life, spindle.as_deref(), &cond, &wear))?;
     }
     Ok(())
 }
@@ -637,7 +658,37 @@ mod tests {
                 prediction: None,
             }),
         };
-        let r = tool_row(&t, &context(), Some("T9"), &Conditions::default());
+        let wear = WearMeasurement {
+            id: 3,
+            tool_id: "T9".into(),
+            ts_ms: 800,
+            measured_vb_mm: 0.09,
+            by: "wang".into(),
+            counters: Counters {
+                cutting_min: 8.0,
+                ..Counters::default()
+            },
+            check: None,
+        };
+        let r = tool_row(
+            &t,
+            &context(),
+            Some("T9"),
+            &Conditions::default(),
+            std::slice::from_ref(&wear),
+        );
+        assert_eq!(r.get("wear_measurements"), &Cell::I(1));
+        let Cell::T(json) = r.get("wear_measurements_json") else {
+            panic!("{:?}", r.get("wear_measurements_json"));
+        };
+        let v: Json = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            (
+                v[0]["measured_vb_mm"].as_f64(),
+                v[0]["cutting_min"].as_f64()
+            ),
+            (Some(0.09), Some(8.0))
+        );
         assert_eq!(
             r.get("method"),
             &Cell::T("usage counters only: no wear model configured".into())

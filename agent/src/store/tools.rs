@@ -164,13 +164,18 @@ impl Reader {
         Ok(out)
     }
 
-    /// The wear measured during a tool's present life (since its last change), oldest first.
-    pub fn wear_measurements(&self, tool_id: &str) -> Result<Vec<WearMeasurement>> {
+    /// The wear measured during one life of a tool, oldest first: the life the change
+    /// `change_id` ended, or (`None`) its present life.
+    pub fn wear_measurements(
+        &self,
+        tool_id: &str,
+        change_id: Option<i64>,
+    ) -> Result<Vec<WearMeasurement>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, tool_id, ts_ms, by, measured_vb_mm, counters, wear_check FROM tool_wear
-             WHERE tool_id = ?1 AND change_id IS NULL ORDER BY id",
+             WHERE tool_id = ?1 AND change_id IS ?2 ORDER BY id",
         )?;
-        let rows = stmt.query_map([tool_id], |r| {
+        let rows = stmt.query_map(params![tool_id, change_id], |r| {
             Ok((
                 WearMeasurement {
                     id: r.get("id")?,

@@ -200,6 +200,21 @@ pub struct ToolState {
     pub last_measured: Option<(f64, f64)>,
 }
 
+/// The band a tool's prediction shows: the model's, recalibrated by the tool's own measured
+/// wear once it has some.
+fn shown_band(state: &ToolState, band: Quantiles) -> Quantiles {
+    match &state.recalibration {
+        Some(r) => {
+            let b = r.apply(band);
+            Quantiles {
+                p10: b.p10.max(0.0),
+                ..b
+            }
+        }
+        None => band,
+    }
+}
+
 /// One training tool, transformed once.
 struct Prepared<'a> {
     seq: &'a Sequence,
@@ -567,10 +582,11 @@ impl WearModel {
         }
         let raw = state.last_band.ok_or(PredictError::NoCutYet)?;
         let level_before = state.filter.level;
+        let mut factor = 1.0;
         if level_before > 0.0 {
             let (lo, hi) = WEAR_SCALE_RANGE;
             let scale = (state.wear_scale * measured / level_before).clamp(lo, hi);
-            let factor = scale / state.wear_scale;
+            factor = scale / state.wear_scale;
             state.wear_scale = scale;
             state.filter.rescale(factor);
             for f in &mut state.inner {
@@ -583,6 +599,12 @@ impl WearModel {
         });
         let scored = band.apply(raw);
         band.update(raw, measured);
+        // The last cut's band as the next cut's would be built: scaled with the tool's wear.
+        state.last_band = Some(Quantiles {
+            p10: raw.p10 * factor,
+            p50: raw.p50 * factor,
+            p90: raw.p90 * factor,
+        });
         Ok(WearObservation {
             inside: scored.p10 <= measured && measured <= scored.p90,
             band: scored,
@@ -671,21 +693,26 @@ impl WearModel {
             .last_measured
             .and_then(|(used, level)| self.rul_from_measured(used, level, cut.usage))
             .unwrap_or_else(|| self.rul.quantiles(rul_raw));
-        let vb = match &state.recalibration {
-            Some(r) => {
-                let b = r.apply(band);
-                Quantiles {
-                    p10: b.p10.max(0.0),
-                    ..b
-                }
-            }
-            None => band,
-        };
         Ok(WearPrediction {
             usage: cut.usage,
-            vb,
+            vb: shown_band(state, band),
             wear_rate: state.filter.rate,
             rul,
+            limit: state.limit,
+        })
+    }
+
+    /// The prediction of a measured tool as it stands after its last measurement, before its
+    /// next cut: the last cut's band scaled to the measurement and recalibrated, remaining life
+    /// from the measurement. `None` for a tool not measured since its last cut was predicted.
+    pub fn measured_now(&self, state: &ToolState) -> Option<WearPrediction> {
+        let (used, level) = state.last_measured?;
+        let band = state.last_band?;
+        Some(WearPrediction {
+            usage: used,
+            vb: shown_band(state, band),
+            wear_rate: state.filter.rate,
+            rul: self.rul_from_measured(used, level, used)?,
             limit: state.limit,
         })
     }

@@ -425,8 +425,8 @@ impl Life {
     }
 
     /// A flank wear measured on a tool in service (it stays in): stored, and taken into the
-    /// tool's wear-model state so its predictions from the next finished operation on go on
-    /// from the measured wear with its own recalibrated band. `Ok(None)`: no tool of that id
+    /// tool's wear-model state so its predictions go on from the measured wear with its own
+    /// recalibrated band (its prediction now, where the measurement governs it). `Ok(None)`: no tool of that id
     /// has cut since its last change. Stored even where the wear model cannot use it (no
     /// model, no cut predicted yet): the measurement is the shop's record, `check` says why not.
     pub fn measure_wear(
@@ -437,7 +437,8 @@ impl Life {
         now: i64,
     ) -> Result<Option<(WearMeasurement, Option<String>)>> {
         let (mut m, why_not, stored) = {
-            let mut t = lock(&self.inner);
+            let mut guard = lock(&self.inner);
+            let t = &mut *guard;
             let Some(e) = t.tools.get_mut(tool_id) else {
                 return Ok(None);
             };
@@ -450,6 +451,9 @@ impl Life {
                         .to_string(),
                 ),
             };
+            if let (Ok(_), Some(model)) = (&check, &self.model) {
+                e.after_measurement(model, &t.lives, now);
+            }
             e.dirty = true;
             let (check, why_not) = match check {
                 Ok(c) => (Some(c), None),

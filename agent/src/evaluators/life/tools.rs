@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use models::adapt::Adaptation;
 use models::lifetime::{ClassLife, LifetimeModel};
-use models::{CutRecord, Quantiles, ToolState, WearModel};
+use models::{CutRecord, Quantiles, ToolState, WearModel, WearPrediction};
 use serde::Serialize;
 
 use crate::config::WearModelSettings;
@@ -234,6 +234,18 @@ pub fn predict(
         .model
         .predict_cut(state, &cut)
         .map_err(|err| format!("no prediction: {err}"))?;
+    Ok(shown(m, state, p, class, &e.counters, now))
+}
+
+/// A wear model's prediction of a tool with state `state` as the agent shows it.
+fn shown(
+    m: &Model,
+    state: &ToolState,
+    p: WearPrediction,
+    class: &str,
+    counters: &Counters,
+    now: i64,
+) -> Prediction {
     let measurements = state.recalibration.map_or(0, |r| r.measurements);
     let method = match state.last_measured {
         Some((used, level)) => format!(
@@ -246,15 +258,15 @@ pub fn predict(
         ),
         None => m.method(),
     };
-    Ok(Prediction {
+    Prediction {
         at_ms: now,
-        after_cut: e.counters.cuts,
-        cutting_min: e.counters.cutting_min,
+        after_cut: counters.cuts,
+        cutting_min: counters.cutting_min,
         vb: Some(p.vb),
         vb_unit: m.model.target_unit.clone(),
         limit: Some(p.limit),
         remaining_min: p.rul,
-        remaining_cuts: in_cuts(&p.rul, &e.counters),
+        remaining_cuts: in_cuts(&p.rul, counters),
         class: class.to_string(),
         model_file: m.file.clone(),
         method,
@@ -271,7 +283,7 @@ pub fn predict(
             prior_remaining_min: Some(p.rul),
             tool_measurements: measurements,
         }),
-    })
+    }
 }
 
 /// The wear model's prediction with its remaining life adapted to this machine: the posterior
@@ -384,6 +396,36 @@ pub fn from_lifetimes(
 }
 
 impl Entry {
+    /// Whether this tool is predicted from its own measured wear: once measured, until its
+    /// class has a life that ended worn out on this machine. The measurement is read on the
+    /// training data's wear curves, which say less about this machine than its own worn-out
+    /// lives do (rul-report: early in life, 5+ lives, +7.0 min from the measurement against
+    /// +0.7 from the lives).
+    fn predicted_from_measurement(&self, lives: &Lives, class: &str) -> bool {
+        self.state
+            .as_ref()
+            .is_some_and(|s| s.last_measured.is_some())
+            && lives.adapted.get(class).is_none_or(|a| a.worn_out == 0)
+    }
+
+    /// After a flank wear measurement taken into this tool's state: its prediction as it
+    /// stands now, where the measurement governs it (else it moves at the next cut).
+    pub fn after_measurement(&mut self, model: &Model, lives: &Lives, now: i64) {
+        let Some(class) = self.prediction.as_ref().map(|p| p.class.clone()) else {
+            return;
+        };
+        if !self.predicted_from_measurement(lives, &class) {
+            return;
+        }
+        let Some(state) = self.state.as_ref() else {
+            return;
+        };
+        if let Some(p) = model.model.measured_now(state) {
+            self.prediction = Some(shown(model, state, p, &class, &self.counters, now));
+            self.note = None;
+        }
+    }
+
     /// After a finished operation of this tool: one more cut, and its prediction. With a wear
     /// model and a measured wear of this very tool, while its class has no worn-out life on
     /// this machine, the wear model's prediction from that measurement; with at least one
@@ -405,16 +447,7 @@ impl Entry {
         self.dirty = true;
         let wear = model.map(|m| predict(m, self, op, now));
         let class = super::lifetimes::class_of(op);
-        // A tool whose own wear was measured is predicted from it until its class has a life
-        // that ended worn out on this machine: the measurement is read on the training data's
-        // wear curves, which say less about this machine than its own worn-out lives do
-        // (rul-report: early in life, 5+ lives, +7.0 min from the measurement against +0.7
-        // from the lives).
-        let measured = self
-            .state
-            .as_ref()
-            .is_some_and(|s| s.last_measured.is_some())
-            && lives.adapted.get(&class).is_none_or(|a| a.worn_out == 0);
+        let measured = self.predicted_from_measurement(lives, &class);
         if let (Some(Ok(w)), Some(m), Some(a), false) = (
             wear.as_ref(),
             model,
