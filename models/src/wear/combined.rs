@@ -76,7 +76,7 @@ pub enum FitError {
 pub enum PredictError {
     #[error(transparent)]
     Feature(#[from] FeatureError),
-    #[error("the tool has no cut predicted since it was fitted: a measured wear is scored against the band of its last cut")]
+    #[error("no cut of this tool has been predicted yet: a measured wear is scored against the band of its last cut")]
     NoCutYet,
     #[error("measured wear {0} is not a number of the target unit at or above 0")]
     BadMeasurement(f64),

@@ -426,9 +426,10 @@ impl Life {
 
     /// A flank wear measured on a tool in service (it stays in): stored, and taken into the
     /// tool's wear-model state so its predictions go on from the measured wear with its own
-    /// recalibrated band (its prediction now, where the measurement governs it). `Ok(None)`: no tool of that id
-    /// has cut since its last change. Stored even where the wear model cannot use it (no
-    /// model, no cut predicted yet): the measurement is the shop's record, `check` says why not.
+    /// recalibrated band (its prediction moves now where the measurement governs it).
+    /// `Ok(None)`: no tool of that id has cut since its last change. Stored even where the
+    /// wear model cannot use it (no model, no cut predicted yet): the measurement is the
+    /// shop's record, and the returned note says why the model did not take it.
     pub fn measure_wear(
         &self,
         tool_id: &str,

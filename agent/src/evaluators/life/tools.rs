@@ -249,9 +249,10 @@ fn shown(
     let measurements = state.recalibration.map_or(0, |r| r.measurements);
     let method = match state.last_measured {
         Some((used, level)) => format!(
-            "{}; remaining life from this tool's wear measured at {level:.3} {} after {used:.1} \
-             min ({measurements} measured): the share of life the training curves had used at \
-             that wear; its wear from then on scaled by {:.2}, its band recalibrated",
+            "{}; this tool's flank wear measured {measurements} times, last {level:.3} {} after \
+             {used:.1} min: its wear from then on scaled by {:.2}, its band recalibrated, and \
+             the wear model's remaining life read from that measurement (the share of life \
+             the training curves had used at that wear)",
             m.method(),
             m.model.target_unit,
             state.wear_scale
