@@ -1131,19 +1131,26 @@ async fn main() -> Result<()> {
         &by_id,
         None,
     )?;
-    let measured_points = match args.measure_every_min {
-        Some(m) if m > 0.0 => Some(replay(
-            &replay_cfg,
-            &sc,
-            &cut_list,
-            &dir.join("replay-measured.db"),
-            None,
-            &by_id,
-            Some(m),
-        )?),
-        Some(m) => bail!("--measure-every-min must be above 0, got {m}"),
-        None => None,
+    if let Some(m) = args.measure_every_min.filter(|m| m.is_nan() || *m <= 0.0) {
+        bail!("--measure-every-min must be above 0, got {m}");
+    }
+    // The replay again with each tool's wear measured, unlabelled or labelled.
+    let measured_replay = |db: &str, labels| {
+        args.measure_every_min
+            .map(|m| {
+                replay(
+                    &replay_cfg,
+                    &sc,
+                    &cut_list,
+                    &dir.join(db),
+                    labels,
+                    &by_id,
+                    Some(m),
+                )
+            })
+            .transpose()
     };
+    let measured_points = measured_replay("replay-measured.db", None)?;
     let labels: HashMap<String, (ChangeReason, Option<f64>)> = truth
         .iter()
         .filter_map(|t| match &t.end {
@@ -1171,18 +1178,7 @@ async fn main() -> Result<()> {
         None,
     )?;
 
-    let own_measured_points = match args.measure_every_min {
-        Some(m) => Some(replay(
-            &replay_cfg,
-            &sc,
-            &cut_list,
-            &dir.join("replay-labelled-measured.db"),
-            Some(&labels),
-            &by_id,
-            Some(m),
-        )?),
-        None => None,
-    };
+    let own_measured_points = measured_replay("replay-labelled-measured.db", Some(&labels))?;
     let live_samples = samples(&ended, &live_points);
     let sim_samples = samples(&ended, &sim_points);
     let own_samples = samples(&ended, &own_points);

@@ -174,27 +174,28 @@ impl Model {
     /// The share of its life a tool had used at a measured flank wear of `vb_mm`, read off the
     /// wear model's measured training curves (`None` for a model whose wear is not in mm or µm).
     pub fn life_used_at_wear_mm(&self, vb_mm: f64) -> Option<f64> {
-        let level = match self.model.target_unit.as_str() {
-            "mm" => vb_mm,
-            "µm" | "um" => vb_mm * 1000.0,
-            _ => return None,
-        };
-        models::adapt::life_used_at_wear(&self.model, level)
+        models::adapt::life_used_at_wear(&self.model, self.in_target_unit(vb_mm)?)
+    }
+
+    /// A flank wear in mm in the model's target unit (`None` for a model whose wear is not in
+    /// mm or µm).
+    fn in_target_unit(&self, vb_mm: f64) -> Option<f64> {
+        match self.model.target_unit.as_str() {
+            "mm" => Some(vb_mm),
+            "µm" | "um" => Some(vb_mm * 1000.0),
+            _ => None,
+        }
     }
 
     /// A flank wear of `vb_mm` measured on a tool with wear-model state `state`, taken into it
     /// (`models::WearModel::observe_wear`); `Err` says why the model cannot use it.
     pub fn observe_wear(&self, state: &mut ToolState, vb_mm: f64) -> Result<WearCheck, String> {
-        let measured = match self.model.target_unit.as_str() {
-            "mm" => vb_mm,
-            "µm" | "um" => vb_mm * 1000.0,
-            other => {
-                return Err(format!(
-                    "the wear model predicts {} in `{other}`, not a flank wear in mm or µm",
-                    self.model.target_name
-                ))
-            }
-        };
+        let measured = self.in_target_unit(vb_mm).ok_or_else(|| {
+            format!(
+                "the wear model predicts {} in `{}`, not a flank wear in mm or µm",
+                self.model.target_name, self.model.target_unit
+            )
+        })?;
         let o = self
             .model
             .observe_wear(state, measured)
