@@ -88,32 +88,6 @@ impl Default for PriorSettings {
     }
 }
 
-/// Share of its life a tool had used when its flank wear was measured at `level` (target
-/// unit): the median over the wear model's measured training curves of the usage to reach
-/// `level` against the usage to reach the limit. `None` without curves or for a level that
-/// is not finite and positive.
-pub fn life_used_at_wear(model: &WearModel, level: f64) -> Option<f64> {
-    if !(level.is_finite() && level > 0.0) || model.references.is_empty() {
-        return None;
-    }
-    let mut f: Vec<f64> = model
-        .references
-        .iter()
-        .map(|c| 1.0 - c.remaining_from(level) / c.limit_usage)
-        .filter(|x| x.is_finite())
-        .collect();
-    if f.is_empty() {
-        return None;
-    }
-    f.sort_by(f64::total_cmp);
-    let n = f.len();
-    Some(if n % 2 == 1 {
-        f[n / 2]
-    } else {
-        0.5 * (f[n / 2 - 1] + f[n / 2])
-    })
-}
-
 /// One recorded tool life, with what the prior predicted for it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evidence {

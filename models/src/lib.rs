@@ -33,6 +33,7 @@ pub mod rated_life;
 pub mod recalibrate;
 pub mod rul;
 pub mod wear;
+pub mod wear_curves;
 
 pub use features::CutRecord;
 pub use rul::Quantiles;

@@ -87,8 +87,9 @@ struct Args {
     /// `--scenario`, `--seed` and `--run-to-wear` as that run.
     #[arg(long)]
     truth: Option<PathBuf>,
-    /// Report each preventive change with the tool's flank wear measured then (the truth's VB
-    /// at the change), as a shop that measures pulled tools would.
+    /// Report each change but a breakage (preventive and worn out) with the tool's flank wear
+    /// measured then (the truth's VB at the change), as a shop that measures pulled tools
+    /// would.
     #[arg(long)]
     measure_at_change: bool,
     /// Also replay with each tool's flank wear measured every this many minutes of its
@@ -1151,6 +1152,8 @@ async fn main() -> Result<()> {
             .transpose()
     };
     let measured_points = measured_replay("replay-measured.db", None)?;
+    // Each change's reason, with the truth's flank wear at the change where the shop measures
+    // the tool it pulls (`--measure-at-change`: every change but a breakage).
     let labels: HashMap<String, (ChangeReason, Option<f64>)> = truth
         .iter()
         .filter_map(|t| match &t.end {
@@ -1160,7 +1163,7 @@ async fn main() -> Result<()> {
                     "breakage" => ChangeReason::Broken,
                     _ => ChangeReason::Preventive,
                 };
-                let vb = (args.measure_at_change && reason == ChangeReason::Preventive)
+                let vb = (args.measure_at_change && reason != ChangeReason::Broken)
                     .then(|| t.vb_at(t.used_at_end))
                     .filter(|v| v.is_finite());
                 Some((t.id.clone(), (reason, vb)))

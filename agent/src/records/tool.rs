@@ -73,8 +73,10 @@ pub struct Sources {
     pub prior_remaining_min: Option<Quantiles>,
     /// Flank wear measurements of this very tool behind the figure (`POST
     /// /api/tools/{id}/wear`): its remaining life read from its last measured wear (the share
-    /// of life the wear model's training curves had used at that wear), while its class has
-    /// no worn-out life on this machine. 0 where the figure comes from elsewhere.
+    /// of life measured wear curves had used at that wear: this machine's own, counted in
+    /// `lives`, once it has three; else the wear model's training curves, and then only while
+    /// the class has no worn-out life on this machine). 0 where the figure comes from
+    /// elsewhere.
     #[serde(default)]
     pub tool_measurements: usize,
 }

@@ -718,39 +718,19 @@ impl WearModel {
     }
 
     /// Remaining life at `used_now` of a tool whose wear was measured at `level` when it had
-    /// cut `used_then`: per measured training curve, the share of its life that curve had used
-    /// at that wear (`adapt::life_used_at_wear`'s reading), so the tool's life is `used_then`
-    /// over that share; P10/P50/P90 over the curves. The share holds whatever this machine's
-    /// speed against the training data's, which the model's own estimate (usage the training
-    /// tools took from this wear to the limit) does not. `None` without three curves that
-    /// reached this wear after their start, or for a level not above 0.
+    /// cut `used_then`, read on the measured training curves (`wear_curves::remaining`): the
+    /// share of life holds whatever this machine's speed against the training data's, which
+    /// the model's own estimate (usage the training tools took from this wear to the limit)
+    /// does not. `None` without three curves that reached this wear after their start.
     fn rul_from_measured(&self, used_then: f64, level: f64, used_now: f64) -> Option<Quantiles> {
-        if !(level.is_finite() && level > 0.0 && used_then > 0.0) {
-            return None;
-        }
-        let mut r: Vec<f64> = self
-            .references
-            .iter()
-            .filter_map(|c| {
-                let share = 1.0 - c.remaining_from(level) / c.limit_usage;
-                (share.is_finite() && share > 0.0)
-                    .then(|| (used_then / share - used_now).clamp(0.0, self.rul.cap))
-            })
-            .collect();
-        if r.len() < 3 {
-            return None;
-        }
-        r.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            let x = q * (r.len() - 1) as f64;
-            let (i, f) = (x.floor() as usize, x.fract());
-            r[i] + f * (r[(i + 1).min(r.len() - 1)] - r[i])
-        };
-        Some(Quantiles {
-            p10: at(0.1),
-            p50: at(0.5),
-            p90: at(0.9),
-        })
+        crate::wear_curves::remaining(
+            &self.references,
+            &[],
+            used_then,
+            level,
+            used_now,
+            self.rul.cap,
+        )
     }
 
     /// One cut through one model (the final one or an inner one): the prior's wear and

@@ -12,10 +12,12 @@ use std::collections::HashMap;
 
 use models::adapt::{Adaptation, Evidence, PriorSettings};
 use models::lifetime::{leave_one_out, Lifetime, LifetimeModel};
+use models::wear_curves::{WearCurves, MIN_CURVES};
 
 use crate::config::USAGE_UNIT;
 use crate::records::operation::OperationRecord;
 use crate::records::tool::ChangeReason;
+use crate::store::Lifetime as StoredLifetime;
 use crate::store::Reader;
 
 use super::tools::{Lives, Model};
@@ -58,8 +60,13 @@ pub fn class_of(op: &OperationRecord) -> String {
 /// operation before its change). A preventive change leaves the end unseen; a breakage ends
 /// the tool but not by wear (a competing risk): for the wear-out life both are censored.
 pub fn read(r: &Reader) -> Result<Vec<Lifetime>> {
-    Ok(r.lifetimes()?
-        .into_iter()
+    Ok(classified(&r.lifetimes()?))
+}
+
+/// The store's tool changes as lifetimes of their class (see [`read`]).
+fn classified(changes: &[StoredLifetime]) -> Vec<Lifetime> {
+    changes
+        .iter()
         .filter_map(|l| {
             Some(Lifetime {
                 class: class_of(l.last_operation.as_ref()?),
@@ -67,23 +74,30 @@ pub fn read(r: &Reader) -> Result<Vec<Lifetime>> {
                 ended: l.change.reason.ends_wear_life(),
             })
         })
-        .collect())
+        .collect()
 }
 
 /// A censored change with measured flank wear at least this share of the way through the
 /// wear curves counts as an observed life, read off the curves (below it, the rest of the life
-/// would be extrapolated too far: it stays censored).
+/// would be extrapolated too far: it stays censored). One measured at or past the wear limit
+/// reads as its whole life used: it wore out by the change, an observed end there, as a
+/// worn-out change is.
 pub const MEASURED_LIFE_FROM: f64 = 0.6;
 
 /// The wear model's life factor per tool class adapted to this machine: every recorded life
 /// (worn out; preventive and broken censored) against the wear model's median life at the
 /// conditions of the last operation that tool cut. A preventive change with its flank wear
 /// measured is a life too: a tool changed at 15 min with VB 0.25 mm of a 0.3 mm limit had used
-/// the share of its life the wear model's measured curves took to reach 0.25 mm, so its life
-/// was 15 min over that share. Lives whose conditions the model cannot predict for are left out.
-pub fn adapt(r: &Reader, model: &Model) -> Result<HashMap<String, Adaptation>> {
+/// the share of its life the wear curves (this machine's own, `own`, where it has them, else
+/// the wear model's training curves) took to reach 0.25 mm, so its life was 15 min over that
+/// share. Lives whose conditions the model cannot predict for are left out.
+pub fn adapt(
+    changes: &[StoredLifetime],
+    model: &Model,
+    own: Option<&WearCurves>,
+) -> HashMap<String, Adaptation> {
     let mut by_class: HashMap<String, Vec<Evidence>> = HashMap::new();
-    for l in r.lifetimes()? {
+    for l in changes {
         let Some(op) = l.last_operation.as_ref() else {
             continue;
         };
@@ -96,8 +110,8 @@ pub fn adapt(r: &Reader, model: &Model) -> Result<HashMap<String, Adaptation>> {
             .change
             .measured_vb_mm
             .filter(|_| !ended && l.change.reason == ChangeReason::Preventive)
-            .and_then(|vb| model.life_used_at_wear_mm(vb))
-            .filter(|f| *f >= MEASURED_LIFE_FROM && *f < 1.0);
+            .and_then(|vb| model.life_used_at_wear_mm(vb, own))
+            .filter(|f| *f >= MEASURED_LIFE_FROM);
         by_class
             .entry(class_of(op))
             .or_default()
@@ -114,20 +128,65 @@ pub fn adapt(r: &Reader, model: &Model) -> Result<HashMap<String, Adaptation>> {
                 },
             });
     }
-    Ok(by_class
+    by_class
         .into_iter()
         .map(|(class, ev)| (class, Adaptation::update(PRIOR, &ev)))
-        .collect())
+        .collect()
 }
 
-/// What a store's tool lives say: the Weibull lives and, with a wear model, its adaptation.
+/// The newest worn-out lives whose wear curves are kept: enough for the shape of this
+/// machine's wear, few enough that reading each on the others stays a few milliseconds.
+pub const OWN_CURVES_KEPT: usize = 30;
+
+/// This machine's own wear curves (`Model::own_curve`): its worn-out tools whose flank wear
+/// was measured during their lives, over all classes (the share of life at a wear is the
+/// shape of wear, which the machine's tools and materials share far more than they share
+/// the training data's), the newest [`OWN_CURVES_KEPT`]. `None` until there are
+/// `models::wear_curves::MIN_CURVES`.
+pub fn own_curves(
+    r: &Reader,
+    changes: &[StoredLifetime],
+    model: &Model,
+) -> Result<Option<WearCurves>> {
+    let mut curves = Vec::new();
+    for l in changes.iter().rev() {
+        if curves.len() == OWN_CURVES_KEPT {
+            break;
+        }
+        let c = &l.change;
+        // A preventive change measured at or past the wear limit wore out too.
+        let worn = c.reason.ends_wear_life()
+            || (c.reason == ChangeReason::Preventive && c.measured_vb_mm.is_some());
+        if !worn {
+            continue;
+        }
+        let measured: Vec<(f64, f64)> = r
+            .wear_measurements(&c.tool_id, Some(c.id))?
+            .iter()
+            .map(|m| (m.counters.cutting_min, m.measured_vb_mm))
+            .collect();
+        if let Some(curve) = model.own_curve(&measured, c.counters.cutting_min, c.measured_vb_mm) {
+            curves.push(curve);
+        }
+    }
+    Ok((curves.len() >= MIN_CURVES).then(|| WearCurves::own(curves)))
+}
+
+/// What a store's tool lives say: the Weibull lives and, with a wear model, its adaptation
+/// and this machine's own wear curves.
 pub fn lives(r: &Reader, model: Option<&Model>) -> Result<Lives> {
+    let changes = r.lifetimes()?;
+    let curves = match model {
+        Some(m) => own_curves(r, &changes, m)?,
+        None => None,
+    };
     Ok(Lives {
-        weibull: fit(r)?,
+        weibull: LifetimeModel::fit(&classified(&changes), USAGE_UNIT, MIN_ENDED),
         adapted: match model {
-            Some(m) => adapt(r, m)?,
+            Some(m) => adapt(&changes, m, curves.as_ref()),
             None => HashMap::new(),
         },
+        curves,
     })
 }
 
@@ -136,6 +195,7 @@ pub fn none() -> Lives {
     Lives {
         weibull: LifetimeModel::fit(&[], USAGE_UNIT, MIN_ENDED),
         adapted: HashMap::new(),
+        curves: None,
     }
 }
 

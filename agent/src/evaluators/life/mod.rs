@@ -1088,34 +1088,46 @@ mod tests {
             "no lifetimes of its class"
         );
     }
+    /// `minutes` of cutting with `tool` (a carbide end mill of `diameter_mm` on C45) in one
+    /// operation at `*t`, then its prediction; `*t` moves past it.
+    fn cut_with(
+        rig: &Rig,
+        life: &Life,
+        t: &mut i64,
+        tool: &str,
+        diameter_mm: f64,
+        minutes: f64,
+    ) -> (i64, Prediction) {
+        let o = OperationRecord {
+            tool_material: Some("carbide".into()),
+            tool_diameter_mm: Some(diameter_mm),
+            workpiece_material: Some("C45".into()),
+            ..op(tool, *t, *t + 1000)
+        };
+        for r in life.advance(
+            &frame(*t, tool, 500.0),
+            minutes * 60.0,
+            Some((tool, minutes * 60.0)),
+            &[],
+            false,
+        ) {
+            rig.store.record(r);
+        }
+        rig.store.record(Record::Operation(Box::new(o.clone())));
+        *t += 2_000;
+        for r in life.advance(&frame(*t, tool, 0.0), 0.1, None, &[o], false) {
+            rig.store.record(r);
+        }
+        *t += 1_000;
+        (*t, life.tool(tool).unwrap().1.expect("a prediction"))
+    }
+
     #[test]
     fn the_wear_model_moves_to_this_machines_lives_from_the_first_one() {
         let rig = Rig::new(nasa());
         let mut t = 1_000;
-        // `minutes` of cutting with `tool` in one operation, then its prediction.
         let mut cut = |life: &Life, tool: &str, minutes: f64| {
-            let o = OperationRecord {
-                tool_material: Some("carbide".into()),
-                tool_diameter_mm: Some(10.0),
-                workpiece_material: Some("C45".into()),
-                ..op(tool, t, t + 1000)
-            };
-            for r in life.advance(
-                &frame(t, tool, 500.0),
-                minutes * 60.0,
-                Some((tool, minutes * 60.0)),
-                &[],
-                false,
-            ) {
-                rig.store.record(r);
-            }
-            rig.store.record(Record::Operation(Box::new(o.clone())));
-            t += 2_000;
-            for r in life.advance(&frame(t, tool, 0.0), 0.1, None, &[o], false) {
-                rig.store.record(r);
-            }
-            t += 1_000;
-            (t, life.tool(tool).unwrap().1.expect("a prediction"))
+            cut_with(&rig, life, &mut t, tool, 10.0, minutes)
         };
         // No lives yet: the wear model's figure, all of it the prior's.
         let (_, first) = cut(&rig.life, "A1", 2.0);
@@ -1157,20 +1169,121 @@ mod tests {
         rig.life
             .change("A3", ChangeReason::Preventive, Some(0.28), "test", at)
             .unwrap();
+        // Measured past the limit at a preventive change: it wore out by then.
+        let (at, _) = cut(&rig.life, "A3b", 14.0);
+        rig.life
+            .change("A3b", ChangeReason::Preventive, Some(0.35), "test", at)
+            .unwrap();
         rig.life.settle();
         let (_, p) = cut(&rig.life, "A4", 1.0);
         let s = p.sources.unwrap();
         assert_eq!(
             (s.lives, s.lives_worn_out, s.lives_censored),
-            (3, 2, 1),
+            (4, 3, 1),
             "{s:?}"
         );
 
         // The lives are the store's: after a restart the adaptation is the same.
         rig.stop();
         let again = Life::open(&rig.config, rig.store.clone()).unwrap();
-        assert_eq!(again.current(10).classes[0].lives, 3);
+        assert_eq!(again.current(10).classes[0].lives, 4);
         let (_, p) = cut(&again, "A5", 1.0);
-        assert_eq!(p.sources.unwrap().lives, 3);
+        assert_eq!(p.sources.unwrap().lives, 4);
+    }
+
+    /// Flank wear (mm) of this test's tools at `share` of their life: fast at first, slow
+    /// mid-life, fast again towards the 0.3 mm limit (unlike the training curves).
+    fn worn(share: f64) -> f64 {
+        0.3 * (0.55 * (1.0 - (-12.0 * share).exp()) + 0.45 * share.powi(4))
+    }
+
+    #[test]
+    fn a_measured_tool_is_read_on_this_machines_own_wear_curves() {
+        let rig = Rig::new(nasa());
+        let mut t = 1_000;
+        // A tool of 40 min measured after 30 (75 % of its life): 10 min left.
+        let measured_at_75 = |rig: &Rig, t: &mut i64, tool: &str| {
+            cut_with(rig, &rig.life, t, tool, 12.0, 30.0);
+            rig.life
+                .measure_wear(tool, worn(0.75), "test", *t)
+                .unwrap()
+                .unwrap();
+            *t += 1_000;
+            rig.life.tool(tool).unwrap().1.unwrap()
+        };
+        // On the training curves alone.
+        let training = measured_at_75(&rig, &mut t, "C1");
+        assert!(
+            training.method.contains("the training curves"),
+            "{}",
+            training.method
+        );
+        assert_eq!(training.sources.as_ref().unwrap().machine_share, 0.0);
+        // Three tools of another class run to wear (20, 30 and 25 min), measured every 4 min
+        // of their lives and at their change, at or past the limit. A fourth worn out without
+        // a measurement during its life adds no curve, nor does a fifth not measured at its
+        // change.
+        for (tool, life_min, at_change) in [
+            ("B1", 20.0, Some(0.33)),
+            ("B2", 30.0, Some(0.31)),
+            ("B3", 25.0, Some(0.3)),
+            ("B4", 22.0, Some(0.32)),
+            ("B6", 24.0, None),
+        ] {
+            let mut used = 0.0;
+            if tool != "B4" {
+                while used + 4.0 < life_min {
+                    cut_with(&rig, &rig.life, &mut t, tool, 10.0, 4.0);
+                    used += 4.0;
+                    rig.life
+                        .measure_wear(tool, worn(used / life_min), "test", t)
+                        .unwrap()
+                        .unwrap();
+                    t += 1_000;
+                }
+            }
+            let (at, _) = cut_with(&rig, &rig.life, &mut t, tool, 10.0, life_min - used);
+            rig.life
+                .change(tool, ChangeReason::WornOut, at_change, "test", at)
+                .unwrap();
+        }
+        rig.life.settle();
+        let own = measured_at_75(&rig, &mut t, "C2");
+        assert!(
+            own.method
+                .contains("this machine's 3 worn-out tools measured"),
+            "{}",
+            own.method
+        );
+        let s = own.sources.clone().unwrap();
+        assert_eq!((s.machine_share, s.prior_share, s.lives), (1.0, 0.0, 3));
+        assert_eq!(s.tool_measurements, 1);
+        let (q, before) = (own.remaining_min, training.remaining_min);
+        assert!((q.p50 - 10.0).abs() < 1.5, "{q:?}");
+        assert!(q.p10 <= 10.0 && 10.0 <= q.p90, "{q:?}");
+        // The training curves read that wear differently.
+        assert!(
+            (before.p50 - 10.0).abs() > 2.0 * (q.p50 - 10.0).abs(),
+            "{before:?} {q:?}"
+        );
+        // A measured tool of the class with worn-out lives is read on the curves too, not
+        // predicted from the class's lives.
+        let (_, unmeasured) = cut_with(&rig, &rig.life, &mut t, "B5", 10.0, 3.0);
+        assert!(
+            unmeasured.method.contains("recorded tool lives"),
+            "{}",
+            unmeasured.method
+        );
+        rig.life
+            .measure_wear("B5", worn(0.2), "test", t)
+            .unwrap()
+            .unwrap();
+        t += 1_000;
+        let (_, measured) = cut_with(&rig, &rig.life, &mut t, "B5", 10.0, 1.0);
+        assert!(
+            measured.method.contains("this machine's 3 worn-out"),
+            "{}",
+            measured.method
+        );
     }
 }

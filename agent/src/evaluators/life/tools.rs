@@ -7,6 +7,8 @@ use std::collections::HashMap;
 
 use models::adapt::Adaptation;
 use models::lifetime::{ClassLife, LifetimeModel};
+use models::rul::ReferenceCurve;
+use models::wear_curves::WearCurves;
 use models::{CutRecord, Quantiles, ToolState, WearModel, WearPrediction};
 use serde::Serialize;
 
@@ -16,11 +18,13 @@ use crate::records::tool::{Counters, Prediction, Sources, WearCheck};
 
 /// What this machine's recorded tool lives say, per tool class: the Weibull life (used without
 /// a wear model, from `lifetimes::MIN_ENDED` worn-out lives) and the wear model's life factor
-/// adapted to this machine (from the first life).
+/// adapted to this machine (from the first life); and, over all classes, the wear curves of
+/// its worn-out tools measured during their lives (from `models::wear_curves::MIN_CURVES`).
 #[derive(Debug, Clone)]
 pub struct Lives {
     pub weibull: LifetimeModel,
     pub adapted: HashMap<String, Adaptation>,
+    pub curves: Option<WearCurves>,
 }
 
 /// A tool in service.
@@ -171,10 +175,50 @@ fn cut_record(
 }
 
 impl Model {
-    /// The share of its life a tool had used at a measured flank wear of `vb_mm`, read off the
-    /// wear model's measured training curves (`None` for a model whose wear is not in mm or µm).
-    pub fn life_used_at_wear_mm(&self, vb_mm: f64) -> Option<f64> {
-        models::adapt::life_used_at_wear(&self.model, self.in_target_unit(vb_mm)?)
+    /// The share of its life a tool had used at a measured flank wear of `vb_mm`, read off this
+    /// machine's own wear curves where it has them (`own`), else the wear model's measured
+    /// training curves (`None` for a model whose wear is not in mm or µm).
+    pub fn life_used_at_wear_mm(&self, vb_mm: f64, own: Option<&WearCurves>) -> Option<f64> {
+        let level = self.in_target_unit(vb_mm)?;
+        match own {
+            Some(c) => c.life_used_at(level),
+            None => models::wear_curves::life_used_at(&self.model.references, level),
+        }
+    }
+
+    /// The wear curve of a tool worn out after `life_min` minutes of cutting, its flank wear
+    /// measured at `measured` (minutes, mm) during its life and `vb_at_change_mm` at the
+    /// change: from new (no wear) through the measurements to where the wear crossed the limit
+    /// between the last one and the change. `None` for a tool not measured at or past the limit
+    /// at its change (a tool is seen worn out after it wore out, by an unknown margin: taking
+    /// the change for the limit made readings on such curves late, +1.4 min at 75 % of life on
+    /// the simulator against +0.6 with the change measured, `rul-report --measure-every-min
+    /// 5 [--measure-at-change]`, and their band too narrow for it), one with no measurement
+    /// inside its life below the limit (its curve would be a straight line assumed, not
+    /// measured), or a model whose wear is not in mm or µm.
+    pub fn own_curve(
+        &self,
+        measured: &[(f64, f64)],
+        life_min: f64,
+        vb_at_change_mm: Option<f64>,
+    ) -> Option<ReferenceCurve> {
+        let limit = self.model.limit;
+        let end = Some(self.in_target_unit(vb_at_change_mm?)?).filter(|v| *v >= limit)?;
+        let inside: Vec<(f64, f64)> = measured
+            .iter()
+            .filter_map(|&(u, vb)| Some((u, self.in_target_unit(vb)?)))
+            .filter(|&(u, w)| u > 0.0 && u < life_min && w.is_finite() && w < limit)
+            .collect();
+        if inside.is_empty() || !(life_min.is_finite() && life_min > 0.0) {
+            return None;
+        }
+        let points: Vec<(f64, f64)> = std::iter::once((0.0, 0.0))
+            .chain(inside)
+            .chain(std::iter::once((life_min, end)))
+            .collect();
+        let usage: Vec<f64> = points.iter().map(|p| p.0).collect();
+        let wear: Vec<Option<f64>> = points.iter().map(|p| Some(p.1)).collect();
+        ReferenceCurve::from_measurements(&usage, &wear, limit, None)
     }
 
     /// A flank wear in mm in the model's target unit (`None` for a model whose wear is not in
@@ -227,6 +271,7 @@ pub fn predict(
     m: &Model,
     e: &mut Entry,
     op: &OperationRecord,
+    own: Option<&WearCurves>,
     now: i64,
 ) -> Result<Prediction, String> {
     let (class, cut) = cut_record(m, op, e.counters.cutting_min)?;
@@ -235,45 +280,61 @@ pub fn predict(
         .model
         .predict_cut(state, &cut)
         .map_err(|err| format!("no prediction: {err}"))?;
-    Ok(shown(m, state, p, class, &e.counters, now))
+    Ok(shown(m, state, p, class, &e.counters, own, now))
 }
 
-/// A wear model's prediction of a tool with state `state` as the agent shows it.
+/// A wear model's prediction of a tool with state `state` as the agent shows it. A measured
+/// tool's remaining life is read on this machine's own wear curves where it has them (`own`),
+/// else on the training curves (as the wear model read it).
 fn shown(
     m: &Model,
     state: &ToolState,
     p: WearPrediction,
     class: &str,
     counters: &Counters,
+    own: Option<&WearCurves>,
     now: i64,
 ) -> Prediction {
     let measurements = state.recalibration.map_or(0, |r| r.measurements);
-    let method = match state.last_measured {
-        Some((used, level)) => format!(
-            "{}; this tool's flank wear measured {measurements} times, last {level:.3} {} after \
-             {used:.1} min: its wear from then on scaled by {:.2}, its band recalibrated, and \
-             the wear model's remaining life read from that measurement (the share of life \
-             the training curves had used at that wear)",
-            m.method(),
-            m.model.target_unit,
-            state.wear_scale
-        ),
-        None => m.method(),
-    };
-    Prediction {
-        at_ms: now,
-        after_cut: counters.cuts,
-        cutting_min: counters.cutting_min,
-        vb: Some(p.vb),
-        vb_unit: m.model.target_unit.clone(),
-        limit: Some(p.limit),
-        remaining_min: p.rul,
-        remaining_cuts: in_cuts(&p.rul, counters),
-        class: class.to_string(),
-        model_file: m.file.clone(),
-        method,
+    let on_own = own
+        .zip(state.last_measured)
+        .and_then(|(own, (used, level))| {
+            own.remaining(used, level, p.usage, m.model.rul.cap)
+                .map(|r| (r, own.len()))
+        });
+    let mut method = m.method();
+    if let Some((used, level)) = state.last_measured {
+        let curves = match on_own {
+            Some((_, n)) => {
+                format!("this machine's {n} worn-out tools measured during their lives")
+            }
+            None => "the training curves".into(),
+        };
+        method = format!(
+            "{method}; this tool's flank wear measured {measurements} times, last {level:.3} {} \
+             after {used:.1} min: its wear from then on scaled by {:.2}, its band recalibrated, \
+             and its remaining life read from that measurement (the share of life {curves} had \
+             used at that wear)",
+            m.model.target_unit, state.wear_scale
+        );
+    }
+    let rul = on_own.map_or(p.rul, |(r, _)| r);
+    let sources = match on_own {
+        // The measurement and the curves are this machine's: no prior in the figure.
+        Some((_, n)) => Sources {
+            prior_share: 0.0,
+            machine_share: 1.0,
+            prior_weight_lives: None,
+            lives: n,
+            lives_worn_out: n,
+            lives_censored: 0,
+            life_factor: None,
+            prior_life_min: None,
+            prior_remaining_min: Some(p.rul),
+            tool_measurements: measurements,
+        },
         // No lives of the class yet: the figure is the prior's alone.
-        sources: Some(Sources {
+        None => Sources {
             prior_share: 1.0,
             machine_share: 0.0,
             prior_weight_lives: Some(super::lifetimes::PRIOR.prior_weight_lives),
@@ -284,7 +345,21 @@ fn shown(
             prior_life_min: None,
             prior_remaining_min: Some(p.rul),
             tool_measurements: measurements,
-        }),
+        },
+    };
+    Prediction {
+        at_ms: now,
+        after_cut: counters.cuts,
+        cutting_min: counters.cutting_min,
+        vb: Some(p.vb),
+        vb_unit: m.model.target_unit.clone(),
+        limit: Some(p.limit),
+        remaining_min: rul,
+        remaining_cuts: in_cuts(&rul, counters),
+        class: class.to_string(),
+        model_file: m.file.clone(),
+        method,
+        sources: Some(sources),
     }
 }
 
@@ -398,16 +473,17 @@ pub fn from_lifetimes(
 }
 
 impl Entry {
-    /// Whether this tool is predicted from its own measured wear: once measured, until its
-    /// class has a life that ended worn out on this machine. The measurement is read on the
-    /// training data's wear curves, which say less about this machine than its own worn-out
-    /// lives do (rul-report: early in life, 5+ lives, +7.0 min from the measurement against
-    /// +0.7 from the lives).
+    /// Whether this tool is predicted from its own measured wear: once measured, where the
+    /// machine has its own wear curves (`Lives::curves`), or else until the tool's class has a
+    /// life that ended worn out on this machine. Read on the training data's curves, a
+    /// measurement says less about this machine than its own worn-out lives do (rul-report:
+    /// early in life, 5+ lives, +7.0 min from the measurement against +0.7 from the lives); read
+    /// on its own curves, more (README, "A tool's own measured wear").
     fn predicted_from_measurement(&self, lives: &Lives, class: &str) -> bool {
         self.state
             .as_ref()
             .is_some_and(|s| s.last_measured.is_some())
-            && lives.adapted.get(class).is_none_or(|a| a.worn_out == 0)
+            && (lives.curves.is_some() || lives.adapted.get(class).is_none_or(|a| a.worn_out == 0))
     }
 
     /// After a flank wear measurement taken into this tool's state: its prediction as it
@@ -423,7 +499,8 @@ impl Entry {
             return;
         };
         if let Some(p) = model.model.measured_now(state) {
-            self.prediction = Some(shown(model, state, p, &class, &self.counters, now));
+            let own = lives.curves.as_ref();
+            self.prediction = Some(shown(model, state, p, &class, &self.counters, own, now));
             self.note = None;
         }
     }
@@ -447,7 +524,7 @@ impl Entry {
         }
         self.counters.cuts += 1;
         self.dirty = true;
-        let wear = model.map(|m| predict(m, self, op, now));
+        let wear = model.map(|m| predict(m, self, op, lives.curves.as_ref(), now));
         let class = super::lifetimes::class_of(op);
         let measured = self.predicted_from_measurement(lives, &class);
         if let (Some(Ok(w)), Some(m), Some(a), false) = (
