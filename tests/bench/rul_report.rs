@@ -700,10 +700,11 @@ fn by_lives(adapted: &[Sample], prior: &[Sample]) -> serde_json::Value {
 }
 
 /// 80 % coverage of the adapted predictions per tool class (the group a band must hold for,
-/// not only pooled), over the samples with at least one recorded life behind them.
-fn coverage_by_class(adapted: &[Sample]) -> serde_json::Value {
+/// not only pooled), over the samples with at least one recorded life behind them, or over
+/// all of them (`all`).
+fn coverage_by_class(adapted: &[Sample], all: bool) -> serde_json::Value {
     let mut classes: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    for s in adapted.iter().filter(|s| s.lives > 0) {
+    for s in adapted.iter().filter(|s| all || s.lives > 0) {
         let e = classes.entry(s.class.as_str()).or_default();
         e.0 += 1;
         e.1 += usize::from(s.covered());
@@ -1212,7 +1213,7 @@ async fn main() -> Result<()> {
     let sim_table = table("sim-clock", &sim_samples);
     let own_table = table("adapted", &own_samples);
     let own_by_lives = by_lives(&own_samples, &sim_samples);
-    let own_by_class = coverage_by_class(&own_samples);
+    let own_by_class = coverage_by_class(&own_samples, false);
     let live_table = table("live", &live_samples);
     let measured_report = measured_points.as_ref().map(|m| {
         (
@@ -1225,6 +1226,7 @@ async fn main() -> Result<()> {
         (
             table("adapted, wear measured", &s),
             by_lives(&s, &sim_samples),
+            coverage_by_class(&s, true),
         )
     });
     let sim_h = rows.last().map_or(0.0, |r| r.sim_s / 3600.0);
@@ -1254,6 +1256,7 @@ async fn main() -> Result<()> {
             "vb_coverage_measured": measured_report.as_ref().map(|m| &m.1),
             "adapted_measured": own_measured_report.as_ref().map(|m| &m.0),
             "adapted_measured_by_lives": own_measured_report.as_ref().map(|m| &m.1),
+            "adapted_measured_coverage_by_class": own_measured_report.as_ref().map(|m| &m.2),
             "tools": tools_json,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -1321,13 +1324,15 @@ async fn main() -> Result<()> {
     );
     print_coverage_by_class(&own_by_class);
     println!();
-    if let Some((t, lives)) = &own_measured_report {
+    if let Some((t, lives, by_class)) = &own_measured_report {
         println!(
             "adapted, wear measured: the adapted replay with each tool's wear also measured as in \
              `sim-clock, wear measured` (a measured tool is predicted from its own wear):"
         );
         print_table(t, args.verbose);
         print_by_lives(lives);
+        println!("  80 % coverage per tool class, every prediction:");
+        print_coverage_by_class(by_class);
         println!();
     }
     println!(
@@ -1402,7 +1407,7 @@ mod tests {
         assert!((one["prior"]["bias_min"].as_f64().unwrap() + 9.5).abs() < 1e-12);
         assert_eq!(row("5+", 0.5)["n"], 1);
         assert_eq!(row("2", 0.5)["n"], 0);
-        let c = coverage_by_class(&adapted);
+        let c = coverage_by_class(&adapted, false);
         // D has no life behind it and is left out.
         assert_eq!(c["n"], 3);
         assert_eq!(c["worst"]["class"], "y");

@@ -148,7 +148,7 @@ pub struct WearAnswer {
     params(("id" = String, Path, description = "The tool's id, as the CNC or the tool table names it.")),
     request_body(content = super::openapi::WearMeasurementRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "The measurement as stored, and what the wear model made of it: the band of the tool's last cut it was scored against, the predicted wear before and after. The tool's predictions go on from the measured wear, with its own recalibrated band: at once where the measurement governs its remaining life (its class has no worn-out life on this machine), else from its next finished operation.", body = WearAnswer),
+        (status = 200, description = "The measurement as stored, and what the wear model made of it: the band of the tool's last cut it was scored against, the predicted wear before and after. The tool's predictions go on from the measured wear, with its own recalibrated band: at once where the measurement governs its remaining life (the machine has its own wear curves, or the tool's class has no worn-out life on it), else from its next finished operation.", body = WearAnswer),
         (status = 400, description = "A bad request field, named in `field`.", body = super::openapi::Error),
         (status = 404, description = "No tool of that id has cut since its last change.", body = super::openapi::Error),
         (status = 503, description = "The store records nothing this run (its reason), or no answer in time (empty body).", body = super::openapi::Error),

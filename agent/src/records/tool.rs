@@ -35,8 +35,10 @@ pub struct Prediction {
     pub remaining_min: Quantiles,
     /// The same in cuts, at this tool's mean minutes per cut so far.
     pub remaining_cuts: Quantiles,
-    /// Tool class: the workpiece material for a wear model's prior; tool specification and
-    /// workpiece material for the lifetime model.
+    /// Tool class: `tool.class` from the tool table, else the tool's specification, each with
+    /// the workpiece material (tools of one class wear out alike): the group its lives are
+    /// counted in, the same whatever the figure comes from (the wear model's own material
+    /// class is in `method`).
     pub class: String,
     /// The wear model's file, or `store` where the remaining life comes from the tool
     /// lifetimes in this agent's store.

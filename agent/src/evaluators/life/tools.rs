@@ -274,18 +274,19 @@ pub fn predict(
     own: Option<&WearCurves>,
     now: i64,
 ) -> Result<Prediction, String> {
-    let (class, cut) = cut_record(m, op, e.counters.cutting_min)?;
-    let state = e.state.get_or_insert_with(|| m.model.new_tool(class));
+    let (material, cut) = cut_record(m, op, e.counters.cutting_min)?;
+    let state = e.state.get_or_insert_with(|| m.model.new_tool(material));
     let p = m
         .model
         .predict_cut(state, &cut)
         .map_err(|err| format!("no prediction: {err}"))?;
-    Ok(shown(m, state, p, class, &e.counters, own, now))
+    let class = super::lifetimes::class_of(op);
+    Ok(shown(m, state, p, &class, &e.counters, own, now))
 }
 
-/// A wear model's prediction of a tool with state `state` as the agent shows it. A measured
-/// tool's remaining life is read on this machine's own wear curves where it has them (`own`),
-/// else on the training curves (as the wear model read it).
+/// A wear model's prediction of a tool of `class` (`lifetimes::class_of`) with state `state`
+/// as the agent shows it. A measured tool's remaining life is read on this machine's own wear
+/// curves where it has them (`own`), else on the training curves (as the wear model read it).
 fn shown(
     m: &Model,
     state: &ToolState,
@@ -302,7 +303,7 @@ fn shown(
             own.remaining(used, level, p.usage, m.model.rul.cap)
                 .map(|r| (r, own.len()))
         });
-    let mut method = m.method();
+    let mut method = format!("{}; its material class `{}`", m.method(), state.class);
     if let Some((used, level)) = state.last_measured {
         let curves = match on_own {
             Some((_, n)) => {
