@@ -285,16 +285,18 @@ impl Adaptation {
         1.0 - self.machine_share
     }
 
-    /// P(T > t) for a tool whose prior median life is `prior_median`, over the posterior.
-    fn survival(&self, prior_median: f64, t: f64) -> f64 {
-        if t <= 0.0 {
-            return 1.0;
-        }
-        let z = (t / prior_median).ln();
+    /// The posterior predictive of the life of a tool whose prior median life is
+    /// `prior_median`: one log-normal per grid point.
+    fn components(&self, prior_median: f64) -> Vec<LogNormal> {
+        let m = prior_median.ln();
         self.posterior
             .iter()
-            .map(|p| p.weight * normal_cdf(-(z - p.shift) / p.scatter))
-            .sum()
+            .map(|p| LogNormal {
+                mean: m + p.shift,
+                sd: p.scatter,
+                weight: p.weight,
+            })
+            .collect()
     }
 
     /// Remaining life P10/P50/P90 of a tool whose prior median life at its conditions is
@@ -305,36 +307,121 @@ impl Adaptation {
         if !(prior_median.is_finite() && prior_median > 0.0) {
             return None;
         }
-        let used = used.max(0.0);
-        let alive = self.survival(prior_median, used);
-        // P(T > used + r | T > used) = 1 − p, solved for r by bisection on ln(used + r).
-        let q = |p: f64| -> f64 {
-            if alive <= 0.0 {
-                return 0.0;
-            }
-            let target = (1.0 - p) * alive;
-            let (mut lo, mut hi) = (
-                used.max(prior_median * 1e-4).ln(),
-                (used + prior_median).ln() + SHIFT_RANGE + 8.0,
-            );
-            if self.survival(prior_median, lo.exp()) <= target {
-                return 0.0;
-            }
-            for _ in 0..44 {
-                let mid = 0.5 * (lo + hi);
-                if self.survival(prior_median, mid.exp()) > target {
-                    lo = mid;
-                } else {
-                    hi = mid;
+        Some(remaining_of(
+            &self.components(prior_median),
+            used,
+            prior_median,
+        ))
+    }
+
+    /// As [`remaining`](Self::remaining), for a tool whose own measured wear also reads its
+    /// life as `reading` (P10/P50/P90 of its life, `wear_curves::life`): the class's
+    /// predictive life times the reading taken as a log-normal likelihood (median its P50,
+    /// spread its P10–P90), so a sure reading governs and an unsure one (early in life, where
+    /// wear hardly moves) leans on the class's lives. `None` for a prior median or a reading
+    /// that is not positive, finite and ordered.
+    pub fn remaining_with_reading(
+        &self,
+        prior_median: f64,
+        used: f64,
+        reading: Quantiles,
+    ) -> Option<Quantiles> {
+        if !(prior_median.is_finite() && prior_median > 0.0) {
+            return None;
+        }
+        let ok = |x: f64| x.is_finite() && x > 0.0;
+        let ordered = reading.p10 <= reading.p50 && reading.p50 <= reading.p90;
+        if !(ok(reading.p10) && ok(reading.p50) && ok(reading.p90) && ordered) {
+            return None;
+        }
+        // P10..P90 of a normal spans 2 × 1.2816 standard deviations; a reading as narrow as
+        // nothing is held to a 1 % scatter (it is still a reading on a few curves).
+        let (m, sd) = (
+            reading.p50.ln(),
+            ((reading.p90 / reading.p10).ln() / (2.0 * 1.281_551_565_5)).max(0.01),
+        );
+        let mut parts: Vec<LogNormal> = self
+            .components(prior_median)
+            .into_iter()
+            .map(|c| {
+                let joint = (c.sd * c.sd + sd * sd).sqrt();
+                let precision = 1.0 / (c.sd * c.sd) + 1.0 / (sd * sd);
+                LogNormal {
+                    mean: (c.mean / (c.sd * c.sd) + m / (sd * sd)) / precision,
+                    sd: precision.sqrt().recip(),
+                    // How likely the reading is under this component, on the log scale
+                    // until normalised (far components underflow otherwise).
+                    weight: c.weight.ln() + ln_normal_pdf((m - c.mean) / joint) - joint.ln(),
                 }
+            })
+            .collect();
+        let top = parts
+            .iter()
+            .map(|c| c.weight)
+            .fold(f64::NEG_INFINITY, f64::max);
+        for c in &mut parts {
+            c.weight = (c.weight - top).exp();
+        }
+        let total: f64 = parts.iter().map(|c| c.weight).sum();
+        for c in &mut parts {
+            c.weight /= total;
+        }
+        Some(remaining_of(&parts, used, prior_median))
+    }
+}
+
+/// One log-normal part of a life distribution: ln T ~ N(mean, sd²), with its weight.
+#[derive(Debug, Clone, Copy)]
+struct LogNormal {
+    mean: f64,
+    sd: f64,
+    weight: f64,
+}
+
+/// P(T > t) over the parts.
+fn survival(parts: &[LogNormal], t: f64) -> f64 {
+    if t <= 0.0 {
+        return 1.0;
+    }
+    let z = t.ln();
+    parts
+        .iter()
+        .map(|p| p.weight * normal_cdf(-(z - p.mean) / p.sd))
+        .sum()
+}
+
+/// Remaining life P10/P50/P90 at `used` of a life distributed as `parts`, conditional on
+/// T > used; `scale` (a typical life) bounds the search.
+fn remaining_of(parts: &[LogNormal], used: f64, scale: f64) -> Quantiles {
+    let used = used.max(0.0);
+    let alive = survival(parts, used);
+    // P(T > used + r | T > used) = 1 − p, solved for r by bisection on ln(used + r).
+    let q = |p: f64| -> f64 {
+        if alive <= 0.0 {
+            return 0.0;
+        }
+        let target = (1.0 - p) * alive;
+        let (mut lo, mut hi) = (
+            used.max(scale * 1e-4).ln(),
+            (used + scale).ln() + SHIFT_RANGE + 8.0,
+        );
+        if survival(parts, lo.exp()) <= target {
+            return 0.0;
+        }
+        for _ in 0..44 {
+            let mid = 0.5 * (lo + hi);
+            if survival(parts, mid.exp()) > target {
+                lo = mid;
+            } else {
+                hi = mid;
             }
-            (0.5 * (lo + hi)).exp() - used
-        };
-        Some(Quantiles {
-            p10: q(0.1).max(0.0),
-            p50: q(0.5).max(0.0),
-            p90: q(0.9).max(0.0),
-        })
+        }
+        (0.5 * (lo + hi)).exp() - used
+    };
+    Quantiles {
+        p10: q(0.1).max(0.0),
+        p50: q(0.5).max(0.0),
+        p90: q(0.9).max(0.0),
     }
 }
 
@@ -547,5 +634,83 @@ mod tests {
             abs_err_by_n.windows(2).all(|w| w[1] < w[0]),
             "{abs_err_by_n:?}"
         );
+    }
+
+    #[test]
+    fn a_reading_of_the_tools_own_wear_weighs_by_how_sure_it_is() {
+        // Two lives of about 30 min; this tool's wear reads its life at 40 min.
+        let a = Adaptation::update(
+            PriorSettings::default(),
+            &[
+                Evidence {
+                    used: 28.0,
+                    ended: true,
+                    prior_median: 10.0,
+                },
+                Evidence {
+                    used: 33.0,
+                    ended: true,
+                    prior_median: 10.0,
+                },
+            ],
+        );
+        let used = 20.0;
+        let lives = a.remaining(10.0, used).unwrap();
+        let read = |spread: f64| {
+            a.remaining_with_reading(
+                10.0,
+                used,
+                Quantiles {
+                    p10: 40.0 / spread,
+                    p50: 40.0,
+                    p90: 40.0 * spread,
+                },
+            )
+            .unwrap()
+        };
+        // A sure reading governs, an unsure one leaves the lives' figure nearly as it was,
+        // and one between lands between.
+        let sure = read(1.01);
+        assert!((sure.p50 - 20.0).abs() < 0.5, "{sure:?}");
+        assert!(sure.p90 - sure.p10 < 2.0, "{sure:?}");
+        let unsure = read(20.0);
+        assert!(
+            (unsure.p50 - lives.p50).abs() < 0.1 * lives.p50,
+            "{unsure:?} {lives:?}"
+        );
+        let between = read(1.3);
+        assert!(
+            between.p50 > lives.p50 && between.p50 < 20.0,
+            "{between:?} {lives:?}"
+        );
+        assert!(between.p10 <= between.p50 && between.p50 <= between.p90);
+        // Narrower than either alone.
+        assert!(
+            between.p90 - between.p10 < lives.p90 - lives.p10,
+            "{between:?} {lives:?}"
+        );
+        // Not a reading.
+        for bad in [
+            Quantiles {
+                p10: f64::NAN,
+                p50: 40.0,
+                p90: 50.0,
+            },
+            Quantiles {
+                p10: 0.0,
+                p50: 40.0,
+                p90: 50.0,
+            },
+            Quantiles {
+                p10: 45.0,
+                p50: 40.0,
+                p90: 50.0,
+            },
+        ] {
+            assert!(
+                a.remaining_with_reading(10.0, used, bad).is_none(),
+                "{bad:?}"
+            );
+        }
     }
 }

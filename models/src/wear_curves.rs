@@ -140,6 +140,11 @@ impl WearCurves {
         life_used_at(&self.curves, level)
     }
 
+    /// The life of a tool measured at `level` after `used_then`: see [`life`].
+    pub fn life(&self, used_then: f64, level: f64) -> Option<Quantiles> {
+        life(&self.curves, &self.errors, used_then, level)
+    }
+
     /// Remaining life at `used_now` of a tool measured at `level` after `used_then`: see
     /// [`remaining`].
     pub fn remaining(
@@ -153,18 +158,16 @@ impl WearCurves {
     }
 }
 
-/// Remaining life (P10/P50/P90, each within 0..`cap`) at `used_now` of a tool measured at
-/// `level` after `used_then`, on `curves`. P50: the median of the curves' readings. Band: the
-/// wider, on each side, of the curves' spread and the reading `errors` made at the shares of
-/// life nearest this reading's (a third of them, at least five). `None` with fewer than
-/// [`MIN_CURVES`] curves that reached `level` after their start.
-pub fn remaining(
+/// The life (P10/P50/P90, from new) of a tool measured at `level` after `used_then`, read on
+/// `curves`. P50: the median of the curves' readings. Band: the wider, on each side, of the
+/// curves' spread and the reading `errors` made at the shares of life nearest this reading's
+/// (a third of them, at least five). `None` with fewer than [`MIN_CURVES`] curves that reached
+/// `level` after their start.
+pub fn life(
     curves: &[ReferenceCurve],
     errors: &[ReadingError],
     used_then: f64,
     level: f64,
-    used_now: f64,
-    cap: f64,
 ) -> Option<Quantiles> {
     let life = read_life(curves, used_then, level)?;
     let (mut lo, mut hi) = (life.p10, life.p90);
@@ -179,11 +182,29 @@ pub fn remaining(
         lo = lo.min(life.p50 * (-quantile(&e, 0.9)).exp());
         hi = hi.max(life.p50 * (-quantile(&e, 0.1)).exp());
     }
+    Some(Quantiles {
+        p10: lo,
+        p50: life.p50,
+        p90: hi,
+    })
+}
+
+/// Remaining life (P10/P50/P90, each within 0..`cap`) at `used_now` of a tool measured at
+/// `level` after `used_then`, on `curves`: its [`life`] less `used_now`.
+pub fn remaining(
+    curves: &[ReferenceCurve],
+    errors: &[ReadingError],
+    used_then: f64,
+    level: f64,
+    used_now: f64,
+    cap: f64,
+) -> Option<Quantiles> {
+    let life = life(curves, errors, used_then, level)?;
     let left = |t: f64| (t - used_now).clamp(0.0, cap);
     Some(Quantiles {
-        p10: left(lo),
+        p10: left(life.p10),
         p50: left(life.p50),
-        p90: left(hi),
+        p90: left(life.p90),
     })
 }
 

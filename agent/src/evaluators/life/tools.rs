@@ -305,12 +305,7 @@ fn shown(
         });
     let mut method = format!("{}; its material class `{}`", m.method(), state.class);
     if let Some((used, level)) = state.last_measured {
-        let curves = match on_own {
-            Some((_, n)) => {
-                format!("this machine's {n} worn-out tools measured during their lives")
-            }
-            None => "the training curves".into(),
-        };
+        let curves = curves_named(on_own.map(|(_, n)| n));
         method = format!(
             "{method}; this tool's flank wear measured {measurements} times, last {level:.3} {} \
              after {used:.1} min: its wear from then on scaled by {:.2}, its band recalibrated, \
@@ -373,14 +368,29 @@ pub fn adapted(
     adaptation: &Adaptation,
     prior_life_min: f64,
     c: &Counters,
+    reading: Option<Reading>,
 ) -> Option<Prediction> {
-    let remaining = adaptation.remaining(prior_life_min, c.cutting_min)?;
+    let remaining = match reading {
+        Some(r) => adaptation.remaining_with_reading(prior_life_min, c.cutting_min, r.life)?,
+        None => adaptation.remaining(prior_life_min, c.cutting_min)?,
+    };
+    let measured = reading.map_or(String::new(), |r| {
+        format!(
+            "; combined with this tool's own flank wear, measured {} times, which reads its life \
+             as {:.1} min (P10-P90 {:.1}-{:.1}) on {}",
+            r.measurements,
+            r.life.p50,
+            r.life.p10,
+            r.life.p90,
+            curves_named(r.own_curves)
+        )
+    });
     let method = format!(
         "remaining life: the wear model's life at these conditions ({prior_life_min:.1} min for a \
          new tool) as a prior worth {} tool lives, times this machine's life factor for `{class}` \
          (P50 {:.2}) from {} recorded tool lives ({} worn out, {} preventive or broken, \
          censored): {:.0} % of the figure from this machine; conditional on the {:.1} min this \
-         tool has cut; flank wear: {}",
+         tool has cut{measured}; flank wear: {}",
         adaptation.settings.prior_weight_lives,
         adaptation.life_factor.p50,
         adaptation.lives,
@@ -404,11 +414,50 @@ pub fn adapted(
             lives_censored: adaptation.censored,
             life_factor: Some(adaptation.life_factor),
             prior_life_min: Some(prior_life_min),
-            prior_remaining_min: Some(wear.remaining_min),
-            tool_measurements: 0,
+            prior_remaining_min: wear
+                .sources
+                .as_ref()
+                .and_then(|s| s.prior_remaining_min)
+                .or(Some(wear.remaining_min)),
+            tool_measurements: reading.map_or(0, |r| r.measurements),
         }),
         ..wear
     })
+}
+
+/// What a measured tool's own wear says of its life (`models::wear_curves::life`).
+#[derive(Debug, Clone, Copy)]
+pub struct Reading {
+    /// P10/P50/P90 of the tool's life from new (minutes).
+    pub life: Quantiles,
+    /// The tool's measurements behind it.
+    pub measurements: usize,
+    /// This machine's own wear curves it was read on, how many; `None`: the training curves.
+    pub own_curves: Option<usize>,
+}
+
+/// The reading of a measured tool's last measurement: on this machine's own wear curves
+/// where it has them (`own`), else on the wear model's training curves. `None` for a tool not
+/// measured, or a reading with too few curves.
+pub fn reading(m: &Model, state: &ToolState, own: Option<&WearCurves>) -> Option<Reading> {
+    let (used, level) = state.last_measured?;
+    let life = match own {
+        Some(c) => c.life(used, level)?,
+        None => models::wear_curves::life(&m.model.references, &[], used, level)?,
+    };
+    Some(Reading {
+        life,
+        measurements: state.recalibration.map_or(0, |r| r.measurements),
+        own_curves: own.map(WearCurves::len),
+    })
+}
+
+/// The wear curves a measurement was read on, for `method`.
+fn curves_named(own_curves: Option<usize>) -> String {
+    match own_curves {
+        Some(n) => format!("this machine's {n} worn-out tools measured during their lives"),
+        None => "the training curves".into(),
+    }
 }
 
 /// Remaining minutes as remaining cuts, at this tool's mean minutes per cut so far.
@@ -474,12 +523,13 @@ pub fn from_lifetimes(
 }
 
 impl Entry {
-    /// Whether this tool is predicted from its own measured wear: once measured, where the
-    /// machine has its own wear curves (`Lives::curves`), or else until the tool's class has a
-    /// life that ended worn out on this machine. Read on the training data's curves, a
-    /// measurement says less about this machine than its own worn-out lives do (rul-report:
-    /// early in life, 5+ lives, +7.0 min from the measurement against +0.7 from the lives); read
-    /// on its own curves, more (README, "A tool's own measured wear").
+    /// Whether this tool's own measured wear enters its prediction (alone, or with its class's
+    /// lives where it has some: `adapted`): once measured, where the machine has its own wear
+    /// curves (`Lives::curves`), or else until the tool's class has a life that ended worn out
+    /// on this machine. Read on the training data's curves, a measurement says less about
+    /// this machine than its own worn-out lives do (rul-report: early in life, 5+ lives, +7.0
+    /// min from the measurement against +0.7 from the lives); read on its own curves, more
+    /// (README, "A tool's own measured wear").
     fn predicted_from_measurement(&self, lives: &Lives, class: &str) -> bool {
         self.state
             .as_ref()
@@ -488,29 +538,46 @@ impl Entry {
     }
 
     /// After a flank wear measurement taken into this tool's state: its prediction as it
-    /// stands now, where the measurement governs it (else it moves at the next cut).
+    /// stands now, where the measurement enters it (else it moves at the next cut). With the
+    /// class's lives behind the last prediction, combined with them at that prediction's
+    /// prior life.
     pub fn after_measurement(&mut self, model: &Model, lives: &Lives, now: i64) {
-        let Some(class) = self.prediction.as_ref().map(|p| p.class.clone()) else {
+        let Some(last) = self.prediction.as_ref() else {
             return;
         };
+        let (class, prior) = (
+            last.class.clone(),
+            last.sources.as_ref().and_then(|s| s.prior_life_min),
+        );
         if !self.predicted_from_measurement(lives, &class) {
             return;
         }
         let Some(state) = self.state.as_ref() else {
             return;
         };
-        if let Some(p) = model.model.measured_now(state) {
-            let own = lives.curves.as_ref();
-            self.prediction = Some(shown(model, state, p, &class, &self.counters, own, now));
-            self.note = None;
-        }
+        let Some(p) = model.model.measured_now(state) else {
+            return;
+        };
+        let own = lives.curves.as_ref();
+        let alone = shown(model, state, p, &class, &self.counters, own, now);
+        let with_lives = lives
+            .adapted
+            .get(&class)
+            .filter(|a| a.lives > 0)
+            .zip(prior)
+            .and_then(|(a, prior)| {
+                let reading = reading(model, state, own);
+                adapted(alone.clone(), &class, a, prior, &self.counters, reading)
+            });
+        self.prediction = Some(with_lives.unwrap_or(alone));
+        self.note = None;
     }
 
     /// After a finished operation of this tool: one more cut, and its prediction. With a wear
-    /// model and a measured wear of this very tool, while its class has no worn-out life on
-    /// this machine, the wear model's prediction from that measurement; with at least one
-    /// recorded life of the tool's class, the wear model's life adapted to this machine
-    /// (`adapted`); without a wear model, this machine's tool lifetimes where
+    /// model and at least one recorded life of the tool's class, the wear model's life adapted
+    /// to this machine (`adapted`), combined with this tool's measured wear where it enters
+    /// (`predicted_from_measurement`); with no life of the class, the wear model's prediction,
+    /// from that measurement where it enters; without a wear model, this machine's tool lifetimes where
     /// its class has enough of them (flank wear still from the wear model where it predicts);
     /// else the wear model alone; without either, a note why not.
     pub fn after_cut(
@@ -528,15 +595,19 @@ impl Entry {
         let wear = model.map(|m| predict(m, self, op, lives.curves.as_ref(), now));
         let class = super::lifetimes::class_of(op);
         let measured = self.predicted_from_measurement(lives, &class);
-        if let (Some(Ok(w)), Some(m), Some(a), false) = (
+        if let (Some(Ok(w)), Some(m), Some(a)) = (
             wear.as_ref(),
             model,
             lives.adapted.get(&class).filter(|a| a.lives > 0),
-            measured,
         ) {
+            let reading = self
+                .state
+                .as_ref()
+                .filter(|_| measured)
+                .and_then(|s| reading(m, s, lives.curves.as_ref()));
             if let Some(p) = m
                 .prior_life(op)
-                .and_then(|prior| adapted(w.clone(), &class, a, prior, &self.counters))
+                .and_then(|prior| adapted(w.clone(), &class, a, prior, &self.counters, reading))
             {
                 self.prediction = Some(p);
                 self.note = None;
