@@ -1063,6 +1063,7 @@ mod tests {
         assert!(p.vb.is_none() && p.limit.is_none());
         assert!(p.method.contains("5 worn out"), "{}", p.method);
         let q = p.remaining_min;
+        eprintln!("DBG {q:?}");
         assert!(q.p10 < q.p50 && q.p50 < q.p90, "{q:?}");
         assert!((6.0..16.0).contains(&q.p50), "{q:?}");
         assert!(q.p10 > 0.0, "{q:?}");
@@ -1150,6 +1151,7 @@ mod tests {
         assert!(prior_life < 20.0 && factor.p50 > 2.0, "{s:?}");
         // Most of the way to 40 min: the new tool has about 38 left, the wear model said less.
         let q = p.remaining_min;
+        eprintln!("DBG {q:?}");
         assert!(q.p10 < q.p50 && q.p50 < q.p90, "{q:?}");
         assert!((25.0..40.0).contains(&q.p50), "{q:?}");
         assert!(q.p50 > s.prior_remaining_min.unwrap().p50, "{s:?}");
@@ -1281,9 +1283,23 @@ mod tests {
         t += 1_000;
         let (_, measured) = cut_with(&rig, &rig.life, &mut t, "B5", 10.0, 1.0);
         assert!(
-            measured.method.contains("this machine's 3 worn-out"),
+            measured
+                .method
+                .contains("combined with this tool's own flank wear, measured 1 times")
+                && measured.method.contains("this machine's 3 worn-out"),
             "{}",
             measured.method
+        );
+        // The class's lives stay behind the figure, and the measurement is counted.
+        let s = measured.sources.unwrap();
+        assert_eq!((s.lives_worn_out, s.tool_measurements), (5, 1), "{s:?}");
+        // Its wear after 3 min reads a life of about 15 min, where the class's lives (20-30
+        // min) said more: the sure reading on curves of its own shape pulls the figure there.
+        let (q, lives_only) = (measured.remaining_min, unmeasured.remaining_min);
+        assert!(q.p10 < q.p50 && q.p50 < q.p90, "{q:?}");
+        assert!(
+            q.p50 > 6.0 && q.p50 < 13.0 && q.p50 < lives_only.p50 - 5.0,
+            "{q:?} against {lives_only:?}"
         );
     }
 }
