@@ -560,9 +560,9 @@ mod tests {
         assert!(life > 30.0 && life < 60.0, "{life}");
     }
 
-    #[test]
-    fn remaining_life_is_conditional_and_ordered() {
-        let a = Adaptation::update(
+    /// Two worn-out lives of 28 and 33 min where the prior said 10.
+    fn two_lives_of_about_30_min() -> Adaptation {
+        Adaptation::update(
             PriorSettings::default(),
             &[
                 Evidence {
@@ -576,7 +576,12 @@ mod tests {
                     prior_median: 10.0,
                 },
             ],
-        );
+        )
+    }
+
+    #[test]
+    fn remaining_life_is_conditional_and_ordered() {
+        let a = two_lives_of_about_30_min();
         let mut last = f64::INFINITY;
         // (Within the lives seen: far beyond them a log-normal's hazard falls again.)
         for used in [0.0, 10.0, 20.0, 30.0] {
@@ -639,21 +644,7 @@ mod tests {
     #[test]
     fn a_reading_of_the_tools_own_wear_weighs_by_how_sure_it_is() {
         // Two lives of about 30 min; this tool's wear reads its life at 40 min.
-        let a = Adaptation::update(
-            PriorSettings::default(),
-            &[
-                Evidence {
-                    used: 28.0,
-                    ended: true,
-                    prior_median: 10.0,
-                },
-                Evidence {
-                    used: 33.0,
-                    ended: true,
-                    prior_median: 10.0,
-                },
-            ],
-        );
+        let a = two_lives_of_about_30_min();
         let used = 20.0;
         let lives = a.remaining(10.0, used).unwrap();
         let read = |spread: f64| {

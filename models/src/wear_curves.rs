@@ -42,12 +42,12 @@ pub struct WearCurves {
 
 /// Share of its life each curve had used at `level` (curves that reached it after their
 /// start; none for a level that is not finite and positive).
-fn shares(curves: &[ReferenceCurve], level: f64) -> Vec<f64> {
+fn shares<'a>(curves: impl IntoIterator<Item = &'a ReferenceCurve>, level: f64) -> Vec<f64> {
     if !(level.is_finite() && level > 0.0) {
         return Vec::new();
     }
     curves
-        .iter()
+        .into_iter()
         .map(|c| 1.0 - c.remaining_from(level) / c.limit_usage)
         .filter(|s| s.is_finite() && *s > 0.0)
         .collect()
@@ -103,17 +103,18 @@ impl WearCurves {
     pub fn own(curves: Vec<ReferenceCurve>) -> WearCurves {
         let mut errors = Vec::new();
         for (i, c) in curves.iter().enumerate() {
-            let others: Vec<ReferenceCurve> = curves
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, o)| o.clone())
-                .collect();
+            let others = || {
+                curves
+                    .iter()
+                    .enumerate()
+                    .filter(move |(j, _)| *j != i)
+                    .map(|(_, o)| o)
+            };
             for (u, w) in c.usage.iter().zip(&c.wear) {
                 if !(*u > 0.0 && *u < c.limit_usage) {
                     continue;
                 }
-                let mut read: Vec<f64> = shares(&others, *w).iter().map(|s| u / s).collect();
+                let mut read: Vec<f64> = shares(others(), *w).iter().map(|s| u / s).collect();
                 if read.is_empty() {
                     continue;
                 }

@@ -1063,7 +1063,6 @@ mod tests {
         assert!(p.vb.is_none() && p.limit.is_none());
         assert!(p.method.contains("5 worn out"), "{}", p.method);
         let q = p.remaining_min;
-        eprintln!("DBG {q:?}");
         assert!(q.p10 < q.p50 && q.p50 < q.p90, "{q:?}");
         assert!((6.0..16.0).contains(&q.p50), "{q:?}");
         assert!(q.p10 > 0.0, "{q:?}");
@@ -1151,7 +1150,6 @@ mod tests {
         assert!(prior_life < 20.0 && factor.p50 > 2.0, "{s:?}");
         // Most of the way to 40 min: the new tool has about 38 left, the wear model said less.
         let q = p.remaining_min;
-        eprintln!("DBG {q:?}");
         assert!(q.p10 < q.p50 && q.p50 < q.p90, "{q:?}");
         assert!((25.0..40.0).contains(&q.p50), "{q:?}");
         assert!(q.p50 > s.prior_remaining_min.unwrap().p50, "{s:?}");
